@@ -50,3 +50,9 @@ class OutputError(VxError):
 
 class OptionsError(VxError):
     """Options that contradict each other or exceed limits."""
+
+
+class Cancelled(VxError):
+    """The run was cancelled (web job deleted, Ctrl-C)."""
+
+    exit_code = 130

@@ -1,0 +1,136 @@
+"""The engine's public API: what the CLI and the web server call."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+from engine.errors import Cancelled
+from engine.options import Progress, RunOptions, RunSummary
+from engine.plan import RunPlan, make_plan
+from engine.stages import Filter, Interpolator, Resize, RifeMidpoint, RifeTimestep, SuperResolution
+from export.registry import ModelDescriptor
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def probe_video(path: Path | str):
+    """VideoInfo of a file, or InputError if it is not a readable video."""
+    from engine.video import VideoReader
+
+    with VideoReader(Path(path)) as reader:
+        return reader.info
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Fail before any work when the output cannot be written; an existing file stays untouched."""
+    from engine.errors import OutputError
+
+    if output.exists() and not overwrite:
+        raise OutputError(f"{output} exists; pass --overwrite to replace it")
+    if output.is_dir():
+        raise OutputError(f"{output} is a directory; give a file name such as {output / 'out.mp4'}")
+    if not output.parent.is_dir():
+        raise OutputError(f"output directory {output.parent} does not exist; create it first")
+
+
+def _runner_for(desc: ModelDescriptor, backend: str, precision: str, plan: RunPlan,
+                log: Callable[[str], None]):
+    from engine.backends.base import RunnerSpec
+    from engine.backends.select import create_runner
+    from export.build import ensure_artifact, load_torch_model
+
+    precision = precision if desc.supports_half else "fp32"
+    onnx_path = None
+    if not backend.startswith("torch"):
+        onnx_path, _ = ensure_artifact(desc.name, precision, log=log)
+    if desc.kind == "sr":
+        tile_hw = (plan.tile + 2 * plan.tile_overlap,) * 2 if plan.tile else None
+        max_hw = tile_hw or (plan.in_height, plan.in_width)
+    else:
+        multiple = desc.size_multiple
+        max_hw = (-(-plan.out_height // multiple) * multiple, -(-plan.out_width // multiple) * multiple)
+    spec = RunnerSpec(model=desc.name, onnx_path=onnx_path, precision=precision,
+                      max_input_hw=max_hw, opt_input_hw=max_hw)
+    return create_runner(backend, spec, model_factory=lambda: load_torch_model(desc))
+
+
+def run(options: RunOptions, on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        log: Callable[[str], None] | None = None) -> RunSummary:
+    """Enhance ``options.input`` into ``options.output``; raises VxError subclasses."""
+    from engine.backends.select import resolve_backend
+    from engine.pipeline import run_pipeline
+    from engine.video import VideoReader, VideoWriter
+
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    backend = resolve_backend(options.backend)
+    check_output(Path(options.output), options.overwrite)
+    with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
+        info = reader.info
+        plan = make_plan(options, info.width, info.height, info.fps)
+        if on_progress is not None:
+            on_progress(Progress(0, None, 0.0, None, "build"))
+        runners = []
+        filters: list[Filter] = []
+        interpolator: Interpolator | None = None
+        if plan.sr is not None:
+            sr_runner = _runner_for(plan.sr, backend, options.precision, plan, log)
+            runners.append(sr_runner)
+            filters.append(SuperResolution(sr_runner, plan.sr.scale, plan.tile, plan.tile_overlap))
+        if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
+            filters.append(Resize(plan.out_height, plan.out_width))
+        if plan.vfi is not None:
+            vfi_runner = _runner_for(plan.vfi, backend, options.precision, plan, log)
+            runners.append(vfi_runner)
+            make = RifeTimestep if plan.vfi.has_timestep_input else RifeMidpoint
+            interpolator = make(vfi_runner, plan.vfi.size_multiple)
+        frames_in_estimate = info.frame_count
+        total_out = None
+        if frames_in_estimate:
+            total_out = int(round(frames_in_estimate * plan.out_fps / plan.in_fps))
+        writer = VideoWriter(
+            options.output, plan.out_width, plan.out_height, plan.out_fps,
+            codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt, colour=info,
+            audio_source=options.input if options.audio and info.has_audio else None,
+            audio_start=options.start, audio_duration=options.duration,
+            overwrite=options.overwrite,
+        )
+        try:
+            for runner in runners:
+                runner.activate()
+            stats = run_pipeline(
+                reader, writer.write, filters, interpolator, plan.out_fps,
+                Fraction(1) / plan.in_fps, options.scene_threshold, total_out,
+                on_progress=on_progress, cancel=cancel,
+            )
+            if stats.frames_in == 0:
+                from engine.errors import InputError
+
+                raise InputError(f"{options.input}: no video frame could be decoded")
+            writer.close()
+        except BaseException as exc:
+            writer.abort()
+            if isinstance(exc, KeyboardInterrupt):
+                raise Cancelled("interrupted") from None
+            raise
+        finally:
+            for runner in runners:
+                runner.deactivate()
+        warnings = tuple(reader.warnings)
+    wall = time.perf_counter() - started
+    summary = RunSummary(
+        output=Path(options.output), frames_in=stats.frames_in, frames_out=stats.frames_out,
+        scene_cuts=stats.scene_cuts, wall_s=round(wall, 3),
+        fps=round(stats.frames_out / wall, 3) if wall > 0 else 0.0,
+        backend=backend, width=plan.out_width, height=plan.out_height, out_fps=plan.out_fps,
+        warnings=warnings,
+    )
+    if on_progress is not None:
+        on_progress(Progress(stats.frames_out, stats.frames_out, summary.fps, 0.0, "done"))
+    return summary

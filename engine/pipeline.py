@@ -1,0 +1,191 @@
+"""decode -> SR (Filter) -> resize -> VFI (Interpolator) -> encode, as threads with bounded queues.
+
+Decode and encode run in their own threads (PyAV releases the GIL in codec
+work), inference in the calling thread; queues of a few frames keep memory
+constant however long the video is.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from engine.errors import Cancelled
+from engine.options import Progress
+from engine.stages import Filter, Interpolator
+from engine.timeline import Retimer, SceneDetector, downscaled_luma
+
+QUEUE_FRAMES = 4
+_END = object()
+
+
+@dataclass
+class SourceFrame:
+    index: int
+    pts: Fraction
+    rgb: np.ndarray
+    luma: np.ndarray  # downscaled, for scene detection
+
+
+class _Thread(threading.Thread):
+    """A worker whose exception is re-raised in the caller by ``check``."""
+
+    def __init__(self, name: str, target: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._work = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class _Stop:
+    """Shared stop flag: set on cancel or on any stage's failure."""
+
+    def __init__(self, cancel: threading.Event | None) -> None:
+        self.cancel = cancel or threading.Event()
+        self.failed = threading.Event()
+
+    def is_set(self) -> bool:
+        return self.cancel.is_set() or self.failed.is_set()
+
+
+def _put(q: queue.Queue, item: object, stop: _Stop) -> None:
+    while True:
+        if stop.is_set():
+            raise Cancelled("cancelled")
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _get(q: queue.Queue, stop: _Stop, producer: _Thread) -> object:
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            producer.check()
+            if stop.cancel.is_set():
+                raise Cancelled("cancelled") from None
+
+
+@dataclass
+class PipelineStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    scene_cuts: int = 0
+    first_frame_s: float | None = None
+
+
+def run_pipeline(
+    frames: Iterable,  # DecodedFrame-like: .index, .pts (Fraction), .rgb (3×H×W float32)
+    write: Callable[[np.ndarray, Fraction], None],
+    filters: list[Filter],
+    interpolator: Interpolator | None,
+    out_fps: Fraction,
+    last_duration: Fraction,
+    scene_threshold: float,
+    total_out: int | None,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> PipelineStats:
+    stop = _Stop(cancel)
+    stats = PipelineStats()
+    decoded: queue.Queue = queue.Queue(QUEUE_FRAMES)
+    to_encode: queue.Queue = queue.Queue(QUEUE_FRAMES)
+    started = time.perf_counter()
+
+    def decode() -> None:
+        for frame in frames:
+            luma = downscaled_luma(frame.rgb) if interpolator is not None else None
+            _put(decoded, SourceFrame(frame.index, frame.pts, frame.rgb, luma), stop)
+        _put(decoded, _END, stop)
+
+    def encode() -> None:
+        while (item := _get(to_encode, stop, decoder)) is not _END:
+            frame, pts = item
+            write(frame, pts)
+            stats.frames_out += 1
+            if stats.first_frame_s is None:
+                stats.first_frame_s = time.perf_counter() - started
+            if on_progress is not None:
+                elapsed = time.perf_counter() - started
+                fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
+                eta = (total_out - stats.frames_out) / fps if total_out and fps > 0 else None
+                on_progress(Progress(stats.frames_out, total_out, round(fps, 3),
+                                     None if eta is None else round(max(eta, 0.0), 1), "run"))
+
+    decoder = _Thread("vx-decode", decode)
+    encoder = _Thread("vx-encode", encode)
+    decoder.start()
+    encoder.start()
+    try:
+        for frame, pts in _process(lambda: _get(decoded, stop, decoder), filters, interpolator,
+                                   out_fps, last_duration, SceneDetector(scene_threshold), stats):
+            encoder.check()
+            _put(to_encode, (frame, pts), stop)
+        _put(to_encode, _END, stop)
+        while encoder.is_alive():
+            encoder.join(0.1)
+            encoder.check()
+            if stop.cancel.is_set():
+                raise Cancelled("cancelled")
+        encoder.check()
+        decoder.check()
+    except BaseException:
+        stop.failed.set()
+        decoder.join(5)
+        encoder.join(5)
+        # a stage's own error explains more than the Cancelled it caused elsewhere
+        for thread in (decoder, encoder):
+            if thread.error is not None and not isinstance(thread.error, Cancelled):
+                raise thread.error from None
+        raise
+    return stats
+
+
+def _process(next_frame: Callable[[], object], filters: list[Filter],
+             interpolator: Interpolator | None, out_fps: Fraction, last_duration: Fraction,
+             detector: SceneDetector, stats: PipelineStats) -> Iterator[tuple[np.ndarray, Fraction]]:
+    retimer = Retimer(out_fps)
+    previous: SourceFrame | None = None
+    while (source := next_frame()) is not _END:
+        stats.frames_in += 1
+        image = source.rgb
+        for stage in filters:
+            image = stage.process(image)
+        current = SourceFrame(source.index, source.pts, image, source.luma)
+        if interpolator is None:
+            yield image, source.pts
+            continue
+        slots = retimer.advance(source.pts)
+        if previous is not None:
+            cut = detector.is_cut(previous.luma, current.luma)
+            stats.scene_cuts += int(cut)
+            interpolator.new_pair()
+            for slot in slots:
+                if slot.t == 0:
+                    yield previous.rgb, slot.pts
+                elif cut:  # never blend across a cut: repeat the nearer source frame
+                    yield (previous.rgb if slot.t < Fraction(1, 2) else current.rgb), slot.pts
+                else:
+                    yield interpolator.interpolate(previous.rgb, current.rgb, slot.t), slot.pts
+        previous = current
+    if interpolator is not None and previous is not None:
+        for slot in retimer.finish(last_duration):
+            yield previous.rgb, slot.pts

@@ -1,0 +1,59 @@
+"""Progress for people (a bar on stderr) and for programs (JSON lines on stdout)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+
+from engine.options import Progress, ProgressMode, RunSummary
+
+
+class ProgressPrinter:
+    """Callable taking :class:`Progress`; rate-limited so printing never slows the run."""
+
+    def __init__(self, mode: ProgressMode, min_interval_s: float = 0.25) -> None:
+        self.mode = mode
+        self.min_interval_s = min_interval_s
+        self._last = 0.0
+
+    def __call__(self, event: Progress) -> None:
+        if self.mode == "none":
+            return
+        now = time.monotonic()
+        final = event.stage == "done" or (event.total is not None and event.frame >= event.total)
+        if not final and now - self._last < self.min_interval_s:
+            return
+        self._last = now
+        if self.mode == "json":
+            print(json.dumps(asdict(event)), flush=True)
+            return
+        if event.stage == "build":
+            return
+        total = event.total or 0
+        width = 30
+        done = min(width, int(width * event.frame / total)) if total else 0
+        eta = f"{event.eta_s:5.0f}s" if event.eta_s is not None else "    ?"
+        bar = "#" * done + "-" * (width - done)
+        print(f"\r[{bar}] {event.frame}/{total or '?'} frames {event.fps:6.2f} fps ETA {eta}",
+              end="", file=sys.stderr, flush=True)
+
+    def finish(self, summary: RunSummary) -> None:
+        if self.mode == "bar":
+            print(file=sys.stderr)
+        if self.mode == "json":
+            record = {k: (str(v) if not isinstance(v, int | float | list | tuple) else v)
+                      for k, v in asdict(summary).items()}
+            print(json.dumps({"stage": "summary", **record}), flush=True)
+            return
+        lines = [
+            f"done: {summary.output}",
+            f"  frames in {summary.frames_in}, frames out {summary.frames_out}, "
+            f"scene cuts {summary.scene_cuts}",
+            f"  {summary.width}x{summary.height} @ {float(summary.out_fps):.3f} fps, "
+            f"backend {summary.backend}",
+            f"  wall {summary.wall_s:.1f} s, {summary.fps:.2f} output fps",
+        ]
+        lines += [f"  warning: {w}" for w in summary.warnings]
+        print("\n".join(lines), file=sys.stderr)

@@ -1,0 +1,116 @@
+"""Tiled inference with context and feathered blending.
+
+Along each axis the frame is cut into cores of ``tile`` pixels. A tile's input
+window is its core plus up to ``tile_overlap`` pixels of context on each side
+(shifted inward at the frame border, so every window has the same size and
+tiles batch together). Of each tile's output only the core plus half the
+overlap on each interior side is kept; neighbours share a band ``tile_overlap``
+wide across their common edge and are cross-faded linearly over it. Every kept
+pixel has at least ``tile_overlap / 2`` pixels of real context, and the weights
+sum to one everywhere, so a tiled frame matches the untiled one closely.
+
+Model activations are bounded by the window size, never the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One tile along one axis, in input pixels."""
+
+    window_start: int  # input window [window_start, window_end) fed to the model
+    window_end: int
+    keep_start: int  # output band [keep_start, keep_end) this tile contributes to
+    keep_end: int
+    fade_in: bool  # ramp up across keep_start + overlap (there is a neighbour before)
+    fade_out: bool  # ramp down towards keep_end (there is a neighbour after)
+
+
+def segments(length: int, tile: int, tile_overlap: int) -> list[Segment]:
+    """Split one axis. ``tile <= 0`` or a tile covering the axis gives one segment."""
+    if tile <= 0 or tile >= length:
+        return [Segment(0, length, 0, length, False, False)]
+    half = tile_overlap // 2
+    window = min(length, tile + 2 * tile_overlap)
+    if tile <= tile_overlap:
+        raise ValueError(f"tile {tile} must be larger than tile_overlap {tile_overlap}")
+    # equal cores (no sliver at the end), so every shared band fits inside both neighbours
+    count = -(-length // tile)
+    bounds = [round(i * length / count) for i in range(count + 1)]
+    out: list[Segment] = []
+    for index in range(count):
+        core_start, core_end = bounds[index], bounds[index + 1]
+        first, last = index == 0, index == count - 1
+        window_start = min(max(core_start - tile_overlap, 0), length - window)
+        keep_start = core_start if first else core_start - half
+        keep_end = core_end if last else core_end + (tile_overlap - half)
+        out.append(Segment(window_start, window_start + window, keep_start, keep_end,
+                           not first, not last))
+    return out
+
+
+def ramp(length: int, fade_in: bool, fade_out: bool, band: int) -> np.ndarray:
+    """1-D weights over a kept band: linear ramps ``band`` wide at faded ends."""
+    weights = np.ones(length, dtype=np.float32)
+    if band <= 0:
+        return weights
+    # pixel centres: weight (i + 0.5) / band across the shared band
+    rise = (np.arange(min(band, length), dtype=np.float32) + 0.5) / band
+    if fade_in:
+        weights[: rise.size] *= rise
+    if fade_out:
+        weights[length - rise.size:] *= rise[::-1]
+    return weights
+
+
+@dataclass(frozen=True)
+class Tile:
+    rows: Segment
+    cols: Segment
+
+
+def plan(height: int, width: int, tile: int, tile_overlap: int) -> list[Tile]:
+    return [Tile(r, c) for r in segments(height, tile, tile_overlap)
+            for c in segments(width, tile, tile_overlap)]
+
+
+def _batches(tiles: list[Tile], batch: int) -> Iterator[list[Tile]]:
+    for start in range(0, len(tiles), batch):
+        yield tiles[start:start + batch]
+
+
+def run_tiled(
+    frame: np.ndarray,
+    infer: Callable[[np.ndarray], np.ndarray],
+    scale: int,
+    tile: int,
+    tile_overlap: int,
+    batch: int = 1,
+) -> np.ndarray:
+    """Apply ``infer`` (N×3×h×w -> N×3×(h·scale)×(w·scale)) to a 3×H×W frame tile by tile."""
+    channels, height, width = frame.shape
+    tiles = plan(height, width, tile, tile_overlap)
+    if len(tiles) == 1:
+        return infer(frame[None])[0]
+    out = np.zeros((channels, height * scale, width * scale), dtype=np.float32)
+    band = tile_overlap * scale
+    for group in _batches(tiles, batch):
+        windows = np.stack([frame[:, t.rows.window_start:t.rows.window_end,
+                                  t.cols.window_start:t.cols.window_end] for t in group])
+        results = infer(np.ascontiguousarray(windows))
+        for t, result in zip(group, results, strict=True):
+            r, c = t.rows, t.cols
+            top, left = (r.keep_start - r.window_start) * scale, (c.keep_start - c.window_start) * scale
+            h, w = (r.keep_end - r.keep_start) * scale, (c.keep_end - c.keep_start) * scale
+            weight = np.outer(ramp(h, r.fade_in, r.fade_out, band),
+                              ramp(w, c.fade_in, c.fade_out, band))
+            out[:, r.keep_start * scale: r.keep_end * scale, c.keep_start * scale: c.keep_end * scale] += (
+                result[:, top:top + h, left:left + w] * weight
+            )
+    return out
