@@ -1,0 +1,29 @@
+"""Network architectures by name: ``build_arch(desc.arch, desc.arch_options)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from engine.errors import ExportError
+from export.arch.rrdb import RRDBNet
+from export.arch.srvgg import SRVGGNetCompact
+
+# name -> constructor taking the descriptor's arch_options as keyword arguments
+ARCHS: dict[str, Callable[..., nn.Module]] = {
+    "srvgg": SRVGGNetCompact,
+    "rrdb": RRDBNet,
+}
+
+
+def build_arch(arch: str, options: dict) -> nn.Module:
+    """A freshly initialised (random-weight) network of architecture ``arch``."""
+    try:
+        constructor = ARCHS[arch]
+    except KeyError:
+        raise ExportError(f"unknown architecture '{arch}'; known: {', '.join(sorted(ARCHS))}") from None
+    try:
+        return constructor(**options)
+    except TypeError as error:
+        raise ExportError(f"bad options {options} for architecture '{arch}': {error}") from None

