@@ -1,0 +1,197 @@
+"""ONNX Runtime on the GPU: TensorRT execution provider first, CUDA execution provider second.
+
+NOT RUN IN CI: onnxruntime-gpu cannot be installed there (the CPU-only
+``onnxruntime`` wheel has no CUDA execution provider). Inputs and outputs stay on
+the device: an IOBinding points ONNX Runtime at torch CUDA tensors' memory, and
+the session computes on a torch stream we own, so it is ordered after the
+kernels that produced the inputs without a host round trip.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.backends.base import RunnerBase, RunnerSpec
+from engine.errors import BackendError
+
+TRT_EP = "TensorrtExecutionProvider"
+CUDA_EP = "CUDAExecutionProvider"
+
+
+def _profile_string(shapes: dict[str, tuple[int, ...]]) -> str:
+    """ORT's TensorRT EP profile syntax: ``input:1x3x64x64,other:...``."""
+    return ",".join(f"{name}:{'x'.join(map(str, shape))}" for name, shape in sorted(shapes.items()))
+
+
+def provider_list(
+    available: list[str],
+    device_id: int,
+    stream_handle: int,
+    use_tensorrt: bool,
+    trt_cache: Path | None,
+    profile: dict | None,
+) -> list[tuple[str, dict]]:
+    """Providers in priority order with their options (pure: unit-tested on CPU)."""
+    stream_options = {"has_user_compute_stream": "1", "user_compute_stream": str(stream_handle)}
+    providers: list[tuple[str, dict]] = []
+    if use_tensorrt and TRT_EP in available:
+        options: dict[str, Any] = {
+            "device_id": device_id,
+            # fp16 is already in the graph (strongly typed artifacts); no EP-side casting.
+            "trt_fp16_enable": False,
+            "trt_max_workspace_size": 4 << 30,
+            **stream_options,
+        }
+        if trt_cache is not None:
+            options.update(
+                {
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": str(trt_cache),
+                    "trt_timing_cache_enable": True,
+                    "trt_timing_cache_path": str(trt_cache),
+                }
+            )
+        if profile:
+            for position, key in enumerate(
+                ("trt_profile_min_shapes", "trt_profile_opt_shapes", "trt_profile_max_shapes")
+            ):
+                options[key] = _profile_string({n: s[position] for n, s in profile.items()})
+        providers.append((TRT_EP, options))
+    if CUDA_EP in available:
+        providers.append(
+            (
+                CUDA_EP,
+                {"device_id": device_id, "cudnn_conv_algo_search": "EXHAUSTIVE", **stream_options},
+            )
+        )
+    return providers
+
+
+def cuda_provider_missing(available: list[str], version: str) -> str | None:
+    """One line when this onnxruntime cannot use CUDA, else None."""
+    if CUDA_EP in available:
+        return None
+    return (
+        f"onnxruntime {version} here is CPU-only (providers: {', '.join(available)}); "
+        f"fix: pip uninstall -y onnxruntime && pip install onnxruntime-gpu"
+    )
+
+
+class OrtCudaRunner(RunnerBase):
+    name = "ort-cuda"
+
+    def __init__(
+        self,
+        spec: RunnerSpec,
+        device: int = 0,
+        use_tensorrt: bool = True,
+        cache_root: Path | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        missing = cuda_provider_missing(ort.get_available_providers(), ort.__version__)
+        if missing is not None:
+            raise BackendError(f"backend ort-cuda cannot run here: {missing}")
+        from export.tensorrt_build import _cuda_device_visible
+
+        if not _cuda_device_visible():
+            raise BackendError(
+                "backend ort-cuda cannot run here: no CUDA GPU "
+                "(torch.cuda.is_available() is False); use --backend ort-cpu"
+            )
+        if spec.onnx_path is None:
+            raise BackendError(
+                f"ort-cuda needs an ONNX file for {spec.model}; run `vx-engine build {spec.model}`"
+            )
+        self.spec = spec
+        self.device = device
+        self.use_tensorrt = use_tensorrt
+        self.cache_root = cache_root
+        self.session = None
+        self.stream = None
+        self.input_names: list[str] = []
+        self.output_names: list[str] = []
+        self._scale = 1
+
+    def activate(self) -> None:
+        import onnxruntime as ort
+        import torch
+
+        from engine.backends.tensorrt import _model_facts, profile_for_spec
+
+        facts = _model_facts(self.spec)
+        self._scale = int(facts.get("scale", 1)) if facts.get("kind", "sr") == "sr" else 1
+        self.stream = torch.cuda.Stream(device=self.device)
+        onnx_path = Path(self.spec.onnx_path)  # type: ignore[arg-type]
+        cache = self.cache_root or onnx_path.parent / "ort-trt-cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        providers = provider_list(
+            ort.get_available_providers(),
+            self.device,
+            self.stream.cuda_stream,
+            self.use_tensorrt,
+            cache,
+            profile_for_spec(self.spec, facts),
+        )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(onnx_path),
+            sess_options=options,
+            providers=[p for p, _ in providers],
+            provider_options=[o for _, o in providers],
+        )
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.providers = self.session.get_providers()
+        super().activate()
+
+    def _output_shape(self, feeds: dict[str, Any]) -> tuple[int, ...]:
+        """SR: N x 3 x sH x sW; VFI: the shape of img0 (outputs are computed, not queried)."""
+        first = feeds[self.input_names[0]]
+        n, _, h, w = first.shape
+        return (n, 3, h * self._scale, w * self._scale)
+
+    def infer(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+        import torch
+
+        assert self.session is not None and self.stream is not None, "activate() the runner first"
+        device = f"cuda:{self.device}"
+        tensors = {}
+        for name in self.input_names:
+            value = feeds[name]
+            if isinstance(value, np.ndarray):
+                value = torch.from_numpy(value)
+            tensors[name] = value.to(device=device, dtype=torch.float32).contiguous()
+        self.stream.wait_stream(torch.cuda.current_stream())
+        binding = self.session.io_binding()
+        for name, tensor in tensors.items():
+            binding.bind_input(
+                name=name,
+                device_type="cuda",
+                device_id=self.device,
+                element_type=np.float32,
+                shape=tuple(tensor.shape),
+                buffer_ptr=tensor.data_ptr(),
+            )
+        with torch.cuda.stream(self.stream):
+            output = torch.empty(self._output_shape(tensors), dtype=torch.float32, device=device)
+        binding.bind_output(
+            name=self.output_names[0],
+            device_type="cuda",
+            device_id=self.device,
+            element_type=np.float32,
+            shape=tuple(output.shape),
+            buffer_ptr=output.data_ptr(),
+        )
+        # ORT synchronises its stream at the end of run: this backend trades the overlap
+        # TensorRT gets for simplicity (it is the fallback when the tensorrt wheel is absent).
+        self.session.run_with_iobinding(binding)
+        return {self.output_names[0]: output}
+
+    def deactivate(self) -> None:
+        self.session = None
+        self.stream = None
+        super().deactivate()

@@ -1,0 +1,158 @@
+"""Which backend runs: cheap probing, the ``auto`` order, and runner construction.
+
+Probing never imports tensorrt (``find_spec`` only) and imports torch only when an
+NVIDIA driver is present, so ``import engine`` and ``--backend ort-cpu`` stay fast
+on CPU machines. Selection is a pure function of ``BackendFacts``, so every
+combination is tested without mocking libraries.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.backends.base import Runner, RunnerSpec
+from engine.errors import BackendError
+
+AUTO_ORDER = ("tensorrt", "ort-cuda", "torch-cuda", "ort-cpu")
+ALL_BACKENDS = ("tensorrt", "ort-cuda", "torch-cuda", "torch-cpu", "ort-cpu")
+
+
+@dataclass(frozen=True)
+class BackendFacts:
+    """What this machine has, as far as backends care."""
+
+    has_cuda: bool  # torch sees a CUDA device
+    has_tensorrt: bool  # the tensorrt wheel is installed
+    ort_providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    has_torch: bool = True
+    has_onnxruntime: bool = True
+
+
+def _driver_present() -> bool:
+    import os
+
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+
+
+@functools.lru_cache(maxsize=1)
+def probe_facts() -> BackendFacts:
+    """Facts of this machine (cached: drivers do not appear mid-run)."""
+    has_torch = importlib.util.find_spec("torch") is not None
+    has_cuda = False
+    if has_torch and _driver_present():
+        import torch
+
+        has_cuda = bool(torch.cuda.is_available())
+    providers: tuple[str, ...] = ()
+    has_ort = importlib.util.find_spec("onnxruntime") is not None
+    if has_ort:
+        import onnxruntime
+
+        providers = tuple(onnxruntime.get_available_providers())
+    return BackendFacts(
+        has_cuda=has_cuda,
+        has_tensorrt=importlib.util.find_spec("tensorrt") is not None,
+        ort_providers=providers,
+        has_torch=has_torch,
+        has_onnxruntime=has_ort,
+    )
+
+
+_NO_GPU = "no CUDA GPU is visible (torch.cuda.is_available() is False)"
+
+
+def missing_reason(backend: str, facts: BackendFacts) -> tuple[str, str] | None:
+    """(what is missing, how to fix it) for one backend, or None when it can run."""
+    gpu_fix = "run on a machine with an NVIDIA GPU and driver"
+    if backend == "tensorrt":
+        if not facts.has_tensorrt:
+            return "the tensorrt package is not installed", "pip install tensorrt"
+        if not facts.has_cuda:
+            return _NO_GPU, gpu_fix
+    elif backend == "ort-cuda":
+        if not facts.has_onnxruntime:
+            return "onnxruntime is not installed", "pip install onnxruntime-gpu"
+        if "CUDAExecutionProvider" not in facts.ort_providers:
+            return (
+                "onnxruntime here is CPU-only (no CUDAExecutionProvider)",
+                "pip uninstall -y onnxruntime && pip install onnxruntime-gpu",
+            )
+        if not facts.has_cuda:
+            return _NO_GPU, gpu_fix
+    elif backend == "torch-cuda":
+        if not facts.has_torch:
+            return "torch is not installed", "pip install torch (a CUDA build)"
+        if not facts.has_cuda:
+            return (
+                _NO_GPU + " or torch is a CPU-only build",
+                gpu_fix + " with a CUDA build of torch",
+            )
+    elif backend == "torch-cpu":
+        if not facts.has_torch:
+            return "torch is not installed", "pip install torch"
+    elif backend == "ort-cpu":
+        if not facts.has_onnxruntime:
+            return "onnxruntime is not installed", "pip install onnxruntime"
+    else:
+        raise BackendError(f"unknown backend '{backend}'; known: auto, {', '.join(ALL_BACKENDS)}")
+    return None
+
+
+def available_backends(facts: BackendFacts | None = None) -> list[str]:
+    """Backends that can run here, best first."""
+    facts = facts or probe_facts()
+    order = list(AUTO_ORDER[:-1]) + ["ort-cpu", "torch-cpu"]
+    return [b for b in order if missing_reason(b, facts) is None]
+
+
+def resolve_backend(requested: str, facts: BackendFacts | None = None) -> str:
+    """``auto`` -> the best available; a named backend -> itself, or a one-line BackendError."""
+    facts = facts or probe_facts()
+    requested = requested.strip().lower()
+    if requested == "auto":
+        for backend in AUTO_ORDER:
+            if missing_reason(backend, facts) is None:
+                return backend
+        raise BackendError(
+            "no backend can run here: neither onnxruntime nor a GPU stack is installed; "
+            "fix: pip install onnxruntime"
+        )
+    problem = missing_reason(requested, facts)  # raises for unknown names
+    if problem is None:
+        return requested
+    what, fix = problem
+    available = ", ".join(available_backends(facts)) or "none"
+    raise BackendError(
+        f"backend '{requested}' is not available here: {what}; "
+        f"available: {available}; fix: {fix}, or use --backend auto"
+    )
+
+
+def create_runner(
+    backend: str,
+    spec: RunnerSpec,
+    model_factory: Callable[[], Any] | None = None,
+    facts: BackendFacts | None = None,
+    **options: Any,
+) -> Runner:
+    """A runner for ``backend`` ("auto" allowed); heavy modules are imported only here."""
+    backend = resolve_backend(backend, facts)
+    if backend == "tensorrt":
+        from engine.backends.tensorrt import TensorRTRunner
+
+        return TensorRTRunner(spec, **options)
+    if backend == "ort-cuda":
+        from engine.backends.ort_cuda import OrtCudaRunner
+
+        return OrtCudaRunner(spec, **options)
+    if backend in ("torch-cuda", "torch-cpu"):
+        from engine.backends.torch_backend import TorchRunner
+
+        return TorchRunner(spec, model_factory, device=backend.split("-")[1], **options)
+    from engine.backends.ort_cpu import OrtCpuRunner
+
+    return OrtCpuRunner(spec, **options)

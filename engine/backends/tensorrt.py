@@ -1,0 +1,303 @@
+"""TensorRT runner: a serialized engine driven with ``execute_async_v3`` on torch CUDA tensors.
+
+NOT RUN IN CI: TensorRT cannot be installed there; ``make gpu-check`` runs it on a
+CUDA machine. Constructing the runner without TensorRT or without a GPU raises
+``BackendError`` with one line saying what is missing.
+
+Double buffering: the engine has one optimisation profile per execution context
+(dynamic shapes forbid two contexts sharing one profile concurrently), and each
+context owns a torch CUDA stream. ``infer_async`` alternates contexts, so the
+upload (host feeds) or the producer's kernels (device feeds) for tile N+1 are
+queued on one stream while tile N still infers on the other. Nothing here blocks
+the host: ordering is expressed with CUDA events only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.backends.base import RunnerBase, RunnerSpec
+from engine.errors import BackendError
+
+NUM_CONTEXTS = 2
+
+
+def _model_facts(spec: RunnerSpec) -> dict:
+    """kind / inputs / size_multiple from the artifact's metadata JSON, else the registry."""
+    if spec.onnx_path is not None:
+        meta_path = Path(spec.onnx_path).with_suffix(".json")
+        if meta_path.is_file():
+            meta = json.loads(meta_path.read_text())
+            if "kind" in meta:
+                return meta
+    from export.registry import get_model
+
+    desc = get_model(spec.model)
+    inputs = (
+        ["input"]
+        if desc.kind == "sr"
+        else ["img0", "img1"] + (["timestep"] if desc.has_timestep_input else [])
+    )
+    return {
+        "model": desc.name,
+        "kind": desc.kind,
+        "inputs": inputs,
+        "size_multiple": desc.size_multiple,
+        "scale": desc.scale,
+    }
+
+
+def profile_for_spec(spec: RunnerSpec, facts: dict):
+    """Shape range for the video at hand: SR tiles up to ``max_input_hw``, VFI exactly the frame."""
+    from export import tensorrt_build as tb
+
+    kind = facts.get("kind", "sr")
+    multiple = int(facts.get("size_multiple", 1))
+    channels = {
+        name: (1 if name == "timestep" else 3) for name in facts.get("inputs") or []
+    } or None
+    if spec.max_input_hw is None:
+        return tb.default_profile(kind, multiple, channels)
+    largest = spec.max_input_hw
+    typical = spec.opt_input_hw or largest
+    if kind == "vfi":  # every frame of a video has the same size: a point profile is fastest
+        return tb.profile_shapes(
+            "vfi", typical, typical, largest, size_multiple=multiple, input_channels=channels
+        )
+    smallest = (min(64, typical[0]), min(64, typical[1]))
+    return tb.profile_shapes(
+        "sr", smallest, typical, largest, size_multiple=multiple, input_channels=channels
+    )
+
+
+@dataclass
+class _Slot:
+    """One execution context, its stream, and the device input buffers it reuses."""
+
+    context: Any
+    stream: Any  # torch.cuda.Stream
+    profile_index: int
+    staged_inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PendingResult:
+    """Outputs of one ``infer_async`` call; valid on a stream once that stream waited on ``done``."""
+
+    outputs: dict[str, Any]
+    done: Any  # torch.cuda.Event recorded after the enqueue
+
+    def result(self) -> dict[str, Any]:
+        """Make the caller's current stream wait for the inference (no host sync) and return outputs."""
+        import torch
+
+        consumer = torch.cuda.current_stream()
+        consumer.wait_event(self.done)
+        for tensor in self.outputs.values():
+            # The allocator must not hand this memory out again before the consumer is done.
+            tensor.record_stream(consumer)
+        return self.outputs
+
+
+class TensorRTRunner(RunnerBase):
+    name = "tensorrt"
+
+    def __init__(
+        self,
+        spec: RunnerSpec,
+        engine_path: Path | None = None,
+        cache_root: Path | None = None,
+        num_contexts: int = NUM_CONTEXTS,
+        device: int = 0,
+    ) -> None:
+        from export.tensorrt_build import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason is not None:
+            raise BackendError(
+                f"backend tensorrt cannot run here: {reason}; "
+                f"use --backend ort-cuda, torch-cuda or ort-cpu"
+            )
+        if engine_path is None and spec.onnx_path is None:
+            raise BackendError(
+                f"tensorrt needs an ONNX file or engine for {spec.model}; "
+                f"run `vx-engine build {spec.model}`"
+            )
+        self.spec = spec
+        self.engine_path = Path(engine_path) if engine_path else None
+        self.cache_root = Path(cache_root) if cache_root else None
+        self.num_contexts = num_contexts
+        self.device = device
+        self.engine = None
+        self.slots: list[_Slot] = []
+        self.input_names: list[str] = []
+        self.output_names: list[str] = []
+        self._dtypes: dict[str, Any] = {}
+        self._next_slot = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _ensure_engine(self) -> Path:
+        if self.engine_path is not None:
+            return self.engine_path
+        from export import tensorrt_build as tb
+
+        facts = _model_facts(self.spec)
+        profile = profile_for_spec(self.spec, facts)
+        onnx_path = Path(self.spec.onnx_path)  # type: ignore[arg-type]
+        return tb.build_engine(
+            onnx_path,
+            profile,
+            self.cache_root or onnx_path.parent,
+            model=facts.get("model", self.spec.model),
+            precision=self.spec.precision,
+            onnx_sha256=facts.get("onnx_sha256"),
+            num_profiles=self.num_contexts,
+            device=self.device,
+        )
+
+    def activate(self) -> None:
+        import tensorrt as trt
+        import torch
+
+        torch.cuda.set_device(self.device)
+        path = self._ensure_engine()
+        logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(logger)
+        self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if self.engine is None:
+            raise BackendError(
+                f"TensorRT could not load {path.name} (built by another TensorRT "
+                f"version or GPU?); delete it and run again to rebuild"
+            )
+        profiles = self.engine.num_optimization_profiles
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_names = [
+            n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
+        ]
+        self.output_names = [n for n in names if n not in self.input_names]
+        self._dtypes = {n: _torch_dtype(self.engine.get_tensor_dtype(n)) for n in names}
+        self.slots = []
+        for index in range(min(self.num_contexts, profiles)):
+            stream = torch.cuda.Stream(device=self.device)
+            context = self.engine.create_execution_context()
+            context.set_optimization_profile_async(index, stream.cuda_stream)
+            self.slots.append(_Slot(context, stream, index))
+        self._next_slot = 0
+        super().activate()
+
+    def deactivate(self) -> None:
+        import torch
+
+        for slot in self.slots:
+            slot.stream.synchronize()  # outstanding work references context memory
+        self.slots = []
+        self.engine = None
+        self._runtime = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        super().deactivate()
+
+    # -- inference -------------------------------------------------------------------------
+    def _check_shape(self, slot: _Slot, name: str, shape: tuple[int, ...]) -> None:
+        smallest, _, largest = self.engine.get_tensor_profile_shape(name, slot.profile_index)
+        if any(s < lo or s > hi for s, lo, hi in zip(shape, smallest, largest, strict=True)):
+            raise BackendError(
+                f"tensorrt engine for {self.spec.model} accepts {name} shapes "
+                f"{tuple(smallest)}..{tuple(largest)}, got {shape}; use a smaller "
+                f"--tile or rebuild the engine for this video size"
+            )
+
+    def _stage(self, slot: _Slot, name: str, value: Any):
+        """A contiguous device tensor of the engine's dtype for one input, on the slot's stream."""
+        import numpy as np
+        import torch
+
+        dtype = self._dtypes[name]
+        if isinstance(value, np.ndarray):
+            value = torch.from_numpy(np.ascontiguousarray(value))
+        if value.device.type == "cuda" and value.dtype == dtype and value.is_contiguous():
+            value.record_stream(slot.stream)  # read on the slot stream: keep it alive until then
+            return value
+        staged = slot.staged_inputs.get(name)
+        if staged is None or staged.shape != value.shape:
+            staged = torch.empty(value.shape, dtype=dtype, device=f"cuda:{self.device}")
+            slot.staged_inputs[name] = staged
+        # Host feeds upload on the slot stream: this is the copy that overlaps the other
+        # slot's inference (non_blocking is truly async from pinned memory).
+        staged.copy_(value, non_blocking=True)
+        return staged
+
+    def infer_async(self, feeds: dict[str, Any]) -> PendingResult:
+        """Queue one batch on the next context; returns without waiting for the GPU."""
+        import torch
+
+        assert self.slots, "activate() the runner first"
+        missing = set(self.input_names) - set(feeds)
+        if missing:
+            raise BackendError(
+                f"tensorrt runner for {self.spec.model} needs inputs "
+                f"{', '.join(self.input_names)}; missing {', '.join(sorted(missing))}"
+            )
+        slot = self.slots[self._next_slot]
+        self._next_slot = (self._next_slot + 1) % len(self.slots)
+        # Device feeds were produced on the caller's stream: order the slot after them.
+        slot.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(slot.stream):
+            for name in self.input_names:
+                tensor = self._stage(slot, name, feeds[name])
+                shape = tuple(tensor.shape)
+                self._check_shape(slot, name, shape)
+                slot.context.set_input_shape(name, shape)
+                slot.context.set_tensor_address(name, tensor.data_ptr())
+            outputs = {}
+            for name in self.output_names:
+                shape = tuple(slot.context.get_tensor_shape(name))
+                # Allocated while the slot stream is current: the caching allocator ties the
+                # block to this stream, so reuse waits for the inference that writes it.
+                outputs[name] = torch.empty(
+                    shape, dtype=self._dtypes[name], device=f"cuda:{self.device}"
+                )
+                slot.context.set_tensor_address(name, outputs[name].data_ptr())
+            if not slot.context.execute_async_v3(slot.stream.cuda_stream):
+                raise BackendError(
+                    f"TensorRT execution failed for {self.spec.model}; see the TensorRT log above"
+                )
+            done = torch.cuda.Event()
+            done.record(slot.stream)
+        return PendingResult(outputs, done)
+
+    def infer(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        """Outputs ready for any later work on the caller's current stream (no host sync)."""
+        return self.infer_async(feeds).result()
+
+
+def _torch_dtype(trt_dtype: Any):
+    import tensorrt as trt
+    import torch
+
+    table = {
+        trt.DataType.FLOAT: torch.float32,
+        trt.DataType.HALF: torch.float16,
+        trt.DataType.INT32: torch.int32,
+        trt.DataType.INT8: torch.int8,
+        trt.DataType.BOOL: torch.bool,
+    }
+    for extra, torch_type in (
+        ("BF16", torch.bfloat16),
+        ("INT64", torch.int64),
+        ("UINT8", torch.uint8),
+    ):
+        if hasattr(trt.DataType, extra):
+            table[getattr(trt.DataType, extra)] = torch_type
+    if trt_dtype not in table:
+        raise BackendError(f"TensorRT tensor type {trt_dtype} is not supported by the runner")
+    return table[trt_dtype]
+
+
+def tensorrt_installed() -> bool:
+    """Cheap presence check (no import): used by backend selection."""
+    return importlib.util.find_spec("tensorrt") is not None

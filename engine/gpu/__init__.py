@@ -1,0 +1,5 @@
+"""GPU-side helpers: NVDEC decode into torch (``nvdec``) and stream/pinned-buffer plumbing (``streams``).
+
+Nothing heavy is imported here; PyNvVideoCodec and torch load inside the functions
+that need them.
+"""

@@ -1,0 +1,402 @@
+"""TensorRT engines from the ONNX artifacts: optimisation profiles, cache keys, the build.
+
+The pure helpers (``profile_shapes``, ``engine_cache_key``, ``engine_path``,
+``timing_cache_path``, ``engine_metadata``, ``unavailable_reason``) run and are
+tested everywhere. ``build_engine`` and ``build_engine_for_artifact`` drive the
+TensorRT Python API and are NOT RUN IN CI: TensorRT cannot be installed there;
+they run on a CUDA machine (``make gpu-check``).
+
+Precision lives in the ONNX graph (fp16 artifacts cast inside the graph, fp32
+I/O) and the network is created strongly typed: TensorRT 11 removed
+``BuilderFlag.FP16`` and only builds strongly typed networks, and TensorRT 10
+supports the same flag, so one code path serves both.
+
+Engine files are named like vs-mlrt's: a readable prefix (model, precision,
+profile, GPU, TensorRT version) followed by a hash of everything that makes an
+engine non-portable, so a stale engine is never loaded by mistake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from engine.errors import ExportError
+
+Shape = tuple[int, ...]
+Profile = dict[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max) NCHW
+HW = tuple[int, int]
+
+# Input names and channel counts of the artifacts `export/build.py` writes.
+SR_INPUTS: dict[str, int] = {"input": 3}
+VFI_INPUTS: dict[str, int] = {"img0": 3, "img1": 3}
+
+# Profiles for engines built together with an artifact (`vx-engine build`), before
+# any video is known: SR tiles up to a whole 1080p frame, VFI frames up to 4K.
+DEFAULT_SR_TILE_HW: tuple[HW, HW, HW] = ((64, 64), (256, 256), (1088, 1920))
+DEFAULT_VFI_FRAME_HW: tuple[HW, HW, HW] = ((128, 128), (736, 1280), (2176, 3840))
+
+# Two identical profiles: the runner keeps two execution contexts in flight (double
+# buffering) and, with dynamic shapes, each context in concurrent use needs its own.
+DEFAULT_NUM_PROFILES = 2
+DEFAULT_WORKSPACE_BYTES = 4 << 30
+
+Log = Callable[[str], None]
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def profile_shapes(
+    kind: str,
+    tile_hw_min: HW,
+    tile_hw_opt: HW,
+    tile_hw_max: HW,
+    batch: int | tuple[int, int, int] = 1,
+    size_multiple: int = 1,
+    input_channels: Mapping[str, int] | None = None,
+) -> Profile:
+    """Optimisation-profile shapes per input: ``{name: (min, opt, max)}`` as NCHW tuples.
+
+    ``kind`` is "sr" (sizes are tiles, overlap included) or "vfi" (sizes are whole
+    frames). Sizes are rounded up to ``size_multiple`` because the runtime pads
+    inputs to it (RIFE needs multiples of 32). ``batch`` is one size or (min, opt, max).
+    """
+    if kind not in ("sr", "vfi"):
+        raise ExportError(f"unknown model kind '{kind}' for a TensorRT profile; use sr or vfi")
+    channels = dict(input_channels or (SR_INPUTS if kind == "sr" else VFI_INPUTS))
+    batches = (batch, batch, batch) if isinstance(batch, int) else tuple(batch)
+    if size_multiple < 1 or any(b < 1 for b in batches):
+        raise ExportError(
+            f"profile needs batch >= 1 and size_multiple >= 1, got {batches}, {size_multiple}"
+        )
+    sizes = []
+    for hw in (tile_hw_min, tile_hw_opt, tile_hw_max):
+        if len(hw) != 2 or min(hw) < 1:
+            raise ExportError(f"profile sizes must be (height, width) >= 1, got {hw}")
+        sizes.append((_round_up(hw[0], size_multiple), _round_up(hw[1], size_multiple)))
+    if (
+        not (
+            sizes[0][0] <= sizes[1][0] <= sizes[2][0] and sizes[0][1] <= sizes[1][1] <= sizes[2][1]
+        )
+        or not batches[0] <= batches[1] <= batches[2]
+    ):
+        raise ExportError(f"profile must satisfy min <= opt <= max, got {sizes} batch {batches}")
+    return {
+        name: tuple((n, ch, h, w) for n, (h, w) in zip(batches, sizes, strict=True))  # type: ignore[misc]
+        for name, ch in channels.items()
+    }
+
+
+def _canonical_profile(profile: Mapping[str, Sequence[Sequence[int]]]) -> list:
+    return [[name, [list(map(int, s)) for s in profile[name]]] for name in sorted(profile)]
+
+
+def engine_cache_key(
+    onnx_sha256: str,
+    trt_version: str,
+    gpu_name: str,
+    compute_capability: tuple[int, int],
+    profile: Mapping[str, Sequence[Sequence[int]]],
+    precision: str,
+    num_profiles: int = DEFAULT_NUM_PROFILES,
+) -> str:
+    """SHA-256 over everything an engine depends on; order of profile inputs is irrelevant."""
+    payload = {
+        "onnx": onnx_sha256,
+        "trt": trt_version,
+        "gpu": gpu_name,
+        "cc": list(compute_capability),
+        "profile": _canonical_profile(profile),
+        "precision": precision,
+        "num_profiles": num_profiles,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _slug(text: str) -> str:
+    """File-name-safe: "NVIDIA H100 80GB HBM3" -> "NVIDIA-H100-80GB-HBM3"."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "unknown"
+
+
+def _gpu_tag(gpu_name: str, compute_capability: tuple[int, int], trt_version: str) -> str:
+    major, minor = compute_capability
+    return f"{_slug(gpu_name)}_sm{major}{minor}_trt{_slug(trt_version)}"
+
+
+def _profile_tag(profile: Mapping[str, Sequence[Sequence[int]]]) -> str:
+    """``b1_64x64-256x256-1088x1920`` from the first input (all image inputs agree)."""
+    shapes = profile[sorted(profile)[0]]
+    hw = "-".join(f"{s[-2]}x{s[-1]}" if len(s) >= 2 else "x".join(map(str, s)) for s in shapes)
+    return f"b{shapes[2][0]}_{hw}"
+
+
+def engine_path(
+    cache_root: Path,
+    model: str,
+    onnx_sha256: str,
+    trt_version: str,
+    gpu_name: str,
+    compute_capability: tuple[int, int],
+    profile: Mapping[str, Sequence[Sequence[int]]],
+    precision: str,
+    num_profiles: int = DEFAULT_NUM_PROFILES,
+) -> Path:
+    """``<root>/<model>_<precision>_<profile>_<gpu>_sm<cc>_trt<ver>_<hash16>.engine``."""
+    key = engine_cache_key(
+        onnx_sha256, trt_version, gpu_name, compute_capability, profile, precision, num_profiles
+    )
+    name = (
+        f"{_slug(model)}_{precision}_{_profile_tag(profile)}_"
+        f"{_gpu_tag(gpu_name, compute_capability, trt_version)}_{key[:16]}.engine"
+    )
+    return Path(cache_root) / name
+
+
+def timing_cache_path(
+    cache_root: Path, trt_version: str, gpu_name: str, compute_capability: tuple[int, int]
+) -> Path:
+    """One timing cache per GPU model and TensorRT version, shared by all engines."""
+    return Path(cache_root) / f"timing_{_gpu_tag(gpu_name, compute_capability, trt_version)}.cache"
+
+
+def engine_metadata(
+    model: str,
+    precision: str,
+    onnx_sha256: str,
+    trt_version: str,
+    gpu_name: str,
+    compute_capability: tuple[int, int],
+    profile: Mapping[str, Sequence[Sequence[int]]],
+    num_profiles: int = DEFAULT_NUM_PROFILES,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    build_s: float | None = None,
+) -> dict:
+    """What is written as JSON beside an engine (and what a loader checks)."""
+    return {
+        "model": model,
+        "precision": precision,
+        "onnx_sha256": onnx_sha256,
+        "trt_version": trt_version,
+        "gpu_name": gpu_name,
+        "compute_capability": list(compute_capability),
+        "profile": {name: [list(s) for s in shapes] for name, shapes in sorted(profile.items())},
+        "num_profiles": num_profiles,
+        "strongly_typed": True,
+        "workspace_bytes": workspace_bytes,
+        "cache_key": engine_cache_key(
+            onnx_sha256, trt_version, gpu_name, compute_capability, profile, precision, num_profiles
+        ),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "build_s": None if build_s is None else round(build_s, 2),
+    }
+
+
+def _cuda_device_visible() -> bool:
+    """Cheap check first (no driver, no GPU) so CPU machines never import torch for this."""
+    if not (os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def unavailable_reason() -> str | None:
+    """One line saying why TensorRT engines cannot be built here, or None if they can."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return "tensorrt is not installed (pip install tensorrt on a machine with an NVIDIA GPU)"
+    if not _cuda_device_visible():
+        return "no CUDA GPU (torch.cuda.is_available() is False)"
+    try:
+        import tensorrt  # noqa: F401
+    except Exception as error:  # a broken install: missing libnvinfer, CUDA mismatch
+        return f"tensorrt failed to import: {' '.join(str(error).split())}"
+    return None
+
+
+def gpu_facts(device: int = 0) -> tuple[str, tuple[int, int]]:
+    """(name, compute capability) of a CUDA device, as the cache key wants them."""
+    import torch
+
+    return torch.cuda.get_device_name(device), tuple(torch.cuda.get_device_capability(device))  # type: ignore[return-value]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)  # readers see the old file or the whole new one
+
+
+def _network_profile(network, profile: Profile) -> Profile:
+    """Profile entries for every dynamic network input.
+
+    Inputs named in ``profile`` are used as given; a rank-4 dynamic input it does not
+    name (RIFE v4's ``timestep`` N x 1 x H x W) takes batch and H/W from the first
+    image input and its channel count from the network.
+    """
+    reference = profile[sorted(profile)[0]]
+    resolved: Profile = {}
+    for index in range(network.num_inputs):
+        tensor = network.get_input(index)
+        dims = tuple(tensor.shape)
+        if tensor.name in profile:
+            resolved[tensor.name] = profile[tensor.name]
+        elif all(d >= 0 for d in dims):
+            continue  # static input: no profile entry needed
+        elif len(dims) == 4 and dims[1] > 0:
+            resolved[tensor.name] = tuple((s[0], dims[1], s[2], s[3]) for s in reference)  # type: ignore[assignment]
+        else:
+            raise ExportError(
+                f"ONNX input '{tensor.name}' has dynamic shape {dims} and no profile entry; "
+                f"profile names: {', '.join(sorted(profile))}"
+            )
+    unknown = set(profile) - {network.get_input(i).name for i in range(network.num_inputs)}
+    if unknown:
+        raise ExportError(
+            f"profile names inputs the ONNX does not have: {', '.join(sorted(unknown))}"
+        )
+    return resolved
+
+
+def build_engine(
+    onnx_path: Path,
+    profile: Profile,
+    cache_root: Path,
+    *,
+    model: str | None = None,
+    precision: str | None = None,
+    onnx_sha256: str | None = None,
+    num_profiles: int = DEFAULT_NUM_PROFILES,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    device: int = 0,
+    force: bool = False,
+    log: Log | None = None,
+) -> Path:
+    """Build (or reuse) a serialized engine for ``onnx_path`` and return its path.
+
+    NOT RUN IN CI: TensorRT cannot be installed there. Runs on a CUDA machine.
+    ``model``/``precision``/``onnx_sha256`` default to the metadata JSON beside the
+    ONNX file (``<stem>.json``, written by ``export/build.py``).
+    """
+    reason = unavailable_reason()
+    if reason is not None:
+        from engine.errors import BackendError
+
+        raise BackendError(f"cannot build a TensorRT engine for {Path(onnx_path).name}: {reason}")
+    import tensorrt as trt
+
+    onnx_path = Path(onnx_path)
+    meta_path = onnx_path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    model = model or meta.get("model") or onnx_path.stem
+    precision = precision or meta.get("precision") or "fp32"
+    if onnx_sha256 is None:
+        from export.weights import sha256_file
+
+        onnx_sha256 = meta.get("onnx_sha256") or sha256_file(onnx_path)
+    gpu_name, capability = gpu_facts(device)
+    trt_version = trt.__version__
+    target = engine_path(
+        cache_root,
+        model,
+        onnx_sha256,
+        trt_version,
+        gpu_name,
+        capability,
+        profile,
+        precision,
+        num_profiles,
+    )
+    if target.is_file() and not force:
+        return target
+    say = log or (lambda message: None)
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    # Strongly typed: tensor types come from the ONNX graph (fp16 casts are in it).
+    # TensorRT 11 ignores the flag (always strongly typed) but still accepts it.
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ExportError(f"TensorRT could not parse {onnx_path.name}: {errors}")
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    resolved = _network_profile(network, profile)
+    for _ in range(num_profiles):
+        optimisation_profile = builder.create_optimization_profile()
+        for name, (smallest, typical, largest) in resolved.items():
+            optimisation_profile.set_shape(name, smallest, typical, largest)
+        config.add_optimization_profile(optimisation_profile)
+
+    # Persistent timing cache: later builds on this GPU + TensorRT skip tactic timing.
+    timing_path = timing_cache_path(cache_root, trt_version, gpu_name, capability)
+    timing_bytes = timing_path.read_bytes() if timing_path.is_file() else b""
+    timing_cache = config.create_timing_cache(timing_bytes)
+    config.set_timing_cache(timing_cache, False)  # False: refuse a cache from another GPU
+
+    say(
+        f"build: TensorRT {trt_version} engine for {model} {precision} on {gpu_name} "
+        f"(first build of a shape range takes minutes)"
+    )
+    started = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ExportError(
+            f"TensorRT failed to build an engine for {onnx_path.name}; "
+            f"rerun with a smaller tile or --backend ort-cuda"
+        )
+    build_s = time.perf_counter() - started
+    _atomic_write(target, bytes(serialized))
+    _atomic_write(timing_path, bytes(config.get_timing_cache().serialize()))
+    metadata = engine_metadata(
+        model,
+        precision,
+        onnx_sha256,
+        trt_version,
+        gpu_name,
+        capability,
+        resolved,
+        num_profiles,
+        workspace_bytes,
+        build_s,
+    )
+    _atomic_write(target.with_suffix(".json"), json.dumps(metadata, indent=2).encode())
+    say(f"build: wrote {target.name} in {build_s:.0f} s")
+    return target
+
+
+def default_profile(
+    kind: str, size_multiple: int = 1, input_channels: Mapping[str, int] | None = None
+) -> Profile:
+    """The shape range used when an engine is built with its artifact, before any video is known."""
+    sizes = DEFAULT_SR_TILE_HW if kind == "sr" else DEFAULT_VFI_FRAME_HW
+    return profile_shapes(kind, *sizes, size_multiple=size_multiple, input_channels=input_channels)
+
+
+def build_engine_for_artifact(onnx_path: Path, meta: dict, log: Log | None = None) -> Path:
+    """Engine beside the ONNX artifact with the default shape range. NOT RUN IN CI."""
+    kind = meta.get("kind", "sr")
+    inputs = meta.get("inputs")
+    channels = None
+    if inputs:
+        channels = {name: (1 if name == "timestep" else 3) for name in inputs}
+    profile = default_profile(kind, int(meta.get("size_multiple", 1)), channels)
+    return build_engine(
+        onnx_path,
+        profile,
+        Path(onnx_path).parent,
+        model=meta.get("model"),
+        precision=meta.get("precision"),
+        onnx_sha256=meta.get("onnx_sha256"),
+        log=log,
+    )
