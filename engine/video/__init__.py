@@ -1,0 +1,16 @@
+"""Video I/O: PyAV decode to float RGB, encode from float RGB, audio carried, atomic output.
+
+Heavy-ish import (PyAV) only: no torch. See ``reader.VideoReader`` and ``writer.VideoWriter``.
+"""
+
+from engine.video.reader import DecodedFrame, VideoInfo, VideoReader
+from engine.video.writer import VideoWriter, check_output_path, default_pix_fmt
+
+__all__ = [
+    "DecodedFrame",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
+    "check_output_path",
+    "default_pix_fmt",
+]

@@ -1,0 +1,298 @@
+"""Decode a video with PyAV into float RGB frames with exact presentation timestamps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.errors import InputError, OptionsError
+from engine.video.colour import (
+    AVCOL_SPC_RGB,
+    AVCOL_UNSPECIFIED,
+    bit_depth_of,
+    frame_to_rgb,
+    full_range_from_tag,
+    is_rgb_format,
+    matrix_from_tag,
+)
+
+# Container formats FFmpeg can open that are not video files for our purpose.
+_NOT_VIDEO_FORMATS = {"tty", "txt", "ansi"}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline and the writer need to know about the input video stream.
+
+    ``matrix``/``full_range`` are the values actually used for conversion (untagged
+    streams resolved by convention); ``colorspace_tag``, ``primaries``, ``transfer``
+    are the raw FFmpeg tags (AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic
+    ints, 2 = unspecified) so the writer can tag its output exactly like the input.
+    ``start_s`` is where output pts 0 sits in the source, in seconds after the video
+    stream's first timestamp: pass it as the writer's ``audio_start`` for exact sync.
+    """
+
+    path: str
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction
+    frame_count: int | None
+    duration_s: float | None
+    pix_fmt: str
+    bit_depth: int
+    matrix: str
+    full_range: bool
+    primaries: int
+    transfer: int
+    colorspace_tag: int
+    is_rgb: bool
+    has_audio: bool
+    codec_name: str
+    start_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    index: int
+    pts: Fraction  # seconds, 0 at the first output frame
+    rgb: np.ndarray  # float32 (3, H, W) in [0, 1]
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"input video not found: {path}; check the path")
+    if path.is_dir():
+        raise InputError(f"input {path} is a directory, not a video file; give a video file path")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise InputError(
+            f"cannot read input {path}: permission denied; fix the file's permissions"
+        ) from None
+    except OSError as error:
+        raise InputError(f"cannot read input {path}: {error.strerror}; check the file") from None
+
+
+def _seconds(value: float | None, name: str) -> Fraction | None:
+    if value is None:
+        return None
+    if value < 0 or (name == "duration" and value == 0):
+        raise OptionsError(
+            f"--{name} must be {'positive' if name == 'duration' else '0 or more'} seconds, got {value}"
+        )
+    # limit_denominator: 0.1 means 1/10, not the binary float just above it.
+    return Fraction(value).limit_denominator(1_000_000)
+
+
+class VideoReader:
+    """Iterate ``DecodedFrame``s of the first video stream, optionally from ``start`` for ``duration`` s.
+
+    Opening decodes the first frame, so every input problem (missing, unreadable,
+    not a video, no video stream, no frames in range) raises ``InputError`` here.
+    A stream that breaks mid-way yields what decoded and records a line in ``warnings``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        start: float | None = None,
+        duration: float | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.warnings: list[str] = []
+        start_offset = _seconds(start, "start") or Fraction(0)
+        duration_limit = _seconds(duration, "duration")
+        _check_readable(self.path)
+        try:
+            self._container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            if isinstance(error, av.error.EOFError):
+                raise InputError(
+                    f"{self.path} has no video frames (the file ends before any media data); give a complete video"
+                ) from None
+            raise InputError(
+                f"{self.path} is not a readable video ({reason}); give a video file such as .mp4 or .mkv"
+            ) from None
+        try:
+            self._open(start_offset, duration_limit)
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _open(self, start_offset: Fraction, duration_limit: Fraction | None) -> None:
+        container = self._container
+        if container.format.name in _NOT_VIDEO_FORMATS or not container.streams.video:
+            found = (
+                ", ".join(f"{s.type} {s.codec_context.name}" for s in container.streams) or "none"
+            )
+            raise InputError(
+                f"{self.path} has no video stream (streams: {found}); give a file with video"
+            )
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame threads: decoding is often the CPU bottleneck
+        self._stream = stream
+        self._time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        self._fps = Fraction(stream.average_rate or stream.guessed_rate or stream.base_rate or 25)
+        origin_ticks = stream.start_time if stream.start_time is not None else 0
+        self._origin = origin_ticks * self._time_base
+        self._start_abs = self._origin + start_offset
+        self._end_abs = None if duration_limit is None else self._start_abs + duration_limit
+        self._trimmed = start_offset > 0 or duration_limit is not None
+
+        if start_offset > 0:
+            try:  # keyframe at or before the start; frames before it are decoded and dropped
+                container.seek(int(self._start_abs / self._time_base), stream=stream, backward=True)
+            except av.error.FFmpegError:
+                container.seek(0)
+        self._decoded = self._decode_in_range()
+        self._first = next(self._decoded, None)
+        if self._first is None:
+            reason = f"; {self.warnings[-1]}" if self.warnings else ""
+            where = f" at or after --start {float(start_offset):g}s" if start_offset else ""
+            raise InputError(
+                f"{self.path} has no decodable video frames{where}{reason}; check the file or the --start value"
+            )
+        self._first_time = self._first[1]
+        self._stopped_early = False
+
+        frame = self._first[0]
+        pix_fmt = frame.format.name
+        rgb = is_rgb_format(pix_fmt)
+        colorspace_tag = (
+            frame.colorspace
+            if frame.colorspace != AVCOL_UNSPECIFIED
+            else stream.codec_context.colorspace
+        )
+        range_tag = frame.color_range or stream.codec_context.color_range
+        duration_s = None
+        if stream.duration:
+            duration_s = float(stream.duration * self._time_base)
+        elif container.duration:
+            duration_s = container.duration / av.time_base
+        self.info = VideoInfo(
+            path=str(self.path),
+            width=frame.width,
+            height=frame.height,
+            fps=self._fps,
+            time_base=self._time_base,
+            frame_count=self._estimate_frame_count(duration_s, start_offset, duration_limit),
+            duration_s=duration_s,
+            pix_fmt=pix_fmt,
+            bit_depth=bit_depth_of(pix_fmt),
+            matrix="bt709" if rgb else matrix_from_tag(colorspace_tag, frame.height),
+            full_range=True if rgb else full_range_from_tag(range_tag, pix_fmt),
+            primaries=frame.color_primaries
+            if frame.color_primaries != AVCOL_UNSPECIFIED
+            else stream.codec_context.color_primaries,
+            transfer=frame.color_trc
+            if frame.color_trc != AVCOL_UNSPECIFIED
+            else stream.codec_context.color_trc,
+            colorspace_tag=AVCOL_SPC_RGB if rgb else colorspace_tag,
+            is_rgb=rgb,
+            has_audio=bool(container.streams.audio),
+            codec_name=stream.codec_context.name,
+            start_s=float(self._first_time - self._origin),
+        )
+
+    def _estimate_frame_count(
+        self, duration_s: float | None, start_offset: Fraction, duration_limit: Fraction | None
+    ) -> int | None:
+        if not self._trimmed and self._stream.frames:
+            return int(self._stream.frames)
+        if duration_s is None:
+            return None if duration_limit is None else round(duration_limit * self._fps)
+        remaining = max(
+            Fraction(duration_s).limit_denominator(1_000_000) - start_offset, Fraction(0)
+        )
+        if duration_limit is not None:
+            remaining = min(remaining, duration_limit)
+        return round(remaining * self._fps)
+
+    def _decode_in_range(self) -> Iterator[tuple[av.VideoFrame, Fraction]]:
+        """Decoded frames with their source times (s), in presentation order, within the range."""
+        frame_step = 1 / self._fps
+        last_time: Fraction | None = None
+        count = 0
+        try:
+            for packet in self._container.demux(self._stream):
+                for frame in packet.decode():
+                    if frame.pts is not None:
+                        time = frame.pts * self._time_base
+                    else:  # raw elementary streams carry no timestamps
+                        time = self._start_abs if last_time is None else last_time + frame_step
+                    if last_time is not None and time <= last_time:
+                        # Broken timestamps would make the encoder reject the stream.
+                        time = last_time + frame_step
+                    if time < self._start_abs:
+                        continue
+                    if self._end_abs is not None and time >= self._end_abs:
+                        return
+                    last_time = time
+                    count += 1
+                    yield frame, time
+        except av.error.FFmpegError as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            self.warnings.append(f"decoding stopped at frame {count}: {reason}")
+            return
+        declared = int(self._stream.frames or 0)
+        if not self._trimmed and declared and count < declared:
+            self.warnings.append(
+                f"decoding stopped at frame {count}: stream ended early, the container declares {declared} frames"
+            )
+            return
+        # Containers without a frame count (mkv...) still declare a duration.
+        declared_end = self._declared_end()
+        if self._end_abs is not None and declared_end is not None:
+            declared_end = min(declared_end, self._end_abs)
+        if (
+            last_time is not None
+            and declared_end is not None
+            and last_time + 2 * frame_step < declared_end
+        ):
+            self.warnings.append(
+                f"decoding stopped at frame {count}: stream ended at {float(last_time - self._origin):.3f}s, "
+                f"the container declares {float(declared_end - self._origin):.3f}s"
+            )
+
+    def _declared_end(self) -> Fraction | None:
+        if self._stream.duration:
+            return self._origin + self._stream.duration * self._time_base
+        if self._container.duration:
+            # Container duration counts from the container's start, not the video stream's.
+            container_start = Fraction(self._container.start_time or 0, av.time_base)
+            return container_start + Fraction(self._container.duration, av.time_base)
+        return None
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        pending = self._first
+        self._first = None
+        if pending is None:
+            raise RuntimeError("VideoReader can be iterated only once")
+        index = 0
+        while pending is not None:
+            frame, time = pending
+            yield DecodedFrame(
+                index,
+                time - self._first_time,
+                frame_to_rgb(frame, self.info.matrix, self.info.full_range),
+            )
+            index += 1
+            pending = next(self._decoded, None)
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

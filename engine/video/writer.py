@@ -1,0 +1,321 @@
+"""Encode float RGB frames with PyAV, carry the input's audio/subtitles, publish atomically."""
+
+from __future__ import annotations
+
+import math
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from engine.errors import InputError, OptionsError, OutputError
+from engine.video.audio import AudioCarrier
+from engine.video.colour import (
+    AVCOL_RANGE_JPEG,
+    AVCOL_RANGE_MPEG,
+    AVCOL_SPC_BY_MATRIX,
+    AVCOL_SPC_RGB,
+    AVCOL_UNSPECIFIED,
+    matrix_from_tag,
+    rgb_to_frame,
+)
+
+LOSSLESS_CODECS = {"ffv1"}
+# Largest time-base denominator we accept when widening it to hold the input's ticks.
+_MAX_TIME_BASE_DEN = 1 << 30
+# Audio is muxed this far ahead of the video written so far, so packets interleave.
+_AUDIO_LOOKAHEAD_S = Fraction(1, 2)
+
+
+def _subsampling(pix_fmt: str) -> tuple[int, int]:
+    """(log2 horizontal, log2 vertical) chroma subsampling of a pixel format."""
+    fmt = av.video.format.VideoFormat(pix_fmt)
+    if fmt.is_rgb or len(fmt.components) < 3:
+        return 0, 0
+    return (
+        int(math.log2(1024 // fmt.chroma_width(1024))),
+        int(math.log2(1024 // fmt.chroma_height(1024))),
+    )
+
+
+def default_pix_fmt(codec: str, colour: Any | None) -> str:
+    """Follow the input: RGB stays RGB on codecs that store it, >8-bit stays 10-bit where possible."""
+    supported = {fmt.name for fmt in av.codec.Codec(codec, "w").video_formats or ()}
+    depth = getattr(colour, "bit_depth", 8) or 8
+    if getattr(colour, "is_rgb", False):
+        rgb_choices = (
+            ["gbrp", "bgr0"]
+            if depth <= 8
+            else [f"gbrp{depth}le", "gbrp16le", "gbrp12le", "gbrp10le"]
+        )
+        for candidate in rgb_choices:
+            if candidate in supported:
+                return candidate
+    if depth > 8 and "yuv420p10le" in supported:
+        return "yuv420p10le"
+    return "yuv420p"
+
+
+def check_output_path(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """Raise ``OutputError`` unless ``path`` can be created; call it before any expensive work."""
+    path = Path(path)
+    directory = path.parent
+    if not directory.is_dir():
+        raise OutputError(f"output directory {directory} does not exist; create it first")
+    if path.is_dir():
+        raise OutputError(f"output {path} is a directory; give a file name such as out.mp4")
+    if path.exists() and not overwrite:
+        raise OutputError(f"output {path} already exists; pass --overwrite or choose another name")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"output directory {directory} is not writable; choose another location")
+
+
+class VideoWriter:
+    """Write frames to a hidden temp file beside ``path``; ``close()`` renames it into place.
+
+    ``colour`` is a ``VideoInfo`` (or anything with ``matrix``, ``full_range``,
+    ``primaries``, ``transfer``, ``colorspace_tag``, ``bit_depth``, ``is_rgb``,
+    ``time_base``); the output is tagged like it. ``audio_source`` is a media path whose
+    audio (and, where the container allows, subtitle) streams are carried over,
+    trimmed to ``[audio_start, audio_start + audio_duration)`` seconds after its
+    video's first timestamp. ``options`` are extra encoder options (e.g. ``{"qp": "0"}``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        width: int,
+        height: int,
+        fps: Fraction,
+        codec: str = "libx264",
+        crf: int | float | None = None,
+        pix_fmt: str | None = None,
+        colour: Any | None = None,
+        audio_source: str | os.PathLike[str] | None = None,
+        audio_start: float | None = None,
+        audio_duration: float | None = None,
+        overwrite: bool = False,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.warnings: list[str] = []
+        self._container: Any = None
+        self._audio: AudioCarrier | None = None
+        self._closed = False
+        check_output_path(self.path, overwrite)
+        self._overwrite = overwrite
+        self.temp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+
+        try:
+            encoder = av.codec.Codec(codec, "w")
+        except (av.error.FFmpegError, ValueError):
+            raise OptionsError(f"unknown encoder '{codec}'; use libx264, libx265 or ffv1") from None
+        if encoder.type != "video":
+            raise OptionsError(
+                f"'{codec}' is a {encoder.type} encoder; use libx264, libx265 or ffv1"
+            )
+        self.pix_fmt = pix_fmt or default_pix_fmt(codec, colour)
+        supported = [fmt.name for fmt in encoder.video_formats or ()]
+        if supported and self.pix_fmt not in supported:
+            raise OptionsError(
+                f"{codec} cannot encode pixel format {self.pix_fmt}; it supports {', '.join(supported)}"
+            )
+        shift_w, shift_h = _subsampling(self.pix_fmt)
+        if shift_w > 1 or shift_h > 1:
+            raise OptionsError(
+                f"pixel format {self.pix_fmt} is not supported for writing; use yuv420p, yuv422p or yuv444p"
+            )
+        if width <= 0 or height <= 0 or width % (1 << shift_w) or height % (1 << shift_h):
+            raise OptionsError(
+                f"{self.pix_fmt} needs even frame dimensions, got {width}x{height}; "
+                "pad or crop by one pixel, or choose a 4:4:4 pixel format"
+            )
+        options = dict(options or {})
+        if crf is not None:
+            if codec in LOSSLESS_CODECS:
+                raise OptionsError(
+                    f"{codec} is lossless, so --crf {crf} does not apply; drop --crf or pick libx264/libx265"
+                )
+            if not 0 <= crf <= 63:
+                raise OptionsError(f"--crf must be between 0 and 63, got {crf}")
+            options["crf"] = f"{crf:g}"
+
+        self.width, self.height, self.fps = width, height, Fraction(fps)
+        self.time_base = self._choose_time_base(colour)
+        self._set_colour(colour)
+        try:
+            self._container = av.open(str(self.temp_path), "w")
+        except (av.error.FFmpegError, ValueError, OSError) as error:
+            raise OutputError(
+                f"cannot create {self.path}: {getattr(error, 'strerror', None) or error}; "
+                "use a .mp4 or .mkv name in a writable directory"
+            ) from None
+        try:
+            if encoder.canonical_name not in self._container.supported_codecs:
+                raise OptionsError(
+                    f"{codec} video cannot be stored in {self.path.suffix} files; use .mkv"
+                )
+            stream = self._container.add_stream(codec, rate=self.fps, options=options)
+            stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
+            stream.time_base = self.time_base
+            stream.codec_context.time_base = self.time_base
+            context = stream.codec_context
+            context.colorspace, context.color_range = self._colorspace_tag, self._range_tag
+            context.color_primaries, context.color_trc = self._primaries, self._transfer
+            self._video = stream
+            if audio_source is not None:
+                self._audio = AudioCarrier(
+                    self._container, Path(audio_source), audio_start, audio_duration
+                )
+                self.warnings.extend(self._audio.warnings)
+            self._start_encoding(codec, options)
+        except BaseException:
+            self.abort()
+            raise
+        self._last_ticks: int | None = None
+        self._inexact_pts = 0
+        self.frames_written = 0
+
+    def _start_encoding(self, codec: str, options: dict[str, str]) -> None:
+        """Open the encoders and write the header now, so bad options fail before any frame work."""
+        try:
+            self._container.start_encoding()
+        except (av.error.FFmpegError, OSError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            if "avcodec_open2" in str(error):
+                raise OptionsError(
+                    f"{codec} rejected its settings {options or {}} for {self.width}x{self.height} "
+                    f"{self.pix_fmt}: {reason}; change --crf/--pix-fmt or the codec"
+                ) from None
+            raise OutputError(
+                f"cannot write {self.path}: {reason}; check free disk space and permissions"
+            ) from None
+
+    def _choose_time_base(self, colour: Any | None) -> Fraction:
+        """1/fps-numerator ticks hold every multiple of 1/fps; widen to the input's ticks when given."""
+        denominator = self.fps.numerator
+        source = getattr(colour, "time_base", None)
+        if source:
+            widened = math.lcm(denominator, Fraction(source).denominator)
+            if widened <= _MAX_TIME_BASE_DEN:
+                denominator = widened
+        return Fraction(1, denominator)
+
+    def _set_colour(self, colour: Any | None) -> None:
+        self._primaries = getattr(colour, "primaries", AVCOL_UNSPECIFIED)
+        self._transfer = getattr(colour, "transfer", AVCOL_UNSPECIFIED)
+        if av.video.format.VideoFormat(self.pix_fmt).is_rgb:
+            self.matrix, self.full_range = "bt709", True
+            self._colorspace_tag, self._range_tag = AVCOL_SPC_RGB, AVCOL_RANGE_JPEG
+            return
+        if colour is None or getattr(colour, "is_rgb", False):
+            # No YUV matrix to follow: the convention for the output size, tagged explicitly.
+            self.matrix, self.full_range = matrix_from_tag(AVCOL_UNSPECIFIED, self.height), False
+        else:
+            self.matrix, self.full_range = colour.matrix, bool(colour.full_range)
+        input_tag = getattr(colour, "colorspace_tag", AVCOL_UNSPECIFIED)
+        # Keep the input's exact tag (e.g. BT.470BG vs SMPTE 170M) when it names our matrix;
+        # an untagged input gets the matrix we resolved, since players guess by the new size.
+        same_matrix = (
+            input_tag != AVCOL_UNSPECIFIED
+            and matrix_from_tag(input_tag, self.height) == self.matrix
+        )
+        self._colorspace_tag = input_tag if same_matrix else AVCOL_SPC_BY_MATRIX[self.matrix]
+        self._range_tag = AVCOL_RANGE_JPEG if self.full_range else AVCOL_RANGE_MPEG
+
+    def _fail(self, action: str, error: BaseException) -> OutputError:
+        self.abort()
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        return OutputError(
+            f"{action} {self.path} failed: {reason}; check free disk space and permissions, nothing was written"
+        )
+
+    def write(self, rgb: np.ndarray, pts: Fraction) -> None:
+        """Encode one float32 (3, H, W) RGB frame shown at ``pts`` seconds."""
+        if self._closed:
+            raise RuntimeError("write() after close() or abort()")
+        if rgb.shape != (3, self.height, self.width):
+            raise ValueError(f"frame shape {rgb.shape} != (3, {self.height}, {self.width})")
+        exact_ticks = Fraction(pts) / self.time_base
+        ticks = round(exact_ticks)
+        if ticks != exact_ticks:
+            self._inexact_pts += 1
+        if self._last_ticks is not None and ticks <= self._last_ticks:
+            ticks = self._last_ticks + 1  # encoders reject non-increasing timestamps
+        self._last_ticks = ticks
+        frame = rgb_to_frame(rgb, self.pix_fmt, self.matrix, self.full_range)
+        frame.pts, frame.time_base = ticks, self.time_base
+        frame.colorspace, frame.color_range = self._colorspace_tag, self._range_tag
+        try:
+            self._container.mux(self._video.encode(frame))
+            if self._audio is not None:
+                self._audio.pump(Fraction(pts) + _AUDIO_LOOKAHEAD_S)
+        except (av.error.FFmpegError, OSError) as error:
+            raise self._fail("writing", error) from None
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush encoders, mux the rest of the audio, close the file, rename it to ``path``."""
+        if self._closed:
+            return
+        if self.frames_written == 0:
+            self.abort()
+            raise OutputError(
+                f"no frames were written to {self.path}; the input produced no frames"
+            )
+        try:
+            self._container.mux(self._video.encode(None))
+            if self._audio is not None:
+                self._audio.finish()
+            self._container.close()
+            self._container = None
+            if self._audio is not None:
+                self._audio.close()
+                self._audio = None
+            if not self._overwrite and self.path.exists():
+                raise OutputError(
+                    f"output {self.path} appeared while encoding; pass --overwrite or choose another name"
+                )
+            os.replace(self.temp_path, self.path)
+        except OutputError:
+            self.abort()
+            raise
+        except InputError:
+            self.abort()
+            raise
+        except (av.error.FFmpegError, OSError) as error:
+            raise self._fail("finishing", error) from None
+        self._closed = True
+        if self._inexact_pts:
+            self.warnings.append(
+                f"{self._inexact_pts} timestamps were rounded to the output time base {self.time_base}"
+            )
+
+    def abort(self) -> None:
+        """Drop the temp file; ``path`` is left as it was."""
+        self._closed = True
+        if self._audio is not None:
+            self._audio.close()
+            self._audio = None
+        if self._container is not None:
+            try:
+                self._container.close()
+            except (av.error.FFmpegError, OSError):
+                pass  # the file is being thrown away
+            self._container = None
+        try:
+            self.temp_path.unlink(missing_ok=True)
+        except (AttributeError, OSError):
+            pass
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

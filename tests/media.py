@@ -1,0 +1,248 @@
+"""Real test clips made with PyAV (FFmpeg's swscale does the RGB->YUV step, not engine code).
+
+Typical use::
+
+    from tests.media import make_clip, psnr
+    content = make_clip(tmp_path / "a.mkv", frames=8, width=96, height=64)   # ffv1 yuv444p BT.709
+    content.shape  # (8, 3, 64, 96) float32 in [0, 1]: the exact RGB that was encoded
+
+``make_clip`` returns the RGB it encoded (quantised to 8 or 16 bits, as fed to
+FFmpeg), so a reader test can compare decoded frames with it. Content is smooth
+moving gradients plus a soft moving disc (well behaved under 4:2:0), or real frames
+from a sample clip (``content="bikes.mp4"``). ``scene_cut_at=k`` switches to an
+unrelated scene from frame k on. ``pts`` gives explicit timestamps (seconds) for
+variable-frame-rate clips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# Matrix name -> swscale colourspace name and the AVColorSpace tag written to the stream.
+_SWSCALE_MATRIX = {"bt601": ("itu601", 6), "bt709": ("itu709", 1), "bt2020": ("bt2020", 9)}
+
+
+def synthetic_frame(index: int, width: int, height: int, scene: int = 0) -> np.ndarray:
+    """Float64 RGB (3, H, W) in [0, 1]: gradients and a soft disc that move with ``index``."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    u, v = x / max(width - 1, 1), y / max(height - 1, 1)
+    phase = 0.15 * index
+    if scene % 2 == 0:
+        red = 0.1 + 0.8 * u
+        green = 0.5 + 0.4 * np.sin(2 * np.pi * (v + 0.5 * u) + phase)
+        blue = 0.2 + 0.6 * v
+    else:  # a different palette and layout for the second scene
+        red = 0.5 + 0.4 * np.cos(2 * np.pi * 1.5 * v - phase)
+        green = 0.8 - 0.6 * u
+        blue = 0.5 + 0.4 * np.sin(2 * np.pi * u * 2 + phase)
+    centre_x = width * (0.3 + 0.4 * ((index * 0.05) % 1.0))
+    centre_y = height * (0.5 + (0.2 if scene % 2 else -0.1))
+    radius = 0.2 * min(width, height)
+    disc = 1.0 / (1.0 + np.exp((np.hypot(x - centre_x, y - centre_y) - radius) / 1.5))
+    rgb = (
+        np.stack([red, green, blue]) * (1 - disc)
+        + np.array([0.95, 0.9, 0.15])[:, None, None] * disc
+    )
+    return np.clip(rgb, 0.0, 1.0)
+
+
+def _sample_frames(name: str, count: int, width: int, height: int) -> list[np.ndarray]:
+    from engine.samples import sample_video
+
+    frames: list[np.ndarray] = []
+    with av.open(str(sample_video(name))) as container:
+        for frame in container.decode(video=0):
+            rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+            frames.append(rgb.transpose(2, 0, 1).astype(np.float64) / 255.0)
+            if len(frames) == count:
+                break
+    while len(frames) < count:  # short sample: loop it
+        frames.append(frames[len(frames) % max(len(frames), 1)])
+    return frames
+
+
+def make_clip(
+    path: str | Path,
+    frames: int = 8,
+    width: int = 96,
+    height: int = 64,
+    fps: Fraction | int = 25,
+    codec: str = "ffv1",
+    pix_fmt: str = "yuv444p",
+    matrix: str | None = "bt709",
+    full_range: bool = False,
+    primaries: int | None = None,
+    transfer: int | None = None,
+    audio: bool = False,
+    audio_codec: str = "aac",
+    scene_cut_at: int | None = None,
+    content: str = "synthetic",
+    pts: Sequence[Fraction] | None = None,
+    options: dict[str, str] | None = None,
+    subtitle: str | None = None,
+) -> np.ndarray:
+    """Encode a clip and return the RGB it was made from, float32 (frames, 3, H, W).
+
+    ``matrix=None`` leaves the stream untagged (the RGB->YUV step then uses BT.601
+    below 720 lines and BT.709 from 720 up, the convention readers assume).
+    RGB ``pix_fmt`` values (``bgr0``, ``gbrp10le``...) skip YUV entirely. ``audio``
+    adds a 440 Hz stereo tone lasting as long as the video. ``subtitle`` adds one
+    SubRip cue with that text from 0.2 s to 0.7 s (use a .mkv path).
+    """
+    path = Path(path)
+    fps = Fraction(fps)
+    fmt = av.video.format.VideoFormat(pix_fmt)
+    deep = max(c.bits for c in fmt.components) > 8
+    resolved_matrix = matrix or ("bt601" if height < 720 else "bt709")
+    swscale_matrix, colorspace_tag = _SWSCALE_MATRIX[resolved_matrix]
+    if content == "synthetic":
+        scenes = [0 if scene_cut_at is None or i < scene_cut_at else 1 for i in range(frames)]
+        source = [synthetic_frame(i, width, height, scene) for i, scene in enumerate(scenes)]
+    else:
+        source = _sample_frames(content, frames, width, height)
+        if scene_cut_at is not None:
+            other = [synthetic_frame(i, width, height, 1) for i in range(frames)]
+            source = source[:scene_cut_at] + other[scene_cut_at:]
+    timestamps = list(pts) if pts is not None else [Fraction(i) / fps for i in range(frames)]
+    time_base = Fraction(1, fps.numerator * 1000) if pts is not None else 1 / fps
+
+    encoded: list[np.ndarray] = []
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps, options=dict(options or {}))
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base
+        if not fmt.is_rgb:
+            context = stream.codec_context
+            if matrix is not None:
+                context.colorspace = colorspace_tag
+                context.color_range = 2 if full_range else 1
+            if primaries is not None:
+                context.color_primaries = primaries
+            if transfer is not None:
+                context.color_trc = transfer
+        audio_stream = None
+        if audio:
+            audio_stream = container.add_stream(audio_codec, rate=48000)
+            audio_stream.layout = "stereo"
+        if subtitle is not None:
+            cue_stream = container.add_mux_stream("subrip")
+            cue_stream.time_base = Fraction(1, 1000)
+            cue = av.Packet(subtitle.encode())
+            cue.pts, cue.dts, cue.duration, cue.time_base = 200, 200, 500, Fraction(1, 1000)
+            cue.stream = cue_stream
+            container.mux(cue)
+        for rgb, when in zip(source, timestamps, strict=False):
+            if deep:
+                codes = np.rint(rgb * 65535).astype(np.uint16)
+                encoded.append(codes.astype(np.float32) / 65535)
+                rgb_frame = av.VideoFrame.from_ndarray(
+                    np.ascontiguousarray(codes.transpose(1, 2, 0)), format="rgb48le"
+                )
+            else:
+                codes = np.rint(rgb * 255).astype(np.uint8)
+                encoded.append(codes.astype(np.float32) / 255)
+                rgb_frame = av.VideoFrame.from_ndarray(
+                    np.ascontiguousarray(codes.transpose(1, 2, 0)), format="rgb24"
+                )
+            if fmt.is_rgb:
+                frame = rgb_frame.reformat(format=pix_fmt)
+            elif deep:
+                frame = _deep_yuv_frame(codes, pix_fmt, resolved_matrix, full_range)
+            else:
+                frame = rgb_frame.reformat(
+                    format=pix_fmt,
+                    dst_colorspace=swscale_matrix,
+                    dst_color_range="JPEG" if full_range else "MPEG",
+                    interpolation="BICUBIC",
+                )
+            frame.pts = round(Fraction(when) / time_base)
+            frame.time_base = time_base
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+        if audio_stream is not None:
+            total = round(float(timestamps[-1] + 1 / fps) * 48000) if timestamps else 0
+            _write_tone(container, audio_stream, total)
+    return np.stack(encoded)
+
+
+_KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}
+
+
+def _deep_yuv_frame(
+    codes: np.ndarray, pix_fmt: str, matrix: str, full_range: bool
+) -> av.VideoFrame:
+    """16-bit RGB codes -> a >8-bit planar YUV frame, by the textbook formulas.
+
+    Not swscale: FFmpeg 8.1's swscale maps 16-bit RGB white to 943 instead of 940 in
+    10-bit limited range (a 256/255 scale error), so it cannot be the reference here.
+    Chroma is subsampled by plain 2x2 (or 2x1) averaging.
+    """
+    fmt = av.video.format.VideoFormat(pix_fmt)
+    bits = max(c.bits for c in fmt.components)
+    kr, kb = _KR_KB[matrix]
+    red, green, blue = codes.astype(np.float64) / 65535
+    luma = kr * red + (1 - kr - kb) * green + kb * blue
+    cb, cr = (blue - luma) / (2 - 2 * kb), (red - luma) / (2 - 2 * kr)
+    step, peak = 2 ** (bits - 8), 2**bits - 1
+    if full_range:
+        planes = [luma * peak, cb * peak + 128 * step, cr * peak + 128 * step]
+    else:
+        planes = [
+            16 * step + 219 * step * luma,
+            128 * step + 224 * step * cb,
+            128 * step + 224 * step * cr,
+        ]
+    height, width = luma.shape
+    frame = av.VideoFrame(width, height, pix_fmt)
+    for index, values in enumerate(planes):
+        plane = frame.planes[index]
+        sub_h, sub_w = height // plane.height, width // plane.width
+        if sub_h > 1 or sub_w > 1:
+            values = values.reshape(plane.height, sub_h, plane.width, sub_w).mean(axis=(1, 3))
+        rows = np.frombuffer(plane, dtype="<u2").reshape(plane.height, -1)
+        rows[:, : plane.width] = np.clip(np.rint(values), 0, peak).astype(np.uint16)
+    return frame
+
+
+def _write_tone(
+    container: av.container.OutputContainer, stream: av.AudioStream, total_samples: int
+) -> None:
+    chunk = 1024
+    for offset in range(0, total_samples, chunk):
+        count = min(chunk, total_samples - offset)
+        t = (np.arange(offset, offset + count) / 48000.0).astype(np.float32)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 48000, offset, Fraction(1, 48000)
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
+def make_audio_only(path: str | Path, seconds: float = 1.0, codec: str = "aac") -> None:
+    """An audio-only file (no video stream), for error-path tests."""
+    with av.open(str(Path(path)), "w") as container:
+        stream = container.add_stream(codec, rate=48000)
+        stream.layout = "stereo"
+        _write_tone(container, stream, int(seconds * 48000))
+
+
+def psnr(reference: np.ndarray, test: np.ndarray) -> float:
+    """PSNR in dB for signals in [0, 1]; inf when identical."""
+    mse = float(np.mean((np.asarray(reference, np.float64) - np.asarray(test, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
+
+
+def audio_samples(path: str | Path) -> tuple[int, int]:
+    """(decoded sample count, sample rate) of the first audio stream."""
+    total, rate = 0, 0
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            total += frame.samples
+            rate = frame.sample_rate
+    return total, rate
