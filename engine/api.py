@@ -26,18 +26,6 @@ def probe_video(path: Path | str):
         return reader.info
 
 
-def check_output(output: Path, overwrite: bool) -> None:
-    """Fail before any work when the output cannot be written; an existing file stays untouched."""
-    from engine.errors import OutputError
-
-    if output.exists() and not overwrite:
-        raise OutputError(f"{output} exists; pass --overwrite to replace it")
-    if output.is_dir():
-        raise OutputError(f"{output} is a directory; give a file name such as {output / 'out.mp4'}")
-    if not output.parent.is_dir():
-        raise OutputError(f"output directory {output.parent} does not exist; create it first")
-
-
 def _runner_for(desc: ModelDescriptor, backend: str, precision: str, plan: RunPlan,
                 log: Callable[[str], None]):
     from engine.backends.base import RunnerSpec
@@ -66,11 +54,12 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
     from engine.backends.select import resolve_backend
     from engine.pipeline import run_pipeline
     from engine.video import VideoReader, VideoWriter
+    from engine.video.writer import check_output_path
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.perf_counter()
     backend = resolve_backend(options.backend)
-    check_output(Path(options.output), options.overwrite)
+    check_output_path(options.output, options.overwrite)
     with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
         info = reader.info
         plan = make_plan(options, info.width, info.height, info.fps)
@@ -98,7 +87,7 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
             options.output, plan.out_width, plan.out_height, plan.out_fps,
             codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt, colour=info,
             audio_source=options.input if options.audio and info.has_audio else None,
-            audio_start=options.start, audio_duration=options.duration,
+            audio_start=info.start_s, audio_duration=options.duration,
             overwrite=options.overwrite,
         )
         try:

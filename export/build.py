@@ -7,6 +7,7 @@ built on first use.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -80,7 +81,8 @@ class _Fp16Graph:
         class Fp16(torch.nn.Module):
             def __init__(self, inner: torch.nn.Module) -> None:
                 super().__init__()
-                self.inner = inner.half()
+                # a copy: the caller's fp32 module is still the validation reference
+                self.inner = copy.deepcopy(inner).half()
 
             def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
                 return self.inner(*(t.half() for t in inputs)).float()

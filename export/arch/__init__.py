@@ -7,6 +7,8 @@ from collections.abc import Callable
 from torch import nn
 
 from engine.errors import ExportError
+from export.arch.ifnet_hdv3 import IFNetHDv3
+from export.arch.ifnet_v4 import IFNetV4
 from export.arch.rrdb import RRDBNet
 from export.arch.srvgg import SRVGGNetCompact
 
@@ -14,6 +16,8 @@ from export.arch.srvgg import SRVGGNetCompact
 ARCHS: dict[str, Callable[..., nn.Module]] = {
     "srvgg": SRVGGNetCompact,
     "rrdb": RRDBNet,
+    "ifnet-hdv3": IFNetHDv3,
+    "ifnet-v4": IFNetV4,
 }
 
 
