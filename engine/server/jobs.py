@@ -1,0 +1,258 @@
+"""Jobs persisted in SQLite under the server's data directory.
+
+A row is the source of truth for a job's state, so a restarted server knows
+every job it ever accepted: running ones come back ``failed`` (their partial
+output is unusable), queued ones are handed to the worker again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.errors import OptionsError
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+RESTART_ERROR = "interrupted by server restart; submit the video again"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    settings TEXT NOT NULL,      -- JobSettings as JSON
+    input_name TEXT NOT NULL,    -- the client's file name, for display only, never a path
+    input_info TEXT NOT NULL,    -- probed VideoInfo as JSON
+    frame INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    fps REAL NOT NULL DEFAULT 0,
+    eta_s REAL,
+    stage TEXT NOT NULL DEFAULT 'queued',
+    result TEXT,                 -- RunSummary as JSON once done
+    error TEXT
+)
+"""
+
+
+@dataclass
+class Job:
+    id: str
+    state: JobState
+    created_at: float
+    settings: dict[str, Any]
+    input_name: str
+    input_info: dict[str, Any]
+    started_at: float | None = None
+    finished_at: float | None = None
+    frame: int = 0
+    total: int | None = None
+    fps: float = 0.0
+    eta_s: float | None = None
+    stage: str = "queued"
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def progress_event(self) -> dict[str, Any]:
+        """The SSE payload: what a progress bar needs and nothing else."""
+        return {
+            "id": self.id,
+            "state": self.state,
+            "stage": self.stage,
+            "frame": self.frame,
+            "total": self.total,
+            "fps": round(self.fps, 3),
+            "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
+            "error": self.error,
+        }
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "progress": {
+                "frame": self.frame,
+                "total": self.total,
+                "fps": round(self.fps, 3),
+                "eta_s": self.eta_s,
+                "stage": self.stage,
+            },
+            "settings": self.settings,
+            "input": {"name": self.input_name, **self.input_info},
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+class JobStore:
+    """Thread-safe job table plus each job's private directory ``<data>/jobs/<id>/``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.jobs_dir = data_dir / "jobs"
+        self.uploads_dir = data_dir / "uploads"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        # Two servers on one directory would fail each other's running jobs at startup;
+        # the kernel drops this lock when the process dies, however it dies.
+        self._lock_file = (data_dir / "server.lock").open("w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise OptionsError(
+                f"another vx-engine serve is using --data {data_dir}; "
+                "stop it or pass a different --data directory"
+            ) from None
+        # One connection shared under a lock: the server's writes are tiny and rare
+        # (progress is throttled), so serialising them costs nothing measurable.
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            data_dir / "jobs.sqlite3", check_same_thread=False, isolation_level=None
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+
+    # -- paths --------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / str(uuid.UUID(job_id))  # re-rendered: never a raw client string
+
+    def input_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "input"
+
+    def output_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "output.mp4"
+
+    def new_upload_path(self) -> Path:
+        return self.uploads_dir / f"{uuid.uuid4()}.part"
+
+    # -- rows ---------------------------------------------------------------
+    def create(
+        self, upload: Path, settings: dict[str, Any], input_name: str, input_info: dict[str, Any]
+    ) -> Job:
+        job = Job(
+            id=str(uuid.uuid4()),
+            state="queued",
+            created_at=time.time(),
+            settings=settings,
+            input_name=input_name[:255],
+            input_info=input_info,
+        )
+        self.job_dir(job.id).mkdir(parents=True)
+        upload.replace(self.input_path(job.id))
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs (id, state, created_at, settings, input_name, input_info)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.state,
+                    job.created_at,
+                    json.dumps(settings),
+                    job.input_name,
+                    json.dumps(input_info),
+                ),
+            )
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    def list(self) -> list[Job]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+        return [_job_from_row(row) for row in rows]
+
+    def update(self, job_id: str, **columns: Any) -> None:
+        """Set columns of one row; a deleted job's row is simply gone, so this is a no-op."""
+        for key in ("settings", "input_info", "result"):
+            if key in columns and columns[key] is not None:
+                columns[key] = json.dumps(columns[key])
+        assignments = ", ".join(f"{name} = ?" for name in columns)  # names are ours, not a client's
+        with self._lock:
+            self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ?", (*columns.values(), job_id)
+            )
+
+    def claim(self, job_id: str) -> bool:
+        """queued -> running, atomically; False when the job was deleted or already claimed."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET state = 'running', stage = 'starting', started_at = ?"
+                " WHERE id = ? AND state = 'queued'",
+                (time.time(), job_id),
+            )
+        return cursor.rowcount == 1
+
+    def delete(self, job_id: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return cursor.rowcount == 1
+
+    def remove_files(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def recover(self) -> list[str]:
+        """After a restart: fail the jobs that were running, return the queued ones in order."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET state = 'failed', stage = 'failed', error = ?, finished_at = ?"
+                " WHERE state = 'running'",
+                (RESTART_ERROR, now),
+            )
+            queued = self._db.execute(
+                "SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at"
+            ).fetchall()
+        for job in self.list():  # partial outputs of interrupted jobs are never served
+            if job.state == "failed" and job.error == RESTART_ERROR:
+                self.output_path(job.id).unlink(missing_ok=True)
+        for leftover in self.uploads_dir.iterdir():  # uploads cut off by the restart
+            leftover.unlink(missing_ok=True)
+        return [row["id"] for row in queued]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        self._lock_file.close()
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    result = json.loads(row["result"]) if row["result"] else None
+    return Job(
+        id=row["id"],
+        state=row["state"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        settings=json.loads(row["settings"]),
+        input_name=row["input_name"],
+        input_info=json.loads(row["input_info"]),
+        frame=row["frame"],
+        total=row["total"],
+        fps=row["fps"],
+        eta_s=row["eta_s"],
+        stage=row["stage"],
+        result=result,
+        error=row["error"],
+    )

@@ -1,0 +1,126 @@
+"""A real ``vx-engine serve`` in a subprocess, and short real clips: for tests and demos."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def make_clip(
+    source: Path, destination: Path, frames: int, width: int, height: int, fps: int = 25
+) -> Path:
+    """The first ``frames`` frames of ``source`` at ``width``x``height``, H.264 in MP4."""
+    import av
+
+    with av.open(str(source)) as reader, av.open(str(destination), "w") as writer:
+        stream = writer.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index, frame in enumerate(reader.decode(video=0)):
+            if index >= frames:
+                break
+            small = frame.reformat(width, height, format="yuv420p")
+            small.pts, small.time_base = index, Fraction(1, fps)
+            for packet in stream.encode(small):
+                writer.mux(packet)
+        for packet in stream.encode():
+            writer.mux(packet)
+    return destination
+
+
+class ServerProcess:
+    """``python -m engine.server`` on a free loopback port; ``kill()`` simulates a crash."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        token: str | None = None,
+        max_upload_mb: float = 64,
+        log_path: Path | None = None,
+    ) -> None:
+        self.data_dir, self.token, self.max_upload_mb = data_dir, token, max_upload_mb
+        self.log_path = log_path or data_dir.parent / f"{data_dir.name}-server.log"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def client(self, timeout: float = 120.0) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
+
+    def start(self, ready_timeout_s: float = 60.0) -> ServerProcess:
+        command = [
+            sys.executable,
+            "-m",
+            "engine.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.data_dir),
+            "--max-upload-mb",
+            str(self.max_upload_mb),
+        ]
+        if self.token:
+            command += ["--token", self.token]
+        log_file = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.process.returncode}; see {self.log_path}"
+                )
+            try:
+                if (
+                    httpx.get(self.url + "/api/models", headers=self.headers, timeout=2).status_code
+                    == 200
+                ):
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server not ready after {ready_timeout_s} s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, exactly like a crash or power loss."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,153 @@
+"""Streaming multipart upload: the size limit is enforced while bytes arrive.
+
+Starlette's own form parser spools a whole file part before the endpoint runs,
+so an oversize upload would already be on disk when we could first refuse it.
+Here every chunk is counted as it is written and the request stops at the
+first byte over the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from fastapi import HTTPException, Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and the options JSON
+MAX_OPTIONS_BYTES = 16 * 1024
+FILE_FIELD, OPTIONS_FIELD = "file", "options"
+
+
+@dataclass
+class ReceivedUpload:
+    file_name: str = ""  # the client's name, for display only
+    file_size: int = 0
+    options_json: str | None = None
+    seen_file: bool = False
+
+
+@dataclass
+class _PartState:
+    header_field: bytearray = field(default_factory=bytearray)
+    header_value: bytearray = field(default_factory=bytearray)
+    headers: dict[str, bytes] = field(default_factory=dict)
+    name: str = ""
+    options_buffer: bytearray = field(default_factory=bytearray)
+
+
+def _too_large(max_bytes: int) -> HTTPException:
+    return HTTPException(
+        413,
+        f"upload exceeds the server's limit of {max_bytes / 2**20:g} MiB; "
+        "send a shorter clip or restart the server with a larger --max-upload-mb",
+    )
+
+
+async def receive_upload(
+    request: Request, destination: Path, max_bytes: int, check_options: Callable[[str], None]
+) -> ReceivedUpload:
+    """Write the ``file`` part to ``destination`` and return the ``options`` text.
+
+    ``check_options`` runs as soon as the options part is complete, so a bad
+    option fails before a large file that follows it is streamed to disk.
+    Raises HTTPException (400/413/415/422); the caller deletes ``destination``.
+    """
+    content_type, params = parse_options_header(request.headers.get("content-type"))
+    if content_type != b"multipart/form-data" or b"boundary" not in params:
+        raise HTTPException(
+            415,
+            "send multipart/form-data with a 'file' field (the video) "
+            "and an optional 'options' field (JSON)",
+        )
+    declared_length = request.headers.get("content-length")
+    if (
+        declared_length
+        and declared_length.isdigit()
+        and int(declared_length) > max_bytes + FORM_OVERHEAD_BYTES
+    ):
+        raise _too_large(max_bytes)  # refuse before reading a byte of the body
+
+    received = ReceivedUpload()
+    part = _PartState()
+    sink: list[BinaryIO] = []  # the open destination file, while the file part streams
+
+    def on_part_begin() -> None:
+        nonlocal part
+        part = _PartState()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        part.header_field += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        part.header_value += data[start:end]
+
+    def on_header_end() -> None:
+        part.headers[part.header_field.decode("latin-1").lower()] = bytes(part.header_value)
+        part.header_field.clear()
+        part.header_value.clear()
+
+    def on_headers_finished() -> None:
+        _, disposition = parse_options_header(part.headers.get("content-disposition", b""))
+        part.name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        if part.name == FILE_FIELD:
+            if received.seen_file:
+                raise HTTPException(400, "send exactly one 'file' field")
+            received.seen_file = True
+            received.file_name = disposition.get(b"filename", b"").decode("utf-8", "replace")
+            sink.append(destination.open("wb"))
+        elif part.name != OPTIONS_FIELD:
+            raise HTTPException(
+                422,
+                f"unknown form field '{part.name[:40]}'; "
+                f"expected '{FILE_FIELD}' and '{OPTIONS_FIELD}'",
+            )
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if part.name == FILE_FIELD:
+            received.file_size += end - start
+            if received.file_size > max_bytes:
+                raise _too_large(max_bytes)
+            sink[0].write(data[start:end])
+        else:
+            part.options_buffer += data[start:end]
+            if len(part.options_buffer) > MAX_OPTIONS_BYTES:
+                raise HTTPException(413, f"the options field exceeds {MAX_OPTIONS_BYTES} bytes")
+
+    def on_part_end() -> None:
+        if part.name == FILE_FIELD and sink:
+            sink.pop().close()
+        elif part.name == OPTIONS_FIELD:
+            received.options_json = part.options_buffer.decode("utf-8", "replace")
+            check_options(received.options_json)
+
+    parser = MultipartParser(
+        params[b"boundary"],
+        callbacks={
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except HTTPException:
+        raise
+    except Exception as error:  # python-multipart's parse errors: a malformed body
+        raise HTTPException(400, f"malformed multipart body: {error}") from None
+    finally:
+        for handle in sink:
+            handle.close()
+    if not received.seen_file:
+        raise HTTPException(422, f"the form has no '{FILE_FIELD}' field; attach the video there")
+    if received.file_size == 0:
+        raise HTTPException(400, "the uploaded file is empty (0 bytes); choose a video file")
+    return received

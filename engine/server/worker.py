@@ -1,0 +1,178 @@
+"""The job worker: one thread per device runs ``engine.api.run`` in-process.
+
+On a CPU-only machine that is exactly one thread, because a second concurrent
+run would only split the same cores and make both jobs slower.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+
+from engine.errors import Cancelled, VxError
+from engine.options import Progress, RunSummary
+from engine.server.job_settings import JobSettings
+from engine.server.jobs import RESTART_ERROR, JobStore
+
+log = logging.getLogger("vx-engine.server")
+PROGRESS_WRITE_INTERVAL_S = 0.25  # SQLite writes per second per job, at most 4
+
+
+def summary_to_json(summary: RunSummary) -> dict[str, Any]:
+    fields = asdict(summary)
+    fields["output"] = None  # a server path is nobody's business; the result URL is the handle
+    fields["out_fps"] = str(summary.out_fps)
+    fields["warnings"] = list(summary.warnings)
+    return fields
+
+
+class Worker:
+    """Consumes job ids from a queue; ``cancel(id)`` stops the job at its next frame."""
+
+    def __init__(self, store: JobStore, name: str = "vx-worker-cpu") -> None:
+        self.store = store
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._cancel_events: dict[str, threading.Event] = {}
+        self._finished_events: dict[str, threading.Event] = {}
+        self._events_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Shutdown: stop the running job (it ends ``failed``, as after a crash); queued
+        jobs stay queued in the database and run after the next start."""
+        self._stopping.set()
+        with self._events_lock:
+            for event in self._cancel_events.values():
+                event.set()
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def submit(self, job_id: str) -> None:
+        with self._events_lock:
+            self._cancel_events[job_id] = threading.Event()
+            self._finished_events[job_id] = threading.Event()
+        self._queue.put(job_id)
+
+    def cancel(self, job_id: str, was_running: bool, wait_s: float = 30.0) -> None:
+        """Ask the job to stop; for a running one, wait (bounded) until its files are let go."""
+        with self._events_lock:
+            cancel_event = self._cancel_events.get(job_id)
+            finished_event = self._finished_events.get(job_id)
+        if cancel_event is None or finished_event is None:
+            return
+        cancel_event.set()
+        if was_running:  # a queued job never opened its files; the worker will skip it
+            finished_event.wait(wait_s)
+
+    # -- worker thread -----------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None or self._stopping.is_set():
+                return
+            try:
+                self._run_one(job_id)
+            except Exception:  # a bug must not kill the only worker thread
+                log.exception("job %s crashed the worker", job_id)
+                self.store.update(
+                    job_id,
+                    state="failed",
+                    stage="failed",
+                    error="internal error; see the server log",
+                    finished_at=time.time(),
+                )
+            finally:
+                with self._events_lock:
+                    self._cancel_events.pop(job_id, None)
+                    finished = self._finished_events.pop(job_id, None)
+                if finished is not None:
+                    finished.set()
+                if self.store.get(job_id) is None:  # deleted while running: drop late files
+                    self.store.remove_files(job_id)
+
+    def _run_one(self, job_id: str) -> None:
+        with self._events_lock:
+            cancel_event = self._cancel_events.get(job_id) or threading.Event()
+        job = self.store.get(job_id)
+        if job is None or cancel_event.is_set() or not self.store.claim(job_id):
+            return
+        from engine import api  # heavy (onnxruntime, torch for builds): only when a job runs
+
+        settings = JobSettings.model_validate(job.settings)
+        options = settings.to_run_options(
+            self.store.input_path(job_id), self.store.output_path(job_id)
+        )
+        last_write = 0.0
+
+        def on_progress(progress: Progress) -> None:
+            nonlocal last_write
+            now = time.monotonic()
+            if now - last_write < PROGRESS_WRITE_INTERVAL_S and progress.frame != progress.total:
+                return
+            last_write = now
+            self.store.update(
+                job_id,
+                frame=progress.frame,
+                total=progress.total,
+                fps=progress.fps,
+                eta_s=progress.eta_s,
+                stage=progress.stage,
+            )
+
+        try:
+            summary = api.run(
+                options,
+                on_progress=on_progress,
+                cancel=cancel_event,
+                log=lambda message: log.info("job %s: %s", job_id, message),
+            )
+        except Cancelled:
+            if self._stopping.is_set():
+                self.store.update(
+                    job_id,
+                    state="failed",
+                    stage="failed",
+                    error=RESTART_ERROR,
+                    finished_at=time.time(),
+                )
+                self.store.output_path(job_id).unlink(missing_ok=True)
+                return
+            self.store.update(
+                job_id,
+                state="cancelled",
+                stage="cancelled",
+                error="cancelled by the user",
+                finished_at=time.time(),
+            )
+            self.store.output_path(job_id).unlink(missing_ok=True)
+            return
+        except VxError as error:
+            self.store.update(
+                job_id,
+                state="failed",
+                stage="failed",
+                # the engine names files by path; the client knows them as input/output only
+                error=str(error).replace(f"{self.store.job_dir(job_id)}/", ""),
+                finished_at=time.time(),
+            )
+            self.store.output_path(job_id).unlink(missing_ok=True)
+            return
+        self.store.update(
+            job_id,
+            state="done",
+            stage="done",
+            frame=summary.frames_out,
+            total=summary.frames_out,
+            fps=summary.fps,
+            eta_s=0.0,
+            result=summary_to_json(summary),
+            finished_at=time.time(),
+        )

@@ -1,0 +1,118 @@
+"""The page in a real headless Chromium: upload, progress to 100 %, preview slider, download.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make setup`` installs them).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.samples import sample_video
+from engine.server.testing import ServerProcess, make_clip
+
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+TOKEN = "browser-token-9c2e"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (shutil.which("chromium") and CHROMEDRIVER.exists()),
+        reason="needs Debian's chromium and chromium-driver: "
+        "apt-get install -y chromium chromium-driver",
+    ),
+]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,1300",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def after_clip_percent(driver) -> float:
+    clip_path = driver.execute_script(
+        "return getComputedStyle(document.getElementById('after')).clipPath"
+    )
+    return float(re.search(r"inset\(0(?:px)? 0(?:px)? 0(?:px)? ([\d.]+)%", clip_path).group(1))
+
+
+def test_page_upload_progress_preview_slider(tmp_path, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    clip = make_clip(sample_video("bikes.mp4"), tmp_path / "bikes.mp4", 24, 320, 136)
+    with ServerProcess(tmp_path / "data", token=TOKEN) as server:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 300, poll_frequency=0.2)
+        sr = Select(browser.find_element(By.ID, "sr"))
+        assert [o.text for o in sr.options] == ["none"]  # the API refuses us without a token
+        assert "token" in browser.find_element(By.ID, "message").text.lower()
+
+        browser.find_element(By.ID, "token").send_keys(TOKEN, Keys.TAB)
+        wait.until(lambda d: len(Select(d.find_element(By.ID, "sr")).options) > 1)
+        Select(browser.find_element(By.ID, "sr")).select_by_value("realesr-animevideov3-x2")
+        browser.find_element(By.ID, "file").send_keys(str(clip))
+        browser.find_element(By.ID, "start").click()
+
+        wait.until(lambda d: d.find_element(By.ID, "progress-text").text.startswith("100%"))
+        assert browser.find_element(By.ID, "bar").get_attribute("value") == "100"
+        assert "done" in browser.find_element(By.ID, "progress-text").text
+        download = wait.until(
+            lambda d: (
+                d.find_element(By.ID, "download").is_displayed()
+                and d.find_element(By.ID, "download")
+            )
+        )
+        assert download.get_attribute("href").startswith("blob:")  # fetched with the token
+
+        browser.find_element(By.ID, "preview").click()
+        wait.until(
+            lambda d: d.execute_script(
+                "const a = document.getElementById('after'), b = document.getElementById('before');"
+                "return a.complete && b.complete && a.naturalWidth > 0 && b.naturalWidth > 0"
+            )
+        )
+        sizes = browser.execute_script(
+            "const a = document.getElementById('after'), b = document.getElementById('before');"
+            "return [a.naturalWidth, a.naturalHeight, b.naturalWidth, b.naturalHeight]"
+        )
+        assert sizes == [640, 272, 640, 272]
+        assert after_clip_percent(browser) == pytest.approx(50)
+
+        slider = browser.find_element(By.ID, "split")
+        # A real drag: press on the thumb (the middle) and move left by 30 % of the track.
+        ActionChains(browser).click_and_hold(slider).move_by_offset(
+            -int(slider.size["width"] * 0.3), 0
+        ).release().perform()
+        moved_to = float(slider.get_attribute("value"))
+        assert 10 <= moved_to <= 30
+        assert after_clip_percent(browser) == pytest.approx(moved_to)
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        screenshot = ARTIFACTS / "browser-preview.png"
+        browser.find_element(By.TAG_NAME, "body").screenshot(str(screenshot))
+        assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,287 @@
+"""``vx-engine serve`` end to end: a real uvicorn server in a subprocess, real uploads.
+
+Every result is checked against the input clip decoded with PyAV (FFmpeg), and
+every rejected upload against the server's own job table and data directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.samples import sample_video
+from engine.server.jobs import RESTART_ERROR
+from engine.server.testing import ServerProcess, make_clip
+
+pytestmark = pytest.mark.slow
+TOKEN = "test-token-5f1c"
+SR_MODEL = "realesr-animevideov3-x2"
+CLIP_FRAMES, CLIP_W, CLIP_H = 16, 192, 80  # bikes.mp4 (640x272) shrunk: seconds on 2 cores
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clips")
+    return make_clip(
+        sample_video("bikes.mp4"), folder / "bikes-16.mp4", CLIP_FRAMES, CLIP_W, CLIP_H
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    data = tmp_path_factory.mktemp("serve") / "data"
+    with ServerProcess(data, token=TOKEN, max_upload_mb=1) as running:
+        yield running
+
+
+def decode_rgb(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def bicubic(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC))
+
+
+def submit(client: httpx.Client, path: Path, options: dict | None = None) -> httpx.Response:
+    with path.open("rb") as video:
+        return client.post(
+            "/api/jobs",
+            files={"file": (path.name, video, "video/mp4")},
+            data={"options": json.dumps(options or {})},
+        )
+
+
+def sse_events(client: httpx.Client, job_id: str) -> list[dict]:
+    events = []
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+    return events
+
+
+def wait_for(client: httpx.Client, job_id: str, condition, timeout_s: float = 300) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if condition(job):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached the condition; last: {job}")
+
+
+def snapshot(server: ServerProcess) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Everything a leaked job could leave: API list, DB rows, job folders, partial uploads."""
+    with server.client() as client:
+        api_ids = sorted(job["id"] for job in client.get("/api/jobs").json())
+    with sqlite3.connect(server.data_dir / "jobs.sqlite3") as db:
+        db_ids = sorted(row[0] for row in db.execute("SELECT id FROM jobs"))
+    folders = sorted(p.name for p in (server.data_dir / "jobs").iterdir())
+    uploads = sorted(p.name for p in (server.data_dir / "uploads").iterdir())
+    return api_ids, db_ids, folders, uploads
+
+
+def test_job_completes_with_sse_progress_result_and_preview(server, clip):
+    with server.client() as client:
+        openapi = client.get("/openapi.json").json()
+        assert {"/api/jobs", "/api/jobs/{job_id}/events", "/api/jobs/{job_id}/preview"} <= set(
+            openapi["paths"]
+        )
+        assert client.get("/docs").status_code == 200
+        models = {m["name"]: m for m in client.get("/api/models").json()}
+        assert models[SR_MODEL]["kind"] == "sr" and models[SR_MODEL]["scale"] == 2
+        response = submit(client, clip, {"sr": SR_MODEL, "vfi": None})
+        assert response.status_code == 201, response.text
+        job_id = response.json()["id"]
+        events = sse_events(client, job_id)
+
+        frames = [event["frame"] for event in events]
+        assert frames == sorted(frames), f"progress went backwards: {frames}"
+        assert events[-1]["state"] == "done", events[-1]
+        assert events[-1]["frame"] == events[-1]["total"] == CLIP_FRAMES
+        assert {"frame", "total", "fps", "eta_s", "state"} <= set(events[0])
+        order = ["queued", "running", "done"]
+        assert [order.index(e["state"]) for e in events] == sorted(
+            order.index(e["state"]) for e in events
+        )
+        job = client.get(f"/api/jobs/{job_id}").json()
+        assert job["settings"]["sr"] == SR_MODEL and job["error"] is None
+        assert job["input"]["name"] == clip.name and "path" not in job["input"]
+        assert (job["input"]["width"], job["input"]["frame_count"]) == (CLIP_W, CLIP_FRAMES)
+
+        result = client.get(f"/api/jobs/{job_id}/result")
+        assert result.status_code == 200 and result.headers["content-type"] == "video/mp4"
+        result_path = server.data_dir.parent / "result.mp4"
+        result_path.write_bytes(result.content)
+        outputs, inputs = decode_rgb(result_path), decode_rgb(clip)
+        assert len(outputs) == CLIP_FRAMES
+        assert outputs[0].shape == (2 * CLIP_H, 2 * CLIP_W, 3)
+        # Same pictures, upscaled: each output frame is close to bicubic of *its* input frame.
+        scores = [
+            psnr(out, bicubic(src, (2 * CLIP_W, 2 * CLIP_H)))
+            for out, src in zip(outputs, inputs, strict=True)
+        ]
+        assert min(scores) > 22.0, f"output vs bicubic PSNR {scores}"
+
+        preview = client.post(f"/api/jobs/{job_id}/preview", json={"duration": 0.4})
+        assert preview.status_code == 200, preview.text
+        body = preview.json()
+        before, after = (
+            np.asarray(
+                Image.open(io.BytesIO(base64.b64decode(body[side].split(",", 1)[1]))).convert("RGB")
+            )
+            for side in ("before", "after")
+        )
+        assert before.shape == after.shape == (2 * CLIP_H, 2 * CLIP_W, 3)
+        # The preview's "after" is the same moment the full run produced at that time.
+        start_index = round(body["start_s"] * 25)
+        assert psnr(after, outputs[start_index]) > 30.0
+        neighbour = outputs[start_index + 3]  # ...and not a neighbouring one (bikes move)
+        assert psnr(after, outputs[start_index]) > psnr(after, neighbour) + 6.0
+        assert psnr(before, bicubic(inputs[start_index], (2 * CLIP_W, 2 * CLIP_H))) > 40.0
+
+        deleted = client.delete(f"/api/jobs/{job_id}")
+        assert deleted.status_code == 200
+        assert client.get(f"/api/jobs/{job_id}").status_code == 404
+        assert client.get(f"/api/jobs/{job_id}/result").status_code == 404
+        assert not (server.data_dir / "jobs" / job_id).exists()
+
+
+def test_bad_uploads_get_4xx_and_leave_nothing(server, clip, tmp_path):
+    before = snapshot(server)
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 100)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    oversize = tmp_path / "big.mp4"  # 1 MiB limit: a real clip header, then padding
+    oversize.write_bytes(clip.read_bytes() + bytes(2 * 2**20))
+
+    def chunked_oversize():  # no Content-Length: only counting while streaming can stop it
+        boundary = b"vxboundary"
+        yield (
+            b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; '
+            b'filename="big.mp4"\r\nContent-Type: video/mp4\r\n\r\n'
+        )
+        for _ in range(48):
+            yield bytes(64 * 1024)
+        yield b"\r\n--" + boundary + b"--\r\n"
+
+    with server.client() as client:
+        cases = {
+            "text": submit(client, text),
+            "empty": submit(client, empty),
+            "oversize": submit(client, oversize),
+            "oversize-chunked": client.post(
+                "/api/jobs",
+                content=chunked_oversize(),
+                headers={"Content-Type": "multipart/form-data; boundary=vxboundary"},
+            ),
+            "unknown option": submit(client, clip, {"heigth": 720}),
+            "unknown model": submit(client, clip, {"sr": "no-such-model"}),
+            "both targets": submit(client, clip, {"scale": 2, "height": 720}),
+        }
+    with httpx.Client(base_url=server.url, timeout=60) as anonymous:
+        cases["no token"] = submit(anonymous, clip)
+        anonymous.headers["Authorization"] = "Bearer wrong"
+        cases["wrong token"] = submit(anonymous, clip)
+        cases["wrong token, list"] = anonymous.get("/api/jobs")
+
+    expected = {
+        "text": 415,
+        "empty": 400,
+        "oversize": 413,
+        "oversize-chunked": 413,
+        "unknown option": 422,
+        "unknown model": 422,
+        "both targets": 422,
+        "no token": 401,
+        "wrong token": 401,
+        "wrong token, list": 401,
+    }
+    assert {name: r.status_code for name, r in cases.items()} == expected
+    for name, response in cases.items():
+        assert response.headers["content-type"] == "application/json", name
+        assert response.json()["error"], name
+    assert "heigth" in cases["unknown option"].json()["error"]
+    assert SR_MODEL in cases["unknown model"].json()["error"]  # names what exists
+    assert snapshot(server) == before
+
+
+def test_restart_mid_job_fails_running_and_resumes_queued(tmp_path, clip):
+    # 250 frames of SR keep the worker busy long enough to kill it mid-run.
+    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
+    data = tmp_path / "data"
+    first = ServerProcess(data).start()
+    try:
+        with first.client() as client:
+            slow_id = submit(client, long_clip, {"sr": SR_MODEL}).json()["id"]
+            queued_id = submit(client, clip, {"sr": None}).json()["id"]
+            running = wait_for(client, slow_id, lambda job: job["progress"]["frame"] >= 1)
+            assert running["state"] == "running"
+            assert client.get(f"/api/jobs/{queued_id}").json()["state"] == "queued"
+    finally:
+        first.kill()
+
+    with ServerProcess(data) as second, second.client() as client:
+        slow = client.get(f"/api/jobs/{slow_id}").json()
+        assert slow["state"] == "failed" and slow["error"] == RESTART_ERROR
+        assert client.get(f"/api/jobs/{slow_id}/result").status_code == 409
+        events = sse_events(client, slow_id)  # a terminal job's stream ends at once
+        assert [e["state"] for e in events] == ["failed"]
+        resumed = wait_for(client, queued_id, lambda job: job["state"] in ("done", "failed"))
+        assert resumed["state"] == "done", resumed
+        result = tmp_path / "resumed.mp4"
+        result.write_bytes(client.get(f"/api/jobs/{queued_id}/result").content)
+        outputs, inputs = decode_rgb(result), decode_rgb(clip)
+        assert len(outputs) == CLIP_FRAMES and outputs[0].shape == inputs[0].shape
+        assert min(psnr(o, i) for o, i in zip(outputs, inputs, strict=True)) > 30.0
+
+        # A graceful stop (SIGTERM) mid-job ends the same way, not as "cancelled" or lost.
+        stopped_id = submit(client, long_clip, {"sr": SR_MODEL}).json()["id"]
+        wait_for(client, stopped_id, lambda job: job["progress"]["frame"] >= 1)
+        second.stop()
+        # uvicorn re-raises SIGTERM after its clean shutdown; -9 would mean it hung and was killed
+        assert second.process.returncode in (0, -signal.SIGTERM)
+    with ServerProcess(data) as third, third.client() as client:
+        stopped = client.get(f"/api/jobs/{stopped_id}").json()
+        assert stopped["state"] == "failed" and stopped["error"] == RESTART_ERROR
+
+
+def test_delete_cancels_a_running_job(tmp_path, clip):
+    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
+    with ServerProcess(tmp_path / "data") as running, running.client() as client:
+        job_id = submit(client, long_clip, {"sr": SR_MODEL}).json()["id"]
+        wait_for(client, job_id, lambda job: job["progress"]["frame"] >= 1)
+        started = time.monotonic()
+        deleted = client.delete(f"/api/jobs/{job_id}")
+        assert deleted.status_code == 200 and deleted.json()["was"] == "running"
+        assert time.monotonic() - started < 20
+        assert client.get(f"/api/jobs/{job_id}").status_code == 404
+        assert not (running.data_dir / "jobs" / job_id).exists()
+        # The single worker is free again: the next job runs to completion.
+        next_id = submit(client, clip, {"sr": None}).json()["id"]
+        assert (
+            wait_for(
+                client, next_id, lambda job: job["state"] != "queued" and job["state"] != "running"
+            )["state"]
+            == "done"
+        )
