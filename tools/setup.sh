@@ -27,7 +27,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-"$VENV/bin/python" -m pip install -q "torch==2.13.0" 2>&1 | grep -v '^WARNING: Location' || true
-"$VENV/bin/python" -m pip install -q -e ".[dev,serve]" 2>&1 | grep -v '^WARNING: Location' || true
-"$VENV/bin/python" -c "import torch, onnxruntime, av, click; print('setup: ok, torch', torch.__version__)"
+# pip's exit status must survive the noise filter: a failed install stops setup
+pip_install() {
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" \
+        2> >(grep -v '^WARNING: Location' >&2)
+}
+pip_install --upgrade pip
+pip_install "torch==2.13.0"
+pip_install -e ".[dev,serve]"
+"$VENV/bin/python" -c "import torch, onnxruntime, av, click, fastapi, triton; print('setup: ok, torch', torch.__version__)"
