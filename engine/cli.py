@@ -28,6 +28,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except VxError as error:
             _fail(error)
+        except click.UsageError as error:
+            # a bad flag value (--fps abc, --precision fp8) is a user error too: click's own
+            # report is three lines (usage, hint, message); keep the one-line rule
+            click.echo(f"vx-engine: error: {' '.join(error.format_message().split())}", err=True)
+            sys.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("vx-engine: interrupted", err=True)
             sys.exit(130)
@@ -86,8 +91,10 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 
 
 @cli.command()
-@click.argument("input", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+# readable=False: click's own readability check printed a 3-line usage error for an
+# unreadable input; the engine reports it as one line (InputError "permission denied").
+@click.argument("input", type=click.Path(path_type=Path, readable=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path, readable=False), required=True)
 @click.option("--sr", default="realesr-animevideov3-x2", show_default=True, help="SR model or 'none'.")
 @click.option("--scale", type=float, default=None, help="Output size as a multiple of the input.")
 @click.option("--height", type=int, default=None, help="Output height (width follows the aspect).")
@@ -124,14 +131,27 @@ def run(input: Path, output: Path, sr: str, vfi: str, fps_text: str | None, no_a
 
 
 def _register_optional_commands() -> None:
-    # bench and serve live in their own modules; they register here when present
-    for module, attribute in (("engine.bench", "bench_command"),
-                              ("engine.server.cli", "serve_command")):
+    # bench and serve live in their own modules. serve needs the `serve` extra; without
+    # it the command still exists and says what to install instead of vanishing.
+    for module, attribute, extra in (("engine.bench", "bench_command", None),
+                                     ("engine.server.cli", "serve_command", "serve")):
         try:
             imported = __import__(module, fromlist=[attribute])
-        except ImportError:
+        except ModuleNotFoundError as error:
+            if extra is None or error.name in (module, None):
+                raise
+            cli.add_command(_missing_extra_command(attribute.split("_")[0], extra, error.name))
             continue
         cli.add_command(getattr(imported, attribute))
+
+
+def _missing_extra_command(name: str, extra: str, missing: str) -> click.Command:
+    @click.command(name=name, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        raise VxError(f"'{name}' needs the {missing} package: pip install 'vx-engine[{extra}]'")
+
+    return command
 
 
 _register_optional_commands()
