@@ -5,6 +5,7 @@ Every VxError becomes one line on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -157,7 +158,17 @@ def _missing_extra_command(name: str, extra: str, missing: str) -> click.Command
 _register_optional_commands()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the writer's temp file is removed on the way out
+    raise KeyboardInterrupt
+
+
+def install_signal_handlers() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def main() -> None:
+    install_signal_handlers()
     cli(prog_name="vx-engine")
 
 

@@ -52,10 +52,12 @@ def main() -> int:
     from PIL import Image
 
     from engine.api import run
+    from engine.cli import install_signal_handlers
     from engine.options import RunOptions
     from engine.progress import ProgressPrinter
     from engine.samples import sample_video
 
+    install_signal_handlers()
     try:
         source = sample_video("bigbuckbunny.mp4")
         OUT_DIR.mkdir(parents=True, exist_ok=True)
