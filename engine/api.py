@@ -86,7 +86,9 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
         writer = VideoWriter(
             options.output, plan.out_width, plan.out_height, plan.out_fps,
             codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt, colour=info,
-            audio_source=options.input if options.audio and info.has_audio else None,
+            # the carrier also copies subtitles: gating it on has_audio dropped them
+            # silently from clips without audio
+            audio_source=options.input if options.audio else None,
             audio_start=info.start_s, audio_duration=options.duration,
             overwrite=options.overwrite,
         )
@@ -111,7 +113,8 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
         finally:
             for runner in runners:
                 runner.deactivate()
-        warnings = tuple(reader.warnings)
+        # the writer's too: dropped subtitle streams and rounded timestamps were lost here
+        warnings = tuple(reader.warnings) + tuple(writer.warnings)
     wall = time.perf_counter() - started
     summary = RunSummary(
         output=Path(options.output), frames_in=stats.frames_in, frames_out=stats.frames_out,

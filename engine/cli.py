@@ -103,7 +103,7 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 @click.option("--vfi", default="none", show_default=True, help="Interpolation model or 'none'.")
 @click.option("--interp", type=int, default=None, help="Output fps = N x input fps.")
 @click.option("--fps", "fps_text", default=None, help="Exact output fps, e.g. 60 or 60000/1001.")
-@click.option("--scene-threshold", type=float, default=0.3, show_default=True,
+@click.option("--scene-threshold", type=float, default=RunOptions.scene_threshold, show_default=True,
               help="Mean luma change (0-1) that counts as a scene cut; 0 disables.")
 @click.option("--tile", type=int, default=None, help="Tile size in input pixels; 0 = whole frame.")
 @click.option("--tile-overlap", type=int, default=None, help="Context/blend band between tiles.")

@@ -33,7 +33,9 @@ class RunOptions:
     vfi: str | None = None  # None = no interpolation
     interp: int | None = None  # target frame rate: a multiple ...
     fps: Fraction | None = None  # ... or an exact rate
-    scene_threshold: float = 0.3  # mean abs luma difference (0..1) on downscaled frames
+    # mean |Δ luma| (0..1) of downscaled frames; real motion in bikes.mp4 peaks at 0.078,
+    # its five real cuts score 0.18-0.32
+    scene_threshold: float = 0.12
     tile: int | None = None  # None = the model's default; 0 = whole frame
     tile_overlap: int | None = None
     backend: str = "auto"

@@ -63,7 +63,7 @@ class _Stop:
         return self.cancel.is_set() or self.failed.is_set()
 
 
-def _put(q: queue.Queue, item: object, stop: _Stop) -> None:
+def _put(q: queue.Queue, item: object, stop: _Stop, consumer: _Thread | None = None) -> None:
     while True:
         if stop.is_set():
             raise Cancelled("cancelled")
@@ -71,7 +71,10 @@ def _put(q: queue.Queue, item: object, stop: _Stop) -> None:
             q.put(item, timeout=0.1)
             return
         except queue.Full:
-            continue
+            # A consumer that died (e.g. the encoder on a full disk) never drains the
+            # queue again: without this check the producer waited forever on a full queue.
+            if consumer is not None:
+                consumer.check()
 
 
 def _get(q: queue.Queue, stop: _Stop, producer: _Thread) -> object:
@@ -80,7 +83,9 @@ def _get(q: queue.Queue, stop: _Stop, producer: _Thread) -> object:
             return q.get(timeout=0.1)
         except queue.Empty:
             producer.check()
-            if stop.cancel.is_set():
+            # stop.failed too: when inference fails the encoder must not wait out the
+            # caller's join timeout (and linger in the server) for frames that never come.
+            if stop.is_set():
                 raise Cancelled("cancelled") from None
 
 
@@ -138,8 +143,8 @@ def run_pipeline(
         for frame, pts in _process(lambda: _get(decoded, stop, decoder), filters, interpolator,
                                    out_fps, last_duration, SceneDetector(scene_threshold), stats):
             encoder.check()
-            _put(to_encode, (frame, pts), stop)
-        _put(to_encode, _END, stop)
+            _put(to_encode, (frame, pts), stop, encoder)
+        _put(to_encode, _END, stop, encoder)
         while encoder.is_alive():
             encoder.join(0.1)
             encoder.check()

@@ -34,10 +34,12 @@ class Retimer:
         self.next_index = 0
         self.previous: Fraction | None = None
 
-    def _slots_until(self, end: Fraction, start: Fraction) -> list[Slot]:
+    def _slots_until(self, end: Fraction, start: Fraction,
+                     cutoff: Fraction | None = None) -> list[Slot]:
         slots = []
         span = end - start
-        while (pts := Fraction(self.next_index) / self.out_fps) < end:
+        limit = end if cutoff is None else cutoff
+        while (pts := Fraction(self.next_index) / self.out_fps) < limit:
             slots.append(Slot(self.next_index, pts, (pts - start) / span))
             self.next_index += 1
         return slots
@@ -55,7 +57,13 @@ class Retimer:
     def finish(self, last_duration: Fraction) -> list[Slot]:
         if self.previous is None:
             return []
-        return self._slots_until(self.previous + last_duration, self.previous)
+        end = self.previous + last_duration
+        # Emit a final slot only if its midpoint lies inside the timeline. Containers
+        # round timestamps (Matroska to 1 ms), so ``end`` can overshoot N/F by a hair and
+        # a plain ``pts < end`` added a whole extra output frame (23.976 -> 59.94 fps:
+        # 12 mkv frames gave 31, not 30). Exact timelines are unaffected.
+        cutoff = end - 1 / (2 * self.out_fps)
+        return self._slots_until(end, self.previous, cutoff)
 
 
 def downscaled_luma(rgb: np.ndarray, target_width: int = 64) -> np.ndarray:
