@@ -52,6 +52,7 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
         log: Callable[[str], None] | None = None) -> RunSummary:
     """Enhance ``options.input`` into ``options.output``; raises VxError subclasses."""
     from engine.backends.select import resolve_backend
+    from engine.gpu.pipeline import DEVICE_BACKENDS, run_device_pipeline
     from engine.pipeline import run_pipeline
     from engine.video import VideoReader, VideoWriter
     from engine.video.writer import check_output_path
@@ -68,6 +69,7 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
         runners = []
         filters: list[Filter] = []
         interpolator: Interpolator | None = None
+        sr_runner = vfi_runner = None
         if plan.sr is not None:
             sr_runner = _runner_for(plan.sr, backend, options.precision, plan, log)
             runners.append(sr_runner)
@@ -95,11 +97,21 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
         try:
             for runner in runners:
                 runner.activate()
-            stats = run_pipeline(
-                reader, writer.write, filters, interpolator, plan.out_fps,
-                Fraction(1) / plan.in_fps, options.scene_threshold, total_out,
-                on_progress=on_progress, cancel=cancel,
-            )
+            extra_warnings: tuple[str, ...] = ()
+            if backend in DEVICE_BACKENDS:
+                # frames stay on the GPU from decode to the encoder hand-off (NOT RUN IN CI)
+                stats = run_device_pipeline(
+                    options, plan, info, sr_runner, vfi_runner, writer.write,
+                    total_out=total_out, on_progress=on_progress, cancel=cancel,
+                    device="cuda", reader=reader,
+                )
+                extra_warnings = tuple(stats.warnings)
+            else:
+                stats = run_pipeline(
+                    reader, writer.write, filters, interpolator, plan.out_fps,
+                    Fraction(1) / plan.in_fps, options.scene_threshold, total_out,
+                    on_progress=on_progress, cancel=cancel,
+                )
             if stats.frames_in == 0:
                 from engine.errors import InputError
 
@@ -114,7 +126,7 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
             for runner in runners:
                 runner.deactivate()
         # the writer's too: dropped subtitle streams and rounded timestamps were lost here
-        warnings = tuple(reader.warnings) + tuple(writer.warnings)
+        warnings = tuple(reader.warnings) + tuple(writer.warnings) + extra_warnings
     wall = time.perf_counter() - started
     summary = RunSummary(
         output=Path(options.output), frames_in=stats.frames_in, frames_out=stats.frames_out,
