@@ -41,6 +41,9 @@ def _subsampling(pix_fmt: str) -> tuple[int, int]:
     )
 
 
+LOSSLESS_CODECS = frozenset({"ffv1", "ffvhuff", "huffyuv", "utvideo"})
+
+
 def default_pix_fmt(codec: str, colour: Any | None) -> str:
     """Follow the input: RGB stays RGB on codecs that store it, >8-bit stays 10-bit where possible."""
     supported = {fmt.name for fmt in av.codec.Codec(codec, "w").video_formats or ()}
@@ -54,6 +57,14 @@ def default_pix_fmt(codec: str, colour: Any | None) -> str:
         for candidate in rgb_choices:
             if candidate in supported:
                 return candidate
+    suffix = "" if depth <= 8 else f"{depth}le"
+    source_fmt = str(getattr(colour, "pix_fmt", "") or "")
+    if codec in LOSSLESS_CODECS and source_fmt.startswith(("yuv444p", "yuv422p")):
+        # a lossless target keeps the input's chroma resolution; lossy codecs stay 4:2:0,
+        # the only layout every player decodes
+        same_layout = source_fmt[:7] + suffix
+        if same_layout in supported:
+            return same_layout
     if depth > 8 and "yuv420p10le" in supported:
         return "yuv420p10le"
     return "yuv420p"
