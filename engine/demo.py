@@ -43,8 +43,8 @@ def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
     before = Resize(*after.shape[1:]).process(before)
     width = after.shape[2]
-    image = np.concatenate([before[:, :, : width // 2], after[:, :, width // 2:]], axis=2)
-    image[:, :, width // 2 - 1: width // 2 + 1] = 1.0  # a white seam marks the split
+    image = np.concatenate([before[:, :, : width // 2], after[:, :, width // 2 :]], axis=2)
+    image[:, :, width // 2 - 1 : width // 2 + 1] = 1.0  # a white seam marks the split
     return image
 
 
@@ -62,9 +62,17 @@ def main() -> int:
         source = sample_video("bigbuckbunny.mp4")
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         output = OUT_DIR / "bigbuckbunny-x2-2xfps.mp4"
-        options = RunOptions(input=source, output=output, sr="realesr-animevideov3-x2",
-                             vfi="rife-hdv3", interp=2, start=DEMO_START, duration=DEMO_SECONDS,
-                             overwrite=True, crf=18)
+        options = RunOptions(
+            input=source,
+            output=output,
+            sr="realesr-animevideov3-x2",
+            vfi="rife-hdv3",
+            interp=2,
+            start=DEMO_START,
+            duration=DEMO_SECONDS,
+            overwrite=True,
+            crf=18,
+        )
         printer = ProgressPrinter("bar")
         summary = run(options, on_progress=printer)
         printer.finish(summary)

@@ -132,16 +132,30 @@ def run_pipeline(
                 elapsed = time.perf_counter() - started
                 fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
                 eta = (total_out - stats.frames_out) / fps if total_out and fps > 0 else None
-                on_progress(Progress(stats.frames_out, total_out, round(fps, 3),
-                                     None if eta is None else round(max(eta, 0.0), 1), "run"))
+                on_progress(
+                    Progress(
+                        stats.frames_out,
+                        total_out,
+                        round(fps, 3),
+                        None if eta is None else round(max(eta, 0.0), 1),
+                        "run",
+                    )
+                )
 
     decoder = _Thread("vx-decode", decode)
     encoder = _Thread("vx-encode", encode)
     decoder.start()
     encoder.start()
     try:
-        for frame, pts in _process(lambda: _get(decoded, stop, decoder), filters, interpolator,
-                                   out_fps, last_duration, SceneDetector(scene_threshold), stats):
+        for frame, pts in _process(
+            lambda: _get(decoded, stop, decoder),
+            filters,
+            interpolator,
+            out_fps,
+            last_duration,
+            SceneDetector(scene_threshold),
+            stats,
+        ):
             encoder.check()
             _put(to_encode, (frame, pts), stop, encoder)
         _put(to_encode, _END, stop, encoder)
@@ -164,9 +178,15 @@ def run_pipeline(
     return stats
 
 
-def _process(next_frame: Callable[[], object], filters: list[Filter],
-             interpolator: Interpolator | None, out_fps: Fraction, last_duration: Fraction,
-             detector: SceneDetector, stats: PipelineStats) -> Iterator[tuple[np.ndarray, Fraction]]:
+def _process(
+    next_frame: Callable[[], object],
+    filters: list[Filter],
+    interpolator: Interpolator | None,
+    out_fps: Fraction,
+    last_duration: Fraction,
+    detector: SceneDetector,
+    stats: PipelineStats,
+) -> Iterator[tuple[np.ndarray, Fraction]]:
     retimer = Retimer(out_fps)
     previous: SourceFrame | None = None
     while (source := next_frame()) is not _END:

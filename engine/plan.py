@@ -56,7 +56,9 @@ def _out_fps(options: RunOptions, in_fps: Fraction) -> Fraction:
         raise OptionsError("give --interp or --fps, not both")
     if options.vfi is None:
         if options.interp not in (None, 1) or options.fps is not None:
-            raise OptionsError("--interp/--fps need a frame-interpolation model: add --vfi rife-hdv3")
+            raise OptionsError(
+                "--interp/--fps need a frame-interpolation model: add --vfi rife-hdv3"
+            )
         return in_fps
     if options.interp is not None:
         if options.interp < 1:
@@ -92,8 +94,16 @@ def make_plan(options: RunOptions, width: int, height: int, in_fps: Fraction) ->
     if tile and tile <= overlap:
         raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
     return RunPlan(
-        in_width=width, in_height=height, sr=sr,
-        sr_width=width * sr_scale, sr_height=height * sr_scale,
-        out_width=out_width, out_height=out_height, vfi=vfi,
-        in_fps=in_fps, out_fps=_out_fps(options, in_fps), tile=tile, tile_overlap=overlap,
+        in_width=width,
+        in_height=height,
+        sr=sr,
+        sr_width=width * sr_scale,
+        sr_height=height * sr_scale,
+        out_width=out_width,
+        out_height=out_height,
+        vfi=vfi,
+        in_fps=in_fps,
+        out_fps=_out_fps(options, in_fps),
+        tile=tile,
+        tile_overlap=overlap,
     )

@@ -36,15 +36,21 @@ class ProgressPrinter:
         done = min(width, int(width * event.frame / total)) if total else 0
         eta = f"{event.eta_s:5.0f}s" if event.eta_s is not None else "    ?"
         bar = "#" * done + "-" * (width - done)
-        print(f"\r[{bar}] {event.frame}/{total or '?'} frames {event.fps:6.2f} fps ETA {eta}",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\r[{bar}] {event.frame}/{total or '?'} frames {event.fps:6.2f} fps ETA {eta}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def finish(self, summary: RunSummary) -> None:
         if self.mode == "bar":
             print(file=sys.stderr)
         if self.mode == "json":
-            record = {k: (str(v) if not isinstance(v, int | float | list | tuple) else v)
-                      for k, v in asdict(summary).items()}
+            record = {
+                k: (str(v) if not isinstance(v, int | float | list | tuple) else v)
+                for k, v in asdict(summary).items()
+            }
             print(json.dumps({"stage": "summary", **record}), flush=True)
             return
         lines = [

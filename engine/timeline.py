@@ -34,8 +34,9 @@ class Retimer:
         self.next_index = 0
         self.previous: Fraction | None = None
 
-    def _slots_until(self, end: Fraction, start: Fraction,
-                     cutoff: Fraction | None = None) -> list[Slot]:
+    def _slots_until(
+        self, end: Fraction, start: Fraction, cutoff: Fraction | None = None
+    ) -> list[Slot]:
         slots = []
         span = end - start
         limit = end if cutoff is None else cutoff
@@ -71,7 +72,9 @@ def downscaled_luma(rgb: np.ndarray, target_width: int = 64) -> np.ndarray:
     luma = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
     step = max(1, luma.shape[1] // target_width)
     height, width = (luma.shape[0] // step) * step, (luma.shape[1] // step) * step
-    return luma[:height, :width].reshape(height // step, step, width // step, step).mean(axis=(1, 3))
+    return (
+        luma[:height, :width].reshape(height // step, step, width // step, step).mean(axis=(1, 3))
+    )
 
 
 class SceneDetector:

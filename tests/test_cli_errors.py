@@ -25,11 +25,16 @@ from export.registry import MODELS
 REPO = Path(__file__).resolve().parents[1]
 
 
-def vx_run(*args: str | Path, preexec_fn: Callable[[], None] | None = None
-           ) -> subprocess.CompletedProcess:
+def vx_run(
+    *args: str | Path, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "engine.cli", "run", *map(str, args), "--progress", "none"],
-        capture_output=True, text=True, cwd=REPO, timeout=300, preexec_fn=preexec_fn,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -63,8 +68,15 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     make_clip(odd, frames=2, width=65, height=47)  # ffv1 4:4:4 takes odd sizes
     header_only = folder / "header.mkv"
     header_only.write_bytes(good.read_bytes()[:600])
-    return {"good": good, "text": text, "sound": sound, "empty": empty, "odd": odd,
-            "header_only": header_only, "missing": folder / "missing.mp4"}
+    return {
+        "good": good,
+        "text": text,
+        "sound": sound,
+        "empty": empty,
+        "odd": odd,
+        "header_only": header_only,
+        "missing": folder / "missing.mp4",
+    }
 
 
 # (input key, extra flags, phrases the single error line must contain)
@@ -73,10 +85,17 @@ CASES = {
     "not a video": ("text", [], ["not a readable video"]),
     "audio only": ("sound", [], ["no video stream", "audio"]),
     "zero frames": ("empty", [], ["no video frames"]),
-    "header only, nothing decodes": ("header_only", ["--sr", "none"], ["no decodable video frames"]),
+    "header only, nothing decodes": (
+        "header_only",
+        ["--sr", "none"],
+        ["no decodable video frames"],
+    ),
     "odd --width": ("good", ["--width", "1001"], ["--width 1001", "even"]),
-    "odd input into yuv420p": ("odd", ["--sr", "none", "--codec", "libx264", "--pix-fmt", "yuv420p"],
-                               ["65x47", "even"]),
+    "odd input into yuv420p": (
+        "odd",
+        ["--sr", "none", "--codec", "libx264", "--pix-fmt", "yuv420p"],
+        ["65x47", "even"],
+    ),
     "larger than 8K": ("good", ["--width", "7700"], ["larger than 8K", "7680x4320"]),
     "unknown SR model": ("good", ["--sr", "esrgan-9000"], ["esrgan-9000", *MODELS]),
     "unknown VFI model": ("good", ["--vfi", "rife-9000"], ["rife-9000", "rife-hdv3"]),
@@ -114,8 +133,19 @@ def test_unreadable_input(tmp_path: Path) -> None:
     locked = tmp_path / "locked.mkv"
     make_clip(locked, frames=2, width=64, height=48)
     locked.chmod(0o000)
-    command = [sys.executable, "-m", "engine.cli", "run", str(locked), "-o",
-               str(tmp_path / "out.mp4"), "--sr", "none", "--progress", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "run",
+        str(locked),
+        "-o",
+        str(tmp_path / "out.mp4"),
+        "--sr",
+        "none",
+        "--progress",
+        "none",
+    ]
     if os.geteuid() == 0:
         # root reads anything: run the CLI as root without the capabilities that bypass
         # file permissions, so mode 000 really is unreadable to it
@@ -138,8 +168,12 @@ def test_truncated_stream_keeps_what_decodes(tmp_path: Path) -> None:
     result = vx_run(cut, "-o", output, "--sr", "none", "--codec", "ffv1", "--pix-fmt", "yuv444p")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     with av.open(str(output)) as container:
-        decoded = np.stack([f.to_ndarray(format="rgb24").transpose(2, 0, 1) / 255.0
-                            for f in container.decode(video=0)])
+        decoded = np.stack(
+            [
+                f.to_ndarray(format="rgb24").transpose(2, 0, 1) / 255.0
+                for f in container.decode(video=0)
+            ]
+        )
     count = len(decoded)
     warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
     print(f"truncated at 60%: {count} of 30 frames written; {warnings}")
@@ -164,14 +198,31 @@ def real_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return source
 
 
-@pytest.mark.parametrize(("name", "flags"), [("big.mp4", ["--crf", "0"]),
-                                             ("big.mkv", ["--codec", "ffv1"])])
+@pytest.mark.parametrize(
+    ("name", "flags"), [("big.mp4", ["--crf", "0"]), ("big.mkv", ["--codec", "ffv1"])]
+)
 def test_disk_full_mid_write(real_clip: Path, tmp_path: Path, name: str, flags: list[str]) -> None:
     # timeout: a dead encoder once left the pipeline waiting forever on a full queue
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", str(real_clip), "-o", str(tmp_path / name),
-         "--sr", "none", "--progress", "none", *flags],
-        capture_output=True, text=True, cwd=REPO, timeout=60, preexec_fn=_limit_file_size,
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            str(real_clip),
+            "-o",
+            str(tmp_path / name),
+            "--sr",
+            "none",
+            "--progress",
+            "none",
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        preexec_fn=_limit_file_size,
     )
     line = assert_one_line_error(result, name, "writing", "failed", "File too large")
     print(line)

@@ -59,13 +59,19 @@ def test_onnx_matches_pytorch(name, precision):
 
 
 def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
 
 
 def test_build_on_clean_cache_prints_one_path(tmp_path):
-    result = _cli("build", "realesr-animevideov3-x4", "--precision", "fp16",
-                  env={"VX_CACHE": str(tmp_path)})
+    result = _cli(
+        "build", "realesr-animevideov3-x4", "--precision", "fp16", env={"VX_CACHE": str(tmp_path)}
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 1 and lines[0].endswith(".onnx") and os.path.isfile(lines[0])

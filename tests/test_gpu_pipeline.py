@@ -57,9 +57,11 @@ MIN_PSNR_DB = 40.0
 
 
 def make_runner(name: str) -> TorchRunner:
-    runner = TorchRunner(RunnerSpec(name, None, "fp32"),
-                         model_factory=lambda: load_torch_model(get_model(name)),
-                         device=DEVICE.type)
+    runner = TorchRunner(
+        RunnerSpec(name, None, "fp32"),
+        model_factory=lambda: load_torch_model(get_model(name)),
+        device=DEVICE.type,
+    )
     runner.activate()
     return runner
 
@@ -75,8 +77,17 @@ def vfi_runner() -> TorchRunner:
 
 
 def h264_clip(path: Path, frames: int = 6, **extra: object) -> Path:
-    make_clip(path, frames=frames, width=64, height=48, codec="libx264", pix_fmt="yuv420p",
-              matrix="bt709", options={"crf": "18"}, **extra)
+    make_clip(
+        path,
+        frames=frames,
+        width=64,
+        height=48,
+        codec="libx264",
+        pix_fmt="yuv420p",
+        matrix="bt709",
+        options={"crf": "18"},
+        **extra,
+    )
     return path
 
 
@@ -92,14 +103,22 @@ def cpu_reference(options: RunOptions, sr_runner, vfi_runner):
         if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
             filters.append(Resize(plan.out_height, plan.out_width))
         interpolator = RifeMidpoint(vfi_runner, plan.vfi.size_multiple) if plan.vfi else None
-        stats = run_pipeline(reader, lambda rgb, pts: frames.append((rgb.copy(), pts)), filters,
-                             interpolator, plan.out_fps, 1 / plan.in_fps,
-                             options.scene_threshold, None)
+        stats = run_pipeline(
+            reader,
+            lambda rgb, pts: frames.append((rgb.copy(), pts)),
+            filters,
+            interpolator,
+            plan.out_fps,
+            1 / plan.in_fps,
+            options.scene_threshold,
+            None,
+        )
     return frames, stats, plan, info
 
 
-def device_run(options: RunOptions, plan: RunPlan, sr_runner, vfi_runner,
-               write_delay_s: float = 0.0, **extra):
+def device_run(
+    options: RunOptions, plan: RunPlan, sr_runner, vfi_runner, write_delay_s: float = 0.0, **extra
+):
     frames: list[tuple[np.ndarray, Fraction]] = []
 
     def write(rgb: np.ndarray, pts: Fraction) -> None:
@@ -108,8 +127,16 @@ def device_run(options: RunOptions, plan: RunPlan, sr_runner, vfi_runner,
 
     with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
         stats = run_device_pipeline(
-            options, plan, reader.info, sr_runner if plan.sr else None,
-            vfi_runner if plan.vfi else None, write, device=DEVICE, reader=reader, **extra)
+            options,
+            plan,
+            reader.info,
+            sr_runner if plan.sr else None,
+            vfi_runner if plan.vfi else None,
+            write,
+            device=DEVICE,
+            reader=reader,
+            **extra,
+        )
     return frames, stats
 
 
@@ -134,8 +161,14 @@ def test_tiled_device_sr_equals_run_tiled(tmp_path: Path, sr_runner) -> None:
 
     expected = run_tiled(frame, infer_numpy, scale, tile, overlap, batch)
     with torch.inference_mode():
-        actual = run_tiled_device(torch.from_numpy(frame).to(DEVICE), runner_submit(sr_runner),
-                                  scale, tile, overlap, batch)
+        actual = run_tiled_device(
+            torch.from_numpy(frame).to(DEVICE),
+            runner_submit(sr_runner),
+            scale,
+            tile,
+            overlap,
+            batch,
+        )
     error = float(np.abs(actual.cpu().numpy() - expected).max())
     print(f"tiled SR 40x56, tile 16 overlap 4: max |device - run_tiled| {error:.2e}")
     assert actual.shape == (3, 80, 112)
@@ -143,8 +176,9 @@ def test_tiled_device_sr_equals_run_tiled(tmp_path: Path, sr_runner) -> None:
 
 
 def test_device_scene_score_matches_scene_detector(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "c.mkv", frames=4, width=160, height=48, content="bikes.mp4",
-                     scene_cut_at=2)  # 160 wide: a box step of 2
+    clip = make_clip(
+        tmp_path / "c.mkv", frames=4, width=160, height=48, content="bikes.mp4", scene_cut_at=2
+    )  # 160 wide: a box step of 2
     for a, b in ((clip[0], clip[1]), (clip[1], clip[2])):
         expected = SceneDetector.score(downscaled_luma(a), downscaled_luma(b))
         luma_a, luma_b = (device_luma(torch.from_numpy(x).to(DEVICE)) for x in (a, b))
@@ -165,8 +199,14 @@ def test_source_clock_follows_reader_rules() -> None:
 
 # -- whole pipeline vs the CPU pipeline ---------------------------------------------------
 def test_sr_only_tiled_matches_cpu_pipeline(tmp_path: Path, sr_runner) -> None:
-    options = RunOptions(input=h264_clip(tmp_path / "in.mkv"), output=tmp_path / "o.mp4",
-                         sr=SR_MODEL, tile=24, tile_overlap=8, progress="none")
+    options = RunOptions(
+        input=h264_clip(tmp_path / "in.mkv"),
+        output=tmp_path / "o.mp4",
+        sr=SR_MODEL,
+        tile=24,
+        tile_overlap=8,
+        progress="none",
+    )
     reference, cpu_stats, plan, _ = cpu_reference(options, sr_runner, None)
     result, stats = device_run(options, plan, sr_runner, None, tile_batch=2)
     assert isinstance(stats, DevicePipelineStats)
@@ -176,14 +216,31 @@ def test_sr_only_tiled_matches_cpu_pipeline(tmp_path: Path, sr_runner) -> None:
     compare(reference, result, "SR x2 tiled 24/8")
 
 
-def test_sr_resize_rife_with_a_cut_matches_cpu_pipeline(tmp_path: Path, sr_runner,
-                                                        vfi_runner) -> None:
+def test_sr_resize_rife_with_a_cut_matches_cpu_pipeline(
+    tmp_path: Path, sr_runner, vfi_runner
+) -> None:
     """SR -> resize to 106x80 -> RIFE x2 (padded to 128x96), real footage with a scene cut."""
     source = tmp_path / "cut.mkv"
-    make_clip(source, frames=6, width=64, height=48, codec="libx264", pix_fmt="yuv420p",
-              content="bikes.mp4", scene_cut_at=3, options={"crf": "18"})
-    options = RunOptions(input=source, output=tmp_path / "o.mp4", sr=SR_MODEL, height=80,
-                         vfi=VFI_MODEL, interp=2, progress="none")
+    make_clip(
+        source,
+        frames=6,
+        width=64,
+        height=48,
+        codec="libx264",
+        pix_fmt="yuv420p",
+        content="bikes.mp4",
+        scene_cut_at=3,
+        options={"crf": "18"},
+    )
+    options = RunOptions(
+        input=source,
+        output=tmp_path / "o.mp4",
+        sr=SR_MODEL,
+        height=80,
+        vfi=VFI_MODEL,
+        interp=2,
+        progress="none",
+    )
     reference, cpu_stats, plan, _ = cpu_reference(options, sr_runner, vfi_runner)
     assert cpu_stats.scene_cuts == 1  # the fixture really contains a detected cut
     result, stats = device_run(options, plan, sr_runner, vfi_runner)
@@ -196,8 +253,9 @@ def test_rgb_source_fallback_matches_cpu_pipeline(tmp_path: Path) -> None:
     """4:4:4 input is not NV12: read by VideoReader, uploaded as RGB; a slow encoder."""
     source = tmp_path / "in.mkv"
     make_clip(source, frames=8, width=64, height=48)  # ffv1 yuv444p
-    options = RunOptions(input=source, output=tmp_path / "o.mkv", sr=None, scale=1.5,
-                         progress="none")
+    options = RunOptions(
+        input=source, output=tmp_path / "o.mkv", sr=None, scale=1.5, progress="none"
+    )
     reference, _, plan, _ = cpu_reference(options, None, None)
     result, stats = device_run(options, plan, None, None, write_delay_s=0.05, queue_frames=1)
     assert stats.decoder == "reader" and "yuv444p" in stats.fallback_reason
@@ -207,16 +265,32 @@ def test_rgb_source_fallback_matches_cpu_pipeline(tmp_path: Path) -> None:
 def test_trimmed_nv12_run_through_the_writer_matches_cpu(tmp_path: Path) -> None:
     """--start/--duration on the NV12 path, encoded by the real VideoWriter (ffv1 4:4:4)."""
     source = h264_clip(tmp_path / "in.mkv", frames=8)
-    options = RunOptions(input=source, output=tmp_path / "dev.mkv", sr=None, scale=2,
-                         start=0.1, duration=0.2, codec="ffv1", pix_fmt="yuv444p",
-                         progress="none")
+    options = RunOptions(
+        input=source,
+        output=tmp_path / "dev.mkv",
+        sr=None,
+        scale=2,
+        start=0.1,
+        duration=0.2,
+        codec="ffv1",
+        pix_fmt="yuv444p",
+        progress="none",
+    )
     reference, _, plan, _ = cpu_reference(options, None, None)
     assert len(reference) == 5  # 0.12 .. 0.28 s of a 25 fps clip
     with VideoReader(source, start=options.start, duration=options.duration) as reader:
-        writer = VideoWriter(options.output, plan.out_width, plan.out_height, plan.out_fps,
-                             codec="ffv1", pix_fmt="yuv444p", colour=reader.info)
-        run_device_pipeline(options, plan, reader.info, None, None, writer.write,
-                            device=DEVICE, reader=reader)
+        writer = VideoWriter(
+            options.output,
+            plan.out_width,
+            plan.out_height,
+            plan.out_fps,
+            codec="ffv1",
+            pix_fmt="yuv444p",
+            colour=reader.info,
+        )
+        run_device_pipeline(
+            options, plan, reader.info, None, None, writer.write, device=DEVICE, reader=reader
+        )
         writer.close()
     with VideoReader(options.output) as reader:
         written = [(frame.rgb, frame.pts) for frame in reader]
@@ -226,8 +300,13 @@ def test_trimmed_nv12_run_through_the_writer_matches_cpu(tmp_path: Path) -> None
 
 
 def test_encoder_failure_surfaces_and_stops(tmp_path: Path) -> None:
-    options = RunOptions(input=h264_clip(tmp_path / "in.mkv"), output=tmp_path / "o.mp4",
-                         sr=None, scale=1.5, progress="none")
+    options = RunOptions(
+        input=h264_clip(tmp_path / "in.mkv"),
+        output=tmp_path / "o.mp4",
+        sr=None,
+        scale=1.5,
+        progress="none",
+    )
     with VideoReader(options.input) as reader:
         plan = make_plan(options, reader.info.width, reader.info.height, reader.info.fps)
         written = []
@@ -238,8 +317,17 @@ def test_encoder_failure_surfaces_and_stops(tmp_path: Path) -> None:
             written.append(pts)
 
         with pytest.raises(OutputError, match="disk full"):
-            run_device_pipeline(options, plan, reader.info, None, None, write, device=DEVICE,
-                                reader=reader, queue_frames=1)
+            run_device_pipeline(
+                options,
+                plan,
+                reader.info,
+                None,
+                None,
+                write,
+                device=DEVICE,
+                reader=reader,
+                queue_frames=1,
+            )
     assert len(written) == 2
 
 
@@ -249,10 +337,27 @@ def test_encoder_failure_surfaces_and_stops(tmp_path: Path) -> None:
 def test_no_host_sync_in_steady_state(tmp_path: Path, sr_runner, vfi_runner) -> None:
     """SR (tiled) + RIFE with torch's sync debug mode set to error for every frame after warm-up."""
     source = tmp_path / "cut.mkv"
-    make_clip(source, frames=8, width=64, height=48, codec="libx264", pix_fmt="yuv420p",
-              content="bikes.mp4", scene_cut_at=4, options={"crf": "18"})
-    options = RunOptions(input=source, output=tmp_path / "o.mp4", sr=SR_MODEL, tile=24,
-                         tile_overlap=8, vfi=VFI_MODEL, interp=2, progress="none")
+    make_clip(
+        source,
+        frames=8,
+        width=64,
+        height=48,
+        codec="libx264",
+        pix_fmt="yuv420p",
+        content="bikes.mp4",
+        scene_cut_at=4,
+        options={"crf": "18"},
+    )
+    options = RunOptions(
+        input=source,
+        output=tmp_path / "o.mp4",
+        sr=SR_MODEL,
+        tile=24,
+        tile_overlap=8,
+        vfi=VFI_MODEL,
+        interp=2,
+        progress="none",
+    )
     guarded: list[int] = []
 
     @contextlib.contextmanager
@@ -269,8 +374,16 @@ def test_no_host_sync_in_steady_state(tmp_path: Path, sr_runner, vfi_runner) -> 
 
     with VideoReader(source) as reader:
         plan = make_plan(options, reader.info.width, reader.info.height, reader.info.fps)
-        stats = run_device_pipeline(options, plan, reader.info, sr_runner, vfi_runner,
-                                    lambda rgb, pts: None, device=DEVICE, reader=reader,
-                                    step_guard=no_sync)
+        stats = run_device_pipeline(
+            options,
+            plan,
+            reader.info,
+            sr_runner,
+            vfi_runner,
+            lambda rgb, pts: None,
+            device=DEVICE,
+            reader=reader,
+            step_guard=no_sync,
+        )
     assert guarded == list(range(2, 8))
     assert stats.frames_out == 16 and stats.scene_cuts == 1

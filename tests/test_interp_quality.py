@@ -65,8 +65,18 @@ def rebuilt(tmp_path_factory):
     writer.close()
     kept = _decode(dropped)  # exactly what the engine sees (8-bit RGB, no YUV)
     output = root / "rebuilt.mkv"
-    summary = run(RunOptions(input=dropped, output=output, sr=None, vfi="rife-hdv3", interp=2,
-                             codec="ffv1", pix_fmt="bgr0", progress="none"))
+    summary = run(
+        RunOptions(
+            input=dropped,
+            output=output,
+            sr=None,
+            vfi="rife-hdv3",
+            interp=2,
+            codec="ffv1",
+            pix_fmt="bgr0",
+            progress="none",
+        )
+    )
     assert summary.scene_cuts == 0
     produced = _decode(output)
     return truth, kept, produced
@@ -88,7 +98,9 @@ def test_rife_beats_blending_and_matches_reference_code(rebuilt):
     ours_db = float(np.mean([psnr(g, o) for g, o in zip(ground_truth, ours, strict=True)]))
     blend_db = float(np.mean([psnr(g, b) for g, b in zip(ground_truth, blend, strict=True)]))
     ref_db = float(np.mean([psnr(g, r) for g, r in zip(ground_truth, reference, strict=True)]))
-    print(f"rebuilt frames: vx-engine {ours_db:.3f} dB, reference code {ref_db:.3f} dB, "
-          f"blend {blend_db:.3f} dB")
+    print(
+        f"rebuilt frames: vx-engine {ours_db:.3f} dB, reference code {ref_db:.3f} dB, "
+        f"blend {blend_db:.3f} dB"
+    )
     assert ours_db >= blend_db + 1.0
     assert abs(ours_db - ref_db) <= 0.2

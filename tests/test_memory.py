@@ -30,8 +30,13 @@ print(summary.frames_out, peak)
 
 def _peak_rss_kib(source: Path, output: Path) -> tuple[int, int]:
     """(frames written, the process's peak RSS in KiB)."""
-    result = subprocess.run([sys.executable, "-c", _RUN_AND_REPORT, str(source), str(output)],
-                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_REPORT, str(source), str(output)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     frames, peak = map(int, result.stdout.split())
     return frames, peak
@@ -48,8 +53,16 @@ def test_peak_memory_does_not_grow_with_length(tmp_path: Path) -> None:
     peaks = {}
     for frames in (30, 300):
         source = tmp_path / f"in{frames}.mp4"
-        make_clip(source, frames=frames, width=64, height=48, codec="libx264",
-                  pix_fmt="yuv420p", audio=True, options={"crf": "30"})
+        make_clip(
+            source,
+            frames=frames,
+            width=64,
+            height=48,
+            codec="libx264",
+            pix_fmt="yuv420p",
+            audio=True,
+            options={"crf": "30"},
+        )
         written, peak = _peak_rss_kib(source, tmp_path / f"out{frames}.mp4")
         assert written == frames
         peaks[frames] = peak

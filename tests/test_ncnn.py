@@ -62,7 +62,7 @@ def test_wheel_files_parse_and_consume_the_bin(wheel_files):
     first = convs[0]
     raw = bin_path.read_bytes()
     assert struct.unpack("<I", raw[:4])[0] == FLAG_FP16
-    direct = np.frombuffer(raw[4:4 + 2 * first.params[6]], dtype="<f2").astype(np.float32)
+    direct = np.frombuffer(raw[4 : 4 + 2 * first.params[6]], dtype="<f2").astype(np.float32)
     np.testing.assert_array_equal(first.weights["weight"], direct)
 
 
@@ -100,10 +100,13 @@ def _write_small_model(tmp_path: Path, rng: np.random.Generator, conv16_flag: in
     slope = rng.standard_normal(4).astype(np.float32)
     conv32_w = rng.standard_normal(8).astype(np.float32)
     data = (
-        struct.pack("<I", conv16_flag) + conv16_w.astype("<f2").tobytes() + b"\0\0"
+        struct.pack("<I", conv16_flag)
+        + conv16_w.astype("<f2").tobytes()
+        + b"\0\0"
         + conv16_b.astype("<f4").tobytes()
         + slope.astype("<f4").tobytes()
-        + struct.pack("<I", 0) + conv32_w.astype("<f4").tobytes()
+        + struct.pack("<I", 0)
+        + conv32_w.astype("<f4").tobytes()
     )
     (tmp_path / "m.param").write_text(_SMALL_PARAM)
     (tmp_path / "m.bin").write_bytes(data)
@@ -114,13 +117,21 @@ def test_round_trip_fp16_and_fp32(tmp_path):
     conv16_w, conv16_b, slope, conv32_w, _ = _write_small_model(tmp_path, np.random.default_rng(0))
     model = load_ncnn(tmp_path / "m.param", tmp_path / "m.bin")
 
-    assert [layer.type for layer in model.layers] == ["Input", "Convolution", "PReLU", "Convolution", "Interp"]
+    assert [layer.type for layer in model.layers] == [
+        "Input",
+        "Convolution",
+        "PReLU",
+        "Convolution",
+        "Interp",
+    ]
     conv16, prelu, conv32, interp = model.layers[1:]
     assert conv16.inputs == ["data"] and conv16.outputs == ["a"]
     assert conv16.params == {0: 4, 1: 3, 11: 3, 4: 1, 5: 1, 6: 27, 9: 2, 10: [0.2]}
     assert interp.params == {0: 3, 1: 0.5, 2: 0.5}
     # fp16-flagged data is exactly the fp16 rounding of what was written; fp32 is bit-exact
-    np.testing.assert_array_equal(conv16.weights["weight"], conv16_w.astype(np.float16).astype(np.float32))
+    np.testing.assert_array_equal(
+        conv16.weights["weight"], conv16_w.astype(np.float16).astype(np.float32)
+    )
     np.testing.assert_array_equal(conv16.weights["bias"], conv16_b)
     np.testing.assert_array_equal(prelu.weights["slope"], slope)
     np.testing.assert_array_equal(conv32.weights["weight"], conv32_w)
@@ -158,7 +169,9 @@ def test_malformed_param_is_refused(text, message):
 
 
 def test_unsupported_weight_layer_is_refused(tmp_path):
-    (tmp_path / "m.param").write_text("7767517\n2 2\nInput in0 0 1 data\nInnerProduct fc 1 1 data out 0=4 6=16\n")
+    (tmp_path / "m.param").write_text(
+        "7767517\n2 2\nInput in0 0 1 data\nInnerProduct fc 1 1 data out 0=4 6=16\n"
+    )
     (tmp_path / "m.bin").write_bytes(b"")
     with pytest.raises(WeightsError, match="InnerProduct"):
         load_ncnn(tmp_path / "m.param", tmp_path / "m.bin")

@@ -32,15 +32,21 @@ def test_target_height_keeps_aspect_and_even_sizes():
 
 def test_rates():
     assert make_plan(_opts(vfi="rife-hdv3", interp=2), 64, 64, Fraction(25)).out_fps == 50
-    plan = make_plan(_opts(vfi="rife-hdv3", fps=Fraction(60000, 1001)), 64, 64, Fraction(24000, 1001))
+    plan = make_plan(
+        _opts(vfi="rife-hdv3", fps=Fraction(60000, 1001)), 64, 64, Fraction(24000, 1001)
+    )
     assert plan.out_fps == Fraction(60000, 1001)
 
 
 @pytest.mark.parametrize(
     ("kw", "needle"),
-    [({"scale": 16.0}, "larger than 8K"), ({"width": 1001}, "even"),
-     ({"interp": 2}, "--vfi"), ({"tile": 8, "tile_overlap": 8}, "larger than"),
-     ({"vfi": "realesrgan-x4plus"}, "rife-hdv3")],
+    [
+        ({"scale": 16.0}, "larger than 8K"),
+        ({"width": 1001}, "even"),
+        ({"interp": 2}, "--vfi"),
+        ({"tile": 8, "tile_overlap": 8}, "larger than"),
+        ({"vfi": "realesrgan-x4plus"}, "rife-hdv3"),
+    ],
 )
 def test_bad_options_say_what_to_do(kw, needle):
     with pytest.raises(OptionsError, match=needle):

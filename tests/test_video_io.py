@@ -602,16 +602,27 @@ def test_full_filesystem(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("codec", "source_fmt", "expected"),
-    [("ffv1", "yuv444p", "yuv444p"), ("ffv1", "yuv422p10le", "yuv422p10le"),
-     ("libx264", "yuv444p", "yuv420p")],
+    [
+        ("ffv1", "yuv444p", "yuv444p"),
+        ("ffv1", "yuv422p10le", "yuv422p10le"),
+        ("libx264", "yuv444p", "yuv420p"),
+    ],
 )
-def test_default_pix_fmt_keeps_chroma_only_on_lossless_codecs(tmp_path, codec, source_fmt, expected):
+def test_default_pix_fmt_keeps_chroma_only_on_lossless_codecs(
+    tmp_path, codec, source_fmt, expected
+):
     source = tmp_path / "in.mkv"
     make_clip(source, frames=3, codec="ffv1", pix_fmt=source_fmt)
     out = tmp_path / "out.mkv"
     with VideoReader(source) as reader:
-        writer = VideoWriter(out, reader.info.width, reader.info.height, reader.info.fps,
-                             codec=codec, colour=reader.info)
+        writer = VideoWriter(
+            out,
+            reader.info.width,
+            reader.info.height,
+            reader.info.fps,
+            codec=codec,
+            colour=reader.info,
+        )
         for frame in reader:
             writer.write(frame.rgb, frame.pts)
         writer.close()

@@ -36,13 +36,17 @@ class SourceClock:
     frame, so the device path sees the very timeline the CPU path sees.
     """
 
-    def __init__(self, origin: Fraction, fps: Fraction, start: float | None,
-                 duration: float | None) -> None:
+    def __init__(
+        self, origin: Fraction, fps: Fraction, start: float | None, duration: float | None
+    ) -> None:
         # same float -> Fraction conversion as the reader: 0.1 means 1/10
         start_offset = Fraction(start).limit_denominator(1_000_000) if start else Fraction(0)
         self.start_abs = origin + start_offset
-        self.end_abs = (None if duration is None
-                        else self.start_abs + Fraction(duration).limit_denominator(1_000_000))
+        self.end_abs = (
+            None
+            if duration is None
+            else self.start_abs + Fraction(duration).limit_denominator(1_000_000)
+        )
         self.frame_step = 1 / Fraction(fps)
         self.last_time: Fraction | None = None
         self.first_time: Fraction | None = None
@@ -116,8 +120,15 @@ class FeatherMasks:
         return mask
 
 
-def run_tiled_device(frame, submit: Submit, scale: int, tile: int, tile_overlap: int,
-                     batch: int = 1, masks: FeatherMasks | None = None):
+def run_tiled_device(
+    frame,
+    submit: Submit,
+    scale: int,
+    tile: int,
+    tile_overlap: int,
+    batch: int = 1,
+    masks: FeatherMasks | None = None,
+):
     """``engine.tiling.run_tiled`` on a device frame, blended by the Triton kernels.
 
     The tile plan is ``engine.tiling.plan``; weights are the same ramps, so the
@@ -139,8 +150,16 @@ def run_tiled_device(frame, submit: Submit, scale: int, tile: int, tile_overlap:
     band = tile_overlap * scale
 
     def queue(group: list[Tile]) -> tuple[list[Tile], Callable[[], Any]]:
-        windows = torch.stack([frame[:, t.rows.window_start:t.rows.window_end,
-                                     t.cols.window_start:t.cols.window_end] for t in group])
+        windows = torch.stack(
+            [
+                frame[
+                    :,
+                    t.rows.window_start : t.rows.window_end,
+                    t.cols.window_start : t.cols.window_end,
+                ]
+                for t in group
+            ]
+        )
         return group, submit(windows)
 
     def blend(group: list[Tile], collect: Callable[[], Any]) -> None:
@@ -149,11 +168,16 @@ def run_tiled_device(frame, submit: Submit, scale: int, tile: int, tile_overlap:
             top = (r.keep_start - r.window_start) * scale
             left = (c.keep_start - c.window_start) * scale
             h, w = (r.keep_end - r.keep_start) * scale, (c.keep_end - c.keep_start) * scale
-            kernels.blend_accumulate(acc, weight_acc, result[:, top:top + h, left:left + w],
-                                     masks.get(t, h, w, band), r.keep_start * scale,
-                                     c.keep_start * scale)
+            kernels.blend_accumulate(
+                acc,
+                weight_acc,
+                result[:, top : top + h, left : left + w],
+                masks.get(t, h, w, band),
+                r.keep_start * scale,
+                c.keep_start * scale,
+            )
 
-    groups = [tiles[start:start + batch] for start in range(0, len(tiles), batch)]
+    groups = [tiles[start : start + batch] for start in range(0, len(tiles), batch)]
     pending = queue(groups[0])
     for group in groups[1:]:
         ahead = queue(group)  # enqueued before the previous batch is waited on
@@ -168,6 +192,7 @@ def runner_submit(runner: Runner, input_name: str = "input") -> Submit:
     """Submit for a runner: ``infer_async`` (TensorRT) when it has one, else a plain ``infer``."""
     infer_async = getattr(runner, "infer_async", None)
     if infer_async is not None:
+
         def submit_async(batch):
             pending = infer_async({input_name: batch})
             return lambda: _first_output(pending.result()).float().clamp(0.0, 1.0)
@@ -188,8 +213,9 @@ def _first_output(outputs: dict[str, Any]):
 class DeviceSuperResolution:
     """``engine.stages.SuperResolution`` on device tensors."""
 
-    def __init__(self, runner: Runner, scale: int, tile: int, tile_overlap: int,
-                 tile_batch: int = 1) -> None:
+    def __init__(
+        self, runner: Runner, scale: int, tile: int, tile_overlap: int, tile_batch: int = 1
+    ) -> None:
         self.submit = runner_submit(runner)
         self.scale, self.tile, self.tile_overlap = scale, tile, tile_overlap
         self.tile_batch = tile_batch
@@ -198,8 +224,15 @@ class DeviceSuperResolution:
     def process(self, frame):
         if self.masks is None:
             self.masks = FeatherMasks(frame.device)
-        return run_tiled_device(frame, self.submit, self.scale, self.tile, self.tile_overlap,
-                                self.tile_batch, self.masks)
+        return run_tiled_device(
+            frame,
+            self.submit,
+            self.scale,
+            self.tile,
+            self.tile_overlap,
+            self.tile_batch,
+            self.masks,
+        )
 
 
 class DeviceResize:
@@ -213,8 +246,13 @@ class DeviceResize:
             return frame
         import torch.nn.functional as F
 
-        out = F.interpolate(frame[None], size=(self.height, self.width), mode="bicubic",
-                            align_corners=False, antialias=True)
+        out = F.interpolate(
+            frame[None],
+            size=(self.height, self.width),
+            mode="bicubic",
+            align_corners=False,
+            antialias=True,
+        )
         return out[0].clamp_(0.0, 1.0)
 
 
@@ -235,8 +273,10 @@ class DeviceRifeMidpoint(RifeMidpoint):
 
     def _mid(self, a, b):
         height, width = a.shape[1:]
-        feeds = {"img0": pad_to_multiple_device(a, self.size_multiple)[None],
-                 "img1": pad_to_multiple_device(b, self.size_multiple)[None]}
+        feeds = {
+            "img0": pad_to_multiple_device(a, self.size_multiple)[None],
+            "img1": pad_to_multiple_device(b, self.size_multiple)[None],
+        }
         self.inferences += 1
         out = _first_output(self.runner.infer(feeds))[0, :, :height, :width]
         return out.float().clamp(0.0, 1.0)
@@ -261,10 +301,14 @@ class DeviceRifeTimestep:
         height, width = a.shape[1:]
         padded_a = pad_to_multiple_device(a, self.size_multiple)[None]
         # a host float fills the tensor: no device scalar is read
-        timestep = torch.full((1, 1, *padded_a.shape[2:]), float(t), dtype=padded_a.dtype,
-                              device=padded_a.device)
-        feeds = {"img0": padded_a, "img1": pad_to_multiple_device(b, self.size_multiple)[None],
-                 "timestep": timestep}
+        timestep = torch.full(
+            (1, 1, *padded_a.shape[2:]), float(t), dtype=padded_a.dtype, device=padded_a.device
+        )
+        feeds = {
+            "img0": padded_a,
+            "img1": pad_to_multiple_device(b, self.size_multiple)[None],
+            "timestep": timestep,
+        }
         self.inferences += 1
         out = _first_output(self.runner.infer(feeds))[0, :, :height, :width]
         return out.float().clamp(0.0, 1.0)
@@ -322,19 +366,20 @@ def record_event(device) -> Any:
     return event
 
 
-def decode_nv12(options: Any, info: Any, device, stats: Any
-                 ) -> Iterator[RawFrame]:
+def decode_nv12(options: Any, info: Any, device, stats: Any) -> Iterator[RawFrame]:
     import av
 
     from engine.gpu.nvdec import Nv12Decoder
 
     # Built in the decode thread: NVDEC then writes on this thread's stream, where the
     # clone (and the event below) are queued too.
-    decoder = Nv12Decoder(Path(options.input), device=device.index or 0,
-                          prefer_nvdec=device.type == "cuda")
+    decoder = Nv12Decoder(
+        Path(options.input), device=device.index or 0, prefer_nvdec=device.type == "cuda"
+    )
     stats.decoder, stats.fallback_reason = decoder.backend, decoder.fallback_reason
-    clock = SourceClock(_stream_origin(Path(options.input)), info.fps, options.start,
-                        options.duration)
+    clock = SourceClock(
+        _stream_origin(Path(options.input)), info.fps, options.start, options.duration
+    )
     kept = 0
     try:
         for frame in decoder:
@@ -345,7 +390,9 @@ def decode_nv12(options: Any, info: Any, device, stats: Any
                 continue
             y = frame.y.to(device, non_blocking=True)
             uv = frame.uv.to(device, non_blocking=True)
-            yield RawFrame(kept, pts, y=y, uv=uv.reshape(uv.shape[0], -1), ready=record_event(device))
+            yield RawFrame(
+                kept, pts, y=y, uv=uv.reshape(uv.shape[0], -1), ready=record_event(device)
+            )
             kept += 1
     except av.error.FFmpegError as error:  # as VideoReader: keep what decoded, say why
         reason = getattr(error, "strerror", None) or str(error)

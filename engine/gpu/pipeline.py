@@ -90,21 +90,27 @@ class _Frame:
     ready: Any = None  # CUDA event after the conversion (side stream)
 
 
-def build_device_stages(plan: RunPlan, sr_runner: Runner | None, vfi_runner: Runner | None,
-                        tile_batch: int = 1) -> tuple[list[Any], Any]:
+def build_device_stages(
+    plan: RunPlan, sr_runner: Runner | None, vfi_runner: Runner | None, tile_batch: int = 1
+) -> tuple[list[Any], Any]:
     """(filters, interpolator) as ``engine.api.run`` builds them, on device tensors."""
     filters: list[Any] = []
     if plan.sr is not None:
         if sr_runner is None:
             raise BackendError(f"the plan has SR model {plan.sr.name} but no SR runner was given")
-        filters.append(DeviceSuperResolution(sr_runner, plan.sr.scale, plan.tile,
-                                             plan.tile_overlap, tile_batch))
+        filters.append(
+            DeviceSuperResolution(
+                sr_runner, plan.sr.scale, plan.tile, plan.tile_overlap, tile_batch
+            )
+        )
     if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
         filters.append(DeviceResize(plan.out_height, plan.out_width))
     interpolator = None
     if plan.vfi is not None:
         if vfi_runner is None:
-            raise BackendError(f"the plan has VFI model {plan.vfi.name} but no VFI runner was given")
+            raise BackendError(
+                f"the plan has VFI model {plan.vfi.name} but no VFI runner was given"
+            )
         make = DeviceRifeTimestep if plan.vfi.has_timestep_input else DeviceRifeMidpoint
         interpolator = make(vfi_runner, plan.vfi.size_multiple)
     return filters, interpolator
@@ -152,8 +158,10 @@ def run_device_pipeline(
     _check_kernels_can_run(device)
     filters, interpolator = build_device_stages(plan, sr_runner, vfi_runner, tile_batch)
     if device_source_reason(info) is not None and reader is None:
-        raise InputError(f"{options.input}: {device_source_reason(info)}; pass the open "
-                         "VideoReader as reader= so the device pipeline can read it as RGB")
+        raise InputError(
+            f"{options.input}: {device_source_reason(info)}; pass the open "
+            "VideoReader as reader= so the device pipeline can read it as RGB"
+        )
 
     stop = _Stop(cancel)
     stats = DevicePipelineStats()
@@ -188,15 +196,29 @@ def run_device_pipeline(
                 elapsed = time.perf_counter() - started
                 fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
                 eta = (total_out - stats.frames_out) / fps if total_out and fps > 0 else None
-                on_progress(Progress(stats.frames_out, total_out, round(fps, 3),
-                                     None if eta is None else round(max(eta, 0.0), 1), "run"))
+                on_progress(
+                    Progress(
+                        stats.frames_out,
+                        total_out,
+                        round(fps, 3),
+                        None if eta is None else round(max(eta, 0.0), 1),
+                        "run",
+                    )
+                )
 
     # queue_frames queued + one being encoded + the one being downloaded
     ring = HostDownloadRing(count=queue_frames + 2, device=device.index or 0)
     slots = StreamSlots(2, device=device.index or 0)
     convert = _Converter(info, device, slots, need_luma=interpolator is not None)
-    work = _DeviceWork(filters, interpolator, options.scene_threshold, plan.out_fps,
-                       Fraction(1) / plan.in_fps, device, stats)
+    work = _DeviceWork(
+        filters,
+        interpolator,
+        options.scene_threshold,
+        plan.out_fps,
+        Fraction(1) / plan.in_fps,
+        device,
+        stats,
+    )
     decoder = _Thread("vx-gpu-decode", decode)
     encoder = _Thread("vx-gpu-encode", encode)
 
@@ -232,9 +254,15 @@ def run_device_pipeline(
     return stats
 
 
-def _drive(decoded: queue.Queue, stop: _Stop, decoder: _Thread, convert: _Converter,
-           work: _DeviceWork, hand_off: Callable[[Any, Fraction], None],
-           step_guard: Callable[[int], AbstractContextManager] | None) -> None:
+def _drive(
+    decoded: queue.Queue,
+    stop: _Stop,
+    decoder: _Thread,
+    convert: _Converter,
+    work: _DeviceWork,
+    hand_off: Callable[[Any, Fraction], None],
+    step_guard: Callable[[int], AbstractContextManager] | None,
+) -> None:
     """The calling thread's loop: queue frame N's work, convert N+1, hand N's outputs off."""
     guard = step_guard or (lambda index: contextlib.nullcontext())
     raw = _get(decoded, stop, decoder)
@@ -292,8 +320,16 @@ class _Converter:
 class _DeviceWork:
     """``engine.pipeline._process`` for device frames, one source frame per ``step``."""
 
-    def __init__(self, filters: list[Any], interpolator: Any, scene_threshold: float,
-                 out_fps: Fraction, last_duration: Fraction, device, stats: PipelineStats) -> None:
+    def __init__(
+        self,
+        filters: list[Any],
+        interpolator: Any,
+        scene_threshold: float,
+        out_fps: Fraction,
+        last_duration: Fraction,
+        device,
+        stats: PipelineStats,
+    ) -> None:
         self.filters, self.interpolator = filters, interpolator
         self.detector = SceneDetector(scene_threshold)
         self.retimer = Retimer(out_fps)
@@ -304,7 +340,6 @@ class _DeviceWork:
 
     def step(self, source: _Frame) -> list[tuple[Any, Fraction]]:
         import torch
-
 
         self.stats.frames_in += 1
         stream = current_stream(self.device)

@@ -26,7 +26,9 @@ def build_arch(arch: str, options: dict) -> nn.Module:
     try:
         constructor = ARCHS[arch]
     except KeyError:
-        raise ExportError(f"unknown architecture '{arch}'; known: {', '.join(sorted(ARCHS))}") from None
+        raise ExportError(
+            f"unknown architecture '{arch}'; known: {', '.join(sorted(ARCHS))}"
+        ) from None
     try:
         return constructor(**options)
     except TypeError as error:
