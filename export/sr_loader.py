@@ -26,6 +26,7 @@ from export.arch import build_arch
 from export.convert_ncnn import load_ncnn_weights, ncnn_output_resize
 from export.ncnn import load_ncnn
 from export.registry import ModelDescriptor
+from export.state_dict import check_fits
 from export.weights import fetch_weights
 
 
@@ -70,29 +71,12 @@ def _official_state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
 def _check_fits(
     state: dict[str, torch.Tensor], net: nn.Module, path: Path, desc: ModelDescriptor
 ) -> None:
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = [
-        (key, tuple(state[key].shape), tuple(expected[key].shape))
-        for key in expected
-        if key in state and state[key].shape != expected[key].shape
-    ]
-    if not (missing or unexpected or mismatched):
-        return
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} keys missing (e.g. {missing[0]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-    if mismatched:
-        key, got, want = mismatched[0]
-        problems.append(
-            f"{len(mismatched)} shape mismatches (e.g. {key}: file {got}, model {want})"
-        )
-    raise WeightsError(
-        f"{path} does not fit {desc.name} ({desc.arch} {desc.arch_options}): "
-        f"{'; '.join(problems)}; pass the official .pth for this model, or omit --weights"
+    check_fits(
+        state,
+        net,
+        path,
+        f"{desc.name} ({desc.arch} {desc.arch_options})",
+        "pass the official .pth for this model, or omit --weights",
     )
 
 

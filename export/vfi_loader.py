@@ -17,6 +17,7 @@ from engine.errors import OptionsError, WeightsError
 from export.arch.ifnet_hdv3 import IFNetHDv3
 from export.arch.ifnet_v4 import IFNetV4
 from export.registry import ModelDescriptor
+from export.state_dict import check_fits
 from export.weights import fetch_weights
 
 # The loader needs to know these architectures (HDv3's teacher block is
@@ -81,29 +82,12 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 def _check_fits(
     state: dict[str, torch.Tensor], net: nn.Module, path: Path, desc: ModelDescriptor
 ) -> None:
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = [
-        (key, tuple(state[key].shape), tuple(expected[key].shape))
-        for key in expected
-        if key in state and state[key].shape != expected[key].shape
-    ]
-    if not (missing or unexpected or mismatched):
-        return
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} keys missing (e.g. {missing[0]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-    if mismatched:
-        key, got, want = mismatched[0]
-        problems.append(
-            f"{len(mismatched)} shape mismatches (e.g. {key}: file {got}, model {want})"
-        )
-    raise WeightsError(
-        f"{path} does not fit {desc.name} ({desc.arch}): {'; '.join(problems)}; "
-        f"pass a flownet.pkl of this RIFE version, or omit --weights"
+    check_fits(
+        state,
+        net,
+        path,
+        f"{desc.name} ({desc.arch})",
+        "pass a flownet.pkl of this RIFE version, or omit --weights",
     )
 
 
