@@ -33,7 +33,7 @@ class SourceFrame:
     luma: np.ndarray  # downscaled, for scene detection
 
 
-class _Thread(threading.Thread):
+class StageThread(threading.Thread):
     """A worker whose exception is re-raised in the caller by ``check``."""
 
     def __init__(self, name: str, target: Callable[[], None]) -> None:
@@ -52,7 +52,7 @@ class _Thread(threading.Thread):
             raise self.error
 
 
-class _Stop:
+class StopSignal:
     """Shared stop flag: set on cancel or on any stage's failure."""
 
     def __init__(self, cancel: threading.Event | None) -> None:
@@ -63,7 +63,9 @@ class _Stop:
         return self.cancel.is_set() or self.failed.is_set()
 
 
-def _put(q: queue.Queue, item: object, stop: _Stop, consumer: _Thread | None = None) -> None:
+def put_or_stop(
+    q: queue.Queue, item: object, stop: StopSignal, consumer: StageThread | None = None
+) -> None:
     while True:
         if stop.is_set():
             raise Cancelled("cancelled")
@@ -77,7 +79,7 @@ def _put(q: queue.Queue, item: object, stop: _Stop, consumer: _Thread | None = N
                 consumer.check()
 
 
-def _get(q: queue.Queue, stop: _Stop, producer: _Thread) -> object:
+def get_or_stop(q: queue.Queue, stop: StopSignal, producer: StageThread) -> object:
     while True:
         try:
             return q.get(timeout=0.1)
@@ -96,6 +98,28 @@ class PipelineStats:
     scene_cuts: int = 0
     first_frame_s: float | None = None
 
+    def record_written(
+        self, started: float, total_out: int | None, on_progress: Callable[[Progress], None] | None
+    ) -> None:
+        """Count one encoded frame and report progress (called by the encoder thread)."""
+        self.frames_out += 1
+        elapsed = time.perf_counter() - started
+        if self.first_frame_s is None:
+            self.first_frame_s = elapsed
+        if on_progress is None:
+            return
+        fps = self.frames_out / elapsed if elapsed > 0 else 0.0
+        eta = (total_out - self.frames_out) / fps if total_out and fps > 0 else None
+        on_progress(
+            Progress(
+                self.frames_out,
+                total_out,
+                round(fps, 3),
+                None if eta is None else round(max(eta, 0.0), 1),
+                "run",
+            )
+        )
+
 
 def run_pipeline(
     frames: Iterable,  # DecodedFrame-like: .index, .pts (Fraction), .rgb (3×H×W float32)
@@ -109,7 +133,7 @@ def run_pipeline(
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> PipelineStats:
-    stop = _Stop(cancel)
+    stop = StopSignal(cancel)
     stats = PipelineStats()
     decoded: queue.Queue = queue.Queue(QUEUE_FRAMES)
     to_encode: queue.Queue = queue.Queue(QUEUE_FRAMES)
@@ -118,37 +142,22 @@ def run_pipeline(
     def decode() -> None:
         for frame in frames:
             luma = downscaled_luma(frame.rgb) if interpolator is not None else None
-            _put(decoded, SourceFrame(frame.index, frame.pts, frame.rgb, luma), stop)
-        _put(decoded, _END, stop)
+            put_or_stop(decoded, SourceFrame(frame.index, frame.pts, frame.rgb, luma), stop)
+        put_or_stop(decoded, _END, stop)
 
     def encode() -> None:
-        while (item := _get(to_encode, stop, decoder)) is not _END:
+        while (item := get_or_stop(to_encode, stop, decoder)) is not _END:
             frame, pts = item
             write(frame, pts)
-            stats.frames_out += 1
-            if stats.first_frame_s is None:
-                stats.first_frame_s = time.perf_counter() - started
-            if on_progress is not None:
-                elapsed = time.perf_counter() - started
-                fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
-                eta = (total_out - stats.frames_out) / fps if total_out and fps > 0 else None
-                on_progress(
-                    Progress(
-                        stats.frames_out,
-                        total_out,
-                        round(fps, 3),
-                        None if eta is None else round(max(eta, 0.0), 1),
-                        "run",
-                    )
-                )
+            stats.record_written(started, total_out, on_progress)
 
-    decoder = _Thread("vx-decode", decode)
-    encoder = _Thread("vx-encode", encode)
+    decoder = StageThread("vx-decode", decode)
+    encoder = StageThread("vx-encode", encode)
     decoder.start()
     encoder.start()
     try:
         for frame, pts in _process(
-            lambda: _get(decoded, stop, decoder),
+            lambda: get_or_stop(decoded, stop, decoder),
             filters,
             interpolator,
             out_fps,
@@ -157,8 +166,8 @@ def run_pipeline(
             stats,
         ):
             encoder.check()
-            _put(to_encode, (frame, pts), stop, encoder)
-        _put(to_encode, _END, stop, encoder)
+            put_or_stop(to_encode, (frame, pts), stop, encoder)
+        put_or_stop(to_encode, _END, stop, encoder)
         while encoder.is_alive():
             encoder.join(0.1)
             encoder.check()

@@ -66,7 +66,14 @@ from engine.gpu.frames import (
     scene_cut,
 )
 from engine.options import Progress, RunOptions
-from engine.pipeline import QUEUE_FRAMES, PipelineStats, _get, _put, _Stop, _Thread
+from engine.pipeline import (
+    QUEUE_FRAMES,
+    PipelineStats,
+    StageThread,
+    StopSignal,
+    get_or_stop,
+    put_or_stop,
+)
 from engine.plan import RunPlan
 from engine.timeline import Retimer, SceneDetector
 
@@ -163,7 +170,7 @@ def run_device_pipeline(
             "VideoReader as reader= so the device pipeline can read it as RGB"
         )
 
-    stop = _Stop(cancel)
+    stop = StopSignal(cancel)
     stats = DevicePipelineStats()
     decoded: queue.Queue = queue.Queue(queue_frames)
     to_encode: queue.Queue = queue.Queue(queue_frames)
@@ -182,29 +189,14 @@ def run_device_pipeline(
                 stats.decoder, stats.fallback_reason = "reader", device_source_reason(info)
                 frames = decode_rgb(reader, device)
             for raw in frames:
-                _put(decoded, raw, stop)
-        _put(decoded, _END, stop)
+                put_or_stop(decoded, raw, stop)
+        put_or_stop(decoded, _END, stop)
 
     def encode() -> None:
-        while (item := _get(to_encode, stop, decoder)) is not _END:
+        while (item := get_or_stop(to_encode, stop, decoder)) is not _END:
             pending, pts = item
             write(pending.wait(), pts)  # waits for this frame's copy only
-            stats.frames_out += 1
-            if stats.first_frame_s is None:
-                stats.first_frame_s = time.perf_counter() - started
-            if on_progress is not None:
-                elapsed = time.perf_counter() - started
-                fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
-                eta = (total_out - stats.frames_out) / fps if total_out and fps > 0 else None
-                on_progress(
-                    Progress(
-                        stats.frames_out,
-                        total_out,
-                        round(fps, 3),
-                        None if eta is None else round(max(eta, 0.0), 1),
-                        "run",
-                    )
-                )
+            stats.record_written(started, total_out, on_progress)
 
     # queue_frames queued + one being encoded + the one being downloaded
     ring = HostDownloadRing(count=queue_frames + 2, device=device.index or 0)
@@ -219,14 +211,14 @@ def run_device_pipeline(
         device,
         stats,
     )
-    decoder = _Thread("vx-gpu-decode", decode)
-    encoder = _Thread("vx-gpu-encode", encode)
+    decoder = StageThread("vx-gpu-decode", decode)
+    encoder = StageThread("vx-gpu-encode", encode)
 
     def hand_off(frame, pts: Fraction) -> None:
         # TODO(nvenc, NOT RUN): with PyNvVideoCodec's encoder on a GPU that has NVENC,
         # kernels.rgb_to_nv12(frame) would go to the encoder here with no download.
         encoder.check()
-        _put(to_encode, (ring.download(frame.contiguous()), pts), stop, encoder)
+        put_or_stop(to_encode, (ring.download(frame.contiguous()), pts), stop, encoder)
 
     decoder.start()
     encoder.start()
@@ -234,7 +226,7 @@ def run_device_pipeline(
         # runners hand back inference tensors; in-place ops on them need this mode
         with torch.inference_mode():
             _drive(decoded, stop, decoder, convert, work, hand_off, step_guard)
-        _put(to_encode, _END, stop, encoder)
+        put_or_stop(to_encode, _END, stop, encoder)
         while encoder.is_alive():
             encoder.join(0.1)
             encoder.check()
@@ -256,8 +248,8 @@ def run_device_pipeline(
 
 def _drive(
     decoded: queue.Queue,
-    stop: _Stop,
-    decoder: _Thread,
+    stop: StopSignal,
+    decoder: StageThread,
     convert: _Converter,
     work: _DeviceWork,
     hand_off: Callable[[Any, Fraction], None],
@@ -265,14 +257,14 @@ def _drive(
 ) -> None:
     """The calling thread's loop: queue frame N's work, convert N+1, hand N's outputs off."""
     guard = step_guard or (lambda index: contextlib.nullcontext())
-    raw = _get(decoded, stop, decoder)
+    raw = get_or_stop(decoded, stop, decoder)
     current = convert(raw) if raw is not _END else _END
     while current is not _END:
         with guard(current.index):
             outputs = work.step(current)  # queued: the GPU works on N from here
             # the host waits for the decoder meanwhile, then queues N+1's conversion
             # on a side stream, where it overlaps N's inference
-            raw = _get(decoded, stop, decoder)
+            raw = get_or_stop(decoded, stop, decoder)
             upcoming = convert(raw) if raw is not _END else _END
         for frame, pts in outputs:
             hand_off(frame, pts)
