@@ -28,7 +28,7 @@ from benchmarks.common import (
     torch_setup,
     write_lossless_rgb,
 )
-from benchmarks.rife_reference import ReferenceRife
+from export.reference import ReferenceRife
 
 SEQUENCES = [
     "Beanbags",

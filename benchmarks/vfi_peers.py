@@ -32,7 +32,7 @@ from benchmarks.common import (
     torch_setup,
     write_lossless_rgb,
 )
-from benchmarks.rife_reference import ReferenceRife
+from export.reference import ReferenceRife
 
 CLIP, START, SOURCE_FRAMES = "bikes.mp4", 0, 17
 

