@@ -22,7 +22,7 @@ from engine.stages import Filter, Interpolator
 from engine.timeline import Retimer, SceneDetector, downscaled_luma
 
 QUEUE_FRAMES = 4
-_END = object()
+END = object()  # end-of-stream marker on every queue
 
 
 @dataclass
@@ -143,10 +143,10 @@ def run_pipeline(
         for frame in frames:
             luma = downscaled_luma(frame.rgb) if interpolator is not None else None
             put_or_stop(decoded, SourceFrame(frame.index, frame.pts, frame.rgb, luma), stop)
-        put_or_stop(decoded, _END, stop)
+        put_or_stop(decoded, END, stop)
 
     def encode() -> None:
-        while (item := get_or_stop(to_encode, stop, decoder)) is not _END:
+        while (item := get_or_stop(to_encode, stop, decoder)) is not END:
             frame, pts = item
             write(frame, pts)
             stats.record_written(started, total_out, on_progress)
@@ -167,24 +167,36 @@ def run_pipeline(
         ):
             encoder.check()
             put_or_stop(to_encode, (frame, pts), stop, encoder)
-        put_or_stop(to_encode, _END, stop, encoder)
-        while encoder.is_alive():
-            encoder.join(0.1)
-            encoder.check()
-            if stop.cancel.is_set():
-                raise Cancelled("cancelled")
-        encoder.check()
-        decoder.check()
+        finish_stages(to_encode, stop, decoder, encoder)
     except BaseException:
-        stop.failed.set()
-        decoder.join(5)
-        encoder.join(5)
-        # a stage's own error explains more than the Cancelled it caused elsewhere
-        for thread in (decoder, encoder):
-            if thread.error is not None and not isinstance(thread.error, Cancelled):
-                raise thread.error from None
+        stop_stages(stop, decoder, encoder)
         raise
     return stats
+
+
+def finish_stages(
+    to_encode: queue.Queue, stop: StopSignal, decoder: StageThread, encoder: StageThread
+) -> None:
+    """Send the end marker and wait until the encoder has written every frame."""
+    put_or_stop(to_encode, END, stop, encoder)
+    while encoder.is_alive():
+        encoder.join(0.1)
+        encoder.check()
+        if stop.cancel.is_set():
+            raise Cancelled("cancelled")
+    encoder.check()
+    decoder.check()
+
+
+def stop_stages(stop: StopSignal, decoder: StageThread, encoder: StageThread) -> None:
+    """After a failure: stop both threads, and raise a stage's own error if it has one."""
+    stop.failed.set()
+    decoder.join(5)
+    encoder.join(5)
+    # a stage's own error explains more than the Cancelled it caused elsewhere
+    for thread in (decoder, encoder):
+        if thread.error is not None and not isinstance(thread.error, Cancelled):
+            raise thread.error from None
 
 
 def _process(
@@ -198,7 +210,7 @@ def _process(
 ) -> Iterator[tuple[np.ndarray, Fraction]]:
     retimer = Retimer(out_fps)
     previous: SourceFrame | None = None
-    while (source := next_frame()) is not _END:
+    while (source := next_frame()) is not END:
         stats.frames_in += 1
         image = source.rgb
         for stage in filters:

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from engine.backends.base import Runner
-from engine.errors import BackendError, Cancelled, InputError
+from engine.errors import BackendError, InputError
 from engine.gpu.frames import (
     DeviceResize,
     DeviceRifeMidpoint,
@@ -67,18 +67,20 @@ from engine.gpu.frames import (
 )
 from engine.options import Progress, RunOptions
 from engine.pipeline import (
+    END,
     QUEUE_FRAMES,
     PipelineStats,
     StageThread,
     StopSignal,
+    finish_stages,
     get_or_stop,
     put_or_stop,
+    stop_stages,
 )
 from engine.plan import RunPlan
 from engine.timeline import Retimer, SceneDetector
 
 DEVICE_BACKENDS = frozenset({"tensorrt", "ort-cuda", "torch-cuda"})
-_END = object()
 
 
 @dataclass
@@ -190,10 +192,10 @@ def run_device_pipeline(
                 frames = decode_rgb(reader, device)
             for raw in frames:
                 put_or_stop(decoded, raw, stop)
-        put_or_stop(decoded, _END, stop)
+        put_or_stop(decoded, END, stop)
 
     def encode() -> None:
-        while (item := get_or_stop(to_encode, stop, decoder)) is not _END:
+        while (item := get_or_stop(to_encode, stop, decoder)) is not END:
             pending, pts = item
             write(pending.wait(), pts)  # waits for this frame's copy only
             stats.record_written(started, total_out, on_progress)
@@ -226,22 +228,10 @@ def run_device_pipeline(
         # runners hand back inference tensors; in-place ops on them need this mode
         with torch.inference_mode():
             _drive(decoded, stop, decoder, convert, work, hand_off, step_guard)
-        put_or_stop(to_encode, _END, stop, encoder)
-        while encoder.is_alive():
-            encoder.join(0.1)
-            encoder.check()
-            if stop.cancel.is_set():
-                raise Cancelled("cancelled")
-        encoder.check()
-        decoder.check()
+        finish_stages(to_encode, stop, decoder, encoder)
         stats.scene_cuts = work.cut_count()  # the one read-back of the cut flags
     except BaseException:
-        stop.failed.set()
-        decoder.join(5)
-        encoder.join(5)
-        for thread in (decoder, encoder):
-            if thread.error is not None and not isinstance(thread.error, Cancelled):
-                raise thread.error from None
+        stop_stages(stop, decoder, encoder)
         raise
     return stats
 
@@ -258,14 +248,14 @@ def _drive(
     """The calling thread's loop: queue frame N's work, convert N+1, hand N's outputs off."""
     guard = step_guard or (lambda index: contextlib.nullcontext())
     raw = get_or_stop(decoded, stop, decoder)
-    current = convert(raw) if raw is not _END else _END
-    while current is not _END:
+    current = convert(raw) if raw is not END else END
+    while current is not END:
         with guard(current.index):
             outputs = work.step(current)  # queued: the GPU works on N from here
             # the host waits for the decoder meanwhile, then queues N+1's conversion
             # on a side stream, where it overlaps N's inference
             raw = get_or_stop(decoded, stop, decoder)
-            upcoming = convert(raw) if raw is not _END else _END
+            upcoming = convert(raw) if raw is not END else END
         for frame, pts in outputs:
             hand_off(frame, pts)
         current = upcoming
