@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.backends.base import Runner
-from engine.stages import RifeMidpoint
+from engine.stages import RifeMidpoint, RifeTimestep
 from engine.tiling import Tile, plan
 
 # (tensor in) -> a callable giving the result: lets a runner with ``infer_async``
@@ -282,16 +282,8 @@ class DeviceRifeMidpoint(RifeMidpoint):
         return out.float().clamp(0.0, 1.0)
 
 
-class DeviceRifeTimestep:
+class DeviceRifeTimestep(RifeTimestep):
     """``engine.stages.RifeTimestep`` on device tensors: one inference per output frame."""
-
-    def __init__(self, runner: Runner, size_multiple: int) -> None:
-        self.runner = runner
-        self.size_multiple = size_multiple
-        self.inferences = 0
-
-    def new_pair(self) -> None:
-        pass
 
     def interpolate(self, a, b, t: Fraction):
         import torch
