@@ -37,12 +37,15 @@ def segments(length: int, tile: int, tile_overlap: int) -> list[Segment]:
     if tile <= 0 or tile >= length:
         return [Segment(0, length, 0, length, False, False)]
     half = tile_overlap // 2
-    window = min(length, tile + 2 * tile_overlap)
     if tile <= tile_overlap:
         raise ValueError(f"tile {tile} must be larger than tile_overlap {tile_overlap}")
     # equal cores (no sliver at the end), so every shared band fits inside both neighbours
     count = -(-length // tile)
     bounds = [round(i * length / count) for i in range(count + 1)]
+    # one window size for every tile (so tiles batch), sized to the largest core rather
+    # than to ``tile``: 640x360 at tile 256 would otherwise compute 2.2x the frame's pixels
+    largest_core = max(b - a for a, b in zip(bounds, bounds[1:], strict=False))
+    window = min(length, largest_core + 2 * tile_overlap)
     out: list[Segment] = []
     for index in range(count):
         core_start, core_end = bounds[index], bounds[index + 1]
