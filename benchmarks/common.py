@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.bench import machine_info, percentile
+from engine.measure import machine_info, percentile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SHARED_DATA = Path(os.environ.get("VX_SHARED_DATA", "/work/shared/data"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR, library_versions, log, machine_block, markdown_table
-from engine.bench import machine_info
+from engine.measure import machine_info
 
 SCRIPTS = ["sr_peers", "whole_job", "vfi_peers", "vfi_middlebury", "classical", "ceiling"]
 BENCH_ARGS = [

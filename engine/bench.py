@@ -26,14 +26,9 @@ CUDA) and ``machine``.
 from __future__ import annotations
 
 import json
-import os
-import platform
-import resource
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,204 +37,21 @@ from typing import Any
 import click
 
 from engine.errors import OptionsError
+from engine.measure import (
+    MIB,
+    STAGES,
+    StageClock,
+    TimedRunner,
+    TimedStage,
+    cuda_torch,
+    machine_info,
+    peak_rss_mib,
+    summarize,
+    synthetic_clip,
+    timed_frames,
+)
 
-STAGES = ("decode", "preprocess", "infer", "postprocess", "encode")
 SCHEMA = "vx-engine-bench/1"
-_MIB = 1024 * 1024
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) with linear interpolation, as ``numpy.percentile``'s default."""
-    if not values:
-        raise ValueError("percentile of no values")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile q={q} is outside 0..100")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    below = int(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
-
-
-def summarize(seconds: Sequence[float]) -> dict[str, float | int | None]:
-    """count / mean / p50 / p95 / max of durations in seconds, reported in milliseconds."""
-    if not seconds:
-        return {"count": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "max_ms": None}
-    as_ms = [s * 1000.0 for s in seconds]
-    return {
-        "count": len(as_ms),
-        "mean_ms": round(sum(as_ms) / len(as_ms), 3),
-        "p50_ms": round(percentile(as_ms, 50), 3),
-        "p95_ms": round(percentile(as_ms, 95), 3),
-        "max_ms": round(max(as_ms), 3),
-    }
-
-
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (_MIB if sys.platform == "darwin" else 1024), 1)
-
-
-def _cuda_torch():
-    """torch when a CUDA device is in use by this process, else None (never imports torch)."""
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
-        return None
-    return torch
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, core count and library versions: enough to compare runs across machines."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions: dict[str, str] = {"python": platform.python_version()}
-    for name in ("numpy", "onnxruntime", "av", "torch"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = getattr(module, "__version__", "?")
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "versions": versions,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-
-
-class StageClock:
-    """Collects per-call durations per stage; model stages split into pre/infer/post.
-
-    Model stages run in the pipeline's main thread one at a time, so a single
-    ``marker`` (the last boundary inside the current stage) is enough to attribute
-    the time between runner calls.
-    """
-
-    def __init__(self) -> None:
-        self.samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
-        self.lock = threading.Lock()
-        self._marker: float | None = None
-        self._before_first_call = False
-        self._pre = self._post = 0.0
-
-    def add(self, stage: str, seconds: float) -> None:
-        with self.lock:
-            self.samples[stage].append(seconds)
-
-    def enter_model_stage(self) -> None:
-        self._marker = time.perf_counter()
-        self._before_first_call = True
-        self._pre = self._post = 0.0
-
-    def before_infer(self) -> float:
-        now = time.perf_counter()
-        if self._marker is not None:
-            gap = now - self._marker
-            if self._before_first_call:
-                self._pre += gap
-            else:
-                self._post += gap  # blending one tile before cutting the next
-            self._before_first_call = False
-        return now
-
-    def after_infer(self, started: float) -> None:
-        now = time.perf_counter()
-        self.add("infer", now - started)
-        if self._marker is not None:
-            self._marker = now
-
-    def leave_model_stage(self) -> None:
-        if self._marker is not None:
-            self._post += time.perf_counter() - self._marker
-        self.add("preprocess", self._pre)
-        self.add("postprocess", self._post)
-        self._marker = None
-
-
-class TimedRunner:
-    """A Runner whose ``infer`` calls are timed; everything else is the wrapped runner's."""
-
-    def __init__(self, runner: Any, clock: StageClock) -> None:
-        self._runner, self._clock = runner, clock
-
-    def infer(self, feeds: dict[str, Any]) -> dict[str, Any]:
-        started = self._clock.before_infer()
-        try:
-            outputs = self._runner.infer(feeds)
-            torch = _cuda_torch()
-            if torch is not None:  # GPU backends return before the kernels finish
-                torch.cuda.synchronize()
-            return outputs
-        finally:
-            self._clock.after_infer(started)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._runner, name)
-
-
-class TimedStage:
-    """A Filter or Interpolator whose calls are split into preprocess / infer / postprocess."""
-
-    def __init__(self, inner: Any, clock: StageClock) -> None:
-        self._inner, self._clock = inner, clock
-
-    def _timed(self, method, *args):
-        self._clock.enter_model_stage()
-        try:
-            return method(*args)
-        finally:
-            self._clock.leave_model_stage()
-
-    def process(self, frame):
-        return self._timed(self._inner.process, frame)
-
-    def interpolate(self, a, b, t):
-        return self._timed(self._inner.interpolate, a, b, t)
-
-    def new_pair(self) -> None:
-        self._inner.new_pair()
-
-
-def _timed_frames(frames: Iterable, clock: StageClock, limit: int | None) -> Iterator:
-    iterator = iter(frames)
-    count = 0
-    while limit is None or count < limit:
-        started = time.perf_counter()
-        item = next(iterator, None)
-        if item is None:
-            return
-        clock.add("decode", time.perf_counter() - started)
-        count += 1
-        yield item
-
-
-def synthetic_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:
-    """A lossless test clip of moving gradients and a moving disc (textured, deterministic)."""
-    import numpy as np
-
-    from engine.video import VideoWriter
-
-    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
-    u, v = cols / max(width - 1, 1), rows / max(height - 1, 1)
-    with VideoWriter(path, width, height, Fraction(fps), codec="ffv1", pix_fmt="yuv444p") as writer:
-        for index in range(frames):
-            phase = 0.3 * index
-            red = 0.1 + 0.8 * u
-            green = 0.5 + 0.4 * np.sin(2 * np.pi * (3 * v + 2 * u) + phase)
-            blue = 0.5 + 0.4 * np.cos(2 * np.pi * 5 * u * v - phase)
-            centre_x, centre_y = width * (0.2 + 0.03 * index % 0.6), height * 0.5
-            disc = np.hypot(cols - centre_x, rows - centre_y) < 0.2 * min(width, height)
-            rgb = np.stack([red, green, blue]).astype(np.float32)
-            rgb[:, disc] = np.array([0.95, 0.9, 0.15], dtype=np.float32)[:, None]
-            writer.write(np.clip(rgb, 0.0, 1.0), Fraction(index, fps))
-    return path
 
 
 @dataclass(frozen=True)
@@ -294,7 +106,7 @@ def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
             precision=config.precision,
             codec=config.codec,
         )  # type: ignore[arg-type]
-        torch = _cuda_torch()
+        torch = cuda_torch()
         if torch is not None:
             torch.cuda.reset_peak_memory_stats()
         load_started = time.perf_counter()
@@ -348,7 +160,7 @@ def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
             started = time.perf_counter()
             try:
                 stats = run_pipeline(
-                    _timed_frames(reader, clock, limit),
+                    timed_frames(reader, clock, limit),
                     write,
                     filters,
                     interpolator,
@@ -398,7 +210,7 @@ def _report(
     stages = {stage: summarize(measured(samples)) for stage, samples in clock.samples.items()}
     infer_total = sum(measured(clock.samples["infer"]))
     measured_in = stats.frames_in - config.warmup
-    torch = _cuda_torch()
+    torch = cuda_torch()
     return {
         "schema": SCHEMA,
         "config": {
@@ -419,7 +231,7 @@ def _report(
         "model_load_s": round(model_load_s, 3),
         "wall_s": round(wall, 3),
         "peak_rss_mib": peak_rss_mib(),
-        "peak_gpu_mem_mib": round(torch.cuda.max_memory_allocated() / _MIB, 1) if torch else None,
+        "peak_gpu_mem_mib": round(torch.cuda.max_memory_allocated() / MIB, 1) if torch else None,
         "machine": machine_info(),
     }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.bench import STAGES, percentile, summarize
+from engine.measure import STAGES, percentile, summarize
 
 
 @pytest.mark.parametrize("count", [1, 2, 5, 20, 101])
