@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -246,3 +247,12 @@ def audio_samples(path: str | Path) -> tuple[int, int]:
             total += frame.samples
             rate = frame.sample_rate
     return total, rate
+
+
+def read_all(path: Path, **kwargs: float) -> tuple[np.ndarray, list[Fraction], Any]:
+    """Decode a whole clip with engine.video: (frames, pts, the closed reader)."""
+    from engine.video import VideoReader
+
+    with VideoReader(path, **kwargs) as reader:
+        frames = list(reader)
+    return np.stack([f.rgb for f in frames]), [f.pts for f in frames], reader
