@@ -62,14 +62,21 @@ def cli() -> None:
 
 @cli.command()
 def models() -> None:
-    """List the model zoo: name, kind, scale, licence, cached or not."""
+    """List the model zoo: name, kind, scale, licence, weights cached, ONNX artifacts built."""
+    from export.build import MIN_OPSET, artifact_paths
     from export.registry import MODELS
     from export.weights import is_cached
 
-    click.echo(f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  licence")
+    click.echo(f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} licence")
     for desc in MODELS.values():
         cached = "yes" if is_cached(desc) else "no"
-        click.echo(f"{desc.name:<26} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  {desc.licence}")
+        built = [
+            p for p in ("fp32", "fp16") if artifact_paths(desc, p, MIN_OPSET, None)[0].is_file()
+        ]
+        click.echo(
+            f"{desc.name:<26} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  "
+            f"{','.join(built) or '-':<10} {desc.licence}"
+        )
 
 
 @cli.command()

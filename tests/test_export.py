@@ -79,12 +79,16 @@ def test_build_on_clean_cache_prints_one_path(tmp_path):
     assert "no TensorRT engine" in result.stderr  # says why, keeps the ONNX
 
 
-def test_models_lists_all_six():
+def test_models_lists_all_six(tmp_path):
     result = _cli("models")
     assert result.returncode == 0
     for name in MODELS:
         assert name in result.stdout
     assert len(MODELS) == 6
+    # on an empty cache nothing is cached or built
+    empty = _cli("models", env={"VX_CACHE": str(tmp_path)})
+    rows = empty.stdout.splitlines()[1:]
+    assert len(rows) == 6 and all(row.split()[3:5] == ["no", "-"] for row in rows)
 
 
 def test_unknown_model_is_one_line_listing_known_names():
