@@ -323,3 +323,14 @@ def test_truncated_stream_yields_decoded_frames_and_warns(tmp_path: Path) -> Non
     header_only.write_bytes(data[:600])
     with pytest.raises(InputError):
         VideoReader(header_only)
+
+
+def test_frame_count_of_mkv_with_audio_ignores_audio_padding(tmp_path: Path) -> None:
+    """Matroska has no frame count; the estimate uses the video stream's own DURATION tag,
+    not the container's length (which the audio track makes longer)."""
+    path = tmp_path / "with-audio.mkv"
+    make_clip(path, frames=12, fps=24, audio=True)
+    with VideoReader(path) as reader:
+        assert reader.info.frame_count == 12
+        assert len(list(reader)) == 12
+        assert not reader.warnings

@@ -58,6 +58,21 @@ class VideoInfo:
     start_s: float = 0.0
 
 
+def _stream_duration(stream) -> Fraction | None:
+    """The video stream's own length in seconds: its duration field, or Matroska's
+    per-stream DURATION tag. The container's duration would include audio padding."""
+    if stream.duration:
+        return stream.duration * Fraction(stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION")  # "HH:MM:SS.nnnnnnnnn"
+    if not tag:
+        return None
+    try:
+        hours, minutes, seconds = tag.split(":")
+        return (int(hours) * 3600 + int(minutes) * 60) + Fraction(seconds)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class DecodedFrame:
     index: int
@@ -174,8 +189,8 @@ class VideoReader:
         )
         range_tag = frame.color_range or stream.codec_context.color_range
         duration_s = None
-        if stream.duration:
-            duration_s = float(stream.duration * self._time_base)
+        if (own := _stream_duration(stream)) is not None:
+            duration_s = float(own)
         elif container.duration:
             duration_s = container.duration / av.time_base
         self.info = VideoInfo(
@@ -264,8 +279,8 @@ class VideoReader:
             )
 
     def _declared_end(self) -> Fraction | None:
-        if self._stream.duration:
-            return self._origin + self._stream.duration * self._time_base
+        if (own := _stream_duration(self._stream)) is not None:
+            return self._origin + own
         if self._container.duration:
             # Container duration counts from the container's start, not the video stream's.
             container_start = Fraction(self._container.start_time or 0, av.time_base)
