@@ -319,3 +319,20 @@ def test_default_pix_fmt_keeps_chroma_only_on_lossless_codecs(
         writer.close()
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.pix_fmt == expected
+
+
+def test_uninitialised_encoder_dts_is_repaired(tmp_path: Path) -> None:
+    """libx265 can emit dts around -4.6e18 on very short clips; the writer repairs them
+    (packets in presentation order) instead of failing the whole file."""
+    writer = VideoWriter(tmp_path / "out.mkv", 64, 48, Fraction(25), codec="libx265")
+    packets = []
+    for pts in (0, 40, 80):
+        packet = av.Packet(b"\x00" * 8)
+        packet.pts, packet.dts = pts, -4557642823960100864 + pts
+        packets.append(packet)
+    repaired = writer._checked_dts(packets)
+    assert [p.dts for p in repaired] == [0, 40, 80]
+    legit = av.Packet(b"\x00" * 8)
+    legit.pts, legit.dts = 120, 100  # ordinary B-frame reordering is left alone
+    assert writer._checked_dts([legit])[0].dts == 100
+    writer.abort()

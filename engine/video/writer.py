@@ -26,6 +26,8 @@ from engine.video.colour import (
 LOSSLESS_CODECS = {"ffv1"}
 # Largest time-base denominator we accept when widening it to hold the input's ticks.
 _MAX_TIME_BASE_DEN = 1 << 30
+# a dts this far from its pts (in ticks) is uninitialised memory, not B-frame reordering
+_MAX_DTS_GAP_TICKS = 1 << 40
 # Audio is muxed this far ahead of the video written so far, so packets interleave.
 _AUDIO_LOOKAHEAD_S = Fraction(1, 2)
 
@@ -187,6 +189,7 @@ class VideoWriter:
             self.abort()
             raise
         self._last_ticks: int | None = None
+        self._last_dts: int | None = None
         self._inexact_pts = 0
         self.frames_written = 0
 
@@ -244,6 +247,24 @@ class VideoWriter:
             f"{action} {self.path} failed: {reason}; check free disk space and permissions, nothing was written"
         )
 
+    def _checked_dts(self, packets: list) -> list:
+        """Repair decode timestamps an encoder left uninitialised.
+
+        libx265 sometimes emits garbage dts (around -4.6e18) on clips shorter than its
+        B-frame delay, and the muxer then fails the whole file. Those packets come out in
+        presentation order, so dts = pts (kept increasing) is valid for them.
+        """
+        for packet in packets:
+            if packet.pts is None or packet.dts is None:
+                continue
+            if abs(packet.dts - packet.pts) > _MAX_DTS_GAP_TICKS:
+                repaired = packet.pts
+                if self._last_dts is not None and repaired <= self._last_dts:
+                    repaired = self._last_dts + 1
+                packet.dts = min(repaired, packet.pts)
+            self._last_dts = packet.dts
+        return packets
+
     def write(self, rgb: np.ndarray, pts: Fraction) -> None:
         """Encode one float32 (3, H, W) RGB frame shown at ``pts`` seconds."""
         if self._closed:
@@ -261,7 +282,7 @@ class VideoWriter:
         frame.pts, frame.time_base = ticks, self.time_base
         frame.colorspace, frame.color_range = self._colorspace_tag, self._range_tag
         try:
-            self._container.mux(self._video.encode(frame))
+            self._container.mux(self._checked_dts(self._video.encode(frame)))
             if self._audio is not None:
                 self._audio.pump(Fraction(pts) + _AUDIO_LOOKAHEAD_S)
         except (av.error.FFmpegError, OSError) as error:
@@ -278,7 +299,7 @@ class VideoWriter:
                 f"no frames were written to {self.path}; the input produced no frames"
             )
         try:
-            self._container.mux(self._video.encode(None))
+            self._container.mux(self._checked_dts(self._video.encode(None)))
             if self._audio is not None:
                 self._audio.finish()
             self._container.close()
