@@ -213,3 +213,17 @@ def test_user_ncnn_param_path(tmp_path):
     (tmp_path / "m.bin").write_bytes(x2_paths["bin"].read_bytes())
     model = load_sr_model(MODELS["realesr-animevideov3-x2"], tmp_path / "m.param")
     assert model.output_resize == 0.5 and model.scale == 2
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 64, 96), (2, 3, 37, 51), (1, 3, 8, 8)])
+def test_half_bicubic_convolutions_equal_torch_bicubic(shape):
+    """The x2 model's 0.5x resize, written as strided depthwise convolutions."""
+    from export.sr_loader import HalfBicubic
+
+    image = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    expected = torch.nn.functional.interpolate(
+        image, scale_factor=0.5, mode="bicubic", align_corners=False
+    )
+    actual = HalfBicubic()(image)
+    assert actual.shape == expected.shape
+    assert float((actual - expected).abs().max()) <= 1e-6
