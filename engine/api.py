@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-from engine.errors import Cancelled
+from engine.errors import Cancelled, OptionsError
 from engine.options import Progress, RunOptions, RunSummary
 from engine.plan import RunPlan, make_plan
 from engine.stages import Filter, Interpolator, Resize, RifeMidpoint, RifeTimestep, SuperResolution
@@ -33,7 +33,17 @@ def _runner_for(
     from engine.backends.select import create_runner
     from export.build import ensure_artifact, load_torch_model
 
-    precision = precision if desc.supports_half else "fp32"
+    if precision == "int8":
+        if desc.kind != "sr":
+            log(f"{desc.name} runs in fp32: int8 is for super-resolution models")
+            precision = "fp32"
+        elif backend != "ort-cpu":
+            raise OptionsError(
+                f"--precision int8 runs on ort-cpu only, not {backend}; "
+                "add --backend ort-cpu or use --precision fp32/fp16"
+            )
+    elif precision == "fp16" and not desc.supports_half:
+        precision = "fp32"
     onnx_path = None
     if not backend.startswith("torch"):
         onnx_path, _ = ensure_artifact(desc.name, precision, log=log)

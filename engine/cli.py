@@ -81,7 +81,13 @@ def models() -> None:
 
 @cli.command()
 @click.argument("model")
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="int8: SR models on ort-cpu only (about 2x faster, ~41 dB from fp32).",
+)
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--force", is_flag=True, help="Rebuild even when a valid artifact is cached.")
 @click.option(
@@ -134,7 +140,13 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
     show_default=True,
     help="auto, tensorrt, ort-cuda, torch-cuda, torch-cpu or ort-cpu.",
 )
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="int8: SR models on ort-cpu only (about 2x faster, ~41 dB from fp32).",
+)
 @click.option("--codec", default="libx264", show_default=True, help="libx264, libx265, ffv1, ...")
 @click.option("--crf", type=int, default=None)
 @click.option("--pix-fmt", default=None, help="Output pixel format (default follows the input).")

@@ -221,7 +221,7 @@ def _metadata_ok(meta_path: Path, onnx_path: Path) -> dict | None:
 def build_onnx(options: BuildOptions, log: Log = _stderr) -> tuple[Path, Path, dict, bool]:
     desc = get_model(options.model)
     if options.precision not in MIN_PSNR_DB:
-        raise ExportError(f"unknown precision '{options.precision}'; use fp32 or fp16")
+        raise ExportError(f"unknown precision '{options.precision}'; use fp32, fp16 or int8")
     if options.precision == "fp16" and not desc.supports_half:
         raise ExportError(f"{desc.name} does not support fp16; build it with --precision fp32")
     if options.opset < MIN_OPSET:
@@ -276,6 +276,15 @@ def build_onnx(options: BuildOptions, log: Log = _stderr) -> tuple[Path, Path, d
 
 
 def build_model(options: BuildOptions, log: Log = _stderr, tensorrt: bool = True) -> BuildResult:
+    if options.precision == "int8":
+        from export.quantize import quantize_sr
+
+        if options.weights is not None:
+            raise ExportError("--precision int8 quantizes the pinned weights only; drop --weights")
+        onnx_path = quantize_sr(options.model, force=options.force, log=log)
+        meta_path = onnx_path.with_suffix(".json")
+        log("build: no TensorRT engine (int8 QDQ artifacts run on ort-cpu)")
+        return BuildResult(onnx_path, meta_path, json.loads(meta_path.read_text()), None, False)
     onnx_path, meta_path, meta, reused = build_onnx(options, log)
     engine_path = None
     if tensorrt:
@@ -296,5 +305,9 @@ def _maybe_build_engine(onnx_path: Path, meta: dict, log: Log) -> Path | None:
 
 def ensure_artifact(model: str, precision: str, log: Log = _stderr) -> tuple[Path, dict]:
     """What `run` uses: the ONNX artifact for (model, precision), built on first use."""
+    if precision == "int8":
+        from export.quantize import ensure_int8_artifact
+
+        return ensure_int8_artifact(model, log)
     onnx_path, _, meta, _ = build_onnx(BuildOptions(model=model, precision=precision), log)
     return onnx_path, meta

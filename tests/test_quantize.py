@@ -89,3 +89,49 @@ def test_int8_refuses_interpolation_models():
 
     with pytest.raises(ExportError, match="only built for super-resolution"):
         quantize_sr("rife-hdv3")
+
+
+def test_run_with_int8_matches_fp32_run(tmp_path):
+    """`vx-engine run --precision int8` end to end: RIFE stays fp32, SR output close to fp32."""
+    from fractions import Fraction
+
+    from media import make_clip, psnr, read_all
+
+    from engine.api import run
+    from engine.errors import OptionsError
+    from engine.options import RunOptions
+
+    clip = tmp_path / "in.mkv"
+    make_clip(clip, frames=3, width=96, height=64, fps=Fraction(25), content="bikes.mp4")
+    outputs = {}
+    for precision in ("fp32", "int8"):
+        out = tmp_path / f"{precision}.mkv"
+        run(
+            RunOptions(
+                input=clip,
+                output=out,
+                sr="realesr-animevideov3-x2",
+                vfi="rife-hdv3",
+                interp=2,
+                codec="ffv1",
+                pix_fmt="bgr0",
+                precision=precision,
+                backend="ort-cpu",
+                progress="none",
+            )
+        )
+        outputs[precision] = read_all(out)[0]
+    assert outputs["int8"].shape == outputs["fp32"].shape == (6, 3, 128, 192)
+    score = psnr(outputs["fp32"], outputs["int8"])
+    print(f"int8 run vs fp32 run: {score:.2f} dB")
+    assert score >= MIN_INT8_PSNR_DB
+    with pytest.raises(OptionsError, match="ort-cpu only"):
+        run(
+            RunOptions(
+                input=clip,
+                output=tmp_path / "x.mkv",
+                precision="int8",
+                backend="torch-cpu",
+                progress="none",
+            )
+        )
