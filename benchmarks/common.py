@@ -365,3 +365,24 @@ def interleaved(
 def median_fps(seconds: Sequence[float]) -> float:
     """Frames per second from the median frame time: robust to another process's burst."""
     return round(1.0 / percentile(list(seconds), 50), 4)
+
+
+def rife_2x_options(source: Path, output: Path):
+    """`vx-engine run` options that double a lossless RGB clip's frame rate with RIFE only
+    (no SR, no cut detection, lossless RGB out): what the VFI comparisons time and score."""
+    from engine.options import RunOptions
+
+    return RunOptions(
+        input=source,
+        output=output,
+        sr=None,
+        vfi="rife-hdv3",
+        interp=2,
+        scene_threshold=0.0,
+        backend="ort-cpu",
+        codec="ffv1",
+        pix_fmt="bgr0",
+        audio=False,
+        overwrite=True,
+        progress="none",
+    )

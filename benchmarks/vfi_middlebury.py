@@ -23,6 +23,7 @@ from benchmarks.common import (
     SHARED_DATA,
     log,
     read_rgb_frames,
+    rife_2x_options,
     save_result,
     timed,
     torch_setup,
@@ -59,23 +60,9 @@ def load_png(path: Path) -> np.ndarray:
 
 def engine_midpoint(a: np.ndarray, b: np.ndarray, tmp: Path) -> np.ndarray:
     from engine.api import run
-    from engine.options import RunOptions
 
     source = write_lossless_rgb(tmp / "pair.mkv", [a, b])
-    options = RunOptions(
-        input=source,
-        output=tmp / "out.mkv",
-        sr=None,
-        vfi="rife-hdv3",
-        interp=2,
-        scene_threshold=0.0,
-        backend="ort-cpu",
-        codec="ffv1",
-        pix_fmt="bgr0",
-        audio=False,
-        overwrite=True,
-        progress="none",
-    )
+    options = rife_2x_options(source, tmp / "out.mkv")
     run(options, log=lambda message: None)
     return read_rgb_frames(tmp / "out.mkv")[1]
 

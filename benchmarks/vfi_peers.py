@@ -24,6 +24,7 @@ from benchmarks.common import (
     median_fps,
     psnr,
     read_rgb_frames,
+    rife_2x_options,
     save_result,
     ssim,
     timed,
@@ -56,23 +57,9 @@ def engine_interpolator():
 def engine_run(kept: list[np.ndarray], tmp: Path) -> tuple[list[np.ndarray], float]:
     """`vx-engine run --sr none --vfi rife-hdv3 --interp 2` on a lossless RGB clip."""
     from engine.api import run
-    from engine.options import RunOptions
 
     source = write_lossless_rgb(tmp / "kept.mkv", kept)
-    options = RunOptions(
-        input=source,
-        output=tmp / "doubled.mkv",
-        sr=None,
-        vfi="rife-hdv3",
-        interp=2,
-        scene_threshold=0.0,
-        backend="ort-cpu",
-        codec="ffv1",
-        pix_fmt="bgr0",
-        audio=False,
-        overwrite=True,
-        progress="none",
-    )
+    options = rife_2x_options(source, tmp / "doubled.mkv")
     summary, seconds = timed(lambda: run(options, log=lambda message: None))
     out = read_rgb_frames(summary.output)
     return [out[2 * k + 1] for k in range(len(kept) - 1)], seconds
