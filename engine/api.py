@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-from engine.errors import Cancelled, OptionsError
+from engine.errors import Cancelled, InputError, OptionsError
 from engine.options import Progress, RunOptions, RunSummary
 from engine.plan import RunPlan, make_plan
 from engine.stages import Filter, Interpolator, Resize, RifeMidpoint, RifeTimestep, SuperResolution
@@ -66,6 +66,26 @@ def _runner_for(
     return create_runner(backend, spec, model_factory=lambda: load_torch_model(desc))
 
 
+def _runners(plan: RunPlan, backend: str, precision: str, log: Callable[[str], None]):
+    """(SR runner, VFI runner), each None when that stage is off; builds missing artifacts."""
+    sr = _runner_for(plan.sr, backend, precision, plan, log) if plan.sr else None
+    vfi = _runner_for(plan.vfi, backend, precision, plan, log) if plan.vfi else None
+    return sr, vfi
+
+
+def _stages(plan: RunPlan, sr_runner, vfi_runner) -> tuple[list[Filter], Interpolator | None]:
+    """The CPU pipeline's Filters (SR, exact resize) and Interpolator."""
+    filters: list[Filter] = []
+    if sr_runner is not None:
+        filters.append(SuperResolution(sr_runner, plan.sr.scale, plan.tile, plan.tile_overlap))
+    if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
+        filters.append(Resize(plan.out_height, plan.out_width))
+    if vfi_runner is None:
+        return filters, None
+    make = RifeTimestep if plan.vfi.has_timestep_input else RifeMidpoint
+    return filters, make(vfi_runner, plan.vfi.size_multiple)
+
+
 def run(
     options: RunOptions,
     on_progress: ProgressCallback | None = None,
@@ -88,25 +108,6 @@ def run(
         plan = make_plan(options, info.width, info.height, info.fps)
         if on_progress is not None:
             on_progress(Progress(0, None, 0.0, None, "build"))
-        runners = []
-        filters: list[Filter] = []
-        interpolator: Interpolator | None = None
-        sr_runner = vfi_runner = None
-        if plan.sr is not None:
-            sr_runner = _runner_for(plan.sr, backend, options.precision, plan, log)
-            runners.append(sr_runner)
-            filters.append(SuperResolution(sr_runner, plan.sr.scale, plan.tile, plan.tile_overlap))
-        if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
-            filters.append(Resize(plan.out_height, plan.out_width))
-        if plan.vfi is not None:
-            vfi_runner = _runner_for(plan.vfi, backend, options.precision, plan, log)
-            runners.append(vfi_runner)
-            make = RifeTimestep if plan.vfi.has_timestep_input else RifeMidpoint
-            interpolator = make(vfi_runner, plan.vfi.size_multiple)
-        frames_in_estimate = info.frame_count
-        total_out = None
-        if frames_in_estimate:
-            total_out = int(round(frames_in_estimate * plan.out_fps / plan.in_fps))
         writer = VideoWriter(
             options.output,
             plan.out_width,
@@ -123,7 +124,15 @@ def run(
             audio_duration=options.duration,
             overwrite=options.overwrite,
         )
+        runners = []
         try:
+            sr_runner, vfi_runner = _runners(plan, backend, options.precision, log)
+            runners = [r for r in (sr_runner, vfi_runner) if r is not None]
+            filters, interpolator = _stages(plan, sr_runner, vfi_runner)
+            frames_in_estimate = info.frame_count
+            total_out = None
+            if frames_in_estimate:
+                total_out = int(round(frames_in_estimate * plan.out_fps / plan.in_fps))
             for runner in runners:
                 runner.activate()
             extra_warnings: tuple[str, ...] = ()
@@ -157,8 +166,6 @@ def run(
                     cancel=cancel,
                 )
             if stats.frames_in == 0:
-                from engine.errors import InputError
-
                 raise InputError(f"{options.input}: no video frame could be decoded")
             writer.close()
         except BaseException as exc:
