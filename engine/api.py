@@ -66,14 +66,14 @@ def _runner_for(
     return create_runner(backend, spec, model_factory=lambda: load_torch_model(desc))
 
 
-def _runners(plan: RunPlan, backend: str, precision: str, log: Callable[[str], None]):
+def make_runners(plan: RunPlan, backend: str, precision: str, log: Callable[[str], None]):
     """(SR runner, VFI runner), each None when that stage is off; builds missing artifacts."""
     sr = _runner_for(plan.sr, backend, precision, plan, log) if plan.sr else None
     vfi = _runner_for(plan.vfi, backend, precision, plan, log) if plan.vfi else None
     return sr, vfi
 
 
-def _stages(plan: RunPlan, sr_runner, vfi_runner) -> tuple[list[Filter], Interpolator | None]:
+def make_stages(plan: RunPlan, sr_runner, vfi_runner) -> tuple[list[Filter], Interpolator | None]:
     """The CPU pipeline's Filters (SR, exact resize) and Interpolator."""
     filters: list[Filter] = []
     if sr_runner is not None:
@@ -126,9 +126,9 @@ def run(
         )
         runners = []
         try:
-            sr_runner, vfi_runner = _runners(plan, backend, options.precision, log)
+            sr_runner, vfi_runner = make_runners(plan, backend, options.precision, log)
             runners = [r for r in (sr_runner, vfi_runner) if r is not None]
-            filters, interpolator = _stages(plan, sr_runner, vfi_runner)
+            filters, interpolator = make_stages(plan, sr_runner, vfi_runner)
             frames_in_estimate = info.frame_count
             total_out = None
             if frames_in_estimate:

@@ -70,12 +70,11 @@ class BenchConfig:
 
 def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
     """Run the pipeline once under timers; returns the JSON-ready report."""
-    from engine.api import _runner_for
+    from engine.api import make_runners, make_stages
     from engine.backends.select import resolve_backend
     from engine.options import RunOptions
     from engine.pipeline import run_pipeline
     from engine.plan import make_plan
-    from engine.stages import Resize, RifeMidpoint, RifeTimestep, SuperResolution
     from engine.video import VideoReader, VideoWriter
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -113,30 +112,18 @@ def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
         with VideoReader(options.input) as reader:
             info = reader.info
             plan = make_plan(options, info.width, info.height, info.fps)
-            runners, filters, interpolator = [], [], None
-            if plan.sr is not None:
-                sr_runner = _runner_for(plan.sr, backend, config.precision, plan, log)
-                runners.append(sr_runner)
-                filters.append(
-                    TimedStage(
-                        SuperResolution(
-                            TimedRunner(sr_runner, clock),
-                            plan.sr.scale,
-                            plan.tile,
-                            plan.tile_overlap,
-                        ),
-                        clock,
-                    )
-                )
-            if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
-                filters.append(TimedStage(Resize(plan.out_height, plan.out_width), clock))
-            if plan.vfi is not None:
-                vfi_runner = _runner_for(plan.vfi, backend, config.precision, plan, log)
-                runners.append(vfi_runner)
-                make = RifeTimestep if plan.vfi.has_timestep_input else RifeMidpoint
-                interpolator = TimedStage(
-                    make(TimedRunner(vfi_runner, clock), plan.vfi.size_multiple), clock
-                )
+            sr_runner, vfi_runner = make_runners(plan, backend, config.precision, log)
+            runners = [r for r in (sr_runner, vfi_runner) if r is not None]
+            # the run's own stages, around runners that time each inference
+            stages, plain_interpolator = make_stages(
+                plan,
+                TimedRunner(sr_runner, clock) if sr_runner is not None else None,
+                TimedRunner(vfi_runner, clock) if vfi_runner is not None else None,
+            )
+            filters = [TimedStage(stage, clock) for stage in stages]
+            interpolator = None
+            if plain_interpolator is not None:
+                interpolator = TimedStage(plain_interpolator, clock)
             for runner in runners:
                 runner.activate()
             model_load_s = time.perf_counter() - load_started
