@@ -57,7 +57,7 @@ def _conv_prelu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequ
     )
 
 
-def _resize(tensor: torch.Tensor, factor: float) -> torch.Tensor:
+def resize_by(tensor: torch.Tensor, factor: float) -> torch.Tensor:
     # recompute_scale_factor=False: the reference resamples with the given factor
     # (not one re-derived from integer sizes); exported as Resize with scales.
     return F.interpolate(
@@ -96,16 +96,16 @@ class IFBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, flow: torch.Tensor, scale: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = _resize(x, 1.0 / scale)
+        x = resize_by(x, 1.0 / scale)
         # flow is in pixels, so it shrinks with the image
-        flow = _resize(flow, 1.0 / scale) * (1.0 / scale)
+        flow = resize_by(flow, 1.0 / scale) * (1.0 / scale)
         feat = self.conv0(torch.cat((x, flow), 1))
         feat = self.convblock0(feat) + feat
         feat = self.convblock1(feat) + feat
         feat = self.convblock2(feat) + feat
         feat = self.convblock3(feat) + feat
-        flow = _resize(self.conv1(feat), scale) * scale
-        mask = _resize(self.conv2(feat), scale)
+        flow = resize_by(self.conv1(feat), scale) * scale
+        mask = resize_by(self.conv2(feat), scale)
         return flow, mask
 
 

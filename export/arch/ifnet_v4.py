@@ -14,26 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from export.arch.ifnet_hdv3 import backward_warp
+from export.arch.ifnet_hdv3 import backward_warp, resize_by
 
 
 def _conv_lrelu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=True),
         nn.LeakyReLU(0.2),
-    )
-
-
-def _resize(tensor: torch.Tensor, factor: float) -> torch.Tensor:
-    return F.interpolate(
-        tensor,
-        scale_factor=factor,
-        mode="bilinear",
-        align_corners=False,
-        recompute_scale_factor=False,
     )
 
 
@@ -66,11 +55,11 @@ class IFBlockV4(nn.Module):
     def forward(
         self, x: torch.Tensor, flow: torch.Tensor | None, scale: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = _resize(x, 1.0 / scale)
+        x = resize_by(x, 1.0 / scale)
         if flow is not None:
-            x = torch.cat((x, _resize(flow, 1.0 / scale) * (1.0 / scale)), 1)
+            x = torch.cat((x, resize_by(flow, 1.0 / scale) * (1.0 / scale)), 1)
         out = self.lastconv(self.convblock(self.conv0(x)))
-        out = _resize(out, scale)
+        out = resize_by(out, scale)
         return out[:, :4] * scale, out[:, 4:5]
 
 
