@@ -25,6 +25,17 @@ class RunnerSpec:
     opt_input_hw: tuple[int, int] | None = None
 
 
+def require_onnx(spec: RunnerSpec, backend: str) -> Path:
+    """The spec's ONNX artifact, or a one-line BackendError saying how to build it."""
+    if spec.onnx_path is None:
+        from engine.errors import BackendError
+
+        raise BackendError(
+            f"{backend} needs an ONNX file for {spec.model}; run `vx-engine build {spec.model}`"
+        )
+    return spec.onnx_path
+
+
 @runtime_checkable
 class Runner(Protocol):
     name: str  # backend name as shown in the summary, e.g. "ort-cpu"

@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import RunnerBase, RunnerSpec
-from engine.errors import BackendError
+from engine.backends.base import RunnerBase, RunnerSpec, require_onnx
 
 
 def _constant_slopes(graph) -> dict[str, np.ndarray]:
@@ -156,10 +155,7 @@ class OrtCpuRunner(RunnerBase):
     def __init__(
         self, spec: RunnerSpec, threads: int | None = None, fast_prelu: bool = True
     ) -> None:
-        if spec.onnx_path is None:
-            raise BackendError(
-                f"ort-cpu needs an ONNX file for {spec.model}; run `vx-engine build {spec.model}`"
-            )
+        require_onnx(spec, "ort-cpu")
         self.spec = spec
         self.threads = threads
         self.fast_prelu = fast_prelu

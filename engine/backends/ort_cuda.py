@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.backends.base import RunnerBase, RunnerSpec
+from engine.backends.base import RunnerBase, RunnerSpec, require_onnx
 from engine.errors import BackendError
 
 TRT_EP = "TensorrtExecutionProvider"
@@ -100,10 +100,7 @@ class OrtCudaRunner(RunnerBase):
                 "backend ort-cuda cannot run here: no CUDA GPU "
                 "(torch.cuda.is_available() is False); use --backend ort-cpu"
             )
-        if spec.onnx_path is None:
-            raise BackendError(
-                f"ort-cuda needs an ONNX file for {spec.model}; run `vx-engine build {spec.model}`"
-            )
+        require_onnx(spec, "ort-cuda")
         self.spec = spec
         self.device = device
         self.use_tensorrt = use_tensorrt
