@@ -195,6 +195,27 @@ def test_ort_cuda_provider_options():
     ]
 
 
+def test_ort_cuda_async_run_options_are_accepted_by_onnxruntime(tmp_path):
+    """The no-sync run entry is set, and a real ORT session runs with it unchanged (CPU EP)."""
+    import onnxruntime as ort
+
+    from engine.backends.ort_cuda import async_run_options
+
+    options = async_run_options(ort)
+    assert options.get_run_config_entry("disable_synchronize_execution_providers") == "1"
+    net = _sr_net().eval()
+    image = torch.rand(1, 3, 24, 32, generator=torch.Generator().manual_seed(3))
+    onnx_path = tmp_path / "tiny.onnx"
+    torch.onnx.export(net, (image,), str(onnx_path), input_names=["input"], dynamo=False)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    feeds = {"input": image.numpy()}
+    with_entry = session.run(None, feeds, options)[0]
+    plain = session.run(None, feeds)[0]
+    np.testing.assert_array_equal(with_entry, plain)
+    with torch.no_grad():
+        np.testing.assert_allclose(with_entry, net(image).numpy(), atol=1e-5)
+
+
 def test_runner_profiles_follow_the_video(tmp_path):
     from engine.backends.tensorrt import profile_for_spec
 
