@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 TOKEN = "test-token-5f1c"
 SR_MODEL = "realesr-animevideov3-x2"
 CLIP_FRAMES, CLIP_W, CLIP_H = 16, 192, 80  # bikes.mp4 (640x272) shrunk: seconds on 2 cores
+TERMINAL = ("done", "failed", "cancelled")
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +286,71 @@ def test_delete_cancels_a_running_job(tmp_path, clip):
             )["state"]
             == "done"
         )
+
+
+def test_full_queue_refuses_uploads_with_503_and_leaves_nothing(tmp_path, clip):
+    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
+    server = ServerProcess(tmp_path / "data", extra_args=("--max-queued", "1"))
+    with server, server.client() as client:
+        running_id = submit(client, long_clip, {"sr": SR_MODEL}).json()["id"]
+        wait_for(client, running_id, lambda job: job["state"] == "running")
+        queued = submit(client, clip, {"sr": None})
+        assert queued.status_code == 201, queued.text
+        before = snapshot(server)
+        refused = submit(client, clip, {"sr": None})
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "30"
+        assert "1 jobs are queued (limit 1)" in refused.json()["error"]
+        assert snapshot(server) == before  # no row, folder or partial upload from the refusal
+        # the queue drains: once the running job is gone, the queued one runs and uploads pass
+        client.delete(f"/api/jobs/{running_id}")
+        done = wait_for(client, queued.json()["id"], lambda job: job["state"] in TERMINAL)
+        assert done["state"] == "done", done
+        assert submit(client, clip, {"sr": None}).status_code == 201
+
+
+def test_finished_jobs_are_deleted_after_keep_hours(tmp_path, clip):
+    # 0.001 h = 3.6 s: the sweep runs every second (a tenth of that, at least 1 s)
+    server = ServerProcess(tmp_path / "data", extra_args=("--keep-hours", "0.001"))
+    with server, server.client() as client:
+        job_id = submit(client, clip, {"sr": None}).json()["id"]
+        finished = wait_for(client, job_id, lambda job: job["state"] in TERMINAL)
+        assert finished["state"] == "done", finished
+        assert client.get(f"/api/jobs/{job_id}/result").status_code == 200  # kept at first
+        gone = time.monotonic()
+        while client.get(f"/api/jobs/{job_id}").status_code == 200:
+            assert time.monotonic() - gone < 30, "the finished job was never swept"
+            time.sleep(0.25)
+        assert time.monotonic() - gone >= 2.0  # not before its time (3.6 s after it ended)
+        assert client.get(f"/api/jobs/{job_id}/result").status_code == 404
+        assert snapshot(server) == ([], [], [], [])
+
+
+def test_purge_deletes_only_jobs_that_ended_before_the_cutoff(tmp_path):
+    from engine.server.jobs import JobStore
+
+    store = JobStore(tmp_path / "data")
+    try:
+        ids = {}
+        for name, state, finished_at in [
+            ("old-done", "done", 100.0),
+            ("old-failed", "failed", 100.0),
+            ("old-cancelled", "cancelled", 100.0),
+            ("new-done", "done", 300.0),
+            ("queued", "queued", None),
+            ("running", "running", None),
+        ]:
+            upload = store.new_upload_path()
+            upload.write_bytes(b"video")
+            job = store.create(upload, {}, f"{name}.mp4", {})
+            store.update(job.id, state=state, finished_at=finished_at)
+            ids[name] = job.id
+        purged = store.purge_finished(200.0)
+        assert sorted(purged) == sorted(ids[n] for n in ("old-done", "old-failed", "old-cancelled"))
+        kept = {job.input_name for job in store.list()}
+        assert kept == {"new-done.mp4", "queued.mp4", "running.mp4"}
+        for name, job_id in ids.items():
+            assert store.job_dir(job_id).exists() == (not name.startswith("old")), name
+        assert store.count("queued") == 1 and store.count("done") == 1
+    finally:
+        store.close()

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from fractions import Fraction
@@ -32,6 +33,7 @@ log = logging.getLogger("vx-engine.server")
 STATIC_DIR = Path(__file__).parent / "static"
 SSE_POLL_S = 0.2
 SSE_KEEPALIVE_S = 15.0
+QUEUE_FULL_RETRY_S = 30
 
 _UPLOAD_SCHEMA = {
     "requestBody": {
@@ -109,20 +111,55 @@ def _parse_settings(options_json: str | None) -> JobSettings:
         raise HTTPException(422, validation_message(error)) from None
 
 
+def sweep_interval_s(keep_finished_s: float) -> float:
+    """How often finished jobs are looked for: a tenth of their lifetime, 1 s to 10 min."""
+    return min(600.0, max(1.0, keep_finished_s / 10))
+
+
 def create_app(
-    data_dir: Path, max_upload_bytes: int = 2 * 2**30, token: str | None = None
+    data_dir: Path,
+    max_upload_bytes: int = 2 * 2**30,
+    token: str | None = None,
+    max_queued: int = 16,
+    keep_finished_s: float | None = 7 * 24 * 3600.0,
 ) -> FastAPI:
+    """The app. ``max_queued``: uploads are refused (503) while that many jobs wait;
+    ``keep_finished_s``: finished jobs and their files are deleted that long after
+    they ended (None keeps them until deleted through the API)."""
+    if max_queued < 1:
+        raise OptionsError(f"max_queued must be at least 1, got {max_queued}")
     data_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(data_dir)
     worker = Worker(store)
     preview_lock = threading.Lock()  # previews share the device with the worker: one at a time
+
+    def purge_expired() -> None:
+        if keep_finished_s is None:
+            return
+        purged = store.purge_finished(time.time() - keep_finished_s)
+        if purged:
+            log.info("deleted %d finished job(s) older than %.0f s", len(purged), keep_finished_s)
+
+    async def sweep_forever(interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await run_in_threadpool(purge_expired)
+            except Exception:  # a failed sweep must not end the sweeping
+                log.exception("sweeping finished jobs failed")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker.start()
         for job_id in store.recover():
             worker.submit(job_id)
+        sweeper = None
+        if keep_finished_s is not None:
+            purge_expired()
+            sweeper = asyncio.create_task(sweep_forever(sweep_interval_s(keep_finished_s)))
         yield
+        if sweeper is not None:
+            sweeper.cancel()
         await run_in_threadpool(worker.stop)
         store.close()
 
@@ -198,6 +235,17 @@ def create_app(
         openapi_extra=_UPLOAD_SCHEMA,
     )
     async def create_job(request: Request) -> dict[str, str]:
+        # Checked before the upload is read: refusing a 2 GiB upload after storing it
+        # wastes the client's bandwidth and our disk. A soft cap: uploads arriving at
+        # the same moment can each pass it.
+        waiting = store.count("queued")
+        if waiting >= max_queued:
+            raise HTTPException(
+                503,
+                f"the server is busy: {waiting} jobs are queued (limit {max_queued}); "
+                f"retry in {QUEUE_FULL_RETRY_S} s or delete a queued job",
+                headers={"Retry-After": str(QUEUE_FULL_RETRY_S)},
+            )
         upload_path = store.new_upload_path()
         try:
             received = await receive_upload(

@@ -42,6 +42,20 @@ def _is_loopback(host: str) -> bool:
     help="Largest accepted upload.",
 )
 @click.option(
+    "--max-queued",
+    default=16,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Refuse new uploads (HTTP 503, Retry-After) while this many jobs wait.",
+)
+@click.option(
+    "--keep-hours",
+    default=168.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Delete finished jobs and their files this long after they end; 0 keeps them.",
+)
+@click.option(
     "--token",
     envvar="VX_TOKEN",
     default=None,
@@ -54,7 +68,14 @@ def _is_loopback(host: str) -> bool:
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
 def serve_command(
-    host: str, port: int, data_dir: Path, max_upload_mb: float, token: str | None, log_level: str
+    host: str,
+    port: int,
+    data_dir: Path,
+    max_upload_mb: float,
+    max_queued: int,
+    keep_hours: float,
+    token: str | None,
+    log_level: str,
 ) -> None:
     """Serve the web page and the jobs API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -71,7 +92,13 @@ def serve_command(
     from engine.errors import VxError
 
     try:
-        app = create_app(data_dir, max_upload_bytes=int(max_upload_mb * 2**20), token=token or None)
+        app = create_app(
+            data_dir,
+            max_upload_bytes=int(max_upload_mb * 2**20),
+            token=token or None,
+            max_queued=max_queued,
+            keep_finished_s=keep_hours * 3600 if keep_hours > 0 else None,
+        )
     except VxError as error:
         raise click.ClickException(str(error)) from None
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -212,6 +212,27 @@ class JobStore:
     def remove_files(self, job_id: str) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
+    def count(self, state: JobState) -> int:
+        with self._lock:
+            return self._db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE state = ?", (state,)
+            ).fetchone()[0]
+
+    def purge_finished(self, finished_before: float) -> list[str]:
+        """Delete the jobs that ended before ``finished_before`` (epoch s): rows, then files."""
+        terminal = tuple(sorted(TERMINAL_STATES))
+        marks = ", ".join("?" for _ in terminal)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id FROM jobs WHERE state IN ({marks}) AND finished_at < ?",
+                (*terminal, finished_before),
+            ).fetchall()
+            ids = [row["id"] for row in rows]
+            self._db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
+        for job_id in ids:  # the row goes first: a reader never sees a job without its files
+            self.remove_files(job_id)
+        return ids
+
     def recover(self) -> list[str]:
         """After a restart: fail the jobs that were running, return the queued ones in order."""
         now = time.time()

@@ -50,8 +50,10 @@ class ServerProcess:
         token: str | None = None,
         max_upload_mb: float = 64,
         log_path: Path | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.data_dir, self.token, self.max_upload_mb = data_dir, token, max_upload_mb
+        self.extra_args = extra_args  # more `vx-engine serve` options, e.g. ("--max-queued", "1")
         self.log_path = log_path or data_dir.parent / f"{data_dir.name}-server.log"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -77,6 +79,7 @@ class ServerProcess:
             str(self.data_dir),
             "--max-upload-mb",
             str(self.max_upload_mb),
+            *self.extra_args,
         ]
         if self.token:
             command += ["--token", self.token]
