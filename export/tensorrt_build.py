@@ -1,19 +1,14 @@
 """TensorRT engines from the ONNX artifacts: optimisation profiles, cache keys, the build.
 
-The pure helpers (``profile_shapes``, ``engine_cache_key``, ``engine_path``,
-``timing_cache_path``, ``engine_metadata``, ``unavailable_reason``) run and are
-tested everywhere. ``build_engine`` and ``build_engine_for_artifact`` drive the
-TensorRT Python API and are NOT RUN IN CI: TensorRT cannot be installed there;
-they run on a CUDA machine (``make gpu-check``).
+The pure helpers (profiles, cache keys, file names, ``unavailable_reason``) run and
+are tested everywhere. ``build_engine*`` drive the TensorRT 10.x/11.x Python API and
+are NOT RUN IN CI (no TensorRT there); they run on a CUDA machine (``make gpu-check``).
 
-Precision lives in the ONNX graph (fp16 artifacts cast inside the graph, fp32
-I/O) and the network is created strongly typed: TensorRT 11 removed
-``BuilderFlag.FP16`` and only builds strongly typed networks, and TensorRT 10
-supports the same flag, so one code path serves both.
-
-Engine files are named like vs-mlrt's: a readable prefix (model, precision,
-profile, GPU, TensorRT version) followed by a hash of everything that makes an
-engine non-portable, so a stale engine is never loaded by mistake.
+Precision lives in the ONNX graph (fp16 artifacts cast inside it, fp32 I/O) and the
+network is strongly typed: 11.x removed ``BuilderFlag.FP16`` and every weak-typing flag,
+10.x rejects them on a strongly typed network, so no precision flag is ever set.
+Engine files are named like vs-mlrt's: a readable prefix, then a hash of everything that
+makes an engine non-portable, so a stale engine is never loaded by mistake.
 """
 
 from __future__ import annotations
@@ -22,7 +17,9 @@ import hashlib
 import importlib.util
 import json
 import os
+import platform
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -99,6 +96,11 @@ def _canonical_profile(profile: Mapping[str, Sequence[Sequence[int]]]) -> list:
     return [[name, [list(map(int, s)) for s in profile[name]]] for name in sorted(profile)]
 
 
+def host_platform() -> str:
+    """``linux-x86_64``: serialized engines are not portable across platforms (support matrix)."""
+    return f"{sys.platform}-{platform.machine().lower()}"
+
+
 def engine_cache_key(
     onnx_sha256: str,
     trt_version: str,
@@ -107,8 +109,13 @@ def engine_cache_key(
     profile: Mapping[str, Sequence[Sequence[int]]],
     precision: str,
     num_profiles: int = DEFAULT_NUM_PROFILES,
+    host: str | None = None,
 ) -> str:
-    """SHA-256 over everything an engine depends on; order of profile inputs is irrelevant."""
+    """SHA-256 over everything an engine depends on; order of profile inputs is irrelevant.
+
+    Default engines (hardware compatibility NONE) need the exact TensorRT version, the
+    GPU model and the platform they were built on; ``host`` defaults to this machine's.
+    """
     payload = {
         "onnx": onnx_sha256,
         "trt": trt_version,
@@ -117,6 +124,7 @@ def engine_cache_key(
         "profile": _canonical_profile(profile),
         "precision": precision,
         "num_profiles": num_profiles,
+        "platform": host or host_platform(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -180,6 +188,7 @@ def engine_metadata(
     build_s: float | None = None,
 ) -> dict:
     """What is written as JSON beside an engine (and what a loader checks)."""
+    keyed = (onnx_sha256, trt_version, gpu_name, compute_capability)
     return {
         "model": model,
         "precision": precision,
@@ -189,11 +198,10 @@ def engine_metadata(
         "compute_capability": list(compute_capability),
         "profile": {name: [list(s) for s in shapes] for name, shapes in sorted(profile.items())},
         "num_profiles": num_profiles,
+        "platform": host_platform(),
         "strongly_typed": True,
         "workspace_bytes": workspace_bytes,
-        "cache_key": engine_cache_key(
-            onnx_sha256, trt_version, gpu_name, compute_capability, profile, precision, num_profiles
-        ),
+        "cache_key": engine_cache_key(*keyed, profile, precision, num_profiles),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_s": None if build_s is None else round(build_s, 2),
     }
@@ -236,11 +244,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _network_profile(network, profile: Profile) -> Profile:
-    """Profile entries for every dynamic network input.
+    """Profile entries for every dynamic network input; ``profile``'s are used as given.
 
-    Inputs named in ``profile`` are used as given; a rank-4 dynamic input it does not
-    name (RIFE v4's ``timestep`` N x 1 x H x W) takes batch and H/W from the first
-    image input and its channel count from the network.
+    An unnamed rank-4 dynamic input (RIFE v4's ``timestep`` N x 1 x H x W) takes batch and
+    H/W from the first image input and its channel count from the network.
     """
     reference = profile[sorted(profile)[0]]
     resolved: Profile = {}
@@ -282,9 +289,7 @@ def build_engine(
 ) -> Path:
     """Build (or reuse) a serialized engine for ``onnx_path`` and return its path.
 
-    NOT RUN IN CI: TensorRT cannot be installed there. Runs on a CUDA machine.
-    ``model``/``precision``/``onnx_sha256`` default to the metadata JSON beside the
-    ONNX file (``<stem>.json``, written by ``export/build.py``).
+    ``model``/``precision``/``onnx_sha256`` default to the ``<stem>.json`` beside the ONNX.
     """
     reason = unavailable_reason()
     if reason is not None:
@@ -303,53 +308,45 @@ def build_engine(
 
         onnx_sha256 = meta.get("onnx_sha256") or sha256_file(onnx_path)
     gpu_name, capability = gpu_facts(device)
-    trt_version = trt.__version__
-    target = engine_path(
-        cache_root,
-        model,
-        onnx_sha256,
-        trt_version,
-        gpu_name,
-        capability,
-        profile,
-        precision,
-        num_profiles,
-    )
+    trt_version = trt.__version__  # the bindings' version; the wheel pins libnvinfer to it
+    keyed = (onnx_sha256, trt_version, gpu_name, capability, profile, precision, num_profiles)
+    target = engine_path(cache_root, model, *keyed)
     if target.is_file() and not force:
         return target
     say = log or (lambda message: None)
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    # Strongly typed: tensor types come from the ONNX graph (fp16 casts are in it).
-    # TensorRT 11 ignores the flag (always strongly typed) but still accepts it.
-    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
+    # STRONGLY_TYPED by name: opt-in in 10.x; renumbered, accepted and ignored in 11.x.
+    # Never EXPLICIT_BATCH: a deprecated no-op in 10.x, gone from the 11.x enum.
+    strong = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    network = builder.create_network(0 if strong is None else 1 << int(strong))
+    parser = trt.OnnxParser(network, logger)  # owns the weights: keep it alive until the build
+    if not parser.parse_from_file(str(onnx_path)):  # path form: external weights resolve
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ExportError(f"TensorRT could not parse {onnx_path.name}: {errors}")
 
     config = builder.create_builder_config()
+    # set_memory_pool_limit / MemoryPoolType.WORKSPACE: the 10.x API, unchanged in 11.x.
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # on by default; fp32 engines compute in fp32
     resolved = _network_profile(network, profile)
-    for _ in range(num_profiles):
+    for _ in range(num_profiles):  # one profile per execution context the runner keeps
         optimisation_profile = builder.create_optimization_profile()
         for name, (smallest, typical, largest) in resolved.items():
             optimisation_profile.set_shape(name, smallest, typical, largest)
-        config.add_optimization_profile(optimisation_profile)
+        # bool(profile) is the partial validation; add_optimization_profile returns -1 on error
+        if not optimisation_profile or config.add_optimization_profile(optimisation_profile) < 0:
+            raise ExportError(f"TensorRT rejected the optimisation profile {resolved}")
 
     # Persistent timing cache: later builds on this GPU + TensorRT skip tactic timing.
     timing_path = timing_cache_path(cache_root, trt_version, gpu_name, capability)
-    timing_bytes = timing_path.read_bytes() if timing_path.is_file() else b""
-    timing_cache = config.create_timing_cache(timing_bytes)
-    config.set_timing_cache(timing_cache, False)  # False: refuse a cache from another GPU
+    timing_cache = _attach_timing_cache(config, timing_path, say)
 
-    say(
-        f"build: TensorRT {trt_version} engine for {model} {precision} on {gpu_name} "
-        f"(first build of a shape range takes minutes)"
-    )
+    say(f"build: TensorRT {trt_version} {model} {precision} on {gpu_name} (takes minutes)")
     started = time.perf_counter()
-    serialized = builder.build_serialized_network(network, config)
+    serialized = builder.build_serialized_network(network, config)  # IHostMemory, None on error
     if serialized is None:
         raise ExportError(
             f"TensorRT failed to build an engine for {onnx_path.name}; "
@@ -357,22 +354,28 @@ def build_engine(
         )
     build_s = time.perf_counter() - started
     _atomic_write(target, bytes(serialized))
-    _atomic_write(timing_path, bytes(config.get_timing_cache().serialize()))
+    _atomic_write(timing_path, bytes((config.get_timing_cache() or timing_cache).serialize()))
+    # Keyed with the requested profile, as the file name is, so cache_key matches it.
     metadata = engine_metadata(
-        model,
-        precision,
-        onnx_sha256,
-        trt_version,
-        gpu_name,
-        capability,
-        resolved,
-        num_profiles,
-        workspace_bytes,
-        build_s,
+        model, precision, *keyed[:4], profile, num_profiles, workspace_bytes, build_s
     )
     _atomic_write(target.with_suffix(".json"), json.dumps(metadata, indent=2).encode())
     say(f"build: wrote {target.name} in {build_s:.0f} s")
     return target
+
+
+def _attach_timing_cache(config, path: Path, say: Log):
+    """Load the cache with ``ignore_mismatch=False``; a corrupt or foreign one: start fresh."""
+    for data in (path.read_bytes() if path.is_file() else b"", b""):
+        try:  # set_timing_cache returns False when the header's device differs
+            cache = config.create_timing_cache(data)
+            if cache is not None and config.set_timing_cache(cache, False):
+                return cache
+        except Exception:  # a truncated file: the binding raises on deserialisation
+            pass
+        if data:
+            say(f"build: timing cache {path.name} unusable here; starting a fresh one")
+    raise ExportError("TensorRT could not create an empty timing cache")
 
 
 def default_profile(
@@ -387,9 +390,7 @@ def build_engine_for_artifact(onnx_path: Path, meta: dict, log: Log | None = Non
     """Engine beside the ONNX artifact with the default shape range. NOT RUN IN CI."""
     kind = meta.get("kind", "sr")
     inputs = meta.get("inputs")
-    channels = None
-    if inputs:
-        channels = {name: (1 if name == "timestep" else 3) for name in inputs}
+    channels = {name: (1 if name == "timestep" else 3) for name in inputs} if inputs else None
     profile = default_profile(kind, int(meta.get("size_multiple", 1)), channels)
     return build_engine(
         onnx_path,

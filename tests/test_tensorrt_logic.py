@@ -114,6 +114,47 @@ def test_cache_key_changes_with_the_number_of_profiles():
     )
 
 
+def test_cache_key_changes_with_the_platform_and_defaults_to_this_host():
+    # serialized engines are not portable across platforms (TensorRT support matrix)
+    args = _base_args()
+    linux = tb.engine_cache_key(**args, host="linux-x86_64")
+    assert linux != tb.engine_cache_key(**args, host="win32-amd64")
+    assert tb.engine_cache_key(**args) == tb.engine_cache_key(**args, host=tb.host_platform())
+    assert re.fullmatch(r"[a-z0-9]+-[a-z0-9_]+", tb.host_platform())
+
+
+class _FakeTimingConfig:
+    """Stands in for IBuilderConfig: create_timing_cache / set_timing_cache only."""
+
+    def __init__(self, corrupt: bytes = b"", foreign: bytes = b""):
+        self.corrupt, self.foreign, self.attached = corrupt, foreign, None
+
+    def create_timing_cache(self, data: bytes):
+        if data and data == self.corrupt:
+            raise RuntimeError("truncated timing cache")
+        return ("cache", data)
+
+    def set_timing_cache(self, cache, ignore_mismatch: bool) -> bool:
+        assert ignore_mismatch is False
+        if cache[1] and cache[1] == self.foreign:
+            return False  # the header's device properties differ
+        self.attached = cache
+        return True
+
+
+@pytest.mark.parametrize("kind", ["missing", "good", "corrupt", "foreign"])
+def test_timing_cache_fails_open_to_a_fresh_cache(tmp_path, kind):
+    path = tmp_path / "timing.cache"
+    if kind != "missing":
+        path.write_bytes(b"bytes-" + kind.encode())
+    config = _FakeTimingConfig(corrupt=b"bytes-corrupt", foreign=b"bytes-foreign")
+    said: list[str] = []
+    cache = tb._attach_timing_cache(config, path, said.append)
+    assert cache is config.attached
+    assert cache[1] == (b"bytes-good" if kind == "good" else b"")
+    assert len(said) == (1 if kind in ("corrupt", "foreign") else 0)
+
+
 def test_engine_file_name_is_readable_prefix_plus_hash(tmp_path):
     args = _base_args()
     path = tb.engine_path(tmp_path, "realesr-animevideov3-x2", **args)
@@ -159,6 +200,7 @@ def test_engine_metadata_records_the_key_and_is_json():
     assert meta["compute_capability"] == [9, 0]
     assert meta["profile"]["input"][2] == [1, 3, 1088, 1920]
     assert meta["strongly_typed"] is True and meta["build_s"] == 12.35
+    assert meta["platform"] == tb.host_platform()
     assert json.loads(json.dumps(meta)) == meta
 
 

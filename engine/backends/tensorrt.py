@@ -5,8 +5,11 @@ CUDA machine. Constructing the runner without TensorRT or without a GPU raises
 ``BackendError`` with one line saying what is missing.
 
 Double buffering: the engine has one optimisation profile per execution context
-(dynamic shapes forbid two contexts sharing one profile concurrently), and each
-context owns a torch CUDA stream. ``infer_async`` alternates contexts, so the
+("if the engine supports dynamic shapes, each execution context in concurrent use must
+use a separate optimization profile", IExecutionContext C++ docs, 10.x), and each
+context owns a torch CUDA stream. Contexts are created with the default STATIC
+allocation strategy, so each owns its activation memory and the two never share it.
+``infer_async`` alternates contexts, so the
 upload (host feeds) or the producer's kernels (device feeds) for tile N+1 are
 queued on one stream while tile N still infers on the other. Nothing here blocks
 the host: ordering is expressed with CUDA events only.
@@ -81,6 +84,7 @@ class _Slot:
     context: Any
     stream: Any  # torch.cuda.Stream
     profile_index: int
+    ranges: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
     staged_inputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,6 +137,8 @@ class TensorRTRunner(RunnerBase):
         self.num_contexts = num_contexts
         self.device = device
         self.engine = None
+        self._runtime = None
+        self._logger = None
         self.slots: list[_Slot] = []
         self.input_names: list[str] = []
         self.output_names: list[str] = []
@@ -165,8 +171,10 @@ class TensorRTRunner(RunnerBase):
 
         torch.cuda.set_device(self.device)
         path = self._ensure_engine()
-        logger = trt.Logger(trt.Logger.WARNING)
-        self._runtime = trt.Runtime(logger)
+        # Logger and runtime are kept on self: they must outlive the engine. A plan from
+        # another TensorRT version/GPU/platform makes deserialize_cuda_engine return None.
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
         self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
             raise BackendError(
@@ -179,13 +187,21 @@ class TensorRTRunner(RunnerBase):
             n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
         ]
         self.output_names = [n for n in names if n not in self.input_names]
+        # Strongly typed with fp32 I/O casts in the graph: FLOAT here for fp16 artifacts too.
         self._dtypes = {n: _torch_dtype(self.engine.get_tensor_dtype(n)) for n in names}
         self.slots = []
         for index in range(min(self.num_contexts, profiles)):
             stream = torch.cuda.Stream(device=self.device)
-            context = self.engine.create_execution_context()
-            context.set_optimization_profile_async(index, stream.cuda_stream)
-            self.slots.append(_Slot(context, stream, index))
+            context = self.engine.create_execution_context()  # STATIC: own device memory
+            # Profile first, on the stream later enqueues use (the header requires both:
+            # setOptimizationProfileAsync before setInputShape, and stream synchronisation).
+            if context is None or not context.set_optimization_profile_async(
+                index, stream.cuda_stream
+            ):
+                raise BackendError(
+                    f"TensorRT could not create execution context {index} for {path.name}"
+                )
+            self.slots.append(_Slot(context, stream, index, self._profile_ranges(index)))
         self._next_slot = 0
         super().activate()
 
@@ -195,21 +211,35 @@ class TensorRTRunner(RunnerBase):
         for slot in self.slots:
             slot.stream.synchronize()  # outstanding work references context memory
         self.slots = []
-        self.engine = None
+        self.engine = None  # contexts first, then the engine, then the runtime
         self._runtime = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         super().deactivate()
 
     # -- inference -------------------------------------------------------------------------
+    def _profile_ranges(self, index: int) -> dict:
+        """(min, max) per input of profile ``index``: get_tensor_profile_shape -> [min, opt, max]."""
+        if not hasattr(self.engine, "get_tensor_profile_shape"):
+            return {}  # then set_input_shape's False is the only check
+        ranges = {}
+        for name in self.input_names:
+            smallest, _, largest = self.engine.get_tensor_profile_shape(name, index)
+            ranges[name] = (tuple(smallest), tuple(largest))
+        return ranges
+
     def _check_shape(self, slot: _Slot, name: str, shape: tuple[int, ...]) -> None:
-        smallest, _, largest = self.engine.get_tensor_profile_shape(name, slot.profile_index)
-        if any(s < lo or s > hi for s, lo, hi in zip(shape, smallest, largest, strict=True)):
-            raise BackendError(
-                f"tensorrt engine for {self.spec.model} accepts {name} shapes "
-                f"{tuple(smallest)}..{tuple(largest)}, got {shape}; use a smaller "
-                f"--tile or rebuild the engine for this video size"
-            )
+        smallest, largest = slot.ranges.get(name, (None, None))
+        if smallest is None or (
+            len(shape) == len(smallest)
+            and all(lo <= s <= hi for s, lo, hi in zip(shape, smallest, largest, strict=True))
+        ):
+            return
+        raise BackendError(
+            f"tensorrt engine for {self.spec.model} accepts {name} shapes "
+            f"{smallest}..{largest}, got {shape}; use a smaller "
+            f"--tile or rebuild the engine for this video size"
+        )
 
     def _stage(self, slot: _Slot, name: str, value: Any):
         """A contiguous device tensor of the engine's dtype for one input, on the slot's stream."""
@@ -219,7 +249,12 @@ class TensorRTRunner(RunnerBase):
         dtype = self._dtypes[name]
         if isinstance(value, np.ndarray):
             value = torch.from_numpy(np.ascontiguousarray(value))
-        if value.device.type == "cuda" and value.dtype == dtype and value.is_contiguous():
+        if (
+            value.device.type == "cuda"
+            and value.dtype == dtype
+            and value.is_contiguous()
+            and value.data_ptr() % 256 == 0  # setTensorAddress: at least 256-byte alignment
+        ):
             value.record_stream(slot.stream)  # read on the slot stream: keep it alive until then
             return value
         staged = slot.staged_inputs.get(name)
@@ -251,17 +286,24 @@ class TensorRTRunner(RunnerBase):
                 tensor = self._stage(slot, name, feeds[name])
                 shape = tuple(tensor.shape)
                 self._check_shape(slot, name, shape)
-                slot.context.set_input_shape(name, shape)
-                slot.context.set_tensor_address(name, tensor.data_ptr())
+                # set_input_shape / set_tensor_address return False (and log) when refused.
+                if not slot.context.set_input_shape(name, shape):
+                    raise BackendError(f"TensorRT rejected {name} shape {shape}; see its log")
+                _set_address(slot.context, name, tensor)
             outputs = {}
             for name in self.output_names:
+                # Known once every input shape is set; -1 would mean a data-dependent shape.
                 shape = tuple(slot.context.get_tensor_shape(name))
+                if any(d < 0 for d in shape):
+                    raise BackendError(f"TensorRT output {name} has unresolved shape {shape}")
                 # Allocated while the slot stream is current: the caching allocator ties the
                 # block to this stream, so reuse waits for the inference that writes it.
                 outputs[name] = torch.empty(
                     shape, dtype=self._dtypes[name], device=f"cuda:{self.device}"
                 )
-                slot.context.set_tensor_address(name, outputs[name].data_ptr())
+                _set_address(slot.context, name, outputs[name])
+            # Returns False if the enqueue failed. No set_input_consumed_event: staged inputs
+            # are reused only by later work on the same stream, device feeds are record_stream'd.
             if not slot.context.execute_async_v3(slot.stream.cuda_stream):
                 raise BackendError(
                     f"TensorRT execution failed for {self.spec.model}; see the TensorRT log above"
@@ -275,24 +317,29 @@ class TensorRTRunner(RunnerBase):
         return self.infer_async(feeds).result()
 
 
+def _set_address(context: Any, name: str, tensor: Any) -> None:
+    if not context.set_tensor_address(name, tensor.data_ptr()):
+        raise BackendError(f"TensorRT rejected the address of {name}; see its log")
+
+
 def _torch_dtype(trt_dtype: Any):
     import tensorrt as trt
     import torch
 
-    table = {
-        trt.DataType.FLOAT: torch.float32,
-        trt.DataType.HALF: torch.float16,
-        trt.DataType.INT32: torch.int32,
-        trt.DataType.INT8: torch.int8,
-        trt.DataType.BOOL: torch.bool,
-    }
-    for extra, torch_type in (
+    table = {}
+    # Looked up by name: members differ across 10.x minor releases and 11.x.
+    for member, torch_type in (
+        ("FLOAT", torch.float32),
+        ("HALF", torch.float16),
         ("BF16", torch.bfloat16),
+        ("INT32", torch.int32),
         ("INT64", torch.int64),
+        ("INT8", torch.int8),
         ("UINT8", torch.uint8),
+        ("BOOL", torch.bool),
     ):
-        if hasattr(trt.DataType, extra):
-            table[getattr(trt.DataType, extra)] = torch_type
+        if hasattr(trt.DataType, member):
+            table[getattr(trt.DataType, member)] = torch_type
     if trt_dtype not in table:
         raise BackendError(f"TensorRT tensor type {trt_dtype} is not supported by the runner")
     return table[trt_dtype]
