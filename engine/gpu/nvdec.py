@@ -2,9 +2,21 @@
 
 Frames come out as NV12 planes: ``y`` (H x W uint8) and ``uv`` (H/2 x W/2 x 2
 uint8, interleaved Cb/Cr), plus the presentation timestamp in the stream's time
-base. The NVDEC path is zero-copy into torch through DLPack (the decoder writes
-into device memory on torch's current stream); by default each frame is then
-cloned device-to-device so it outlives the decoder's surface pool.
+base. The NVDEC path is zero-copy into torch through DLPack; by default each frame
+is then cloned device-to-device, because PyNvVideoCodec hands out views of a frame
+pool it rewrites on its next ``Decode`` call.
+
+What the code relies on, from PyNvVideoCodec's sources (1.0.2 and 2.0.x, the C++
+under ``src/PyNvVideoCodec``) and its programming guide:
+
+* ``CreateDemuxer(filename=)``; ``CreateDecoder(gpuid=, codec=, cudacontext=,
+  cudastream=, usedevicememory=)`` (same keyword names in 1.x and 2.x).
+* Iterating the demuxer ends with one empty packet (``bsl == 0``); ``Decode`` of an
+  empty packet sets ``CUVID_PKT_ENDOFSTREAM`` and returns the frames still queued.
+* ``torch.from_dlpack(frame)`` of an NV12 frame is a dense ``(H * 3 // 2, W)`` uint8
+  tensor at the display size (no pitch, no coded-size padding).
+* 2.x: ``frame.getPTS()`` is the packet pts in the stream's time base. 1.x has no
+  pts at all (frames carry ``timestamp == 0``), so 1.x pts come from a PyAV demux.
 
 When NVDEC cannot take the stream -- PyNvVideoCodec missing, no GPU, a codec the
 chip has no decoder for (AV1 on A100/H100-class parts), 10-bit or 4:2:2/4:4:4
@@ -18,7 +30,8 @@ against PyAV on a CUDA machine. The decision logic and the PyAV path run here.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,10 +44,14 @@ NVDEC_CODECS = frozenset(
     {"h264", "hevc", "av1", "vp9", "vp8", "mpeg1video", "mpeg2video", "mpeg4", "vc1"}
 )
 # The NVDEC path hands out NV12 (8-bit 4:2:0) only; anything else goes through PyAV.
+# (10-bit 4:2:0 would come out as P016, which neither binding exports usably: 1.0.2
+# builds no DLPack tensor for it, 2.0.x gives byte strides as element strides.)
 NV12_SOURCE_FORMATS = frozenset({"yuv420p", "yuvj420p", "nv12"})
 # Static hint used only when PyNvVideoCodec cannot answer a caps query: data-centre
-# chips without an AV1 decoder (A100 = sm_80, H100/H200 = sm_90).
+# chips without an AV1 decoder (A100 = sm_80, H100/H200 = sm_90; NVDEC application
+# note, "Turing/GA100/Hopper GPUs": AV1 Main Profile decoding N).
 NO_AV1_DECODE = frozenset({(8, 0), (9, 0)})
+AV_NOPTS_VALUE = -(2**63)  # what a packet without a pts carries through getPTS()
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,7 @@ def nvdec_fallback_reason(
 ) -> str | None:
     """Why this stream cannot go through NVDEC here (one line), or None when it can.
 
-    Pure: the caps query on the GPU (``decode_nv12``) can still refuse later.
+    Pure: the caps query on the GPU (``Nv12Decoder``) can still refuse later.
     """
     if not has_pynvvideocodec:
         return "PyNvVideoCodec is not installed (pip install PyNvVideoCodec)"
@@ -105,12 +122,73 @@ def nvdec_fallback_reason(
     if info.codec == "av1" and compute_capability in NO_AV1_DECODE:
         major, minor = compute_capability
         return f"this GPU (sm_{major}{minor}) has no AV1 decoder"
+    if info.width % 2 or info.height % 2:
+        # PyNvVideoCodec copies W bytes per chroma row and exports int(H * 1.5) rows, so
+        # an odd size loses the last chroma column/row (NvDecoder.cpp, PyNvVideoCodecUtils.hpp)
+        return f"{info.width}x{info.height} is odd; PyNvVideoCodec's NV12 output cuts chroma"
     return None
 
 
+def binding_refusal(version: str, device: int) -> str | None:
+    """Why this PyNvVideoCodec version cannot decode on ``cuda:device``, or None.
+
+    1.0.x ``CreateDecoder`` passes GPU 0 whatever ``gpuid`` says and its frames report
+    DLPack device 0 (PyNvDecoder.cpp / ExternalBuffer.cpp of 1.0.2).
+    """
+    major = version.split(".", 1)[0]
+    if major.isdigit() and int(major) < 2 and device != 0:
+        return f"PyNvVideoCodec {version} decodes on GPU 0 only (2.x takes cuda:{device})"
+    return None
+
+
+def binding_version(nvc: Any) -> str:
+    """The installed PyNvVideoCodec's version: wheel metadata first (1.x bindings may
+    carry no ``__version__``), then the module attribute; "unknown" treated as 2.x."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("PyNvVideoCodec")
+    except metadata.PackageNotFoundError:
+        return str(getattr(nvc, "__version__", "unknown"))
+
+
+def caps_refusal(caps: Mapping[str, Any], width: int, height: int) -> str | None:
+    """Why ``GetDecoderCaps``' answer rules the stream out (one line), or None.
+
+    Keys as PyNvVideoCodec 2.x returns them (PyNvDecoderCaps in PyNvDecoder.cpp):
+    supported, width_min/max, height_min/max, mb_num_max, bitdepth.
+    """
+    if not caps.get("supported", 1):
+        return f"NVDEC on this GPU has no {caps.get('bitdepth', 8)}-bit decoder for this codec"
+    w_min, w_max = int(caps.get("width_min", 0)), int(caps.get("width_max", 0)) or width
+    h_min, h_max = int(caps.get("height_min", 0)), int(caps.get("height_max", 0)) or height
+    if not (w_min <= width <= w_max and h_min <= height <= h_max):
+        return f"{width}x{height} is outside NVDEC's {w_min}-{w_max} x {h_min}-{h_max}"
+    macroblocks = ((width + 15) // 16) * ((height + 15) // 16)
+    if macroblocks > int(caps.get("mb_num_max", 0) or macroblocks):
+        return f"{width}x{height} has more macroblocks than NVDEC's {caps['mb_num_max']}"
+    return None
+
+
+def display_order_pts(packet_pts: Iterable[int | None]) -> list[int] | None:
+    """Presentation timestamps in the order NVDEC emits frames (display order).
+
+    For PyNvVideoCodec 1.x, which drops timestamps: one frame per packet, shown in
+    pts order. None when some packet has no pts (raw elementary streams).
+    """
+    values = list(packet_pts)
+    if any(value is None for value in values):
+        return None
+    return sorted(values)  # type: ignore[arg-type]
+
+
 def split_nv12(surface, height: int, width: int):
-    """(y, uv) views of an NV12 surface (rows = 1.5 x coded height, maybe pitched/padded)."""
-    if surface.dim() == 3 and surface.shape[-1] == 1:
+    """(y, uv) views of an NV12 surface: 1.5 x H rows, or 1.5 x a padded height, maybe pitched.
+
+    PyNvVideoCodec 1.0.2/2.0 export a dense ``(H * 3 // 2, W)`` uint8 tensor at the
+    display size; the padded case is for producers that keep the coded (aligned) height.
+    """
+    if surface.dim() == 3 and surface.shape[-1] == 1:  # the CAI/nvcv layout (rows, W, 1)
         surface = surface[..., 0]
     luma_rows = surface.shape[0] * 2 // 3
     chroma_h, chroma_w = (height + 1) // 2, (width + 1) // 2
@@ -119,17 +197,34 @@ def split_nv12(surface, height: int, width: int):
     return y, uv
 
 
-def _frame_pts(frame: Any) -> int | None:
-    for getter in ("getPTS", "get_pts"):
-        if hasattr(frame, getter):
-            return int(getattr(frame, getter)())
-    value = getattr(frame, "pts", None)
-    return None if value is None else int(value)
+def frame_pts(frame: Any) -> int | None:
+    """2.x ``DecodedFrame.getPTS()`` (None for AV_NOPTS_VALUE); None on 1.x, which has none."""
+    getter = getattr(frame, "getPTS", None)
+    if getter is None:  # 1.x: only ``timestamp``, always 0 (no pts reaches its parser)
+        return None
+    value = int(getter())
+    return None if value == AV_NOPTS_VALUE else value
 
 
-def _caps_supported(nvc: Any, demuxer: Any, device: int) -> bool | None:
-    """PyNvVideoCodec's per-GPU caps answer, or None when it cannot be asked."""
-    if not hasattr(nvc, "GetDecoderCaps"):
+def _packet_pts(path: Path) -> list[int | None]:
+    """Video packet pts from a PyAV demux (no decoding); the final flush packet is empty."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [packet.pts for packet in container.demux(stream) if packet.size]
+
+
+def _query_caps(nvc: Any, demuxer: Any, device: int) -> Mapping[str, Any] | None:
+    """``GetDecoderCaps`` (2.x only, with Demuxer.ChromaFormat/BitDepth), or None.
+
+    2.0.x answers for GPU 0 whatever ``gpuid`` is (``cuDeviceGet(&dev, 0)``), so it is
+    asked only for device 0; the decoder checks caps again on its own GPU anyway.
+    """
+    if device != 0 or not all(
+        hasattr(obj, name)
+        for obj, name in ((nvc, "GetDecoderCaps"), (demuxer, "ChromaFormat"), (demuxer, "BitDepth"))
+    ):
         return None
     try:
         caps = nvc.GetDecoderCaps(
@@ -138,19 +233,19 @@ def _caps_supported(nvc: Any, demuxer: Any, device: int) -> bool | None:
             chromaformat=demuxer.ChromaFormat(),
             bitdepth=demuxer.BitDepth(),
         )
-    except Exception:  # older bindings: different signature
+    except Exception:  # no nvcuvid, or a binding with another signature: no answer
         return None
-    for key in ("supported", "is_supported", "bIsSupported"):
-        if isinstance(caps, dict) and key in caps:
-            return bool(caps[key])
-    return None
+    return caps if isinstance(caps, Mapping) else None
 
 
 class Nv12Decoder:
     """Iterate ``Nv12Frame`` from a file: NVDEC when possible, PyAV otherwise.
 
     ``backend`` is "nvdec" or "pyav"; ``fallback_reason`` is the one-line reason for
-    PyAV (None on NVDEC). PyAV frames land on ``device`` too when CUDA exists.
+    PyAV (None on NVDEC). PyAV frames land on ``device`` too when CUDA exists. Build
+    and iterate it on one thread. With ``copy=False`` NVDEC frames are views of the
+    decoder's frame pool: valid only until the next frame is requested, and only for
+    work queued on the stream current at that request.
     """
 
     def __init__(
@@ -178,51 +273,95 @@ class Nv12Decoder:
 
     # -- NVDEC ---------------------------------------------------------------------------
     def _open_nvdec(self):
-        import PyNvVideoCodec as nvc
         import torch
 
         try:
-            demuxer = nvc.CreateDemuxer(filename=str(self.path))
-            if _caps_supported(nvc, demuxer, self.device) is False:
-                self.fallback_reason = (
-                    f"NVDEC on this GPU cannot decode {self.info.codec} {self.info.pix_fmt}"
-                )
+            import PyNvVideoCodec as nvc
+
+            version = binding_version(nvc)
+            refusal = binding_refusal(version, self.device)
+            if refusal is None:
+                demuxer = nvc.CreateDemuxer(filename=str(self.path))
+                caps = _query_caps(nvc, demuxer, self.device)
+                if caps is not None:
+                    refusal = caps_refusal(caps, self.info.width, self.info.height)
+            if refusal:
+                self.fallback_reason = refusal
                 return None
+            # NVDEC writes on this stream. The current stream when it is a side stream (the
+            # pipeline's decode thread); never the legacy default stream, where 2.x host-syncs
+            # every frame (NvDecoder::HandlePictureDisplay: `if (!m_cuvidStream) sync`).
+            stream = torch.cuda.current_stream(self.device)
+            if stream.cuda_stream == 0:
+                stream = torch.cuda.Stream(self.device)
+            if version.startswith("1."):
+                # 1.x takes cudacontext=0 as "the thread's current context" (else it makes a
+                # new one, and torch's stream then fails its context check): a kernel launch
+                # binds the runtime's primary context to this thread. 2.x retains the primary
+                # context of `gpuid` itself (cuDevicePrimaryCtxRetain), torch's context too.
+                with torch.cuda.device(self.device):
+                    torch.zeros(1, device=self.torch_device)
             decoder = nvc.CreateDecoder(
                 gpuid=self.device,
                 codec=demuxer.GetNvCodecId(),
-                cudacontext=0,
-                # torch's stream: decoded surfaces are ordered before our kernels without a sync
-                cudastream=torch.cuda.current_stream(self.device).cuda_stream,
+                cudacontext=0,  # primary context (2.x) / current = primary (1.x, above)
+                cudastream=stream.cuda_stream,
                 usedevicememory=True,
-            )
+            )  # NATIVE latency and output: display order, NV12 for 8-bit 4:2:0
         except Exception as error:
             self.fallback_reason = f"NVDEC refused the stream: {' '.join(str(error).split())}"
             return None
-        return nvc, demuxer, decoder
+        return nvc, demuxer, decoder, stream
 
     def _nvdec_frames(self) -> Iterator[Nv12Frame]:
         import torch
 
-        nvc, demuxer, decoder = self._nvdec
+        nvc, demuxer, decoder, stream = self._nvdec
+        height, width = self.info.height, self.info.width
+        pending_pts: deque[int] | None = None  # 1.x: pts in display order, from PyAV
         index = 0
 
         def wrap(decoded) -> Nv12Frame:
-            surface = torch.from_dlpack(decoded)
-            y, uv = split_nv12(surface, self.info.height, self.info.width)
-            if self.copy:
-                y, uv = y.clone(), uv.clone()
-            return Nv12Frame(y, uv, _frame_pts(decoded), self.info.time_base, index)
+            nonlocal pending_pts
+            consumer = torch.cuda.current_stream(self.device)
+            # from_dlpack passes the current stream to __dlpack__: on the decoder's own
+            # stream 2.x skips its event wait and the clone is ordered before the next
+            # Decode rewrites the pool slot (1.x ignores the stream and host-syncs per frame)
+            with torch.cuda.stream(stream):
+                surface = torch.from_dlpack(decoded)
+                if surface.dtype != torch.uint8 or surface.shape[1] < width:
+                    raise RuntimeError(f"unexpected NVDEC surface {tuple(surface.shape)}")
+                y, uv = split_nv12(surface, height, width)
+                if self.copy:
+                    y, uv = y.clone(), uv.clone()
+            if consumer != stream:
+                consumer.wait_stream(stream)
+                if self.copy:
+                    y.record_stream(consumer)
+                    uv.record_stream(consumer)
+            pts = frame_pts(decoded)
+            if pts is None and not hasattr(decoded, "getPTS"):
+                if pending_pts is None:
+                    pending_pts = deque(display_order_pts(_packet_pts(self.path)) or ())
+                pts = pending_pts.popleft() if pending_pts else None
+            return Nv12Frame(y, uv, pts, self.info.time_base, index)
 
+        flush = None
         for packet in demuxer:
+            # Iteration ends with one zeroed packet (NvDemuxer::Demux memsets it at EOF), and
+            # Decode of an empty packet is end-of-stream (NvDecoder::Decode), so an empty one
+            # inside the stream would reset the parser: empties are held back, and the last
+            # one flushes after the loop. The demuxer reuses one PacketData: test it now.
+            if getattr(packet, "bsl", 1) == 0:
+                flush = packet
+                continue
+            flush = None
             for decoded in decoder.Decode(packet):
                 yield wrap(decoded)
                 index += 1
-        flush = getattr(nvc, "PacketData", None)
-        if flush is not None:  # an empty packet is end-of-stream: returns the frames still queued
-            for decoded in decoder.Decode(flush()):
-                yield wrap(decoded)
-                index += 1
+        for decoded in decoder.Decode(flush if flush is not None else nvc.PacketData()):
+            yield wrap(decoded)
+            index += 1
 
     # -- PyAV ----------------------------------------------------------------------------
     def _pyav_frames(self) -> Iterator[Nv12Frame]:
