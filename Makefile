@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vx-setup
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench lint gpu-check clean
+.PHONY: setup test demo bench lint gpu-check device-kit clean
 
 setup: $(STAMP)
 
@@ -26,8 +26,13 @@ lint: setup
 	$(BIN)/ruff check engine export kernels tests benchmarks
 	$(BIN)/ruff format --check engine export kernels tests benchmarks
 
-gpu-check: setup
+# No `setup` prerequisite: a GPU machine may have no network. tools/gpu_check.sh uses
+# .venv when there is one, else python3, and installs what is missing from WHEELS=dir.
+gpu-check:
 	bash tools/gpu_check.sh
+
+device-kit:
+	bash tools/device_kit.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

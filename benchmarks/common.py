@@ -21,7 +21,8 @@ import numpy as np
 
 from engine.measure import machine_info, percentile
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# VX_RESULTS_DIR: where a run on a borrowed machine writes, to be copied back from there
+RESULTS_DIR = Path(os.environ.get("VX_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
 SHARED_DATA = Path(os.environ.get("VX_SHARED_DATA", "/work/shared/data"))
 THREADS = os.cpu_count() or 1
 
@@ -305,8 +306,12 @@ def machine_block(machine: dict[str, Any]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in machine["libraries"].items() if v)
     load = machine.get("load_average_1_5_15_min")
     shared = f" Load average at the end (1/5/15 min): {load}." if load else ""
+    gpu = machine.get("gpu")
+    gpu_text = (
+        f", GPU {gpu['name']} (sm {gpu['compute_capability']}, CUDA {gpu['cuda']})" if gpu else ""
+    )
     return (
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}; "
+        f"Machine: {machine['cpu']}, {machine['cores']} cores{gpu_text}, {machine['platform']}; "
         f"{versions}; {machine['date']}.{shared}"
     )
 

@@ -78,9 +78,25 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "gpu": gpu_info(),
         "platform": platform.platform(),
         "versions": versions,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def gpu_info() -> dict[str, Any] | None:
+    """Name, compute capability, memory and CUDA version of the GPU in use, else None."""
+    torch = cuda_torch()
+    if torch is None:
+        return None
+    index = torch.cuda.current_device()
+    properties = torch.cuda.get_device_properties(index)
+    return {
+        "name": properties.name,
+        "compute_capability": f"{properties.major}.{properties.minor}",
+        "memory_gib": round(properties.total_memory / 2**30, 1),
+        "cuda": torch.version.cuda,
     }
 
 

@@ -1,49 +1,85 @@
 #!/usr/bin/env bash
-# GPU acceptance run (`make gpu-check`): GPU tests, then benchmarks of the GPU backends.
+# GPU acceptance run (`make gpu-check`): GPU tests, then the GPU backends side by side
+# with the CPU pipeline. Works on a machine with no network: nothing is downloaded.
 #
-#   WHEELS=dir   install missing GPU packages (tensorrt, onnxruntime-gpu, PyNvVideoCodec)
-#                from a local wheel folder: pip install --no-index --find-links dir
-#   BACKENDS=... backends to benchmark (default: every GPU backend available here)
+#   WHEELS=dir    install the Python packages this interpreter lacks (av, PyNvVideoCodec,
+#                 tensorrt, onnxruntime-gpu, ...) from folders of wheels (dir or dir:dir),
+#                 with no index,
+#                 into .gpu-site/ (put first on PYTHONPATH; kept between runs)
+#   VX_CACHE=dir  weights and sample clips, for a machine that cannot download them
+#                 (tools/device_kit.sh prepares one)
+#   PARTS="..."   any of: unit (GPU tests needing no model weights: NVDEC, torch-cuda,
+#                 TensorRT, kernels vs NumPy), pipeline (device pipeline vs CPU pipeline,
+#                 kernels vs swscale; needs weights), bench (side-by-side fps); default all
+#   VX_RESULTS_DIR=dir   where results go (default benchmarks/results)
 #
-# Without a CUDA GPU it says so, runs the (skipped) GPU tests and exits 0, so the
-# target is safe to call from CPU-only CI.
+# The interpreter is .venv's when `make setup` made one, else python3 (a GPU image's
+# own, with its CUDA build of torch). Without a CUDA GPU it says so, runs the (skipped)
+# GPU tests and exits 0, so the target is safe to call from CPU-only CI.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY="$VENV/bin/python"
 [ -x "$PY" ] || PY=python3
-HOST=$(hostname -s 2>/dev/null || hostname)
-RESULTS=benchmarks/results
+PARTS=${PARTS:-unit pipeline bench}
+RESULTS=${VX_RESULTS_DIR:-benchmarks/results}
+export VX_RESULTS_DIR=$RESULTS
 mkdir -p "$RESULTS"
+SITE=$PWD/.gpu-site
+[ -d "$SITE" ] && export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 
-has_cuda=$("$PY" -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null || echo 0)
+has_module() { "$PY" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$1') is None)"; }
 
 if [ -n "${WHEELS:-}" ]; then
-    if [ ! -d "$WHEELS" ]; then
-        echo "gpu-check: WHEELS=$WHEELS is not a directory" >&2
-        exit 2
+    IFS=: read -r -a wheel_dirs <<<"$WHEELS"  # one folder, or several joined by ':'
+    find_links=()
+    for dir in "${wheel_dirs[@]}"; do
+        if [ ! -d "$dir" ]; then
+            echo "gpu-check: WHEELS entry $dir is not a directory" >&2
+            exit 2
+        fi
+        find_links+=(--find-links "$dir")
+    done
+    has_wheel() {  # a wheel of distribution $1 in any WHEELS folder
+        local pattern dir
+        pattern=$(echo "$1" | tr '-' '_')
+        for dir in "${wheel_dirs[@]}"; do
+            ls "$dir" | grep -qi "^${pattern}-" && return 0
+        done
+        return 1
+    }
+    # module -> distribution; only what this interpreter lacks, only what the folders have
+    missing=()
+    for pair in av:av PyNvVideoCodec:PyNvVideoCodec tensorrt:tensorrt click:click \
+                onnx:onnx onnxruntime:onnxruntime PIL:pillow pytest:pytest; do
+        module=${pair%%:*}; dist=${pair#*:}
+        has_module "$module" || missing+=("$dist")
+    done
+    if has_wheel onnxruntime_gpu && ! "$PY" -c \
+        "import onnxruntime,sys; sys.exit('CUDAExecutionProvider' not in onnxruntime.get_available_providers())" 2>/dev/null; then
+        missing+=(onnxruntime-gpu)  # in .gpu-site it shadows the CPU build
     fi
-    # module name -> pip requirement; only what is missing is installed
-    for pair in tensorrt:tensorrt PyNvVideoCodec:PyNvVideoCodec; do
-        module=${pair%%:*}; requirement=${pair#*:}
-        if ! "$PY" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$module') is None)"; then
-            echo "gpu-check: installing $requirement from $WHEELS" >&2
-            "$PY" -m pip install -q --no-index --find-links "$WHEELS" "$requirement" || \
-                echo "gpu-check: $requirement not installable from $WHEELS (continuing)" >&2
+    for dist in "${missing[@]}"; do
+        if has_wheel "$dist"; then
+            echo "gpu-check: installing $dist from $WHEELS into .gpu-site" >&2
+            "$PY" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
+                --target "$SITE" --upgrade "${find_links[@]}" "$dist" ||
+                echo "gpu-check: $dist did not install from $WHEELS (continuing)" >&2
+        else
+            echo "gpu-check: $dist is missing and $WHEELS has no wheel for it" >&2
         fi
     done
-    if ! "$PY" -c "import onnxruntime,sys; sys.exit('CUDAExecutionProvider' not in onnxruntime.get_available_providers())" 2>/dev/null; then
-        echo "gpu-check: replacing CPU onnxruntime with onnxruntime-gpu from $WHEELS" >&2
-        if ls "$WHEELS"/onnxruntime_gpu-*.whl >/dev/null 2>&1; then
-            "$PY" -m pip uninstall -q -y onnxruntime
-            "$PY" -m pip install -q --no-index --find-links "$WHEELS" onnxruntime-gpu || \
-                "$PY" -m pip install -q --no-index --find-links "$WHEELS" onnxruntime
-        else
-            echo "gpu-check: no onnxruntime_gpu wheel in $WHEELS (continuing)" >&2
-        fi
-    fi
+    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
+for module in torch av click numpy onnx onnxruntime pytest; do
+    if ! has_module "$module"; then
+        echo "gpu-check: $PY cannot import $module; run make setup, or pass WHEELS=dir with its wheel" >&2
+        exit 2
+    fi
+done
+
+has_cuda=$("$PY" -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null || echo 0)
 if [ "$has_cuda" != 1 ]; then
     echo "gpu-check: no CUDA GPU here (torch.cuda.is_available() is False); GPU tests will be skipped" >&2
     "$PY" -m pytest -m gpu -q tests/test_gpu.py
@@ -52,6 +88,7 @@ if [ "$has_cuda" != 1 ]; then
     [ $rc -eq 0 ] || [ $rc -eq 5 ] || exit $rc
     exit 0
 fi
+unset TRITON_INTERPRET  # compiled kernels on the GPU, not the interpreter
 
 "$PY" - <<'PY'
 import torch
@@ -64,16 +101,34 @@ print(f"gpu-check: backends {available_backends()}; tensorrt: {unavailable_reaso
 PY
 
 status=0
-"$PY" -m pytest -m gpu -v tests/test_gpu.py || status=1
-
-if [ -z "${BACKENDS:-}" ]; then
-    BACKENDS=$("$PY" -c 'from engine.backends.select import available_backends as a; print(" ".join(b for b in a() if b in ("tensorrt", "ort-cuda", "torch-cuda")))')
-fi
-for backend in $BACKENDS; do
-    for precision in fp16 fp32; do
-        out="$RESULTS/gpu-$HOST-$backend-$precision.json"
-        echo "gpu-check: bench $backend $precision -> $out" >&2
-        "$PY" -m engine.cli bench --backend "$backend" --precision "$precision" --json "$out" || status=1
-    done
+log="$RESULTS/gpu-check-$(hostname -s 2>/dev/null || hostname).log"
+: >"$log"
+for part in $PARTS; do
+    case $part in
+        unit) files="tests/test_gpu.py tests/test_kernels.py tests/test_nvdec_logic.py" ;;
+        pipeline) files="tests/test_gpu_pipeline.py tests/test_kernels_ffmpeg.py" ;;
+        bench) files="" ;;
+        *) echo "gpu-check: unknown part '$part' (unit, pipeline, bench)" >&2; exit 2 ;;
+    esac
+    if [ -n "$files" ]; then
+        echo "gpu-check: pytest ($part): $files" >&2
+        # shellcheck disable=SC2086
+        "$PY" -m pytest -v -rs -p no:cacheprovider $files 2>&1 | tee -a "$log" || status=1
+    else
+        echo "gpu-check: side by side: ${CONTENDERS:-default contenders}" >&2
+        "$PY" -m benchmarks.gpu_side_by_side ${CONTENDERS:+--contenders "$CONTENDERS"} 2>&1 |
+            tee -a "$log" || status=1
+        # per-stage latency of each GPU backend (vx-engine bench)
+        backends=${BACKENDS:-$("$PY" -c 'from engine.backends.select import available_backends as a; print(" ".join(b for b in a() if b in ("tensorrt", "ort-cuda", "torch-cuda")))')}
+        for backend in $backends; do
+            for precision in fp16 fp32; do
+                out="$RESULTS/gpu-bench-$backend-$precision.json"
+                echo "gpu-check: bench $backend $precision -> $out" >&2
+                "$PY" -m engine.cli bench --backend "$backend" --precision "$precision" \
+                    --json "$out" 2>&1 | tee -a "$log" || status=1
+            done
+        done
+    fi
 done
+echo "gpu-check: log in $log; results in $RESULTS" >&2
 exit $status
