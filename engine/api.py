@@ -27,7 +27,12 @@ def probe_video(path: Path | str):
 
 
 def _runner_for(
-    desc: ModelDescriptor, backend: str, precision: str, plan: RunPlan, log: Callable[[str], None]
+    desc: ModelDescriptor,
+    backend: str,
+    precision: str,
+    plan: RunPlan,
+    log: Callable[[str], None],
+    device: int = 0,
 ):
     from engine.backends.base import RunnerSpec
     from engine.backends.select import create_runner
@@ -63,14 +68,26 @@ def _runner_for(
         max_input_hw=max_hw,
         opt_input_hw=max_hw,
     )
-    return create_runner(backend, spec, model_factory=lambda: load_torch_model(desc))
+    return create_runner(backend, spec, model_factory=lambda: load_torch_model(desc), device=device)
 
 
-def make_runners(plan: RunPlan, backend: str, precision: str, log: Callable[[str], None]):
+def make_runners(
+    plan: RunPlan, backend: str, precision: str, log: Callable[[str], None], device: int = 0
+):
     """(SR runner, VFI runner), each None when that stage is off; builds missing artifacts."""
-    sr = _runner_for(plan.sr, backend, precision, plan, log) if plan.sr else None
-    vfi = _runner_for(plan.vfi, backend, precision, plan, log) if plan.vfi else None
+    sr = _runner_for(plan.sr, backend, precision, plan, log, device) if plan.sr else None
+    vfi = _runner_for(plan.vfi, backend, precision, plan, log, device) if plan.vfi else None
     return sr, vfi
+
+
+def check_device(backend: str, device: int) -> None:
+    """OptionsError (one line) when ``device`` is no GPU this backend can use here."""
+    from engine.backends.select import GPU_BACKENDS, device_problem, gpu_count
+
+    count = gpu_count() if backend in GPU_BACKENDS else 0
+    problem = device_problem(backend, device, count)
+    if problem is not None:
+        raise OptionsError(problem)
 
 
 def make_stages(plan: RunPlan, sr_runner, vfi_runner) -> tuple[list[Filter], Interpolator | None]:
@@ -102,6 +119,7 @@ def run(
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.perf_counter()
     backend = resolve_backend(options.backend)
+    check_device(backend, options.device)
     check_output_path(options.output, options.overwrite)
     with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
         info = reader.info
@@ -126,7 +144,9 @@ def run(
         )
         runners = []
         try:
-            sr_runner, vfi_runner = make_runners(plan, backend, options.precision, log)
+            sr_runner, vfi_runner = make_runners(
+                plan, backend, options.precision, log, options.device
+            )
             runners = [r for r in (sr_runner, vfi_runner) if r is not None]
             filters, interpolator = make_stages(plan, sr_runner, vfi_runner)
             frames_in_estimate = info.frame_count
@@ -148,7 +168,7 @@ def run(
                     total_out=total_out,
                     on_progress=on_progress,
                     cancel=cancel,
-                    device="cuda",
+                    device=f"cuda:{options.device}",
                     reader=reader,
                 )
                 extra_warnings = tuple(stats.warnings)

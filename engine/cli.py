@@ -141,6 +141,13 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
     help="auto, tensorrt, ort-cuda, torch-cuda, torch-cpu or ort-cpu.",
 )
 @click.option(
+    "--device",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="GPU index for the GPU backends (tensorrt, ort-cuda, torch-cuda).",
+)
+@click.option(
     "--precision",
     type=click.Choice(["fp32", "fp16", "int8"]),
     default="fp32",

@@ -40,6 +40,7 @@ class RunOptions:
     tile: int | None = None  # None = the model's default; 0 = whole frame
     tile_overlap: int | None = None
     backend: str = "auto"
+    device: int = 0  # CUDA device index for the GPU backends (tensorrt, ort-cuda, torch-cuda)
     precision: Precision = "fp32"
     codec: str = "libx264"
     crf: int | None = None  # None = codec default

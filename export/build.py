@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.errors import ExportError, WeightsError
 from engine.options import BuildOptions
+from export.locks import exclusive
 from export.registry import ModelDescriptor, get_model
 from export.weights import cache_dir, sha256_file
 
@@ -229,7 +230,18 @@ def build_onnx(options: BuildOptions, log: Log = _stderr) -> tuple[Path, Path, d
     onnx_path, meta_path = artifact_paths(desc, options.precision, options.opset, options.weights)
     if not options.force and (meta := _metadata_ok(meta_path, onnx_path)) is not None:
         return onnx_path, meta_path, meta, True
+    with exclusive(meta_path):
+        # another process or thread may have built it while this one waited
+        if not options.force and (meta := _metadata_ok(meta_path, onnx_path)) is not None:
+            return onnx_path, meta_path, meta, True
+        meta = _build_onnx(options, desc, onnx_path, meta_path, log)
+    return onnx_path, meta_path, meta, False
 
+
+def _build_onnx(
+    options: BuildOptions, desc: ModelDescriptor, onnx_path: Path, meta_path: Path, log: Log
+) -> dict:
+    """Export, validate and write the artifact and its metadata (under the build lock)."""
     started = time.perf_counter()
     log(f"build: {desc.name} {options.precision} opset {options.opset}: loading weights")
     module = load_torch_model(desc, options.weights)
@@ -272,7 +284,7 @@ def build_onnx(options: BuildOptions, log: Log = _stderr) -> tuple[Path, Path, d
         f"build: {desc.name} {options.precision}: max abs err {check['max_abs_err']:.2e}, "
         f"PSNR {check['psnr_db']:.1f} dB vs PyTorch"
     )
-    return onnx_path, meta_path, meta, False
+    return meta
 
 
 def build_model(options: BuildOptions, log: Log = _stderr, tensorrt: bool = True) -> BuildResult:
@@ -294,13 +306,13 @@ def build_model(options: BuildOptions, log: Log = _stderr, tensorrt: bool = True
 
 def _maybe_build_engine(onnx_path: Path, meta: dict, log: Log) -> Path | None:
     """TensorRT engine beside the ONNX. NOT RUN IN CI: TensorRT cannot be installed there."""
-    from export import tensorrt_build
+    from export import tensorrt_build, tensorrt_engine
 
     reason = tensorrt_build.unavailable_reason()
     if reason is not None:
         log(f"build: no TensorRT engine ({reason}); the ONNX artifact is kept")
         return None
-    return tensorrt_build.build_engine_for_artifact(onnx_path, meta, log=log)
+    return tensorrt_engine.build_engine_for_artifact(onnx_path, meta, log=log)
 
 
 def ensure_artifact(model: str, precision: str, log: Log = _stderr) -> tuple[Path, dict]:

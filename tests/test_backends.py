@@ -177,6 +177,41 @@ def test_torch_runner_without_a_model_factory_says_so(tmp_path):
     assert "needs the PyTorch model" in message
 
 
+@pytest.mark.parametrize(
+    "backend,device,count,phrase",
+    [
+        ("torch-cuda", 0, 1, None),
+        ("tensorrt", 3, 4, None),
+        ("ort-cuda", 1, 1, "this machine has 1 GPU"),
+        ("torch-cuda", 4, 4, "GPUs 0-3"),
+        ("torch-cuda", 0, 0, "this machine has 0 GPU"),
+        ("ort-cpu", 0, 0, None),
+        ("torch-cpu", 0, 2, None),
+        ("ort-cpu", 1, 2, "ort-cpu runs on the CPU"),
+        ("tensorrt", -1, 2, "0 or more"),
+    ],
+)
+def test_device_problem(backend, device, count, phrase):
+    problem = select.device_problem(backend, device, count)
+    if phrase is None:
+        assert problem is None
+    else:
+        assert phrase in problem and "\n" not in problem
+
+
+def test_create_runner_routes_the_device_index(tmp_path):
+    runner = select.create_runner(
+        "torch-cpu", _spec(tmp_path, precision="fp32"), model_factory=_sr_net, device=0
+    )
+    assert runner.name == "torch-cpu" and str(runner.device) == "cpu"
+    with runner:
+        image = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
+        got = runner.infer({"input": image})["output"]
+    with torch.no_grad():
+        expected = runner.model_factory()(torch.from_numpy(image)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
 def test_ort_cuda_provider_options():
     from engine.backends.ort_cuda import provider_list
 

@@ -102,6 +102,12 @@ CASES = {
     "interp without a VFI model": ("good", ["--sr", "none", "--interp", "2"], ["--vfi"]),
     "bad --fps value": ("good", ["--vfi", "rife-hdv3", "--fps", "sixty"], ["sixty", "frame rate"]),
     "unknown flag": ("good", ["--fsp", "60"], ["--fsp", "--fps"]),
+    "GPU index with a CPU backend": (
+        "good",
+        ["--backend", "ort-cpu", "--device", "1"],
+        ["--device 1", "ort-cpu runs on the CPU"],
+    ),
+    "negative GPU index": ("good", ["--device", "-1"], ["--device", "-1"]),
 }
 
 

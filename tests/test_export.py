@@ -79,6 +79,28 @@ def test_build_on_clean_cache_prints_one_path(tmp_path):
     assert "no TensorRT engine" in result.stderr  # says why, keeps the ONNX
 
 
+def test_two_builds_at_once_on_a_clean_cache_build_once(tmp_path):
+    """Two processes that need the same artifact: one fetches and exports, the other waits
+    for its lock and reuses the result (without the lock both write the same .partial)."""
+    command = [sys.executable, "-m", "engine.cli", "build", "realesr-animevideov3-x2"]
+    env = {**os.environ, "VX_CACHE": str(tmp_path)}
+    builds = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    results = [(build.wait(timeout=600), *build.communicate()) for build in builds]
+    assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
+    paths = {out.strip() for _, out, _ in results}
+    assert len(paths) == 1 and os.path.isfile(next(iter(paths)))
+    exports = [err.count("build: exporting") for _, _, err in results]
+    assert sorted(exports) == [0, 1], [err for _, _, err in results]
+    assert not list(tmp_path.rglob("*.partial"))
+    session = ort.InferenceSession(next(iter(paths)), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].name == "input"
+
+
 def test_models_lists_all_six(tmp_path):
     result = _cli("models")
     assert result.returncode == 0

@@ -241,6 +241,7 @@ def test_torch_cuda_steady_state_loop_issues_no_host_sync():
 def test_tensorrt_engine_build_cache_and_runner(tmp_path, precision, no_tf32):
     from engine.backends.tensorrt import TensorRTRunner
     from export import tensorrt_build as tb
+    from export.tensorrt_engine import build_engine
 
     net = sr_net()
     onnx_path = tmp_path / f"tiny-{precision}.onnx"
@@ -248,12 +249,12 @@ def test_tensorrt_engine_build_cache_and_runner(tmp_path, precision, no_tf32):
     export(graph, onnx_path, smooth_image(64, 64))
     profile = tb.profile_shapes("sr", (32, 32), (64, 64), (128, 160))
     started = time.perf_counter()
-    engine = tb.build_engine(onnx_path, profile, tmp_path / "engines", precision=precision)
+    engine = build_engine(onnx_path, profile, tmp_path / "engines", precision=precision)
     build_s = time.perf_counter() - started
     assert engine.is_file() and engine.with_suffix(".json").is_file()
     assert list((tmp_path / "engines").glob("timing_*.cache"))
     started = time.perf_counter()
-    assert tb.build_engine(onnx_path, profile, tmp_path / "engines", precision=precision) == engine
+    assert build_engine(onnx_path, profile, tmp_path / "engines", precision=precision) == engine
     assert time.perf_counter() - started < 1.0  # reused, not rebuilt
 
     inputs = [

@@ -354,3 +354,29 @@ def test_purge_deletes_only_jobs_that_ended_before_the_cutoff(tmp_path):
         assert store.count("queued") == 1 and store.count("done") == 1
     finally:
         store.close()
+
+
+def test_two_workers_run_two_jobs_at_once(tmp_path, clip):
+    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
+    server = ServerProcess(tmp_path / "data", extra_args=("--workers", "2"))
+    with server, server.client() as client:
+        first, second = (submit(client, long_clip, {"sr": SR_MODEL}).json()["id"] for _ in "ab")
+        for job_id in (first, second):  # both progress: neither waits for the other
+            wait_for(client, job_id, lambda job: job["progress"]["frame"] >= 1)
+        assert {client.get(f"/api/jobs/{i}").json()["state"] for i in (first, second)} == {
+            "running"
+        }
+        for job_id in (first, second):
+            assert client.delete(f"/api/jobs/{job_id}").json()["was"] == "running"
+        # a short job after them still runs to the end on the freed workers
+        short = submit(client, clip, {"sr": None}).json()["id"]
+        assert wait_for(client, short, lambda job: job["state"] in TERMINAL)["state"] == "done"
+
+
+def test_worker_devices_spread_over_the_gpus():
+    from engine.server.worker import worker_devices
+
+    assert worker_devices(1, 0) == [0]
+    assert worker_devices(3, 0) == [0, 0, 0]  # CPU only: every worker on "device 0"
+    assert worker_devices(4, 4) == [0, 1, 2, 3]
+    assert worker_devices(5, 2) == [0, 1, 0, 1, 0]

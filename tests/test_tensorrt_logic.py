@@ -13,6 +13,7 @@ import pytest
 
 from engine.errors import BackendError, ExportError, VxError
 from export import tensorrt_build as tb
+from export import tensorrt_engine
 
 H100 = ("NVIDIA H100 80GB HBM3", (9, 0))
 TRT = "10.13.0.35"
@@ -149,7 +150,7 @@ def test_timing_cache_fails_open_to_a_fresh_cache(tmp_path, kind):
         path.write_bytes(b"bytes-" + kind.encode())
     config = _FakeTimingConfig(corrupt=b"bytes-corrupt", foreign=b"bytes-foreign")
     said: list[str] = []
-    cache = tb._attach_timing_cache(config, path, said.append)
+    cache = tensorrt_engine._attach_timing_cache(config, path, said.append)
     assert cache is config.attached
     assert cache[1] == (b"bytes-good" if kind == "good" else b"")
     assert len(said) == (1 if kind in ("corrupt", "foreign") else 0)
@@ -223,7 +224,7 @@ def test_unavailable_reason_here_names_the_missing_package(tmp_path):
     assert "\n" not in reason
     # building says the same in one line, as a user-facing error
     with pytest.raises(BackendError) as raised:
-        tb.build_engine(tmp_path / "model.onnx", _base_args()["profile"], tmp_path)
+        tensorrt_engine.build_engine(tmp_path / "model.onnx", _base_args()["profile"], tmp_path)
     assert isinstance(raised.value, VxError)
     assert "tensorrt is not installed" in str(raised.value) and "\n" not in str(raised.value)
     assert not list(tmp_path.iterdir())  # nothing written

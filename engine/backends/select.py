@@ -132,27 +132,59 @@ def resolve_backend(requested: str, facts: BackendFacts | None = None) -> str:
     )
 
 
+GPU_BACKENDS = frozenset({"tensorrt", "ort-cuda", "torch-cuda"})
+
+
+def device_problem(backend: str, device: int, gpu_count: int) -> str | None:
+    """Why GPU ``device`` cannot serve ``backend`` (one line), or None. Pure."""
+    if device < 0:
+        return f"--device {device}: a GPU index is 0 or more"
+    if backend not in GPU_BACKENDS:
+        if device == 0:
+            return None
+        return (
+            f"--device {device} selects a GPU, but backend {backend} runs on the CPU; "
+            "drop --device or pick a GPU backend"
+        )
+    if device >= gpu_count:
+        have = f"GPUs 0-{gpu_count - 1}" if gpu_count > 1 else f"{gpu_count} GPU"
+        return f"--device {device}: this machine has {have}; pick one of those"
+    return None
+
+
+def gpu_count() -> int:
+    """CUDA devices torch sees (0 without a driver; never imports torch then)."""
+    if not probe_facts().has_cuda:
+        return 0
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def create_runner(
     backend: str,
     spec: RunnerSpec,
     model_factory: Callable[[], Any] | None = None,
     facts: BackendFacts | None = None,
+    device: int = 0,
     **options: Any,
 ) -> Runner:
-    """A runner for ``backend`` ("auto" allowed); heavy modules are imported only here."""
+    """A runner for ``backend`` ("auto" allowed) on GPU ``device`` where it runs on one;
+    heavy modules are imported only here."""
     backend = resolve_backend(backend, facts)
     if backend == "tensorrt":
         from engine.backends.tensorrt import TensorRTRunner
 
-        return TensorRTRunner(spec, **options)
+        return TensorRTRunner(spec, device=device, **options)
     if backend == "ort-cuda":
         from engine.backends.ort_cuda import OrtCudaRunner
 
-        return OrtCudaRunner(spec, **options)
+        return OrtCudaRunner(spec, device=device, **options)
     if backend in ("torch-cuda", "torch-cpu"):
         from engine.backends.torch_backend import TorchRunner
 
-        return TorchRunner(spec, model_factory, device=backend.split("-")[1], **options)
+        kind = backend.split("-")[1]
+        return TorchRunner(spec, model_factory, device=kind, device_index=device, **options)
     from engine.backends.ort_cpu import OrtCpuRunner
 
     return OrtCpuRunner(spec, **options)

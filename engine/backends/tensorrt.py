@@ -149,12 +149,12 @@ class TensorRTRunner(RunnerBase):
     def _ensure_engine(self) -> Path:
         if self.engine_path is not None:
             return self.engine_path
-        from export import tensorrt_build as tb
+        from export.tensorrt_engine import build_engine
 
         facts = _model_facts(self.spec)
         profile = profile_for_spec(self.spec, facts)
         onnx_path = Path(self.spec.onnx_path)  # type: ignore[arg-type]
-        return tb.build_engine(
+        return build_engine(
             onnx_path,
             profile,
             self.cache_root or onnx_path.parent,

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from engine.backends.base import Runner
+from engine.backends.select import GPU_BACKENDS
 from engine.errors import BackendError, InputError
 from engine.gpu.frames import (
     DeviceResize,
@@ -80,7 +81,7 @@ from engine.pipeline import (
 from engine.plan import RunPlan
 from engine.timeline import Retimer, SceneDetector
 
-DEVICE_BACKENDS = frozenset({"tensorrt", "ort-cuda", "torch-cuda"})
+DEVICE_BACKENDS = GPU_BACKENDS  # the backends whose runs take this pipeline
 
 
 @dataclass
@@ -225,8 +226,11 @@ def run_device_pipeline(
     decoder.start()
     encoder.start()
     try:
-        # runners hand back inference tensors; in-place ops on them need this mode
-        with torch.inference_mode():
+        # runners hand back inference tensors; in-place ops on them need this mode. The
+        # current device is the run's: Triton launches (and new streams) follow it, not
+        # the tensors, so on cuda:1 they would otherwise go to cuda:0.
+        on_device = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+        with on_device, torch.inference_mode():
             _drive(decoded, stop, decoder, convert, work, hand_off, step_guard)
         finish_stages(to_encode, stop, decoder, encoder)
         stats.scene_cuts = work.cut_count()  # the one read-back of the cut flags

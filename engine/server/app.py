@@ -26,7 +26,7 @@ from engine.server.job_settings import JobSettings, validation_message
 from engine.server.jobs import Job, JobStore
 from engine.server.preview import render_preview
 from engine.server.uploads import receive_upload
-from engine.server.worker import Worker
+from engine.server.worker import Worker, worker_devices
 from export.registry import MODELS
 
 log = logging.getLogger("vx-engine.server")
@@ -122,15 +122,21 @@ def create_app(
     token: str | None = None,
     max_queued: int = 16,
     keep_finished_s: float | None = 7 * 24 * 3600.0,
+    workers: int = 1,
 ) -> FastAPI:
     """The app. ``max_queued``: uploads are refused (503) while that many jobs wait;
     ``keep_finished_s``: finished jobs and their files are deleted that long after
-    they ended (None keeps them until deleted through the API)."""
+    they ended (None keeps them until deleted through the API); ``workers``: jobs run
+    at once, spread over the GPUs when there are any."""
     if max_queued < 1:
         raise OptionsError(f"max_queued must be at least 1, got {max_queued}")
     data_dir.mkdir(parents=True, exist_ok=True)
+    if workers < 1:
+        raise OptionsError(f"workers must be at least 1, got {workers}")
+    from engine.backends.select import gpu_count
+
     store = JobStore(data_dir)
-    worker = Worker(store)
+    worker = Worker(store, worker_devices(workers, gpu_count()))
     preview_lock = threading.Lock()  # previews share the device with the worker: one at a time
 
     def purge_expired() -> None:

@@ -49,6 +49,13 @@ def _is_loopback(host: str) -> bool:
     help="Refuse new uploads (HTTP 503, Retry-After) while this many jobs wait.",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Jobs run at once; with GPUs, worker i uses GPU i mod (number of GPUs).",
+)
+@click.option(
     "--keep-hours",
     default=168.0,
     show_default=True,
@@ -73,6 +80,7 @@ def serve_command(
     data_dir: Path,
     max_upload_mb: float,
     max_queued: int,
+    workers: int,
     keep_hours: float,
     token: str | None,
     log_level: str,
@@ -97,6 +105,7 @@ def serve_command(
             max_upload_bytes=int(max_upload_mb * 2**20),
             token=token or None,
             max_queued=max_queued,
+            workers=workers,
             keep_finished_s=keep_hours * 3600 if keep_hours > 0 else None,
         )
     except VxError as error:

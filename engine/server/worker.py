@@ -1,7 +1,9 @@
-"""The job worker: one thread per device runs ``engine.api.run`` in-process.
+"""The job workers: threads that run ``engine.api.run`` in-process, one job each.
 
-On a CPU-only machine that is exactly one thread, because a second concurrent
-run would only split the same cores and make both jobs slower.
+All threads take job ids from one queue. ``vx-engine serve --workers N`` starts N:
+on a machine with GPUs worker i runs its jobs on GPU ``i mod (number of GPUs)``, so
+``--workers 4`` on four GPUs is one job per GPU. The default is one: on a CPU-only
+machine a second concurrent run would only split the same cores.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from typing import Any
 
 from engine.errors import Cancelled, VxError
@@ -30,20 +33,35 @@ def summary_to_json(summary: RunSummary) -> dict[str, Any]:
     return fields
 
 
-class Worker:
-    """Consumes job ids from a queue; ``cancel(id)`` stops the job at its next frame."""
+def worker_devices(workers: int, gpus: int) -> list[int]:
+    """The GPU index of each worker thread: round robin over the GPUs, 0 without any."""
+    return [index % gpus if gpus else 0 for index in range(workers)]
 
-    def __init__(self, store: JobStore, name: str = "vx-worker-cpu") -> None:
+
+class Worker:
+    """Consumes job ids from a queue, one thread per entry of ``devices`` (the GPU index its
+    jobs run on); ``cancel(id)`` stops the job at its next frame."""
+
+    def __init__(self, store: JobStore, devices: Sequence[int] = (0,)) -> None:
+        if not devices:
+            raise ValueError("a worker needs at least one thread")
         self.store = store
+        self.devices = tuple(devices)
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._cancel_events: dict[str, threading.Event] = {}
         self._finished_events: dict[str, threading.Event] = {}
         self._events_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._threads = [
+            threading.Thread(
+                target=self._loop, args=(device,), name=f"vx-worker-{index}", daemon=True
+            )
+            for index, device in enumerate(self.devices)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         """Shutdown: stop the running job (it ends ``failed``, as after a crash); queued
@@ -52,8 +70,11 @@ class Worker:
         with self._events_lock:
             for event in self._cancel_events.values():
                 event.set()
-        self._queue.put(None)
-        self._thread.join(timeout=30)
+        for _ in self._threads:
+            self._queue.put(None)  # one end marker per thread
+        deadline = time.monotonic() + 30
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def submit(self, job_id: str) -> None:
         with self._events_lock:
@@ -73,14 +94,14 @@ class Worker:
             finished_event.wait(wait_s)
 
     # -- worker thread -----------------------------------------------------
-    def _loop(self) -> None:
+    def _loop(self, device: int) -> None:
         while True:
             job_id = self._queue.get()
             if job_id is None or self._stopping.is_set():
                 return
             try:
-                self._run_one(job_id)
-            except Exception:  # a bug must not kill the only worker thread
+                self._run_one(job_id, device)
+            except Exception:  # a bug must not kill a worker thread
                 log.exception("job %s crashed the worker", job_id)
                 self.store.update(
                     job_id,
@@ -98,7 +119,7 @@ class Worker:
                 if self.store.get(job_id) is None:  # deleted while running: drop late files
                     self.store.remove_files(job_id)
 
-    def _run_one(self, job_id: str) -> None:
+    def _run_one(self, job_id: str, device: int = 0) -> None:
         with self._events_lock:
             cancel_event = self._cancel_events.get(job_id) or threading.Event()
         job = self.store.get(job_id)
@@ -107,8 +128,9 @@ class Worker:
         from engine import api  # heavy (onnxruntime, torch for builds): only when a job runs
 
         settings = JobSettings.model_validate(job.settings)
-        options = settings.to_run_options(
-            self.store.input_path(job_id), self.store.output_path(job_id)
+        options = replace(
+            settings.to_run_options(self.store.input_path(job_id), self.store.output_path(job_id)),
+            device=device,
         )
         last_write = 0.0
 
