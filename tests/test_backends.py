@@ -222,9 +222,9 @@ def test_ort_cuda_provider_options():
     assert trt_options["trt_profile_min_shapes"] == "input:1x3x64x64"
     assert trt_options["trt_profile_max_shapes"] == "input:1x3x1088x1920"
     assert trt_options["user_compute_stream"] == "1234" and trt_options["trt_fp16_enable"] is False
-    assert [n for n, _ in provider_list(list(CUDA_EPS), 0, 1, True, None, profile)] == [
-        "CUDAExecutionProvider"
-    ]
+    cuda_only = provider_list(list(CUDA_EPS), 0, 1, True, None, profile)
+    assert [n for n, _ in cuda_only] == ["CUDAExecutionProvider"]
+    assert cuda_only[0][1]["use_tf32"] == "0" and cuda_only[0][1]["user_compute_stream"] == "1"
     assert [n for n, _ in provider_list(list(TRT_EPS), 0, 1, False, None, None)] == [
         "CUDAExecutionProvider"
     ]

@@ -95,8 +95,9 @@ class Fp16Graph(torch.nn.Module):
 
 
 def sr_net() -> torch.nn.Module:
+    """Seeded random weights, frozen: outputs need no no_grad() to become numpy."""
     torch.manual_seed(0)
-    return SRNet().eval()
+    return SRNet().eval().requires_grad_(False)
 
 
 def smooth_image(height: int, width: int, seed: int = 0) -> torch.Tensor:
@@ -197,19 +198,29 @@ def test_torch_cuda_fp16_is_close_to_fp32_and_fp32_to_cpu(no_tf32):
     assert db >= 45.0
 
 
+LOOP_RANGE = "vx-steady-loop"
+
+
 def _profiled_sync_calls(loop) -> list[str]:
-    """Run ``loop`` with torch's sync debug mode raising and return host-sync API calls it made."""
-    from torch.profiler import ProfilerActivity, profile
+    """Run ``loop`` with torch's sync debug mode raising and return the host-sync API calls
+    made inside it. Only calls within the loop's own ``record_function`` range count: the
+    profiler itself calls cudaDeviceSynchronize when it stops."""
+    from torch.profiler import ProfilerActivity, profile, record_function
 
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")  # any implicit sync inside torch ops raises
     try:
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as profiler:
-            loop()
+            with record_function(LOOP_RANGE):
+                loop()
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.cuda.synchronize()
-    return [e.name for e in profiler.events() if e.name in SYNC_CALLS]
+    events = profiler.events()
+    window = [e.time_range for e in events if e.name == LOOP_RANGE]
+    assert window, "the profiler recorded no loop range"
+    start, end = min(w.start for w in window), max(w.end for w in window)
+    return [e.name for e in events if e.name in SYNC_CALLS and start <= e.time_range.start <= end]
 
 
 def test_torch_cuda_steady_state_loop_issues_no_host_sync():

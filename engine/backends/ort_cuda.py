@@ -59,12 +59,15 @@ def provider_list(
                 options[key] = _profile_string({n: s[position] for n, s in profile.items()})
         providers.append((TRT_EP, options))
     if CUDA_EP in available:
-        providers.append(
-            (
-                CUDA_EP,
-                {"device_id": device_id, "cudnn_conv_algo_search": "EXHAUSTIVE", **stream_options},
-            )
-        )
+        cuda_options = {
+            "device_id": device_id,
+            "cudnn_conv_algo_search": "EXHAUSTIVE",
+            # the CUDA EP computes fp32 convolutions in TF32 by default (ORT >= 1.18);
+            # fp32 means fp32 here, as in the TensorRT build (fp16 graphs are unaffected)
+            "use_tf32": "0",
+            **stream_options,
+        }
+        providers.append((CUDA_EP, cuda_options))
     return providers
 
 

@@ -261,6 +261,8 @@ class TensorRTRunner(RunnerBase):
         if staged is None or staged.shape != value.shape:
             staged = torch.empty(value.shape, dtype=dtype, device=f"cuda:{self.device}")
             slot.staged_inputs[name] = staged
+        if value.device.type == "cuda":  # read by the copy below, on the slot stream
+            value.record_stream(slot.stream)
         # Host feeds upload on the slot stream: this is the copy that overlaps the other
         # slot's inference (non_blocking is truly async from pinned memory).
         staged.copy_(value, non_blocking=True)

@@ -365,8 +365,11 @@ def decode_nv12(options: Any, info: Any, device, stats: Any) -> Iterator[RawFram
 
     # Built in the decode thread: NVDEC then writes on this thread's stream, where the
     # clone (and the event below) are queued too.
+    on_gpu = device.type == "cuda"
+    # a CPU-device run (the interpreter tests) keeps PyAV's planes on the host even on a
+    # CUDA machine: a round trip through the GPU would need an event it has no stream for
     decoder = Nv12Decoder(
-        Path(options.input), device=device.index or 0, prefer_nvdec=device.type == "cuda"
+        Path(options.input), device=device.index or 0, prefer_nvdec=on_gpu, upload=on_gpu
     )
     stats.decoder, stats.fallback_reason = decoder.backend, decoder.fallback_reason
     clock = SourceClock(

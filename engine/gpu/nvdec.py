@@ -249,7 +249,12 @@ class Nv12Decoder:
     """
 
     def __init__(
-        self, path: Path, device: int = 0, prefer_nvdec: bool = True, copy: bool = True
+        self,
+        path: Path,
+        device: int = 0,
+        prefer_nvdec: bool = True,
+        copy: bool = True,
+        upload: bool | None = None,
     ) -> None:
         import torch
 
@@ -258,6 +263,8 @@ class Nv12Decoder:
         self.device = device
         self.copy = copy
         self.has_cuda = torch.cuda.is_available()
+        # PyAV frames go to the GPU when there is one, unless the caller works on the CPU
+        self.upload = self.has_cuda if upload is None else upload and self.has_cuda
         self.torch_device = torch.device("cuda", device) if self.has_cuda else torch.device("cpu")
         capability = tuple(torch.cuda.get_device_capability(device)) if self.has_cuda else None
         if prefer_nvdec:
@@ -368,7 +375,7 @@ class Nv12Decoder:
         import av
         import torch
 
-        pin = self.has_cuda
+        pin = self.upload
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"

@@ -202,8 +202,9 @@ def run_device_pipeline(
             stats.record_written(started, total_out, on_progress)
 
     # queue_frames queued + one being encoded + the one being downloaded
-    ring = HostDownloadRing(count=queue_frames + 2, device=device.index or 0)
-    slots = StreamSlots(2, device=device.index or 0)
+    on_gpu = device.type == "cuda"  # CPU tensors (the interpreter tests) take no streams
+    ring = HostDownloadRing(count=queue_frames + 2, device=device.index or 0, enabled=on_gpu)
+    slots = StreamSlots(2, device=device.index or 0, enabled=on_gpu)
     convert = _Converter(info, device, slots, need_luma=interpolator is not None)
     work = _DeviceWork(
         filters,

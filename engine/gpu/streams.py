@@ -37,12 +37,16 @@ class RoundRobin:
 
 
 class StreamSlots:
-    """N CUDA streams used in turn (N=2: double buffering); ``None`` streams on CPU."""
+    """N CUDA streams used in turn (N=2: double buffering); ``None`` streams on CPU.
 
-    def __init__(self, count: int = 2, device: int = 0) -> None:
+    ``enabled=False`` for a pipeline on CPU tensors, also on a machine with a GPU.
+    """
+
+    def __init__(self, count: int = 2, device: int = 0, enabled: bool | None = None) -> None:
         import torch
 
-        self.enabled = cuda_ready()
+        self.device = device
+        self.enabled = cuda_ready() if enabled is None else enabled and cuda_ready()
         self.streams = [
             torch.cuda.Stream(device=device) if self.enabled else None for _ in range(count)
         ]
@@ -55,7 +59,7 @@ class StreamSlots:
         index = self._order.take()
         stream = self.streams[index]
         if stream is not None:
-            stream.wait_stream(torch.cuda.current_stream())
+            stream.wait_stream(torch.cuda.current_stream(self.device))
         return index, stream
 
 
@@ -82,10 +86,10 @@ class HostDownloadRing:
     frame-ordered pipeline, since the consumer waits for frames in order).
     """
 
-    def __init__(self, count: int = 3, device: int = 0) -> None:
+    def __init__(self, count: int = 3, device: int = 0, enabled: bool | None = None) -> None:
         import torch
 
-        self.enabled = cuda_ready()
+        self.enabled = cuda_ready() if enabled is None else enabled and cuda_ready()
         self.device = device
         self.copy_stream = torch.cuda.Stream(device=device) if self.enabled else None
         self._order = RoundRobin(count)
@@ -112,7 +116,7 @@ class HostDownloadRing:
         if not self.enabled or tensor.device.type != "cuda":
             host.copy_(tensor)
             return PendingDownload(host, None, slot)
-        self.copy_stream.wait_stream(torch.cuda.current_stream())
+        self.copy_stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(self.copy_stream):
             host.copy_(tensor, non_blocking=True)
             tensor.record_stream(self.copy_stream)  # keep the source alive until the copy ran
