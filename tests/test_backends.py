@@ -263,6 +263,12 @@ def test_runner_profiles_follow_the_video(tmp_path):
         (1, 3, 144, 144),
         (1, 3, 272, 640),
     )
+    batched = RunnerSpec("x", None, "fp16", max_input_hw=(160, 160), max_batch=4)
+    assert profile_for_spec(batched, {"kind": "sr", "inputs": ["input"]})["input"] == (
+        (1, 3, 64, 64),
+        (4, 3, 160, 160),
+        (4, 3, 160, 160),
+    )
 
 
 # -- CPU runners against direct calls ------------------------------------------------------

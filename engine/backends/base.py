@@ -23,6 +23,7 @@ class RunnerSpec:
     # max tile/frame the runner will see (N, C, H, W per input) for TensorRT profiles
     max_input_hw: tuple[int, int] | None = None
     opt_input_hw: tuple[int, int] | None = None
+    max_batch: int = 1  # SR tiles per inference (the device pipeline's tile_batch)
 
 
 def require_onnx(spec: RunnerSpec, backend: str) -> Path:

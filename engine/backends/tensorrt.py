@@ -72,8 +72,9 @@ def profile_for_spec(spec: RunnerSpec, facts: dict):
             "vfi", typical, typical, largest, size_multiple=multiple, input_channels=channels
         )
     smallest = (min(64, typical[0]), min(64, typical[1]))
+    batch = (1, spec.max_batch, spec.max_batch)  # a frame's last batch may hold fewer tiles
     return tb.profile_shapes(
-        "sr", smallest, typical, largest, size_multiple=multiple, input_channels=channels
+        "sr", smallest, typical, largest, batch, size_multiple=multiple, input_channels=channels
     )
 
 
