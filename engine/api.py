@@ -141,6 +141,7 @@ def run(
             audio_start=info.start_s,
             audio_duration=options.duration,
             overwrite=options.overwrite,
+            on_gpu=backend in DEVICE_BACKENDS,
         )
         runners = []
         try:
@@ -211,6 +212,7 @@ def run(
         height=plan.out_height,
         out_fps=plan.out_fps,
         warnings=warnings,
+        codec=writer.codec,
     )
     if on_progress is not None:
         on_progress(Progress(stats.frames_out, stats.frames_out, summary.fps, 0.0, "done"))

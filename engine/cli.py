@@ -154,7 +154,13 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
     show_default=True,
     help="int8: SR models on ort-cpu only (about 2x faster, ~41 dB from fp32).",
 )
-@click.option("--codec", default="libx264", show_default=True, help="libx264, libx265, ffv1, ...")
+@click.option(
+    "--codec",
+    default="auto",
+    show_default=True,
+    help="auto (h264_nvenc on a GPU with NVENC, else libx264), libx264, libx265, ffv1, "
+    "h264_nvenc, ...; NVENC falls back to the CPU encoder where the GPU has none.",
+)
 @click.option("--crf", type=int, default=None)
 @click.option("--pix-fmt", default=None, help="Output pixel format (default follows the input).")
 @click.option("--no-audio", is_flag=True)

@@ -42,7 +42,8 @@ class RunOptions:
     backend: str = "auto"
     device: int = 0  # CUDA device index for the GPU backends (tensorrt, ort-cuda, torch-cuda)
     precision: Precision = "fp32"
-    codec: str = "libx264"
+    # auto: h264_nvenc on a GPU backend whose GPU has NVENC, else libx264
+    codec: str = "auto"
     crf: int | None = None  # None = codec default
     pix_fmt: str | None = None  # None = follow the input (8/10-bit) where the codec allows
     audio: bool = True
@@ -76,3 +77,4 @@ class RunSummary:
     height: int
     out_fps: Fraction
     warnings: tuple[str, ...] = ()
+    codec: str = ""  # the encoder that wrote the video (what --codec auto chose)

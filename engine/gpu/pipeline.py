@@ -30,9 +30,11 @@ runs on a cut pair and its result is discarded; cuts are rare, a read-back per
 pair would stall every frame) and the cut count is summed on the device and
 read once after the last frame.
 
-NVENC: PyNvVideoCodec's encoder would take NV12 straight from the device
-(``kernels.rgb_to_nv12``) and skip the download; the target GPUs lack NVENC, so
-that path is not written (see the TODO in ``hand_off``).
+NVENC: ``--codec auto`` picks FFmpeg's h264_nvenc where the GPU has an encoder
+(``engine.video.encoders``) and libx264 where it has none (H100/H200, A100), so
+the encoder is chosen by the writer and frames still come down here. A zero-copy
+hand-off (``kernels.rgb_to_nv12`` into PyNvVideoCodec's encoder, no download) is
+not written: the GPUs we can test on have no NVENC (see the TODO in ``hand_off``).
 """
 
 from __future__ import annotations

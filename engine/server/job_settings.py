@@ -17,6 +17,7 @@ from export.registry import MODELS
 
 # Encoders an .mp4 can hold; each is also checked against the FFmpeg that PyAV bundles.
 MP4_CODECS = (
+    "auto",  # h264_nvenc on a GPU with NVENC, else libx264
     "libx264",
     "libx265",
     "libsvtav1",
@@ -94,7 +95,7 @@ class JobSettings(BaseModel):
     def _known_codec(cls, value: str) -> str:
         import av  # PyAV is a core dependency; imported here only to keep module import cheap
 
-        usable = [name for name in MP4_CODECS if name in av.codecs_available]
+        usable = [name for name in MP4_CODECS if name == "auto" or name in av.codecs_available]
         if value not in usable:
             raise ValueError(f"codec '{value}' is not available; available: {', '.join(usable)}")
         return value

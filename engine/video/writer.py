@@ -22,14 +22,30 @@ from engine.video.colour import (
     matrix_from_tag,
     rgb_to_frame,
 )
+from engine.video.encoders import (
+    AUTO,
+    LOSSLESS_CODECS,
+    NVENC_FALLBACK,
+    default_pix_fmt,
+    encoder_candidates,
+    is_nvenc,
+    quality_options,
+)
 
-LOSSLESS_CODECS = {"ffv1"}
 # Largest time-base denominator we accept when widening it to hold the input's ticks.
 _MAX_TIME_BASE_DEN = 1 << 30
 # a dts this far from its pts (in ticks) is uninitialised memory, not B-frame reordering
 _MAX_DTS_GAP_TICKS = 1 << 40
 # Audio is muxed this far ahead of the video written so far, so packets interleave.
 _AUDIO_LOOKAHEAD_S = Fraction(1, 2)
+
+
+class EncoderOpenError(OptionsError):
+    """An NVENC encoder that exists in FFmpeg but cannot open on this machine."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _subsampling(pix_fmt: str) -> tuple[int, int]:
@@ -41,35 +57,6 @@ def _subsampling(pix_fmt: str) -> tuple[int, int]:
         int(math.log2(1024 // fmt.chroma_width(1024))),
         int(math.log2(1024 // fmt.chroma_height(1024))),
     )
-
-
-LOSSLESS_CODECS = frozenset({"ffv1", "ffvhuff", "huffyuv", "utvideo"})
-
-
-def default_pix_fmt(codec: str, colour: Any | None) -> str:
-    """Follow the input: RGB stays RGB on codecs that store it, >8-bit stays 10-bit where possible."""
-    supported = {fmt.name for fmt in av.codec.Codec(codec, "w").video_formats or ()}
-    depth = getattr(colour, "bit_depth", 8) or 8
-    if getattr(colour, "is_rgb", False):
-        rgb_choices = (
-            ["gbrp", "bgr0"]
-            if depth <= 8
-            else [f"gbrp{depth}le", "gbrp16le", "gbrp12le", "gbrp10le"]
-        )
-        for candidate in rgb_choices:
-            if candidate in supported:
-                return candidate
-    suffix = "" if depth <= 8 else f"{depth}le"
-    source_fmt = str(getattr(colour, "pix_fmt", "") or "")
-    if codec in LOSSLESS_CODECS and source_fmt.startswith(("yuv444p", "yuv422p")):
-        # a lossless target keeps the input's chroma resolution; lossy codecs stay 4:2:0,
-        # the only layout every player decodes
-        same_layout = source_fmt[:7] + suffix
-        if same_layout in supported:
-            return same_layout
-    if depth > 8 and "yuv420p10le" in supported:
-        return "yuv420p10le"
-    return "yuv420p"
 
 
 def check_output_path(path: str | os.PathLike[str], overwrite: bool) -> None:
@@ -112,16 +99,52 @@ class VideoWriter:
         audio_duration: float | None = None,
         overwrite: bool = False,
         options: dict[str, str] | None = None,
+        on_gpu: bool = False,
     ) -> None:
         self.path = Path(path)
         self.warnings: list[str] = []
         self._container: Any = None
         self._audio: AudioCarrier | None = None
-        self._closed = False
         check_output_path(self.path, overwrite)
         self._overwrite = overwrite
         self.temp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        candidates = encoder_candidates(codec, on_gpu)
+        for position, candidate in enumerate(candidates):
+            self._closed = False
+            try:
+                self._open(
+                    candidate, width, height, fps, crf, pix_fmt, colour, options,
+                    (audio_source, audio_start, audio_duration),
+                )  # fmt: skip
+            except EncoderOpenError as error:
+                if position == len(candidates) - 1:
+                    raise
+                if codec != AUTO:  # auto chose; a named NVENC request is worth a word
+                    self.warnings.append(
+                        f"{candidate} cannot encode here ({error.reason}); "
+                        f"encoded with {candidates[position + 1]} instead"
+                    )
+                continue
+            self.codec = candidate
+            break
+        self._last_ticks: int | None = None
+        self._last_dts: int | None = None
+        self._inexact_pts = 0
+        self.frames_written = 0
 
+    def _open(
+        self,
+        codec: str,
+        width: int,
+        height: int,
+        fps: Fraction,
+        crf: int | float | None,
+        pix_fmt: str | None,
+        colour: Any | None,
+        options: dict[str, str] | None,
+        audio: tuple[Any, float | None, float | None],
+    ) -> None:
+        """Check ``codec`` against the frame, open the temp file and start encoding."""
         try:
             encoder = av.codec.Codec(codec, "w")
         except (av.error.FFmpegError, ValueError):
@@ -154,7 +177,7 @@ class VideoWriter:
                 )
             if not 0 <= crf <= 63:
                 raise OptionsError(f"--crf must be between 0 and 63, got {crf}")
-            options["crf"] = f"{crf:g}"
+            options.update(quality_options(codec, crf))
 
         self.width, self.height, self.fps = width, height, Fraction(fps)
         self.time_base = self._choose_time_base(colour)
@@ -179,6 +202,7 @@ class VideoWriter:
             context.colorspace, context.color_range = self._colorspace_tag, self._range_tag
             context.color_primaries, context.color_trc = self._primaries, self._transfer
             self._video = stream
+            audio_source, audio_start, audio_duration = audio
             if audio_source is not None:
                 self._audio = AudioCarrier(
                     self._container, Path(audio_source), audio_start, audio_duration
@@ -188,10 +212,6 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
-        self._last_ticks: int | None = None
-        self._last_dts: int | None = None
-        self._inexact_pts = 0
-        self.frames_written = 0
 
     def _start_encoding(self, codec: str, options: dict[str, str]) -> None:
         """Open the encoders and write the header now, so bad options fail before any frame work."""
@@ -199,6 +219,13 @@ class VideoWriter:
             self._container.start_encoding()
         except (av.error.FFmpegError, OSError) as error:
             reason = getattr(error, "strerror", None) or str(error)
+            if "avcodec_open2" in str(error) and is_nvenc(codec):
+                # no driver, or a GPU without NVENC (H100/H200, A100): the caller falls back
+                raise EncoderOpenError(
+                    f"{codec} cannot open: {reason} (no NVENC on this machine?); "
+                    f"use --codec {NVENC_FALLBACK[codec]} or auto",
+                    reason=f"no usable NVENC: {reason}",
+                ) from None
             if "avcodec_open2" in str(error):
                 raise OptionsError(
                     f"{codec} rejected its settings {options or {}} for {self.width}x{self.height} "
