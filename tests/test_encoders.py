@@ -107,3 +107,18 @@ def test_cli_run_with_h264_nvenc_finishes_and_names_the_encoder(tmp_path):
     assert f"codec {used}" in result.stderr
     if used == "libx264":
         assert "warning: h264_nvenc cannot encode here" in result.stderr
+
+
+def test_fallback_keeps_audio_and_reports_carrier_warnings_once(tmp_path):
+    source = tmp_path / "subs.mkv"
+    make_clip(source, frames=25, width=96, height=64, audio=True, subtitle="Hello there")
+    out = tmp_path / "out.mp4"  # mp4 takes no SubRip: the carrier warns about it
+    writer = VideoWriter(out, 96, 64, Fraction(25), codec="h264_nvenc", audio_source=source)
+    frames, pts, _ = read_all(source)
+    for rgb, at in zip(frames, pts, strict=True):
+        writer.write(rgb.astype(np.float32), at)
+    writer.close()
+    assert sum("subtitle stream" in w for w in writer.warnings) == 1, writer.warnings
+    with av.open(str(out)) as container:
+        assert len(container.streams.audio) == 1 and len(container.streams.video) == 1
+        assert container.streams.video[0].codec_context.name == "h264"

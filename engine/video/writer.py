@@ -207,11 +207,12 @@ class VideoWriter:
                 self._audio = AudioCarrier(
                     self._container, Path(audio_source), audio_start, audio_duration
                 )
-                self.warnings.extend(self._audio.warnings)
             self._start_encoding(codec, options)
         except BaseException:
             self.abort()
             raise
+        if self._audio is not None:  # once, for the encoder that opened
+            self.warnings.extend(self._audio.warnings)
 
     def _start_encoding(self, codec: str, options: dict[str, str]) -> None:
         """Open the encoders and write the header now, so bad options fail before any frame work."""
