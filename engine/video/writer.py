@@ -82,6 +82,8 @@ class VideoWriter:
     audio (and, where the container allows, subtitle) streams are carried over,
     trimmed to ``[audio_start, audio_start + audio_duration)`` seconds after its
     video's first timestamp. ``options`` are extra encoder options (e.g. ``{"qp": "0"}``).
+    ``codec`` may be "auto" or an NVENC encoder (``engine.video.encoders``: ``on_gpu``
+    says the run is on a GPU backend); ``self.codec`` is the encoder that opened.
     """
 
     def __init__(
