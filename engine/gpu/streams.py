@@ -21,6 +21,11 @@ def cuda_ready() -> bool:
     return torch.cuda.is_available()
 
 
+def _use_cuda(enabled: bool | None) -> bool:
+    """CUDA streams when asked for (None: whenever there is CUDA) and there is CUDA."""
+    return cuda_ready() if enabled is None else enabled and cuda_ready()
+
+
 class RoundRobin:
     """Indices 0..count-1 in turn: which buffer/stream a new piece of work takes."""
 
@@ -46,7 +51,7 @@ class StreamSlots:
         import torch
 
         self.device = device
-        self.enabled = cuda_ready() if enabled is None else enabled and cuda_ready()
+        self.enabled = _use_cuda(enabled)
         self.streams = [
             torch.cuda.Stream(device=device) if self.enabled else None for _ in range(count)
         ]
@@ -89,7 +94,7 @@ class HostDownloadRing:
     def __init__(self, count: int = 3, device: int = 0, enabled: bool | None = None) -> None:
         import torch
 
-        self.enabled = cuda_ready() if enabled is None else enabled and cuda_ready()
+        self.enabled = _use_cuda(enabled)
         self.device = device
         self.copy_stream = torch.cuda.Stream(device=device) if self.enabled else None
         self._order = RoundRobin(count)

@@ -130,27 +130,25 @@ def create_app(
     at once, spread over the GPUs when there are any."""
     if max_queued < 1:
         raise OptionsError(f"max_queued must be at least 1, got {max_queued}")
-    data_dir.mkdir(parents=True, exist_ok=True)
     if workers < 1:
         raise OptionsError(f"workers must be at least 1, got {workers}")
     from engine.backends.select import gpu_count
 
+    data_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(data_dir)
     worker = Worker(store, worker_devices(workers, gpu_count()))
     preview_lock = threading.Lock()  # previews share the device with the worker: one at a time
 
-    def purge_expired() -> None:
-        if keep_finished_s is None:
-            return
-        purged = store.purge_finished(time.time() - keep_finished_s)
+    def purge_expired(keep_s: float) -> None:
+        purged = store.purge_finished(time.time() - keep_s)
         if purged:
-            log.info("deleted %d finished job(s) older than %.0f s", len(purged), keep_finished_s)
+            log.info("deleted %d finished job(s) older than %.0f s", len(purged), keep_s)
 
-    async def sweep_forever(interval_s: float) -> None:
+    async def sweep_forever(keep_s: float) -> None:
         while True:
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(sweep_interval_s(keep_s))
             try:
-                await run_in_threadpool(purge_expired)
+                await run_in_threadpool(purge_expired, keep_s)
             except Exception:  # a failed sweep must not end the sweeping
                 log.exception("sweeping finished jobs failed")
 
@@ -161,8 +159,8 @@ def create_app(
             worker.submit(job_id)
         sweeper = None
         if keep_finished_s is not None:
-            purge_expired()
-            sweeper = asyncio.create_task(sweep_forever(sweep_interval_s(keep_finished_s)))
+            purge_expired(keep_finished_s)
+            sweeper = asyncio.create_task(sweep_forever(keep_finished_s))
         yield
         if sweeper is not None:
             sweeper.cancel()

@@ -119,6 +119,7 @@ class JobSettings(BaseModel):
         *,
         start: float | None = None,
         duration: float | None = None,
+        device: int = 0,
     ) -> RunOptions:
         return RunOptions(
             input=input_path,
@@ -135,6 +136,7 @@ class JobSettings(BaseModel):
             overwrite=True,
             start=start,
             duration=duration,
+            device=device,
             progress="none",
         )
 

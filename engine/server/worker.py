@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 from engine.errors import Cancelled, VxError
@@ -128,9 +128,8 @@ class Worker:
         from engine import api  # heavy (onnxruntime, torch for builds): only when a job runs
 
         settings = JobSettings.model_validate(job.settings)
-        options = replace(
-            settings.to_run_options(self.store.input_path(job_id), self.store.output_path(job_id)),
-            device=device,
+        options = settings.to_run_options(
+            self.store.input_path(job_id), self.store.output_path(job_id), device=device
         )
         last_write = 0.0
 
