@@ -73,7 +73,7 @@ def model_flops(name: str, height: int, width: int) -> tuple[float, tuple[int, i
     """(FLOPs of one inference at H×W, output H×W)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from export.build import load_torch_model
+    from export.artifacts import load_torch_model
     from export.registry import get_model
 
     torch = torch_setup()
@@ -92,7 +92,7 @@ def ort_seconds(name: str, height: int, width: int, runs: int) -> float:
     """Median seconds of one ort-cpu inference (runner.infer only) on real-valued input."""
     from engine.backends.base import RunnerSpec
     from engine.backends.select import create_runner
-    from export.build import ensure_artifact
+    from export.builders import ensure_artifact
 
     onnx_path, _ = ensure_artifact(name, "fp32", log=log)
     runner = create_runner("ort-cpu", RunnerSpec(model=name, onnx_path=onnx_path, precision="fp32"))

@@ -195,8 +195,9 @@ def engine_sr_stage(model: str, frame_hw: tuple[int, int], tile: int | None = No
     """(SuperResolution stage, runner) exactly as ``run`` builds them, ort-cpu fp32."""
     from engine.backends.base import RunnerSpec
     from engine.backends.select import create_runner
-    from engine.stages import SuperResolution
-    from export.build import ensure_artifact
+    from engine.pipeline.ops import HOST_OPS
+    from engine.pipeline.stages import SuperResolution
+    from export.builders import ensure_artifact
     from export.registry import get_model
 
     desc = get_model(model)
@@ -208,7 +209,7 @@ def engine_sr_stage(model: str, frame_hw: tuple[int, int], tile: int | None = No
         RunnerSpec(model=model, onnx_path=onnx_path, precision="fp32", max_input_hw=frame_hw),
     )
     runner.activate()
-    return SuperResolution(runner, desc.scale, tile, overlap), runner
+    return SuperResolution(runner, desc.io, HOST_OPS, tile, overlap), runner
 
 
 def ffmpeg_binary() -> str | None:

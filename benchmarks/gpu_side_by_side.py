@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _pipeline(backend: str) -> str:
-    from engine.gpu.pipeline import DEVICE_BACKENDS
+    from engine.backends.select import GPU_BACKENDS
 
-    return "device" if backend in DEVICE_BACKENDS else "cpu"
+    return "device" if backend in GPU_BACKENDS else "cpu"
 
 
 if __name__ == "__main__":

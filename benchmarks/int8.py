@@ -40,25 +40,28 @@ X4PLUS_CASES = [("realesrgan-x4plus", (320, 180), 1, 0)]
 def _int8_stage(model: str, frame_hw: tuple[int, int]):
     from engine.backends.base import RunnerSpec
     from engine.backends.ort_cpu import OrtCpuRunner
-    from engine.stages import SuperResolution
+    from engine.pipeline.ops import HOST_OPS
+    from engine.pipeline.stages import SuperResolution
+    from export.builders import ensure_artifact
     from export.quantize import quantize_sr
     from export.registry import get_model
 
     desc = get_model(model)
+    fp32_path, _ = ensure_artifact(model, "fp32")
     runner = OrtCpuRunner(
         RunnerSpec(
             model=model,
-            onnx_path=quantize_sr(model, min_psnr_db=0.0),
+            onnx_path=quantize_sr(model, fp32_path, min_psnr_db=0.0),
             precision="int8",
             max_input_hw=frame_hw,
         )
     )
     runner.activate()
-    return SuperResolution(runner, desc.scale, 0, desc.tiling.default_overlap), runner
+    return SuperResolution(runner, desc.io, HOST_OPS, 0, desc.tiling.default_overlap), runner
 
 
 def run_case(model: str, size: tuple[int, int], count: int, warmup: int) -> dict:
-    from export.build import load_torch_model
+    from export.artifacts import load_torch_model
     from export.registry import get_model
 
     torch = torch_setup()

@@ -37,7 +37,7 @@ CASES = [
 
 
 def run_case(model: str, size: tuple[int, int], count: int, warmup: int) -> dict:
-    from export.build import load_torch_model
+    from export.artifacts import load_torch_model
     from export.registry import get_model
 
     torch = torch_setup()

@@ -41,8 +41,9 @@ CLIP, START, SOURCE_FRAMES = "bikes.mp4", 0, 17
 def engine_interpolator():
     from engine.backends.base import RunnerSpec
     from engine.backends.select import create_runner
-    from engine.stages import RifeMidpoint
-    from export.build import ensure_artifact
+    from engine.pipeline.ops import HOST_OPS
+    from engine.pipeline.stages import RifeMidpoint
+    from export.builders import ensure_artifact
     from export.registry import get_model
 
     desc = get_model("rife-hdv3")
@@ -51,7 +52,7 @@ def engine_interpolator():
         "ort-cpu", RunnerSpec(model=desc.name, onnx_path=onnx_path, precision="fp32")
     )
     runner.activate()
-    return RifeMidpoint(runner, desc.size_multiple), runner
+    return RifeMidpoint(runner, desc.io, HOST_OPS), runner
 
 
 def engine_run(kept: list[np.ndarray], tmp: Path) -> tuple[list[np.ndarray], float]:

@@ -118,7 +118,7 @@ def main() -> None:
 
         # quality: each output vs PyTorch fp32 on the same decoded input (first 4 frames)
         torch = torch_setup()
-        from export.build import load_torch_model
+        from export.artifacts import load_torch_model
         from export.registry import get_model
 
         model = load_torch_model(get_model(MODEL)).eval()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 
 from engine.errors import Cancelled, InputError, OptionsError
 from engine.options import Progress, RunOptions, RunSummary
-from engine.plan import RunPlan, make_plan
-from engine.stages import Filter, Interpolator, Resize, RifeMidpoint, RifeTimestep, SuperResolution
-from export.registry import ModelDescriptor
+from engine.plan import ModelPlan, RunPlan, make_plan
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -26,57 +24,42 @@ def probe_video(path: Path | str):
         return reader.info
 
 
-def _runner_for(
-    desc: ModelDescriptor,
-    backend: str,
-    precision: str,
-    plan: RunPlan,
-    log: Callable[[str], None],
-    device: int = 0,
-):
+def make_runner(model: ModelPlan, plan: RunPlan, log: Callable[[str], None]):
+    """The runner of one planned model; builds its missing ONNX artifact first."""
     from engine.backends.base import RunnerSpec
     from engine.backends.select import create_runner
-    from export.build import ensure_artifact, load_torch_model
+    from export.artifacts import load_torch_model
+    from export.builders import ensure_artifact
 
-    if precision == "int8":
-        if desc.kind != "sr":
-            log(f"{desc.name} runs in fp32: int8 is for super-resolution models")
-            precision = "fp32"
-        elif backend != "ort-cpu":
-            raise OptionsError(
-                f"--precision int8 runs on ort-cpu only, not {backend}; "
-                "add --backend ort-cpu or use --precision fp32/fp16"
-            )
-    elif precision == "fp16" and not desc.supports_half:
-        precision = "fp32"
+    desc = model.desc
     onnx_path = None
-    if not backend.startswith("torch"):
-        onnx_path, _ = ensure_artifact(desc.name, precision, log=log)
-    if desc.kind == "sr":
-        tile_hw = (plan.tile + 2 * plan.tile_overlap,) * 2 if plan.tile else None
-        max_hw = tile_hw or (plan.in_height, plan.in_width)
-    else:
-        multiple = desc.size_multiple
-        max_hw = (
-            -(-plan.out_height // multiple) * multiple,
-            -(-plan.out_width // multiple) * multiple,
-        )
+    if not plan.backend.startswith("torch"):
+        onnx_path, _ = ensure_artifact(desc.name, model.precision, log=log, weights=model.weights)
     spec = RunnerSpec(
         model=desc.name,
         onnx_path=onnx_path,
-        precision=precision,
-        max_input_hw=max_hw,
-        opt_input_hw=max_hw,
+        precision=model.precision,
+        max_input_hw=model.max_input_hw,
+        opt_input_hw=model.max_input_hw,
+        max_batch=plan.tile_batch if desc.kind == "sr" else 1,
+        io=desc.io,
     )
-    return create_runner(backend, spec, model_factory=lambda: load_torch_model(desc), device=device)
+    options = {}
+    if plan.backend == "ort-cpu":
+        options = {"threads": plan.runner.threads, "spin": plan.runner.spin}
+    return create_runner(
+        plan.backend,
+        spec,
+        model_factory=lambda: load_torch_model(desc, model.weights),
+        device=plan.device,
+        **options,
+    )
 
 
-def make_runners(
-    plan: RunPlan, backend: str, precision: str, log: Callable[[str], None], device: int = 0
-):
-    """(SR runner, VFI runner), each None when that stage is off; builds missing artifacts."""
-    sr = _runner_for(plan.sr, backend, precision, plan, log, device) if plan.sr else None
-    vfi = _runner_for(plan.vfi, backend, precision, plan, log, device) if plan.vfi else None
+def make_runners(plan: RunPlan, log: Callable[[str], None]):
+    """(SR runner, VFI runner), each None when that stage is off."""
+    sr = make_runner(plan.sr_model, plan, log) if plan.sr_model else None
+    vfi = make_runner(plan.vfi_model, plan, log) if plan.vfi_model else None
     return sr, vfi
 
 
@@ -90,17 +73,8 @@ def check_device(backend: str, device: int) -> None:
         raise OptionsError(problem)
 
 
-def make_stages(plan: RunPlan, sr_runner, vfi_runner) -> tuple[list[Filter], Interpolator | None]:
-    """The CPU pipeline's Filters (SR, exact resize) and Interpolator."""
-    filters: list[Filter] = []
-    if sr_runner is not None:
-        filters.append(SuperResolution(sr_runner, plan.sr.scale, plan.tile, plan.tile_overlap))
-    if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
-        filters.append(Resize(plan.out_height, plan.out_width))
-    if vfi_runner is None:
-        return filters, None
-    make = RifeTimestep if plan.vfi.has_timestep_input else RifeMidpoint
-    return filters, make(vfi_runner, plan.vfi.size_multiple)
+def precision_summary(plan: RunPlan) -> str:
+    return ", ".join(f"{m.desc.name} {m.precision}" for m in plan.models)
 
 
 def run(
@@ -110,9 +84,8 @@ def run(
     log: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Enhance ``options.input`` into ``options.output``; raises VxError subclasses."""
-    from engine.backends.select import resolve_backend
-    from engine.gpu.pipeline import DEVICE_BACKENDS, run_device_pipeline
-    from engine.pipeline import run_pipeline
+    from engine.backends.select import GPU_BACKENDS, resolve_backend
+    from engine.pipeline import drive
     from engine.video import VideoReader, VideoWriter
     from engine.video.writer import check_output_path
 
@@ -123,7 +96,9 @@ def run(
     check_output_path(options.output, options.overwrite)
     with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
         info = reader.info
-        plan = make_plan(options, info.width, info.height, info.fps)
+        plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
+        for note in plan.notes:
+            log(note)
         if on_progress is not None:
             on_progress(Progress(0, None, 0.0, None, "build"))
         writer = VideoWriter(
@@ -141,48 +116,24 @@ def run(
             audio_start=info.start_s,
             audio_duration=options.duration,
             overwrite=options.overwrite,
-            on_gpu=backend in DEVICE_BACKENDS,
+            on_gpu=backend in GPU_BACKENDS,
         )
-        runners = []
         try:
-            sr_runner, vfi_runner = make_runners(
-                plan, backend, options.precision, log, options.device
-            )
-            runners = [r for r in (sr_runner, vfi_runner) if r is not None]
-            filters, interpolator = make_stages(plan, sr_runner, vfi_runner)
-            frames_in_estimate = info.frame_count
-            total_out = None
-            if frames_in_estimate:
-                total_out = int(round(frames_in_estimate * plan.out_fps / plan.in_fps))
-            for runner in runners:
-                runner.activate()
-            extra_warnings: tuple[str, ...] = ()
-            if backend in DEVICE_BACKENDS:
-                # frames stay on the GPU from decode to the encoder hand-off (NOT RUN IN CI)
-                stats = run_device_pipeline(
-                    options,
+            with contextlib.ExitStack() as active:
+                sr_runner, vfi_runner = make_runners(plan, log)
+                for runner in (sr_runner, vfi_runner):
+                    if runner is not None:
+                        active.enter_context(runner)
+                total_out = None
+                if info.frame_count:
+                    total_out = int(round(info.frame_count * plan.out_fps / plan.in_fps))
+                stats = drive(
                     plan,
-                    info,
-                    sr_runner,
-                    vfi_runner,
-                    writer.write,
-                    total_out=total_out,
-                    on_progress=on_progress,
-                    cancel=cancel,
-                    device=f"cuda:{options.device}",
-                    reader=reader,
-                )
-                extra_warnings = tuple(stats.warnings)
-            else:
-                stats = run_pipeline(
                     reader,
                     writer.write,
-                    filters,
-                    interpolator,
-                    plan.out_fps,
-                    Fraction(1) / plan.in_fps,
-                    options.scene_threshold,
-                    total_out,
+                    sr_runner,
+                    vfi_runner,
+                    total_out=total_out,
                     on_progress=on_progress,
                     cancel=cancel,
                 )
@@ -194,11 +145,8 @@ def run(
             if isinstance(exc, KeyboardInterrupt):
                 raise Cancelled("interrupted") from None
             raise
-        finally:
-            for runner in runners:
-                runner.deactivate()
         # the writer's too: dropped subtitle streams and rounded timestamps were lost here
-        warnings = tuple(reader.warnings) + tuple(writer.warnings) + extra_warnings
+        warnings = tuple(reader.warnings) + tuple(writer.warnings)
     wall = time.perf_counter() - started
     summary = RunSummary(
         output=Path(options.output),
@@ -213,6 +161,9 @@ def run(
         out_fps=plan.out_fps,
         warnings=warnings,
         codec=writer.codec,
+        decoder=stats.decoder,
+        nvdec_fallback=stats.nvdec_fallback,
+        precision=precision_summary(plan),
     )
     if on_progress is not None:
         on_progress(Progress(stats.frames_out, stats.frames_out, summary.fps, 0.0, "done"))

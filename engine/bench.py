@@ -1,9 +1,9 @@
 """`vx-engine bench`: per-stage latency, throughput and memory of the real pipeline.
 
-The bench assembles the same pieces as ``engine.api.run`` (plan, runners,
-SuperResolution / RIFE stages, threaded ``run_pipeline``, PyAV reader and
-writer) and wraps them with timers, so the numbers are those of a real run.
-Nothing in the pipeline is changed: the wrappers only record ``perf_counter``
+The bench drives the very pipeline ``engine.api.run`` drives (``engine.pipeline.drive``:
+the plan, its backend and scheduling, host or device, the PyAV reader and writer) with
+timers around the runners, the stages and the source (``DriveHooks``), so the numbers
+are those of a real run on every backend. The wrappers only record ``perf_counter``
 stamps.
 
 Stages (milliseconds; each sample is one call, warm-up calls dropped):
@@ -29,7 +29,7 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from engine.measure import (
     STAGES,
     StageClock,
     TimedRunner,
+    TimedScheduling,
     TimedStage,
     cuda_torch,
     machine_info,
@@ -70,10 +71,10 @@ class BenchConfig:
 
 def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
     """Run the pipeline once under timers; returns the JSON-ready report."""
-    from engine.api import make_runners, make_stages
+    from engine.api import make_runners
     from engine.backends.select import resolve_backend
     from engine.options import RunOptions
-    from engine.pipeline import run_pipeline
+    from engine.pipeline import DriveHooks, drive
     from engine.plan import make_plan
     from engine.video import VideoReader, VideoWriter
 
@@ -111,19 +112,11 @@ def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
         load_started = time.perf_counter()
         with VideoReader(options.input) as reader:
             info = reader.info
-            plan = make_plan(options, info.width, info.height, info.fps)
-            sr_runner, vfi_runner = make_runners(plan, backend, config.precision, log)
+            plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
+            for note in plan.notes:
+                log(note)
+            sr_runner, vfi_runner = make_runners(plan, log)
             runners = [r for r in (sr_runner, vfi_runner) if r is not None]
-            # the run's own stages, around runners that time each inference
-            stages, plain_interpolator = make_stages(
-                plan,
-                TimedRunner(sr_runner, clock) if sr_runner is not None else None,
-                TimedRunner(vfi_runner, clock) if vfi_runner is not None else None,
-            )
-            filters = [TimedStage(stage, clock) for stage in stages]
-            interpolator = None
-            if plain_interpolator is not None:
-                interpolator = TimedStage(plain_interpolator, clock)
             for runner in runners:
                 runner.activate()
             model_load_s = time.perf_counter() - load_started
@@ -145,16 +138,20 @@ def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
                 written.append(done)
 
             started = time.perf_counter()
+            hooks = DriveHooks(
+                source=lambda frames: timed_frames(frames, clock, limit),
+                scheduling=lambda inner: TimedScheduling(inner, clock),
+                stage=lambda stage: TimedStage(stage, clock),
+            )
             try:
-                stats = run_pipeline(
-                    timed_frames(reader, clock, limit),
+                # the run's own pipeline, around runners that time each inference
+                stats = drive(
+                    replace(plan, scene_threshold=0.0),
+                    reader,
                     write,
-                    filters,
-                    interpolator,
-                    plan.out_fps,
-                    1 / plan.in_fps,
-                    0.0,
-                    None,
+                    TimedRunner(sr_runner, clock) if sr_runner is not None else None,
+                    TimedRunner(vfi_runner, clock) if vfi_runner is not None else None,
+                    hooks=hooks,
                 )
                 writer.close()
             except BaseException:

@@ -63,13 +63,14 @@ def cli() -> None:
 @cli.command()
 def models() -> None:
     """List the model zoo: name, kind, scale, licence, weights cached, ONNX artifacts built."""
-    from export.build import MIN_OPSET, artifact_paths
+    from export.artifacts import artifact_paths
+    from export.build import MIN_OPSET
     from export.registry import MODELS
     from export.weights import is_cached
 
     click.echo(f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} licence")
     for desc in MODELS.values():
-        cached = "yes" if is_cached(desc) else "no"
+        cached = ("yes" if is_cached(desc) else "no") if desc.ships_weights else "user"
         built = [
             p for p in ("fp32", "fp16") if artifact_paths(desc, p, MIN_OPSET, None)[0].is_file()
         ]
@@ -101,7 +102,7 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 
     stdout gets one line per artifact (its path); diagnostics go to stderr.
     """
-    from export.build import build_model
+    from export.builders import build_model
 
     result = build_model(
         BuildOptions(model=model, precision=precision, opset=opset, force=force, weights=weights)
@@ -134,6 +135,27 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 )
 @click.option("--tile", type=int, default=None, help="Tile size in input pixels; 0 = whole frame.")
 @click.option("--tile-overlap", type=int, default=None, help="Context/blend band between tiles.")
+@click.option(
+    "--tile-batch", type=int, default=1, show_default=True, help="SR tiles per inference."
+)
+@click.option(
+    "--sr-weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Your own weights for the SR model (an official Real-ESRGAN .pth).",
+)
+@click.option(
+    "--vfi-weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Your own RIFE flownet.pkl (rife-v4 ships none).",
+)
+@click.option("--threads", type=int, default=None, help="CPU runner threads (default: all cores).")
+@click.option(
+    "--spin/--no-spin",
+    default=None,
+    help="ONNX Runtime workers spin-wait (default on; off is faster beside other busy processes).",
+)
 @click.option(
     "--backend",
     default="auto",

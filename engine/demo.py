@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import VxError
+from engine.errors import InputError, VxError
 
 OUT_DIR = Path(os.environ.get("VX_DEMO_OUT", "demo-out"))
 # 2 cores do roughly a frame every few seconds at 720p -> 1440p; 1 s of video keeps
@@ -33,15 +33,17 @@ def _frame_at(path: Path, pts: Fraction) -> np.ndarray:
                 best = frame
             if frame.pts > pts:
                 break
-    assert best is not None
+    if best is None:
+        raise InputError(f"{path}: no frame decodes near {float(pts):.2f}s")
     return best.rgb
 
 
 def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """Left half of ``before`` (resized to after's size) beside the right half of ``after``."""
-    from engine.stages import Resize
+    from engine.pipeline.ops import HOST_OPS
+    from engine.pipeline.stages import Resize
 
-    before = Resize(*after.shape[1:]).process(before)
+    before = Resize(*after.shape[1:], HOST_OPS).process(before)
     width = after.shape[2]
     image = np.concatenate([before[:, :, : width // 2], after[:, :, width // 2 :]], axis=2)
     image[:, :, width // 2 - 1 : width // 2 + 1] = 1.0  # a white seam marks the split

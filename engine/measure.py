@@ -193,6 +193,27 @@ class TimedStage:
         self._inner.new_pair()
 
 
+class TimedScheduling:
+    """A scheduling whose decode-thread ``load`` (colour conversion) counts into ``decode``:
+    it adds to the sample ``timed_frames`` just took for the same frame."""
+
+    def __init__(self, inner: Any, clock: StageClock) -> None:
+        self._inner, self._clock = inner, clock
+
+    def load(self, raw: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._inner.load(raw)
+        finally:
+            with self._clock.lock:
+                samples = self._clock.samples["decode"]
+                if samples:
+                    samples[-1] += time.perf_counter() - started
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def timed_frames(frames: Iterable, clock: StageClock, limit: int | None) -> Iterator:
     iterator = iter(frames)
     count = 0

@@ -51,6 +51,11 @@ class RunOptions:
     start: float | None = None  # seconds
     duration: float | None = None  # seconds
     progress: ProgressMode = "bar"
+    sr_weights: Path | None = None  # a user's .pth for the SR model
+    vfi_weights: Path | None = None  # a user's flownet.pkl (rife-v4 ships none)
+    tile_batch: int = 1  # SR tiles per inference
+    threads: int | None = None  # CPU runner threads; None = every core
+    spin: bool | None = None  # ORT spin-waiting; None = on unless VX_ORT_SPIN=0
 
 
 @dataclass(frozen=True)
@@ -78,3 +83,6 @@ class RunSummary:
     out_fps: Fraction
     warnings: tuple[str, ...] = ()
     codec: str = ""  # the encoder that wrote the video (what --codec auto chose)
+    decoder: str = ""  # "pyav" or "nvdec"
+    nvdec_fallback: str | None = None  # why NVDEC did not decode (None when it did)
+    precision: str = ""  # what ran, per model: "realesr-animevideov3-x2 fp32, rife-hdv3 fp32"

@@ -1,13 +1,41 @@
-"""Turns RunOptions + the input's VideoInfo into concrete geometry and rates, or a clear error."""
+"""RunOptions + the input's size and rate -> the RunPlan: everything a driver needs, resolved once.
+
+The plan names the backend, the device, each model's precision and calling convention,
+the tiles, the scheduler and the runner settings; drivers read the plan, never
+RunOptions. Every coercion (fp16 -> fp32, int8 -> fp32) is a line in ``notes``.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
+from typing import Literal
 
 from engine.errors import OptionsError
 from engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
 from export.registry import ModelDescriptor, get_model
+
+Scheduler = Literal["host", "device"]
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """Runtime knobs of the CPU runners (ORT): threads None = every core."""
+
+    threads: int | None = None
+    spin: bool = True  # ORT workers spin-wait: faster alone, slower beside other processes
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model as it will run: precision after coercion, weights, largest input."""
+
+    desc: ModelDescriptor
+    precision: str
+    weights: Path | None
+    max_input_hw: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -24,6 +52,24 @@ class RunPlan:
     out_fps: Fraction
     tile: int
     tile_overlap: int
+    backend: str = "ort-cpu"
+    device: int = 0  # CUDA device index on the GPU backends
+    scheduler: Scheduler = "host"
+    tile_batch: int = 1  # SR tiles per inference
+    sr_model: ModelPlan | None = None
+    vfi_model: ModelPlan | None = None
+    runner: RunnerSettings = RunnerSettings()
+    scene_threshold: float = 0.12
+    notes: tuple[str, ...] = ()  # coercions, one line each, for the log
+
+    @property
+    def models(self) -> list[ModelPlan]:
+        return [m for m in (self.sr_model, self.vfi_model) if m is not None]
+
+    @property
+    def torch_device(self) -> str:
+        """The device the frames live on: ``cuda:N`` on the GPU backends, else ``cpu``."""
+        return f"cuda:{self.device}" if self.scheduler == "device" else "cpu"
 
 
 def _even(value: float) -> int:
@@ -71,13 +117,76 @@ def _out_fps(options: RunOptions, in_fps: Fraction) -> Fraction:
     return in_fps * 2
 
 
-def make_plan(options: RunOptions, width: int, height: int, in_fps: Fraction) -> RunPlan:
+def _precision(desc: ModelDescriptor, requested: str, backend: str, notes: list[str]) -> str:
+    """The precision ``desc`` runs at on ``backend``; every change is a note."""
+    if requested == "int8":
+        if desc.kind != "sr":
+            notes.append(f"{desc.name} runs in fp32: int8 is for super-resolution models")
+            return "fp32"
+        if backend != "ort-cpu":
+            raise OptionsError(
+                f"--precision int8 runs on ort-cpu only, not {backend}; "
+                "add --backend ort-cpu or use --precision fp32/fp16"
+            )
+        return "int8"
+    if requested == "fp16":
+        if not desc.supports_half:
+            notes.append(f"{desc.name} runs in fp32: it has no fp16 variant")
+            return "fp32"
+        if backend == "torch-cpu":
+            notes.append(f"{desc.name} runs in fp32: torch-cpu has no fast fp16 kernels")
+            return "fp32"
+    return requested
+
+
+def _model_plan(
+    desc: ModelDescriptor,
+    options: RunOptions,
+    backend: str,
+    max_hw: tuple[int, int],
+    weights: Path | None,
+    notes: list[str],
+) -> ModelPlan:
+    if weights is None and not desc.ships_weights:
+        flag = "--sr-weights" if desc.kind == "sr" else "--vfi-weights"
+        raise OptionsError(
+            f"{desc.name} ships no weights; give your own with {flag} PATH "
+            f"(a {'.pth' if desc.kind == 'sr' else 'flownet.pkl'} of this architecture)"
+        )
+    if weights is not None and not Path(weights).is_file():
+        raise OptionsError(f"weights file {weights} does not exist; check the path")
+    precision = _precision(desc, options.precision, backend, notes)
+    if precision == "int8" and weights is not None:
+        raise OptionsError("--precision int8 quantizes the pinned weights only; drop the weights")
+    return ModelPlan(desc, precision, weights, max_hw)
+
+
+def _runner_settings(options: RunOptions) -> RunnerSettings:
+    if options.threads is not None and options.threads < 1:
+        raise OptionsError(f"--threads {options.threads}: must be 1 or more")
+    spin = options.spin
+    if spin is None:  # the environment may still set the default (as before it was a flag)
+        spin = os.environ.get("VX_ORT_SPIN", "1") != "0"
+    return RunnerSettings(threads=options.threads, spin=spin)
+
+
+def make_plan(
+    options: RunOptions, width: int, height: int, in_fps: Fraction, backend: str | None = None
+) -> RunPlan:
+    """The plan for an input of ``width`` × ``height`` at ``in_fps``.
+
+    ``backend``: an already resolved backend; None resolves ``options.backend`` here.
+    """
+    from engine.backends.select import GPU_BACKENDS, resolve_backend
+
+    if backend is None:
+        backend = resolve_backend(options.backend)
     sr = get_model(options.sr) if options.sr else None
     vfi = get_model(options.vfi) if options.vfi else None
     if sr is not None and sr.kind != "sr":
         raise OptionsError(f"--sr {sr.name} is a {sr.kind} model; pick a super-resolution model")
     if vfi is not None and vfi.kind != "vfi":
-        raise OptionsError(f"--vfi {vfi.name} is a {vfi.kind} model; pick rife-hdv3")
+        raise OptionsError(f"--vfi {vfi.name} is a {vfi.kind} model; pick rife-hdv3 or rife-v4")
     sr_scale = sr.scale if sr else 1
     out_width, out_height = _target_size(options, width, height, sr_scale)
     if out_width > MAX_WIDTH or out_height > MAX_HEIGHT:
@@ -93,6 +202,18 @@ def make_plan(options: RunOptions, width: int, height: int, in_fps: Fraction) ->
         raise OptionsError("--tile and --tile-overlap must be 0 or more")
     if tile and tile <= overlap:
         raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
+    if options.tile_batch < 1:
+        raise OptionsError(f"--tile-batch {options.tile_batch}: must be 1 or more")
+    notes: list[str] = []
+    sr_model = vfi_model = None
+    if sr is not None:
+        window = tile + 2 * overlap
+        sr_hw = (min(window, height), min(window, width)) if tile else (height, width)
+        sr_model = _model_plan(sr, options, backend, sr_hw, options.sr_weights, notes)
+    if vfi is not None:
+        multiple = vfi.io.size_multiple
+        vfi_hw = (-(-out_height // multiple) * multiple, -(-out_width // multiple) * multiple)
+        vfi_model = _model_plan(vfi, options, backend, vfi_hw, options.vfi_weights, notes)
     return RunPlan(
         in_width=width,
         in_height=height,
@@ -106,4 +227,13 @@ def make_plan(options: RunOptions, width: int, height: int, in_fps: Fraction) ->
         out_fps=_out_fps(options, in_fps),
         tile=tile,
         tile_overlap=overlap,
+        backend=backend,
+        device=options.device,
+        scheduler="device" if backend in GPU_BACKENDS else "host",
+        tile_batch=options.tile_batch,
+        sr_model=sr_model,
+        vfi_model=vfi_model,
+        runner=_runner_settings(options),
+        scene_threshold=options.scene_threshold,
+        notes=tuple(notes),
     )

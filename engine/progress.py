@@ -48,7 +48,7 @@ class ProgressPrinter:
             print(file=sys.stderr)
         if self.mode == "json":
             record = {
-                k: (str(v) if not isinstance(v, int | float | list | tuple) else v)
+                k: (v if v is None or isinstance(v, int | float | list | tuple) else str(v))
                 for k, v in asdict(summary).items()
             }
             print(json.dumps({"stage": "summary", **record}), flush=True)
@@ -58,7 +58,8 @@ class ProgressPrinter:
             f"  frames in {summary.frames_in}, frames out {summary.frames_out}, "
             f"scene cuts {summary.scene_cuts}",
             f"  {summary.width}x{summary.height} @ {float(summary.out_fps):.3f} fps, "
-            f"backend {summary.backend}, codec {summary.codec}",
+            f"backend {summary.backend} ({summary.precision or 'no model'}), "
+            f"decoder {summary.decoder}, codec {summary.codec}",
             f"  wall {summary.wall_s:.1f} s, {summary.fps:.2f} output fps",
         ]
         lines += [f"  warning: {w}" for w in summary.warnings]

@@ -3,7 +3,7 @@
 Recipe, chosen by measurement on a 2-core AVX512-VNNI CPU (benchmarks/results/int8.md,
 animevideov3-x4 at 320x180, PSNR vs PyTorch fp32):
 
-- PRelu is rewritten (``engine.backends.ort_cpu.rewrite_prelu``) *before* quantizing, so
+- PRelu is rewritten (``export.graph_rewrites.rewrite_prelu``) *before* quantizing, so
   its depthwise convolutions are quantized too and ORT fuses the whole body into
   QLinearConv/QLinearAdd. Quantizing the PRelu graph as exported leaves PRelu in fp32
   between Q/DQ pairs: 1.15x fp32 instead of ~2x.
@@ -29,18 +29,20 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import ExportError
-from export.build import (
+from export.artifacts import (
     ARTIFACT_VERSION,
-    ensure_artifact,
+    Log,
     load_torch_model,
     psnr,
+    stderr_log,
     validation_inputs,
+    write_json_atomic,
 )
 from export.locks import exclusive
 from export.registry import ModelDescriptor, get_model
@@ -58,14 +60,6 @@ CALIBRATION_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4")
 # bigbuckbunny frame 40 is validation_inputs' frame: calibration starts past it
 CALIBRATION_START = {"bikes.mp4": 0, "bigbuckbunny.mp4": 50}
 FP32_TAIL_OPS = ("DepthToSpace", "Resize", "Clip")
-
-Log = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
 
 
 def int8_paths(fp32_path: Path) -> tuple[Path, Path]:
@@ -185,10 +179,11 @@ def _cached(
 
 def quantize_sr(
     model_name: str,
+    fp32_path: Path,
     calibration_frames: int = 8,
     per_channel: bool = True,
     force: bool = False,
-    log: Log = _stderr,
+    log: Log = stderr_log,
     min_psnr_db: float = MIN_INT8_PSNR_DB,
 ) -> Path:
     """The int8 QDQ ONNX of an SR model (built from its fp32 artifact on first use).
@@ -204,7 +199,6 @@ def quantize_sr(
         )
     if calibration_frames < 1:
         raise ExportError(f"calibration_frames={calibration_frames}; give 1 or more")
-    fp32_path, _ = ensure_artifact(desc.name, "fp32", log=log)
     onnx_path, meta_path = int8_paths(fp32_path)
     settings = {
         "method": "MinMax",
@@ -250,7 +244,7 @@ def _quantize(
         quantize_static,
     )
 
-    from engine.backends.ort_cpu import rewrite_prelu
+    from export.graph_rewrites import rewrite_prelu
 
     started = time.perf_counter()
     log(f"quantize: {desc.name} int8, {calibration_frames} calibration crops")
@@ -301,13 +295,13 @@ def _quantize(
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_s": round(time.perf_counter() - started, 2),
     }
-    meta_partial = meta_path.with_name(meta_path.name + ".partial")
-    meta_partial.write_text(json.dumps(meta, indent=2))
-    os.replace(meta_partial, meta_path)
+    write_json_atomic(meta_path, meta)
     log(f"quantize: {desc.name} int8: PSNR {check['psnr_db']:.1f} dB vs PyTorch fp32")
 
 
-def ensure_int8_artifact(model_name: str, log: Log = _stderr) -> tuple[Path, dict]:
+def ensure_int8_artifact(
+    model_name: str, fp32_path: Path, log: Log = stderr_log
+) -> tuple[Path, dict]:
     """``ensure_artifact``'s shape for int8: (ONNX path, metadata), built on first use."""
-    onnx_path = quantize_sr(model_name, log=log)
+    onnx_path = quantize_sr(model_name, fp32_path, log=log)
     return onnx_path, json.loads(onnx_path.with_suffix(".json").read_text())

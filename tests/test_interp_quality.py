@@ -19,7 +19,7 @@ from engine.api import run
 from engine.options import RunOptions
 from engine.samples import sample_video
 from engine.video import VideoReader, VideoWriter
-from export.build import psnr
+from export.artifacts import psnr
 from export.reference import ReferenceRife
 
 SOURCE_FRAMES = 9  # frames 0..8 of bikes.mp4: 5 kept, 4 rebuilt

@@ -45,7 +45,7 @@ def _peak_rss_kib(source: Path, output: Path) -> tuple[int, int]:
 @pytest.mark.slow
 def test_peak_memory_does_not_grow_with_length(tmp_path: Path) -> None:
     from engine.options import RunOptions
-    from export.build import ensure_artifact
+    from export.builders import ensure_artifact
 
     # On a cold cache the first child would also export the ONNX model, and that peak
     # would hide the run's own; build it here, outside the measured processes.

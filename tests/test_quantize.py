@@ -17,7 +17,8 @@ import torch
 
 from engine.backends.base import RunnerSpec
 from engine.backends.ort_cpu import OrtCpuRunner
-from export.build import load_torch_model, psnr
+from export.artifacts import load_torch_model, psnr
+from export.builders import ensure_artifact
 from export.quantize import MIN_INT8_PSNR_DB, quantize_sr
 from export.registry import get_model
 
@@ -26,7 +27,8 @@ MODEL = "realesr-animevideov3-x4"
 
 @pytest.fixture(scope="module")
 def int8_path():
-    return quantize_sr(MODEL, force=True)  # force: exercise the build, not the cache
+    fp32_path, _ = ensure_artifact(MODEL, "fp32")
+    return quantize_sr(MODEL, fp32_path, force=True)  # force: exercise the build, not the cache
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +90,7 @@ def test_int8_refuses_interpolation_models():
     from engine.errors import ExportError
 
     with pytest.raises(ExportError, match="only built for super-resolution"):
-        quantize_sr("rife-hdv3")
+        quantize_sr("rife-hdv3", ensure_artifact("rife-hdv3", "fp32")[0])
 
 
 def test_run_with_int8_matches_fp32_run(tmp_path):

@@ -21,8 +21,9 @@ from media import audio_samples, make_clip, psnr
 
 from engine.api import run
 from engine.options import RunOptions, RunSummary
+from engine.pipeline.ops import downscaled_luma
+from engine.pipeline.timeline import SceneDetector
 from engine.samples import sample_video
-from engine.timeline import SceneDetector, downscaled_luma
 from engine.video import VideoReader
 from engine.video.colour import frame_to_rgb
 
@@ -190,8 +191,10 @@ def test_colour_round_trip_bt709_limited(tmp_path: Path) -> None:
 def test_tiled_sr_matches_untiled_on_a_real_frame() -> None:
     from engine.backends.base import RunnerSpec
     from engine.backends.select import create_runner
-    from engine.stages import SuperResolution
-    from export.build import ensure_artifact
+    from engine.pipeline.ops import HOST_OPS
+    from engine.pipeline.stages import SuperResolution
+    from export.builders import ensure_artifact
+    from export.registry import get_model
 
     with av.open(str(sample_video("bigbuckbunny.mp4"))) as container:
         for index, frame in enumerate(container.decode(video=0)):
@@ -205,8 +208,9 @@ def test_tiled_sr_matches_untiled_on_a_real_frame() -> None:
     )
     runner.activate()
     try:
-        whole = SuperResolution(runner, 2, tile=0, tile_overlap=0).process(crop)
-        tiled = SuperResolution(runner, 2, tile=64, tile_overlap=8).process(crop)
+        io = get_model("realesr-animevideov3-x2").io
+        whole = SuperResolution(runner, io, HOST_OPS, tile=0, tile_overlap=0).process(crop)
+        tiled = SuperResolution(runner, io, HOST_OPS, tile=64, tile_overlap=8).process(crop)
     finally:
         runner.deactivate()
     assert tiled.shape == whole.shape == (3, 384, 512)
@@ -316,6 +320,9 @@ def test_progress_json_lines(tmp_path: Path) -> None:
     records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     *events, summary = records
     assert summary["stage"] == "summary" and summary["frames_out"] == 24
+    # the JSON summary names the decoder and why NVDEC did not decode (a CPU run)
+    assert summary["decoder"] == "pyav" and summary["nvdec_fallback"]
+    assert summary["precision"] == "realesr-animevideov3-x2 fp32, rife-hdv3 fp32"
     assert events and all(set(e) == {"frame", "total", "fps", "eta_s", "stage"} for e in events)
     assert events[0]["stage"] == "build" and events[-1]["stage"] == "done"
     frames = [e["frame"] for e in events]
@@ -346,8 +353,11 @@ def test_inference_failure_stops_all_threads_promptly(tmp_path: Path) -> None:
     import threading
     import time
 
-    from engine.pipeline import run_pipeline
+    from engine.pipeline.driver import HostScheduling, run_pipeline
+    from engine.pipeline.ops import HOST_OPS
+    from engine.pipeline.timeline import PipelineStats, Timeline
     from engine.video import VideoWriter
+    from engine.video.source import ReaderSource
 
     source = tmp_path / "in.mkv"
     make_clip(source, frames=20, width=64, height=48)
@@ -358,15 +368,15 @@ def test_inference_failure_stops_all_threads_promptly(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="inference failed"):
             # frame 19 of 20: the decoder has already finished, so only the stop flag
             # can tell the waiting encoder that no more frames will come
+            info = reader.info
+            timeline = Timeline(
+                HOST_OPS, [_FailsAtFrame(19)], None, info.fps, 1 / info.fps, 0.3, PipelineStats()
+            )
             run_pipeline(
-                reader,
+                ReaderSource(reader, None),
                 writer.write,
-                [_FailsAtFrame(19)],
-                None,
-                reader.info.fps,
-                Fraction(1) / reader.info.fps,
-                0.3,
-                None,
+                timeline,
+                HostScheduling(info.matrix, info.full_range, need_luma=False),
             )
         elapsed = time.perf_counter() - started
         writer.abort()
@@ -391,3 +401,39 @@ def test_subtitles_kept_or_reported(tmp_path: Path) -> None:
     assert kinds == {"mkv": ["video", "subtitle"], "mp4": ["video"]}
     assert kept_summary.warnings == ()
     assert any("subtitle" in w and "dropped" in w for w in dropped_summary.warnings)
+
+
+def test_torch_cpu_and_ort_cpu_give_the_same_video_with_start(tmp_path: Path) -> None:
+    """The torch path (torch-cpu) and the ORT path through the one pipeline, --start honoured."""
+    from media import read_all
+
+    source = tmp_path / "in.mkv"
+    make_clip(source, frames=20, width=64, height=48, content="bikes.mp4")
+    source_frames, _, _ = read_all(source)
+    outputs, summaries = {}, {}
+    for backend in ("torch-cpu", "ort-cpu"):
+        output = tmp_path / f"{backend}.mkv"
+        result = subprocess.run(
+            [sys.executable, "-m", "engine.cli", "run", str(source), "-o", str(output)]
+            + ["--backend", backend, "--start", "0.4", "--duration", "0.24"]
+            + ["--vfi", VFI_MODEL, "--interp", "2", "--codec", "ffv1", "--pix-fmt", "yuv444p"]
+            + ["--progress", "json"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        summaries[backend] = json.loads(result.stdout.splitlines()[-1])
+        outputs[backend] = read_rgb(output)
+    assert summaries["torch-cpu"]["backend"] == "torch-cpu"
+    assert summaries["torch-cpu"]["frames_in"] == summaries["ort-cpu"]["frames_in"] == 6
+    torch_video, ort_video = outputs["torch-cpu"], outputs["ort-cpu"]
+    assert torch_video.shape == ort_video.shape and len(torch_video) == 12
+    worst = min(psnr(a, b) for a, b in zip(torch_video, ort_video, strict=True))
+    print(f"torch-cpu vs ort-cpu, --start 0.4: worst frame {worst:.1f} dB")
+    assert worst >= 45.0
+    # --start: the first output frame is source frame 10 (0.4 s at 25 fps), upscaled x2
+    first = torch_video[0][:, ::2, ::2]
+    scores = [psnr(first, source_frames[i]) for i in (0, 9, 10, 11)]
+    assert max(scores) == scores[2], scores

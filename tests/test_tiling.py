@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.tiling import plan, ramp, run_tiled, segments
+from engine.pipeline.ops import HOST_OPS
+from engine.pipeline.tiling import plan, ramp, run_tiled, segments, sync_submit
 
 CASES = [(100, 130, 32, 8), (97, 61, 20, 6), (50, 50, 16, 0), (360, 640, 256, 16), (64, 64, 64, 8)]
 
@@ -18,7 +19,7 @@ def _nearest_x2(batch: np.ndarray) -> np.ndarray:
 def test_blend_weights_sum_to_one(height, width, tile, overlap):
     """A position-independent model gives exactly its untiled output."""
     frame = np.random.default_rng(0).random((3, height, width), dtype=np.float32)
-    tiled = run_tiled(frame, _nearest_x2, 2, tile, overlap, batch=3)
+    tiled = run_tiled(frame, sync_submit(_nearest_x2), 2, tile, overlap, HOST_OPS, batch=3)
     np.testing.assert_allclose(tiled, _nearest_x2(frame[None])[0], atol=1e-6)
 
 

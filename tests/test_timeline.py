@@ -7,8 +7,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from engine.stages import RifeMidpoint
-from engine.timeline import Retimer, SceneDetector, downscaled_luma
+from engine.pipeline.ops import HOST_OPS, downscaled_luma
+from engine.pipeline.stages import RifeMidpoint
+from engine.pipeline.timeline import Retimer, SceneDetector
+from export.registry import get_model
 
 
 def _retime(source_pts: list[Fraction], out_fps: Fraction, last: Fraction):
@@ -64,7 +66,7 @@ class _Mean:
 
 def test_bisection_reaches_dyadic_timesteps_and_caches_midpoints():
     runner = _Mean()
-    rife = RifeMidpoint(runner, size_multiple=32, max_depth=3)
+    rife = RifeMidpoint(runner, get_model("rife-hdv3").io, HOST_OPS, max_depth=3)
     a = np.zeros((3, 40, 50), np.float32)
     b = np.ones((3, 40, 50), np.float32)
     for t in (Fraction(1, 2), Fraction(1, 4), Fraction(3, 8), Fraction(2, 5)):

@@ -106,7 +106,7 @@ log="$RESULTS/gpu-check-$(hostname -s 2>/dev/null || hostname).log"
 for part in $PARTS; do
     case $part in
         unit) files="tests/test_gpu.py tests/test_kernels.py tests/test_nvdec_logic.py" ;;
-        pipeline) files="tests/test_gpu_pipeline.py tests/test_kernels_ffmpeg.py" ;;
+        pipeline) files="tests/test_one_pipeline.py tests/test_kernels_ffmpeg.py" ;;
         bench) files="" ;;
         *) echo "gpu-check: unknown part '$part' (unit, pipeline, bench)" >&2; exit 2 ;;
     esac

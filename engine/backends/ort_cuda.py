@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.backends.base import RunnerBase, RunnerSpec, require_onnx
+from engine.backends.base import RunnerBase, RunnerSpec, model_facts, require_onnx
 from engine.errors import BackendError
 
 TRT_EP = "TensorrtExecutionProvider"
@@ -109,9 +109,9 @@ class OrtCudaRunner(RunnerBase):
         missing = cuda_provider_missing(ort.get_available_providers(), ort.__version__)
         if missing is not None:
             raise BackendError(f"backend ort-cuda cannot run here: {missing}")
-        from export.tensorrt_build import _cuda_device_visible
+        from export.tensorrt_build import cuda_device_visible
 
-        if not _cuda_device_visible():
+        if not cuda_device_visible():
             raise BackendError(
                 "backend ort-cuda cannot run here: no CUDA GPU "
                 "(torch.cuda.is_available() is False); use --backend ort-cpu"
@@ -125,17 +125,15 @@ class OrtCudaRunner(RunnerBase):
         self.stream = None
         self.input_names: list[str] = []
         self.output_names: list[str] = []
-        self._scale = 1
         self._run_options = None
 
-    def activate(self) -> None:
+    def activate_impl(self) -> None:
         import onnxruntime as ort
         import torch
 
-        from engine.backends.tensorrt import _model_facts, profile_for_spec
+        from engine.backends.tensorrt import profile_for_spec
 
-        facts = _model_facts(self.spec)
-        self._scale = int(facts.get("scale", 1)) if facts.get("kind", "sr") == "sr" else 1
+        facts = model_facts(self.spec)
         self.stream = torch.cuda.Stream(device=self.device)
         onnx_path = Path(self.spec.onnx_path)  # type: ignore[arg-type]
         cache = self.cache_root or onnx_path.parent / "ort-trt-cache"
@@ -160,20 +158,19 @@ class OrtCudaRunner(RunnerBase):
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.providers = self.session.get_providers()
         self._run_options = async_run_options(ort)
-        super().activate()
 
     def _output_shape(self, feeds: dict[str, Any]) -> tuple[int, ...]:
-        """SR: N x 3 x sH x sW; VFI: the shape of img0 (outputs are computed, not queried)."""
-        first = feeds[self.input_names[0]]
-        n, _, h, w = first.shape
-        return (n, 3, h * self._scale, w * self._scale)
+        """From the model's calling convention (outputs are computed, not queried)."""
+        io = self.spec.model_io
+        n, _, h, w = feeds[io.image_inputs[0]].shape
+        return io.output_shape(n, h, w)
 
     def infer(self, feeds: dict[str, Any]) -> dict[str, Any]:
         """Outputs ready for later work on the caller's current stream (no host sync)."""
         import numpy as np
         import torch
 
-        assert self.session is not None and self.stream is not None, "activate() the runner first"
+        self.require_active()
         device = f"cuda:{self.device}"
         caller = torch.cuda.current_stream(self.device)
         tensors = {}
@@ -211,9 +208,8 @@ class OrtCudaRunner(RunnerBase):
         output.record_stream(caller)
         return {self.output_names[0]: output}
 
-    def deactivate(self) -> None:
+    def deactivate_impl(self) -> None:
         if self.stream is not None:
             self.stream.synchronize()  # queued runs still read the bound buffers
         self.session = None
         self.stream = None
-        super().deactivate()

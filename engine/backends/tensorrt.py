@@ -18,40 +18,14 @@ the host: ordering is expressed with CUDA events only.
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.backends.base import RunnerBase, RunnerSpec
+from engine.backends.base import RunnerBase, RunnerSpec, model_facts
 from engine.errors import BackendError
 
 NUM_CONTEXTS = 2
-
-
-def _model_facts(spec: RunnerSpec) -> dict:
-    """kind / inputs / size_multiple from the artifact's metadata JSON, else the registry."""
-    if spec.onnx_path is not None:
-        meta_path = Path(spec.onnx_path).with_suffix(".json")
-        if meta_path.is_file():
-            meta = json.loads(meta_path.read_text())
-            if "kind" in meta:
-                return meta
-    from export.registry import get_model
-
-    desc = get_model(spec.model)
-    inputs = (
-        ["input"]
-        if desc.kind == "sr"
-        else ["img0", "img1"] + (["timestep"] if desc.has_timestep_input else [])
-    )
-    return {
-        "model": desc.name,
-        "kind": desc.kind,
-        "inputs": inputs,
-        "size_multiple": desc.size_multiple,
-        "scale": desc.scale,
-    }
 
 
 def profile_for_spec(spec: RunnerSpec, facts: dict):
@@ -60,9 +34,7 @@ def profile_for_spec(spec: RunnerSpec, facts: dict):
 
     kind = facts.get("kind", "sr")
     multiple = int(facts.get("size_multiple", 1))
-    channels = {
-        name: (1 if name == "timestep" else 3) for name in facts.get("inputs") or []
-    } or None
+    channels = facts.get("channels") or None
     if spec.max_input_hw is None:
         return tb.default_profile(kind, multiple, channels)
     largest = spec.max_input_hw
@@ -152,7 +124,7 @@ class TensorRTRunner(RunnerBase):
             return self.engine_path
         from export.tensorrt_engine import build_engine
 
-        facts = _model_facts(self.spec)
+        facts = model_facts(self.spec)
         profile = profile_for_spec(self.spec, facts)
         onnx_path = Path(self.spec.onnx_path)  # type: ignore[arg-type]
         return build_engine(
@@ -166,7 +138,7 @@ class TensorRTRunner(RunnerBase):
             device=self.device,
         )
 
-    def activate(self) -> None:
+    def activate_impl(self) -> None:
         import tensorrt as trt
         import torch
 
@@ -204,9 +176,8 @@ class TensorRTRunner(RunnerBase):
                 )
             self.slots.append(_Slot(context, stream, index, self._profile_ranges(index)))
         self._next_slot = 0
-        super().activate()
 
-    def deactivate(self) -> None:
+    def deactivate_impl(self) -> None:
         import torch
 
         for slot in self.slots:
@@ -216,7 +187,6 @@ class TensorRTRunner(RunnerBase):
         self._runtime = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        super().deactivate()
 
     # -- inference -------------------------------------------------------------------------
     def _profile_ranges(self, index: int) -> dict:
@@ -273,7 +243,7 @@ class TensorRTRunner(RunnerBase):
         """Queue one batch on the next context; returns without waiting for the GPU."""
         import torch
 
-        assert self.slots, "activate() the runner first"
+        self.require_active()
         missing = set(self.input_names) - set(feeds)
         if missing:
             raise BackendError(

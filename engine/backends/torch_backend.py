@@ -62,7 +62,7 @@ class TorchRunner(RunnerBase):
         self.channels_last = device == "cuda"
         self.module = None
 
-    def activate(self) -> None:
+    def activate_impl(self) -> None:
         import torch
 
         module = self.model_factory().eval()
@@ -74,7 +74,6 @@ class TorchRunner(RunnerBase):
         if self.channels_last:
             module = module.to(memory_format=torch.channels_last)
         self.module = module
-        super().activate()
 
     def _prepare(self, value: Any):
         import numpy as np
@@ -92,7 +91,7 @@ class TorchRunner(RunnerBase):
         import numpy as np
         import torch
 
-        assert self.module is not None, "activate() the runner first"
+        self.require_active()
         names = argument_order(list(feeds))
         with torch.inference_mode():
             result = self.module(*(self._prepare(feeds[n]) for n in names))
@@ -103,6 +102,5 @@ class TorchRunner(RunnerBase):
             result = result.cpu().numpy()
         return {"output": result}
 
-    def deactivate(self) -> None:
+    def deactivate_impl(self) -> None:
         self.module = None
-        super().deactivate()

@@ -12,6 +12,7 @@ import av
 import numpy as np
 
 from engine.errors import InputError, OptionsError
+from engine.video.clock import SourceClock, exact_seconds
 from engine.video.colour import (
     AVCOL_SPC_RGB,
     AVCOL_UNSPECIFIED,
@@ -103,8 +104,7 @@ def _seconds(value: float | None, name: str) -> Fraction | None:
         raise OptionsError(
             f"--{name} must be {'positive' if name == 'duration' else '0 or more'} seconds, got {value}"
         )
-    # limit_denominator: 0.1 means 1/10, not the binary float just above it.
-    return Fraction(value).limit_denominator(1_000_000)
+    return exact_seconds(value)
 
 
 class VideoReader:
@@ -159,9 +159,12 @@ class VideoReader:
         self._fps = Fraction(stream.average_rate or stream.guessed_rate or stream.base_rate or 25)
         origin_ticks = stream.start_time if stream.start_time is not None else 0
         self._origin = origin_ticks * self._time_base
+        self._start_offset, self._duration_limit = start_offset, duration_limit
+        self.start_offset = start_offset  # s after the stream's first timestamp (--start)
         self._start_abs = self._origin + start_offset
         self._end_abs = None if duration_limit is None else self._start_abs + duration_limit
         self._trimmed = start_offset > 0 or duration_limit is not None
+        self.clock = self.new_clock()
 
         if start_offset > 0:
             try:  # keyframe at or before the start; frames before it are decoded and dropped
@@ -233,50 +236,52 @@ class VideoReader:
         return round(remaining * self._fps)
 
     def _decode_in_range(self) -> Iterator[tuple[av.VideoFrame, Fraction]]:
-        """Decoded frames with their source times (s), in presentation order, within the range."""
-        frame_step = 1 / self._fps
-        last_time: Fraction | None = None
-        count = 0
+        """Decoded frames with their absolute source times (s), in presentation order, in range."""
+        clock = self.clock
         try:
             for packet in self._container.demux(self._stream):
                 for frame in packet.decode():
-                    if frame.pts is not None:
-                        time = frame.pts * self._time_base
-                    else:  # raw elementary streams carry no timestamps
-                        time = self._start_abs if last_time is None else last_time + frame_step
-                    if last_time is not None and time <= last_time:
-                        # Broken timestamps would make the encoder reject the stream.
-                        time = last_time + frame_step
-                    if time < self._start_abs:
+                    if clock.place(frame.pts, self._time_base) is None:
+                        if clock.ended:
+                            return
                         continue
-                    if self._end_abs is not None and time >= self._end_abs:
-                        return
-                    last_time = time
-                    count += 1
-                    yield frame, time
+                    yield frame, clock.last_time
         except av.error.FFmpegError as error:
             reason = getattr(error, "strerror", None) or str(error)
-            self.warnings.append(f"decoding stopped at frame {count}: {reason}")
+            self.warnings.append(f"decoding stopped at frame {clock.kept}: {reason}")
             return
+        self.check_complete(clock)
+
+    def check_complete(self, clock: SourceClock) -> None:
+        """After the last frame: a warning when the stream ended before the container says.
+
+        Any decoder of this file (NVDEC too) calls this with its clock, so a truncated
+        input is reported the same way whichever decoder read it.
+        """
         declared = int(self._stream.frames or 0)
-        if not self._trimmed and declared and count < declared:
+        if not self._trimmed and declared and clock.kept < declared:
             self.warnings.append(
-                f"decoding stopped at frame {count}: stream ended early, the container declares {declared} frames"
+                f"decoding stopped at frame {clock.kept}: stream ended early, the container declares {declared} frames"
             )
             return
         # Containers without a frame count (mkv...) still declare a duration.
         declared_end = self._declared_end()
         if self._end_abs is not None and declared_end is not None:
             declared_end = min(declared_end, self._end_abs)
+        last_time = clock.last_time
         if (
             last_time is not None
             and declared_end is not None
-            and last_time + 2 * frame_step < declared_end
+            and last_time + 2 * clock.frame_step < declared_end
         ):
             self.warnings.append(
-                f"decoding stopped at frame {count}: stream ended at {float(last_time - self._origin):.3f}s, "
+                f"decoding stopped at frame {clock.kept}: stream ended at {float(last_time - self._origin):.3f}s, "
                 f"the container declares {float(declared_end - self._origin):.3f}s"
             )
+
+    def new_clock(self) -> SourceClock:
+        """A clock with this reader's range, for another decoder of the same file (NVDEC)."""
+        return SourceClock(self._origin, self._fps, self._start_offset, self._duration_limit)
 
     def _declared_end(self) -> Fraction | None:
         if (own := _stream_duration(self._stream)) is not None:
@@ -287,21 +292,24 @@ class VideoReader:
             return container_start + Fraction(self._container.duration, av.time_base)
         return None
 
-    def __iter__(self) -> Iterator[DecodedFrame]:
+    def raw_frames(self) -> Iterator[tuple[int, Fraction, av.VideoFrame]]:
+        """(index, pts in s from the first frame, the PyAV frame): once, like iteration."""
         pending = self._first
         self._first = None
         if pending is None:
-            raise RuntimeError("VideoReader can be iterated only once")
+            raise InputError(f"{self.path}: a VideoReader can be iterated only once")
         index = 0
         while pending is not None:
             frame, time = pending
-            yield DecodedFrame(
-                index,
-                time - self._first_time,
-                frame_to_rgb(frame, self.info.matrix, self.info.full_range),
-            )
+            yield index, time - self._first_time, frame
             index += 1
             pending = next(self._decoded, None)
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        for index, pts, frame in self.raw_frames():
+            yield DecodedFrame(
+                index, pts, frame_to_rgb(frame, self.info.matrix, self.info.full_range)
+            )
 
     def close(self) -> None:
         self._container.close()

@@ -14,8 +14,9 @@ Model activations are bounded by the window size, never the frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -87,51 +88,67 @@ def plan(height: int, width: int, tile: int, tile_overlap: int) -> list[Tile]:
     ]
 
 
-def _batches(tiles: list[Tile], batch: int) -> Iterator[list[Tile]]:
-    for start in range(0, len(tiles), batch):
-        yield tiles[start : start + batch]
+Submit = Callable[[Any], Callable[[], Any]]
+"""(batch in) -> a callable giving the result: a runner with ``infer_async`` keeps the next
+tile batch queued while this one's result is blended."""
+
+
+def sync_submit(infer: Callable[[Any], Any]) -> Submit:
+    """A Submit around a plain synchronous ``infer``."""
+
+    def submit(batch: Any) -> Callable[[], Any]:
+        result = infer(batch)
+        return lambda: result
+
+    return submit
 
 
 def run_tiled(
-    frame: np.ndarray,
-    infer: Callable[[np.ndarray], np.ndarray],
+    frame: Any,
+    submit: Submit,
     scale: int,
     tile: int,
     tile_overlap: int,
+    ops: Any,  # engine.pipeline.ops.FrameOps of the frame's side
     batch: int = 1,
-) -> np.ndarray:
-    """Apply ``infer`` (N×3×h×w -> N×3×(h·scale)×(w·scale)) to a 3×H×W frame tile by tile."""
+) -> Any:
+    """Apply a model (N×3×h×w -> N×3×(h·scale)×(w·scale)) to a 3×H×W frame tile by tile.
+
+    One batch stays queued ahead of the one being blended, so an asynchronous runner
+    overlaps inference with blending.
+    """
     channels, height, width = frame.shape
     tiles = plan(height, width, tile, tile_overlap)
     if len(tiles) == 1:
-        return infer(frame[None])[0]
-    out = np.zeros((channels, height * scale, width * scale), dtype=np.float32)
+        return submit(ops.stack([frame]))()[0]
+    acc, weights = ops.accumulator(channels, height * scale, width * scale, like=frame)
     band = tile_overlap * scale
-    for group in _batches(tiles, batch):
-        windows = np.stack(
-            [
-                frame[
-                    :,
-                    t.rows.window_start : t.rows.window_end,
-                    t.cols.window_start : t.cols.window_end,
-                ]
-                for t in group
-            ]
-        )
-        results = infer(np.ascontiguousarray(windows))
-        for t, result in zip(group, results, strict=True):
-            r, c = t.rows, t.cols
-            top, left = (
-                (r.keep_start - r.window_start) * scale,
-                (c.keep_start - c.window_start) * scale,
-            )
-            h, w = (r.keep_end - r.keep_start) * scale, (c.keep_end - c.keep_start) * scale
-            weight = np.outer(
-                ramp(h, r.fade_in, r.fade_out, band), ramp(w, c.fade_in, c.fade_out, band)
-            )
-            out[
+
+    def queue(group: list[Tile]) -> tuple[list[Tile], Callable[[], Any]]:
+        windows = [
+            frame[
                 :,
-                r.keep_start * scale : r.keep_end * scale,
-                c.keep_start * scale : c.keep_end * scale,
-            ] += result[:, top : top + h, left : left + w] * weight
-    return out
+                t.rows.window_start : t.rows.window_end,
+                t.cols.window_start : t.cols.window_end,
+            ]
+            for t in group
+        ]
+        return group, submit(ops.stack(windows))
+
+    def blend(group: list[Tile], collect: Callable[[], Any]) -> None:
+        for t, result in zip(group, collect(), strict=True):
+            r, c = t.rows, t.cols
+            top = (r.keep_start - r.window_start) * scale
+            left = (c.keep_start - c.window_start) * scale
+            h, w = (r.keep_end - r.keep_start) * scale, (c.keep_end - c.keep_start) * scale
+            kept = result[:, top : top + h, left : left + w]
+            ops.blend(acc, weights, kept, t, band, r.keep_start * scale, c.keep_start * scale)
+
+    groups = [tiles[start : start + batch] for start in range(0, len(tiles), batch)]
+    pending = queue(groups[0])
+    for group in groups[1:]:
+        ahead = queue(group)  # enqueued before the previous batch is waited on
+        blend(*pending)
+        pending = ahead
+    blend(*pending)
+    return ops.normalize(acc, weights)

@@ -1,0 +1,120 @@
+"""One pipeline for every device: source -> timeline (stages) -> sink.
+
+``drive`` is what ``vx-engine run`` and ``vx-engine bench`` call: it builds the
+scheduling the plan names (host: NumPy frames in threads; device: torch frames with
+CUDA streams), the source (PyAV reader or NVDEC), the stages on that scheduling's
+frame operations, and runs the one loop of ``engine.pipeline.driver``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from engine.options import Progress
+from engine.pipeline.driver import HostScheduling, Scheduling, run_pipeline
+from engine.pipeline.stages import build_stages
+from engine.pipeline.threads import QUEUE_FRAMES
+from engine.pipeline.timeline import PipelineStats, Timeline
+
+__all__ = ["DriveHooks", "PipelineStats", "drive", "make_scheduling"]
+
+
+@dataclass(frozen=True)
+class DriveHooks:
+    """Wrappers a measuring caller (``vx-engine bench``) puts around the real pieces."""
+
+    source: Callable[[Any], Any] | None = None
+    scheduling: Callable[[Scheduling], Scheduling] | None = None
+    stage: Callable[[Any], Any] | None = None
+
+
+def make_scheduling(plan: Any, info: Any, queue_frames: int = QUEUE_FRAMES) -> Scheduling:
+    """The plan's scheduling: host threads with NumPy frames, or torch frames on a device."""
+    need_luma = plan.vfi is not None
+    if plan.scheduler == "host":
+        return HostScheduling(info.matrix, info.full_range, need_luma)
+    from engine.pipeline.cuda import CudaScheduling
+
+    return CudaScheduling(
+        info.matrix, info.full_range, info, plan.torch_device, need_luma, queue_frames
+    )
+
+
+def drive(
+    plan: Any,  # engine.plan.RunPlan
+    reader: Any,  # the open engine.video.VideoReader of the input
+    write: Callable[[np.ndarray, Fraction], None],
+    sr_runner: Any,
+    vfi_runner: Any,
+    total_out: int | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: Any = None,
+    scheduling: Scheduling | None = None,
+    hooks: DriveHooks | None = None,
+    queue_frames: int = QUEUE_FRAMES,
+    step_guard: Callable[[int], AbstractContextManager] | None = None,
+) -> PipelineStats:
+    """Run ``plan`` over ``reader``'s frames into ``write``; runners must be active."""
+    from engine.video.source import open_source
+
+    hooks = hooks or DriveHooks()
+    scheduling = scheduling or make_scheduling(plan, reader.info, queue_frames)
+    if hooks.scheduling is not None:
+        scheduling = hooks.scheduling(scheduling)
+    device = getattr(scheduling, "device", None)
+    source = open_source(reader, device, plan_start(reader))
+    filters, interpolator = build_stages(plan, sr_runner, vfi_runner, scheduling.ops)
+    if hooks.stage is not None:
+        filters = [hooks.stage(stage) for stage in filters]
+        interpolator = None if interpolator is None else hooks.stage(interpolator)
+    timeline = Timeline(
+        scheduling.ops,
+        filters,
+        interpolator,
+        plan.out_fps,
+        Fraction(1) / plan.in_fps,
+        plan.scene_threshold,
+        PipelineStats(),
+    )
+    frames = source if hooks.source is None else _SourceView(source, hooks.source(source))
+    return run_pipeline(
+        frames,
+        write,
+        timeline,
+        scheduling,
+        total_out=total_out,
+        on_progress=on_progress,
+        cancel=cancel,
+        queue_frames=queue_frames,
+        step_guard=step_guard,
+    )
+
+
+def plan_start(reader: Any) -> float | None:
+    """The reader's --start in seconds (NVDEC cannot seek to it)."""
+    start = getattr(reader, "start_offset", None)
+    return float(start) if start else None
+
+
+class _SourceView:
+    """A wrapped iteration of a source that still answers for its decoder."""
+
+    def __init__(self, source: Any, frames: Any) -> None:
+        self._source, self._frames = source, frames
+
+    def __iter__(self):
+        return iter(self._frames)
+
+    @property
+    def decoder(self) -> str:
+        return self._source.decoder
+
+    @property
+    def nvdec_fallback(self) -> str | None:
+        return self._source.nvdec_fallback

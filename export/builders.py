@@ -1,0 +1,90 @@
+"""Precision -> builder: what `vx-engine build` and `run` call to get an artifact.
+
+fp32 and fp16 are ONNX exports (``export.build``), int8 a QDQ variant of the fp32
+artifact (``export.quantize``); a TensorRT engine is built beside the ONNX where
+TensorRT and a CUDA GPU exist. Builders do not import each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ExportError
+from engine.options import BuildOptions
+from export.artifacts import Log, stderr_log
+from export.build import build_onnx
+from export.quantize import ensure_int8_artifact, quantize_sr
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    onnx_path: Path
+    metadata_path: Path
+    metadata: dict
+    engine_path: Path | None
+    reused: bool
+
+
+def _onnx(model: str, precision: str, weights: Path | None, log: Log) -> tuple[Path, dict]:
+    onnx_path, _, meta, _ = build_onnx(
+        BuildOptions(model=model, precision=precision, weights=weights), log
+    )
+    return onnx_path, meta
+
+
+def _int8(model: str, precision: str, weights: Path | None, log: Log) -> tuple[Path, dict]:
+    if weights is not None:
+        raise ExportError("--precision int8 quantizes the pinned weights only; drop --weights")
+    fp32_path, _ = _onnx(model, "fp32", None, log)
+    return ensure_int8_artifact(model, fp32_path, log)
+
+
+# (model, precision, user weights, log) -> (artifact path, metadata), built on first use
+BUILDERS: dict[str, Callable[[str, str, Path | None, Log], tuple[Path, dict]]] = {
+    "fp32": _onnx,
+    "fp16": _onnx,
+    "int8": _int8,
+}
+
+
+def ensure_artifact(
+    model: str, precision: str, log: Log = stderr_log, weights: Path | None = None
+) -> tuple[Path, dict]:
+    """What `run` uses: the artifact for (model, precision[, weights]), built on first use."""
+    try:
+        builder = BUILDERS[precision]
+    except KeyError:
+        raise ExportError(
+            f"unknown precision '{precision}'; use one of {', '.join(BUILDERS)}"
+        ) from None
+    return builder(model, precision, weights, log)
+
+
+def build_model(options: BuildOptions, log: Log = stderr_log, tensorrt: bool = True) -> BuildResult:
+    if options.precision == "int8":
+        if options.weights is not None:
+            raise ExportError("--precision int8 quantizes the pinned weights only; drop --weights")
+        fp32_path, _ = _onnx(options.model, "fp32", None, log)
+        onnx_path = quantize_sr(options.model, fp32_path, force=options.force, log=log)
+        meta_path = onnx_path.with_suffix(".json")
+        log("build: no TensorRT engine (int8 QDQ artifacts run on ort-cpu)")
+        return BuildResult(onnx_path, meta_path, json.loads(meta_path.read_text()), None, False)
+    onnx_path, meta_path, meta, reused = build_onnx(options, log)
+    engine_path = None
+    if tensorrt:
+        engine_path = _maybe_build_engine(onnx_path, meta, log)
+    return BuildResult(onnx_path, meta_path, meta, engine_path, reused)
+
+
+def _maybe_build_engine(onnx_path: Path, meta: dict, log: Log) -> Path | None:
+    """TensorRT engine beside the ONNX. NOT RUN IN CI: TensorRT cannot be installed there."""
+    from export import tensorrt_build, tensorrt_engine
+
+    reason = tensorrt_build.unavailable_reason()
+    if reason is not None:
+        log(f"build: no TensorRT engine ({reason}); the ONNX artifact is kept")
+        return None
+    return tensorrt_engine.build_engine_for_artifact(onnx_path, meta, log=log)

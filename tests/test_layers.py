@@ -1,0 +1,146 @@
+"""The package structure: no import cycles, layers point down, no private names across modules.
+
+Every import statement counts, also those inside functions (a lazy import still ties two
+modules together: ``export.build`` and ``export.quantize`` once imported each other that way).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("engine", "export", "kernels")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {
+        _module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")
+    }
+
+
+def _imports(path: Path, name: str, known: set[str]) -> list[tuple[str, list[str]]]:
+    """(imported project module, names taken from it) for every import in the file."""
+    found = []
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names if alias.name in known]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            names = [alias.name for alias in node.names]
+            # ``from export import registry`` imports a module
+            submodules = [f"{base}.{n}" for n in names if f"{base}.{n}" in known]
+            if submodules:
+                found += [(module, []) for module in submodules]
+            elif base in known:
+                found.append((base, names))
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {
+        name: {target for target, _ in _imports(path, name, known) if target != name}
+        for name, path in modules.items()
+    }
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _without_packages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Package ``__init__`` modules re-export their children; an edge child -> package is
+    an edge to the child's siblings, which is what the cycle check must see."""
+    packages = {name for name in graph if (ROOT / name.replace(".", "/")).is_dir()}
+    return {name: {t for t in targets if t not in packages} for name, targets in graph.items()}
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles(_without_packages(_graph())) == []
+
+
+def test_layers_point_down() -> None:
+    """export/ and kernels/ never import the runtime's backends, pipeline or faces."""
+    upper = ("engine.backends", "engine.pipeline", "engine.api", "engine.cli", "engine.server")
+    wrong = [
+        (name, target)
+        for name, targets in _graph().items()
+        if name.startswith(("export", "kernels"))
+        for target in targets
+        if target.startswith(upper)
+    ]
+    assert wrong == []
+
+
+def test_no_private_names_imported_across_modules() -> None:
+    modules = _modules()
+    known = set(modules)
+    private = [
+        (name, target, imported)
+        for name, path in modules.items()
+        for target, names in _imports(path, name, known)
+        for imported in names
+        if imported.startswith("_") and not imported.startswith("__")
+    ]
+    assert private == []
+
+
+def test_no_private_modules_imported_from_another_package() -> None:
+    modules = _modules()
+    known = set(modules)
+    private = [
+        (name, target)
+        for name, path in modules.items()
+        for target, _ in _imports(path, name, known)
+        if any(part.startswith("_") and part != "__init__" for part in target.split("."))
+        and target.split(".")[0] != name.split(".")[0]
+    ]
+    assert private == []
