@@ -17,6 +17,7 @@ import torch
 
 from engine.backends.base import RunnerSpec
 from engine.errors import BackendError
+from export.registry import SR_INPUTS, ModelIO
 
 pytestmark = [
     pytest.mark.gpu,
@@ -65,6 +66,9 @@ def pyav_nv12(path) -> list[tuple[np.ndarray, int]]:
 
     with av.open(str(path)) as container:
         return [(frame.to_ndarray(format="nv12"), frame.pts) for frame in container.decode(video=0)]
+
+
+TINY_IO = ModelIO(SR_INPUTS, scale=2)  # SRNet's calling convention
 
 
 class SRNet(torch.nn.Module):
@@ -182,12 +186,12 @@ def test_torch_cuda_fp16_is_close_to_fp32_and_fp32_to_cpu(no_tf32):
     from engine.backends.torch_backend import TorchRunner
 
     image = smooth_image(256, 320)
-    with TorchRunner(RunnerSpec("tiny", None, "fp32"), sr_net, device="cpu") as cpu:
+    with TorchRunner(RunnerSpec("tiny", None, "fp32", io=TINY_IO), sr_net, device="cpu") as cpu:
         on_cpu = cpu.infer({"input": image})["output"]
-    with TorchRunner(RunnerSpec("tiny", None, "fp32"), sr_net, device="cuda") as fp32:
+    with TorchRunner(RunnerSpec("tiny", None, "fp32", io=TINY_IO), sr_net, device="cuda") as fp32:
         assert not fp32.half and fp32.channels_last
         full = fp32.infer({"input": image.cuda()})["output"]
-    with TorchRunner(RunnerSpec("tiny", None, "fp16"), sr_net, device="cuda") as fp16:
+    with TorchRunner(RunnerSpec("tiny", None, "fp16", io=TINY_IO), sr_net, device="cuda") as fp16:
         assert fp16.half
         half = fp16.infer({"input": image.cuda()})["output"]
     assert half.dtype == full.dtype == torch.float32 and half.is_cuda
@@ -229,7 +233,7 @@ def test_torch_cuda_steady_state_loop_issues_no_host_sync():
 
     tiles = [smooth_image(128, 128, seed).cuda() for seed in range(4)]
     ring = HostDownloadRing(count=3)
-    with TorchRunner(RunnerSpec("tiny", None, "fp16"), sr_net, device="cuda") as runner:
+    with TorchRunner(RunnerSpec("tiny", None, "fp16", io=TINY_IO), sr_net, device="cuda") as runner:
         for tile in tiles:  # warm-up: cuDNN autotuning, allocator growth
             runner.infer({"input": tile})
         pending = []
@@ -275,7 +279,9 @@ def test_tensorrt_engine_build_cache_and_runner(tmp_path, precision, no_tf32):
     ]
     with torch.no_grad():
         expected = [net.cuda()(x) for x in inputs]
-    with TensorRTRunner(RunnerSpec("tiny", onnx_path, precision), engine_path=engine) as runner:
+    with TensorRTRunner(
+        RunnerSpec("tiny", onnx_path, precision, io=TINY_IO), engine_path=engine
+    ) as runner:
         assert len(runner.slots) == 2
         pending = [runner.infer_async({"input": x}) for x in inputs]  # both contexts in flight
         outputs = [p.result()["output"] for p in pending]
@@ -314,7 +320,7 @@ def test_ort_cuda_runner_matches_torch(tmp_path, no_tf32):
     image = smooth_image(96, 128, 5).cuda()
     with torch.no_grad():
         expected = net.cuda()(image)
-    spec = RunnerSpec("tiny", onnx_path, "fp32", max_input_hw=(128, 128))
+    spec = RunnerSpec("tiny", onnx_path, "fp32", max_input_hw=(128, 128), io=TINY_IO)
     with OrtCudaRunner(spec, use_tensorrt=False) as runner:
         assert runner.providers[0] == "CUDAExecutionProvider"
         got = runner.infer({"input": image})["output"]

@@ -133,7 +133,6 @@ class TensorRTRunner(RunnerBase):
             self.cache_root or onnx_path.parent,
             model=facts.get("model", self.spec.model),
             precision=self.spec.precision,
-            onnx_sha256=facts.get("onnx_sha256"),
             num_profiles=self.num_contexts,
             device=self.device,
         )
