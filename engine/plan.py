@@ -16,7 +16,7 @@ from typing import Literal
 from engine.errors import OptionsError, UnknownModelError
 from engine.filters import FilterSpec, check_spec, is_classical, known, parse_filter
 from engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
-from export.registry import ModelDescriptor, get_model
+from export.registry import MODELS, ModelDescriptor, get_model
 
 Scheduler = Literal["host", "device"]
 
@@ -273,10 +273,9 @@ def make_plan(
 
 def _model(flag: str, name: str, kind: str) -> ModelDescriptor:
     """The registry's model; an unknown name also lists the classical stages of that kind."""
-    try:
-        return get_model(name)
-    except UnknownModelError as error:
-        raise OptionsError(f"{flag} {name}: {error}; classical: {known(kind)}") from None
+    if name not in MODELS:
+        raise UnknownModelError(name, list(MODELS), f"classical {flag}: {known(kind)}")
+    return get_model(name)
 
 
 def _sr_choice(
