@@ -182,3 +182,28 @@ def test_bad_classical_input_is_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert not output.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_job_settings_take_the_classical_stages_as_the_cli_does(tmp_path: Path) -> None:
+    pytest.importorskip("pydantic")
+    from pydantic import ValidationError
+
+    from engine.server.job_settings import JobSettings, validation_message
+
+    settings = JobSettings(sr="lanczos", vfi="blend", pre=["nlmeans:s=3"], post=["cas"])
+    options = settings.to_run_options(tmp_path / "in.mp4", tmp_path / "out.mp4")
+    assert (options.sr, options.vfi, options.pre, options.post) == (
+        "lanczos", "blend", ("nlmeans:s=3",), ("cas",),
+    )  # fmt: skip
+    blended = JobSettings(sr=SR_MODEL, ai_strength=0.4).to_run_options(tmp_path, tmp_path)
+    assert blended.ai_strength == 0.4
+    for bad, expected in (
+        ({"pre": ["hqdn3d"]}, "known: nlmeans, bm3d, deblock, atadenoise"),
+        ({"post": ["unsharp:lx=4"]}, "its options: lx"),
+        ({"sr": "lanczoz"}, "classical: lanczos, bicubic, spline"),
+        ({"ai_strength": 1.5}, "ai_strength"),
+        ({"sr": "lanczos", "ai_strength": 0.5}, "pick an sr model"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            JobSettings(**bad)
+        assert expected in validation_message(caught.value)
