@@ -118,12 +118,20 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 @click.argument("input", type=click.Path(path_type=Path, readable=False))
 @click.option("-o", "--output", type=click.Path(path_type=Path, readable=False), required=True)
 @click.option(
-    "--sr", default="realesr-animevideov3-x2", show_default=True, help="SR model or 'none'."
+    "--sr",
+    default="realesr-animevideov3-x2",
+    show_default=True,
+    help="SR model, a classical FFmpeg upscaler (lanczos, bicubic, spline) or 'none'.",
 )
 @click.option("--scale", type=float, default=None, help="Output size as a multiple of the input.")
 @click.option("--height", type=int, default=None, help="Output height (width follows the aspect).")
 @click.option("--width", type=int, default=None, help="Output width (height follows the aspect).")
-@click.option("--vfi", default="none", show_default=True, help="Interpolation model or 'none'.")
+@click.option(
+    "--vfi",
+    default="none",
+    show_default=True,
+    help="Interpolation model, blend or minterpolate[:options] (FFmpeg), or 'none'.",
+)
 @click.option("--interp", type=int, default=None, help="Output fps = N x input fps.")
 @click.option("--fps", "fps_text", default=None, help="Exact output fps, e.g. 60 or 60000/1001.")
 @click.option(
@@ -149,6 +157,24 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
     type=click.Path(path_type=Path),
     default=None,
     help="Your own RIFE flownet.pkl (rife-v4 ships none).",
+)
+@click.option(
+    "--pre",
+    multiple=True,
+    help="FFmpeg filter before SR, name[:options]: nlmeans, bm3d, deblock, atadenoise "
+    "(repeatable, e.g. --pre nlmeans:s=3).",
+)
+@click.option(
+    "--post",
+    multiple=True,
+    help="FFmpeg filter after SR, name[:options]: unsharp, cas (repeatable).",
+)
+@click.option(
+    "--ai-strength",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="0..1: blend the SR model's output with lanczos of the same frame; 0 loads no model.",
 )
 @click.option("--threads", type=int, default=None, help="CPU runner threads (default: all cores).")
 @click.option(
@@ -200,6 +226,8 @@ def run(
     fps_text: str | None,
     no_audio: bool,
     progress: str,
+    pre: tuple[str, ...],
+    post: tuple[str, ...],
     **rest,
 ) -> None:
     """Enhance INPUT into OUTPUT: decode, super-resolve, interpolate, encode (audio kept)."""
@@ -214,6 +242,8 @@ def run(
         fps=_fraction(fps_text),
         audio=not no_audio,
         progress=progress,
+        pre=tuple(pre),
+        post=tuple(post),
         **rest,
     )
     printer = ProgressPrinter(options.progress)

@@ -17,8 +17,9 @@ class VxError(Exception):
 
 
 class UnknownModelError(VxError):
-    def __init__(self, asked: str, known: list[str]) -> None:
-        super().__init__(f"unknown model '{asked}'; known models: {', '.join(sorted(known))}")
+    def __init__(self, asked: str, known: list[str], also: str = "") -> None:
+        also = f"; {also}" if also else ""  # e.g. the classical stages of that kind
+        super().__init__(f"unknown model '{asked}'; known models: {', '.join(sorted(known))}{also}")
 
 
 class WeightsError(VxError):

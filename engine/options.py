@@ -56,6 +56,10 @@ class RunOptions:
     tile_batch: int = 1  # SR tiles per inference
     threads: int | None = None  # CPU runner threads; None = every core
     spin: bool | None = None  # ORT spin-waiting; None = on unless VX_ORT_SPIN=0
+    # classical FFmpeg filters, "name[:options]": before SR (input size), after it (output size)
+    pre: tuple[str, ...] = ()
+    post: tuple[str, ...] = ()
+    ai_strength: float = 1.0  # model output × s + lanczos × (1 - s); 0 loads no model
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from engine.errors import OptionsError
+from engine.errors import OptionsError, UnknownModelError
+from engine.filters import FilterSpec, check_spec, is_classical, known, parse_filter
 from engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
-from export.registry import ModelDescriptor, get_model
+from export.registry import MODELS, ModelDescriptor, get_model
 
 Scheduler = Literal["host", "device"]
 
@@ -61,6 +62,12 @@ class RunPlan:
     runner: RunnerSettings = RunnerSettings()
     scene_threshold: float = 0.12
     notes: tuple[str, ...] = ()  # coercions, one line each, for the log
+    # classical stages (FFmpeg filter graphs); sr_classical replaces the model (sr is None)
+    sr_classical: FilterSpec | None = None
+    pre: tuple[FilterSpec, ...] = ()
+    post: tuple[FilterSpec, ...] = ()
+    vfi_classical: FilterSpec | None = None
+    ai_strength: float = 1.0  # < 1: the model's output blended with lanczos
 
     @property
     def models(self) -> list[ModelPlan]:
@@ -181,18 +188,26 @@ def make_plan(
 
     if backend is None:
         backend = resolve_backend(options.backend)
-    sr = get_model(options.sr) if options.sr else None
-    vfi = get_model(options.vfi) if options.vfi else None
+    sr, sr_classical, strength, strength_note = _sr_choice(options)
+    vfi_classical = parse_filter(options.vfi, "vfi") if is_classical("vfi", options.vfi) else None
+    vfi = _model("--vfi", options.vfi, "vfi") if options.vfi and not vfi_classical else None
     if sr is not None and sr.kind != "sr":
         raise OptionsError(f"--sr {sr.name} is a {sr.kind} model; pick a super-resolution model")
     if vfi is not None and vfi.kind != "vfi":
         raise OptionsError(f"--vfi {vfi.name} is a {vfi.kind} model; pick rife-hdv3 or rife-v4")
-    sr_scale = sr.scale if sr else 1
+    # a classical upscaler has no scale of its own: 2x unless a size is given
+    sr_scale = sr.scale if sr else (2 if sr_classical else 1)
+    if strength_note:  # --ai-strength 0: lanczos at the model's size, no model loaded
+        sr_scale = strength_note[1]
     out_width, out_height = _target_size(options, width, height, sr_scale)
     if out_width > MAX_WIDTH or out_height > MAX_HEIGHT:
         raise OptionsError(
             f"target {out_width}x{out_height} is larger than 8K ({MAX_WIDTH}x{MAX_HEIGHT}); "
             "lower --scale/--width/--height"
+        )
+    if is_classical("sr", options.sr) and options.tile:
+        raise OptionsError(
+            f"--sr {options.sr} is a classical upscaler: it tiles nothing; drop --tile"
         )
     tile = options.tile if options.tile is not None else (sr.tiling.default_tile if sr else 0)
     overlap = options.tile_overlap
@@ -204,7 +219,19 @@ def make_plan(
         raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
     if options.tile_batch < 1:
         raise OptionsError(f"--tile-batch {options.tile_batch}: must be 1 or more")
-    notes: list[str] = []
+    notes: list[str] = [strength_note[0]] if strength_note else []
+    out_fps = _out_fps(options, in_fps)
+    pre = tuple(parse_filter(text, "pre") for text in options.pre)
+    post = tuple(parse_filter(text, "post") for text in options.post)
+    # build every classical graph once at the run's sizes: bad options fail before decoding
+    for spec in pre:
+        check_spec(spec, width, height, (width, height), None)
+    if sr_classical is not None:
+        check_spec(sr_classical, width, height, (out_width, out_height), None)
+    for spec in post:
+        check_spec(spec, out_width, out_height, (out_width, out_height), None)
+    if vfi_classical is not None:
+        check_spec(vfi_classical, out_width, out_height, (out_width, out_height), out_fps)
     sr_model = vfi_model = None
     if sr is not None:
         window = tile + 2 * overlap
@@ -218,13 +245,13 @@ def make_plan(
         in_width=width,
         in_height=height,
         sr=sr,
-        sr_width=width * sr_scale,
-        sr_height=height * sr_scale,
+        sr_width=out_width if sr_classical else width * sr_scale,
+        sr_height=out_height if sr_classical else height * sr_scale,
         out_width=out_width,
         out_height=out_height,
         vfi=vfi,
         in_fps=in_fps,
-        out_fps=_out_fps(options, in_fps),
+        out_fps=out_fps,
         tile=tile,
         tile_overlap=overlap,
         backend=backend,
@@ -236,4 +263,40 @@ def make_plan(
         runner=_runner_settings(options),
         scene_threshold=options.scene_threshold,
         notes=tuple(notes),
+        sr_classical=sr_classical,
+        pre=pre,
+        post=post,
+        vfi_classical=vfi_classical,
+        ai_strength=strength,
     )
+
+
+def _model(flag: str, name: str, kind: str) -> ModelDescriptor:
+    """The registry's model; an unknown name also lists the classical stages of that kind."""
+    if name not in MODELS:
+        raise UnknownModelError(name, list(MODELS), f"classical {flag}: {known(kind)}")
+    return get_model(name)
+
+
+def _sr_choice(
+    options: RunOptions,
+) -> tuple[ModelDescriptor | None, FilterSpec | None, float, tuple[str, int] | None]:
+    """(model, classical upscaler, AI strength, (note, scale) when strength 0 drops the model)."""
+    strength = options.ai_strength
+    if not 0.0 <= strength <= 1.0:
+        raise OptionsError(f"--ai-strength {strength}: must be between 0 and 1")
+    if is_classical("sr", options.sr):
+        if strength != 1.0:
+            raise OptionsError(
+                f"--ai-strength blends a model with lanczos; --sr {options.sr} is no model"
+            )
+        return None, parse_filter(options.sr, "sr"), 1.0, None
+    if not options.sr:
+        if strength != 1.0:
+            raise OptionsError("--ai-strength needs an SR model: add --sr MODEL")
+        return None, None, 1.0, None
+    sr = _model("--sr", options.sr, "sr")
+    if strength == 0.0:  # the model's own output has weight 0: it is never loaded
+        note = f"--ai-strength 0: lanczos at {sr.name}'s scale, the model is not loaded"
+        return None, FilterSpec("sr", "lanczos"), 1.0, (note, sr.scale)
+    return sr, None, strength, None

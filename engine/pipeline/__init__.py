@@ -36,7 +36,7 @@ class DriveHooks:
 
 def make_scheduling(plan: Any, info: Any, queue_frames: int = QUEUE_FRAMES) -> Scheduling:
     """The plan's scheduling: host threads with NumPy frames, or torch frames on a device."""
-    need_luma = plan.vfi is not None
+    need_luma = plan.vfi is not None or getattr(plan, "vfi_classical", None) is not None
     if plan.scheduler == "host":
         return HostScheduling(info.matrix, info.full_range, need_luma)
     from engine.pipeline.cuda import CudaScheduling

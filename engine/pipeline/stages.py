@@ -159,20 +159,31 @@ def build_stages(
     vfi_runner: Runner | None,
     ops: FrameOps,
 ) -> tuple[list[Filter], Interpolator | None]:
-    """The run's filters (SR, exact resize) and interpolator, on ``ops``' frames."""
-    from engine.errors import BackendError
+    """The run's filters (pre, SR, exact resize, post) and interpolator, on ``ops``' frames.
 
-    filters: list[Filter] = []
+    Classical stages (``engine.pipeline.classical``) are FFmpeg filter graphs; pre-filters
+    run at the input size, post-filters and the interpolator at the output size.
+    """
+    from engine.errors import BackendError
+    from engine.pipeline.classical import classical_stages
+
+    model_stage = None
     if plan.sr is not None:
         if sr_runner is None:
             raise BackendError(f"the plan has SR model {plan.sr.name} but no SR runner was given")
-        filters.append(
-            SuperResolution(
+
+        def model_stage() -> SuperResolution:
+            return SuperResolution(
                 sr_runner, plan.sr.io, ops, plan.tile, plan.tile_overlap, plan.tile_batch
             )
-        )
+
+    pre, sr, post, classical_vfi = classical_stages(plan, ops, model_stage)
+    filters: list[Filter] = [*pre, *sr]
     if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
         filters.append(Resize(plan.out_height, plan.out_width, ops))
+    filters += post
+    if classical_vfi is not None:
+        return filters, classical_vfi
     if plan.vfi is None:
         return filters, None
     if vfi_runner is None:

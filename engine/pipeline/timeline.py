@@ -8,6 +8,7 @@ are NumPy arrays on the host or tensors on a device: only the ``FrameOps`` diffe
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -138,17 +139,64 @@ class Timeline:
         self.stats = stats
         self.previous: Frame | None = None
         self._cuts: Any = 0  # summed cut flags, in the ops' type
+        # Sequence stages (``push``/``drain``: FFmpeg graphs such as atadenoise) may give
+        # a frame's output later; the source frames wait here, in order, for theirs.
+        self._sequence = any(hasattr(stage, "drain") for stage in filters)
+        self._waiting: deque[Frame] = deque()
+        self._retimes = bool(getattr(interpolator, "retimes", False))
+
+    def _through(self, images: list[Any], first: int) -> list[Any]:
+        """``images`` through the filters from index ``first`` on."""
+        for stage in self.filters[first:]:
+            if hasattr(stage, "drain"):
+                images = [out for image in images for out in stage.push(image)]
+            else:
+                images = [stage.process(image) for image in images]
+        return images
+
+    def _ready(self, images: list[Any]) -> list[Frame]:
+        ready = []
+        for image in images:
+            source = self._waiting.popleft()
+            ready.append(Frame(source.index, source.pts, image, source.luma))
+        return ready
 
     def step(self, source: Frame) -> list[tuple[Any, Fraction]]:
-        ops = self.ops
         self.stats.frames_in += 1
-        image = source.image
-        for stage in self.filters:
-            image = stage.process(image)
-        current = Frame(source.index, source.pts, image, source.luma)
+        if not self._sequence:
+            image = source.image
+            for stage in self.filters:
+                image = stage.process(image)
+            return self._retime(Frame(source.index, source.pts, image, source.luma))
+        self._waiting.append(Frame(source.index, source.pts, None, source.luma))
+        outputs: list[tuple[Any, Fraction]] = []
+        for frame in self._ready(self._through([source.image], 0)):
+            outputs += self._retime(frame)
+        return outputs
+
+    def _drain(self) -> list[tuple[Any, Fraction]]:
+        """End every sequence stage in order; what one gives still runs the later ones."""
+        images: list[Any] = []
+        for position, stage in enumerate(self.filters):
+            if hasattr(stage, "drain"):  # earlier drains were pushed through it already
+                images += self._through(stage.drain(), position + 1)
+        outputs: list[tuple[Any, Fraction]] = []
+        for frame in self._ready(images):
+            outputs += self._retime(frame)
+        return outputs
+
+    def _retime(self, current: Frame) -> list[tuple[Any, Fraction]]:
+        ops = self.ops
+        image = current.image
         if self.interpolator is None:
-            return [(image, source.pts)]
-        slots = self.retimer.advance(source.pts)
+            return [(image, current.pts)]
+        if self._retimes:  # minterpolate: the interpolator keeps the timeline itself
+            previous, self.previous = self.previous, current
+            if previous is not None:
+                cut = ops.cut_flag(previous.luma, current.luma, self.threshold)
+                self._cuts = ops.add_flag(self._cuts, cut)
+            return self.interpolator.push(image, current.pts)
+        slots = self.retimer.advance(current.pts)
         previous, self.previous = self.previous, current
         if previous is None:
             return []
@@ -171,8 +219,11 @@ class Timeline:
 
     def finish(self) -> list[tuple[Any, Fraction]]:
         """The last frame's remaining slots; sets the cut count (one read of the flags)."""
+        tail = self._drain() if self._sequence else []
         self.stats.scene_cuts = self.ops.read_count(self._cuts)
+        if self._retimes:
+            return tail + self.interpolator.finish(self.last_duration)
         if self.interpolator is None or self.previous is None:
-            return []
+            return tail
         slots = self.retimer.finish(self.last_duration)
-        return [(self.previous.image, slot.pts) for slot in slots]
+        return tail + [(self.previous.image, slot.pts) for slot in slots]

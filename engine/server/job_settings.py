@@ -12,6 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.errors import OptionsError
+from engine.filters import Kind, check_spec, is_classical, parse_filter
+from engine.filters import known as known_filters
 from engine.options import MAX_HEIGHT, RunOptions
 from export.registry import MODELS
 
@@ -39,13 +42,30 @@ def _models_of_kind(kind: str) -> list[str]:
 def _check_model(name: str | None, kind: str, flag: str) -> str | None:
     if name is None:
         return None
+    if is_classical(kind, name):  # an FFmpeg stage (lanczos, blend...), checked as the CLI does
+        _check_filter(name, kind)
+        return name
     known = _models_of_kind(kind)
     if name not in known:
         raise ValueError(
             f"unknown {flag} model '{name}'; known {flag} models: "
-            f"{', '.join(known)} (or null for none)"
+            f"{', '.join(known)}; classical: {known_filters(kind)} (or null for none)"
         )
     return name
+
+
+def _check_filter(text: str, kind: Kind) -> str:
+    """The CLI's checks: a known name, and options FFmpeg accepts (the graph built once)."""
+    spec = parse_filter(text, kind)  # OptionsError is a ValueError to pydantic below
+    check_spec(spec, 64, 64, (128, 128), Fraction(50))
+    return text
+
+
+def _check_filters(texts: list[str], kind: Kind) -> list[str]:
+    try:
+        return [_check_filter(text, kind) for text in texts]
+    except OptionsError as error:
+        raise ValueError(str(error)) from None
 
 
 class JobSettings(BaseModel):
@@ -62,16 +82,35 @@ class JobSettings(BaseModel):
     tile: int | None = Field(None, ge=0, le=4096, description="tile size, 0 = whole frame")
     codec: str = Field(_RUN_DEFAULTS["codec"], description="video encoder")
     crf: int | None = Field(None, ge=0, le=63, description="encoder quality, lower is better")
+    pre: list[str] = Field([], max_length=4, description="FFmpeg filters before SR: nlmeans...")
+    post: list[str] = Field([], max_length=4, description="FFmpeg filters after SR: unsharp, cas")
+    ai_strength: float = Field(1.0, ge=0, le=1, description="model × s + lanczos × (1 - s)")
+
+    @field_validator("pre")
+    @classmethod
+    def _known_pre(cls, value: list[str]) -> list[str]:
+        return _check_filters(value, "pre")
+
+    @field_validator("post")
+    @classmethod
+    def _known_post(cls, value: list[str]) -> list[str]:
+        return _check_filters(value, "post")
 
     @field_validator("sr")
     @classmethod
     def _known_sr(cls, value: str | None) -> str | None:
-        return _check_model(value, "sr", "sr")
+        try:
+            return _check_model(value, "sr", "sr")
+        except OptionsError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("vfi")
     @classmethod
     def _known_vfi(cls, value: str | None) -> str | None:
-        return _check_model(value, "vfi", "vfi")
+        try:
+            return _check_model(value, "vfi", "vfi")
+        except OptionsError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("fps", mode="before")
     @classmethod
@@ -106,6 +145,8 @@ class JobSettings(BaseModel):
             raise ValueError("give either scale or height, not both")
         if self.interp is not None and self.fps is not None:
             raise ValueError("give either interp or fps, not both")
+        if self.ai_strength != 1 and (self.sr is None or is_classical("sr", self.sr)):
+            raise ValueError("ai_strength blends an SR model with lanczos: pick an sr model")
         return self
 
     @property
@@ -133,6 +174,9 @@ class JobSettings(BaseModel):
             tile=self.tile,
             codec=self.codec,
             crf=self.crf,
+            pre=tuple(self.pre),
+            post=tuple(self.post),
+            ai_strength=self.ai_strength,
             overwrite=True,
             start=start,
             duration=duration,

@@ -36,6 +36,9 @@ async function loadModels() {
       option.title = `${model.description} — ${model.licence}`;
       if (model.kind === "sr") $("sr").add(option); else $("vfi").add(new Option(model.name, model.name));
     }
+    // classical FFmpeg stages after the models (engine/filters.py)
+    for (const name of ["lanczos", "bicubic", "spline"]) $("sr").add(new Option(`${name} (FFmpeg)`, name));
+    for (const name of ["blend", "minterpolate"]) $("vfi").add(new Option(`${name} (FFmpeg)`, name));
     if ($("sr").options.length > 1) $("sr").selectedIndex = 1;
     say("");
   } catch (error) {
@@ -55,6 +58,13 @@ function settings() {
   const options = { sr: $("sr").value || null };
   if ($("height").value) options.height = Number($("height").value);
   if ($("fps").value) { options.fps = $("fps").value; options.vfi = $("vfi").value || null; }
+  if ($("pre").value) options.pre = [$("pre").value];
+  if ($("post").value) options.post = [$("post").value];
+  const strength = Number($("ai-strength").value);
+  // a blend needs a model: the classical upscalers and "none" keep the default
+  if (strength !== 1 && options.sr && !["lanczos", "bicubic", "spline"].includes(options.sr)) {
+    options.ai_strength = strength;
+  }
   return options;
 }
 
