@@ -372,51 +372,58 @@ def test_disk_limit_answers_507_with_retry_after(tmp_path, clips):
 
 # -- 3: previews through the scheduler -------------------------------------------------
 def test_previews_share_the_workers_queue_429_and_stop_on_disconnect(tmp_path, clips):
-    server = ServerProcess(tmp_path / "data", extra_args=("--workers", "2", "--max-previews", "4"))
+    server = ServerProcess(tmp_path / "data", extra_args=("--max-previews", "4"))
     with server, server.client(timeout=60) as client:
-        first = submit(client, clips["long"], {"sr": SR_MODEL}).json()["id"]
-        second = submit(client, clips["long"], {"sr": SR_MODEL}).json()["id"]
-        for job_id in (first, second):
-            wait_for(client, job_id, lambda job: job["state"] == "running")
-        target = submit(client, clips["short"], {"sr": None}).json()["id"]  # waits: both busy
+        running = submit(client, clips["long"], {"sr": SR_MODEL}).json()["id"]
+        wait_for(client, running, lambda job: job["state"] == "running")
+        later = submit(client, clips["long"], {"sr": SR_MODEL}).json()["id"]  # queued
+        target = submit(client, clips["short"], {"sr": None}).json()["id"]  # queued
+
+        # one client for all 20: building 20 httpx clients (SSL contexts) would load this
+        # process's GIL, not the server
+        shared = server.client(timeout=60)
 
         def preview(_: int) -> int:
-            with server.client(timeout=60) as own:
-                return own.post(f"/api/jobs/{target}/preview", json={"duration": 0.2}).status_code
+            return shared.post(f"/api/jobs/{target}/preview", json={"duration": 0.2}).status_code
 
-        frame_before = client.get(f"/api/jobs/{first}").json()["progress"]["frame"]
-        with ThreadPoolExecutor(20) as pool:
+        frame_before = client.get(f"/api/jobs/{running}").json()["progress"]["frame"]
+        with shared, ThreadPoolExecutor(20) as pool:
             futures = [pool.submit(preview, i) for i in range(20)]
-            time.sleep(1.0)
-            started = time.monotonic()
-            assert client.get("/api/models").status_code == 200
-            assert time.monotonic() - started < 1.0
-            done = [f.result() for f in futures if f.done()]
+            deadline = time.monotonic() + 10
+            while sum(f.done() for f in futures) < 16 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # the 4 that wait stay waiting (the worker is busy)
+            for _ in range(3):
+                started = time.monotonic()
+                assert client.get("/api/models").status_code == 200
+                assert time.monotonic() - started < 1.0
+            finished = [f for f in futures if f.done()]
+            done = [f.result() for f in finished]
             assert done.count(429) == 16 and len(done) == 16, done
-            # a job's frame progress continues while previews wait
-            wait_for(client, first, lambda job: job["progress"]["frame"] > frame_before, 30)
+            # the worker's job keeps making frames; the 4 previews wait their turn behind it
+            wait_for(client, running, lambda job: job["progress"]["frame"] > frame_before, 30)
             cancelled_at = time.monotonic()
             assert client.delete(f"/api/jobs/{target}").status_code == 200  # cancels the 4
-            waiting = [f.result(timeout=5) for f in futures if f not in done]
+            waiting = [f.result(timeout=5) for f in futures if f not in finished]
         assert sorted(waiting) == [409] * 4 and time.monotonic() - cancelled_at < 2.5
-        # A rendering preview whose client leaves is stopped: the freed worker takes the next job.
-        client.delete(f"/api/jobs/{second}")
+
+        # A rendering preview whose client leaves is stopped: the worker takes the queued job.
         body = json.dumps({"duration": 10}).encode()
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
         sock.sendall(
-            f"POST /api/jobs/{first}/preview HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"POST /api/jobs/{later}/preview HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
+        time.sleep(0.3)
+        client.delete(f"/api/jobs/{running}")  # the worker is free: previews go before jobs
         time.sleep(2.0)  # it renders now (250 frames of SR would take far longer)
-        follower = submit(client, clips["short"], {"sr": None}).json()["id"]
-        time.sleep(0.5)
-        assert client.get(f"/api/jobs/{follower}").json()["state"] == "queued"
+        assert client.get(f"/api/jobs/{later}").json()["state"] == "queued"
         sock.close()
         left_at = time.time()
-        started = wait_for(client, follower, lambda job: job["started_at"] is not None, 10)
+        started = wait_for(client, later, lambda job: job["started_at"] is not None, 10)
         assert started["started_at"] - left_at < 2.0
-        client.delete(f"/api/jobs/{first}")
+        client.delete(f"/api/jobs/{later}")
 
 
 # -- 9/10: error shape, role names, headers, file modes, stored names -------------------
