@@ -1,6 +1,6 @@
 """The OpenAPI extras and ``/docs`` served from this machine: no CDN, so it works offline.
 
-Swagger UI's files come from the ``swagger-ui-bundle`` package (in the ``serve`` extra).
+Swagger UI's files come from the ``swagger-ui-bundle-v2`` package (Swagger UI 5, in the ``serve`` extra).
 Without it, ``/docs`` is a short local page that links the machine-readable schema.
 """
 
@@ -53,7 +53,7 @@ UPLOAD_SCHEMA = {
 
 _FALLBACK_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>vx-engine API</title></head><body><h1>vx-engine API</h1>
-<p>The interactive docs need the <code>swagger-ui-bundle</code> package
+<p>The interactive docs need the <code>swagger-ui-bundle-v2</code> package
 (<code>pip install "vx-engine[serve]"</code>). The schema is at
 <a href="/openapi.json">/openapi.json</a>.</p></body></html>"""
 
