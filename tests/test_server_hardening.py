@@ -54,7 +54,7 @@ def tokened(tmp_path_factory: pytest.TempPathFactory):
 def open_server(tmp_path_factory: pytest.TempPathFactory):
     """No token: the Host allowlist and the cross-site refusal carry the protection."""
     data = tmp_path_factory.mktemp("open") / "data"
-    with ServerProcess(data, max_upload_mb=4, extra_args=("--max-frames", "200")) as running:
+    with ServerProcess(data, max_upload_mb=4, extra_args=("--max-frames", "200", "--max-sr-mp", "20")) as running:
         yield running
 
 
@@ -220,6 +220,10 @@ def test_output_rate_and_frame_limits(open_server, clips):
         assert "16000 fps" in fast.json()["error"]
         plain = submit(client, clips["1000fps"], {"sr": None})  # 1000 fps out: over 480 too
         assert plain.status_code == 422
+        rife_8k = submit(client, clips["short"], {"sr": None, "vfi": "rife-hdv3", "height": 4320})
+        assert rife_8k.status_code == 413 and "--max-sr-mp" in rife_8k.json()["error"]
+        huge_tile = submit(client, clips["short"], {"sr": "realesrgan-x4plus", "tile": 4096})
+        assert huge_tile.status_code == 413 and "tile" in huge_tile.json()["error"], huge_tile.text
         many = submit(client, clips["long"], {"sr": None, "vfi": "rife-hdv3", "interp": 2})
         assert many.status_code == 413 and "--max-frames" in many.json()["error"], many.text
 

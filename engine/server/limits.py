@@ -105,6 +105,16 @@ def _sr_scale(settings: JobSettings) -> int:
     return MODELS[settings.sr].scale if settings.sr else 1
 
 
+def _out_pixels(settings: JobSettings, header: Header) -> float:
+    """The output frame's pixels (RIFE runs at the output size): aspect kept, as the plan does."""
+    pixels = header.width * header.height
+    if settings.height is not None:
+        return pixels * (settings.height / header.height) ** 2
+    if settings.scale is not None:
+        return pixels * settings.scale**2
+    return pixels * _sr_scale(settings) ** 2
+
+
 def check_job(settings: JobSettings, header: Header, limits: JobLimits) -> None:
     """Raise LimitError naming the first limit the job would pass."""
     pixels = header.width * header.height
@@ -127,6 +137,12 @@ def check_job(settings: JobSettings, header: Header, limits: JobLimits) -> None:
         raise LimitError(
             f"tile {settings.tile} at x{scale} is over the SR size limit of "
             f"{limits.max_sr_pixels / 1e6:.1f} MP (--max-sr-mp); use a smaller tile"
+        )
+    if settings.vfi and _out_pixels(settings, header) > limits.max_sr_pixels:
+        raise LimitError(
+            f"interpolating {_out_pixels(settings, header) / 1e6:.1f} MP output frames is over "
+            f"the frame size limit of {limits.max_sr_pixels / 1e6:.1f} MP (--max-sr-mp); "
+            "ask for a lower height or no interpolation"
         )
     if header.duration_s is not None and header.duration_s > limits.max_duration_s:
         raise LimitError(

@@ -22,6 +22,7 @@ from engine.errors import Cancelled, VxError
 from engine.options import Progress, RunSummary
 from engine.server.job_settings import JobSettings
 from engine.server.jobs import RESTART_ERROR, JobStore
+from engine.server.preview import role_names
 
 log = logging.getLogger("vx-engine.server")
 PROGRESS_WRITE_INTERVAL_S = 0.25  # SQLite writes per second per job, at most 4
@@ -260,8 +261,8 @@ class Worker:
                 job_id,
                 state="failed",
                 stage="failed",
-                # the engine names files by path; the client knows them as input/output only
-                error=str(error).replace(f"{self.store.job_dir(job_id)}/", ""),
+                # the engine names files by path; the client knows them by role only
+                error=role_names(str(error), self.store, job_id),
                 finished_at=time.time(),
             )
             self.store.output_path(job_id).unlink(missing_ok=True)
