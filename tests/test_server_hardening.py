@@ -54,7 +54,11 @@ def tokened(tmp_path_factory: pytest.TempPathFactory):
 def open_server(tmp_path_factory: pytest.TempPathFactory):
     """No token: the Host allowlist and the cross-site refusal carry the protection."""
     data = tmp_path_factory.mktemp("open") / "data"
-    with ServerProcess(data, max_upload_mb=4, extra_args=("--max-frames", "200", "--max-sr-mp", "20")) as running:
+    with ServerProcess(
+        data,
+        max_upload_mb=4,
+        extra_args=("--max-frames", "100", "--max-sr-mp", "20", "--max-duration-s", "9"),
+    ) as running:
         yield running
 
 
@@ -224,8 +228,11 @@ def test_output_rate_and_frame_limits(open_server, clips):
         assert rife_8k.status_code == 413 and "--max-sr-mp" in rife_8k.json()["error"]
         huge_tile = submit(client, clips["short"], {"sr": "realesrgan-x4plus", "tile": 4096})
         assert huge_tile.status_code == 413 and "tile" in huge_tile.json()["error"], huge_tile.text
-        many = submit(client, clips["long"], {"sr": None, "vfi": "rife-hdv3", "interp": 2})
+        many = submit(client, clips["short"], {"sr": None, "vfi": "rife-hdv3", "interp": 16})
         assert many.status_code == 413 and "--max-frames" in many.json()["error"], many.text
+        assert "128 output frames" in many.json()["error"]  # 8 frames x 16
+        long = submit(client, clips["long"], {"sr": None})  # 10 s
+        assert long.status_code == 413 and "--max-duration-s" in long.json()["error"], long.text
 
 
 # -- 4: cross-site and rebinding, no token ------------------------------------------

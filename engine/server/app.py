@@ -138,7 +138,11 @@ def create_app(
     app.state.store, app.state.worker, app.state.limits = store, worker, limits
     hosts = None if token else allowed_hosts(bind_host, port, allow_hosts)
     app.add_middleware(
-        Guard, token=token, hosts=hosts, max_upload_body=max_upload_bytes + FORM_OVERHEAD_BYTES
+        Guard,
+        token=token,
+        hosts=hosts,
+        max_upload_bytes=max_upload_bytes,
+        form_overhead=FORM_OVERHEAD_BYTES,
     )
     add_offline_docs(app)
 

@@ -45,8 +45,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` when a body passes its cap: a 413 wherever it surfaces."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, _too_large(limit))
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
 
 
 def allowed_hosts(bind_host: str, port: int | None, extra: Iterable[str] = ()) -> frozenset[str]:
@@ -71,12 +71,14 @@ class Guard:
         app: ASGIApp,
         token: str | None,
         hosts: frozenset[str] | None,
-        max_upload_body: int,
+        max_upload_bytes: int,
+        form_overhead: int,
     ) -> None:
         self.app = app
         self.token = None if token is None else token.encode("utf-8")
         self.hosts = hosts  # None: any Host (a token guards the API)
-        self.max_upload_body = max_upload_body
+        self.max_upload_bytes = max_upload_bytes  # the video's limit, as --max-upload-mb says
+        self.max_upload_body = max_upload_bytes + form_overhead  # plus boundaries and options
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,7 +95,7 @@ class Guard:
         )
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            await _reply(send, 413, _too_large(limit))
+            await _reply(send, 413, self._too_large(limit))
             return
         received = 0
 
@@ -103,7 +105,7 @@ class Guard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(self._too_large(limit))
             return message
 
         started = False
@@ -121,7 +123,15 @@ class Guard:
             await self.app(scope, counted_receive, secured_send)
         except BodyTooLarge:
             if not started:
-                await _reply(send, 413, _too_large(limit))
+                await _reply(send, 413, self._too_large(limit))
+
+    def _too_large(self, limit: int) -> str:
+        if limit == JSON_BODY_LIMIT:
+            return f"request body exceeds {JSON_BODY_LIMIT // 1024} KiB; JSON requests are small"
+        return (
+            f"upload exceeds the server's limit of {self.max_upload_bytes / 2**20:g} MiB; "
+            "send a shorter clip or restart the server with a larger --max-upload-mb"
+        )
 
     def _refusal(self, headers: dict[bytes, bytes], path: str, method: str) -> tuple | None:
         host = headers.get(b"host", b"").decode("latin-1").lower()
@@ -153,15 +163,6 @@ class Guard:
                     [(b"www-authenticate", b"Bearer")],
                 )
         return None
-
-
-def _too_large(limit: int) -> str:
-    if limit == JSON_BODY_LIMIT:
-        return f"request body exceeds {JSON_BODY_LIMIT // 1024} KiB; JSON requests are small"
-    return (
-        f"upload exceeds the server's limit of {limit / 2**20:g} MiB (video plus form); "
-        "send a shorter clip or restart the server with a larger --max-upload-mb"
-    )
 
 
 async def _reply(

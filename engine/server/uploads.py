@@ -20,6 +20,7 @@ from typing import BinaryIO
 from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as AnyHTTPException  # Guard's 413 is one
 
 FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and the options JSON
 MAX_OPTIONS_BYTES = 16 * 1024
@@ -188,7 +189,7 @@ async def receive_upload(
                 "the multipart body ends before its closing boundary (--BOUNDARY--); "
                 "the upload was cut off, send it again",
             )
-    except (HTTPException, DiskFull):
+    except (AnyHTTPException, DiskFull):
         raise
     except Exception as error:  # python-multipart's parse errors: a malformed body
         raise HTTPException(400, f"malformed multipart body: {error}") from None
