@@ -150,6 +150,7 @@ def test_unauthenticated_200mb_body_is_refused_before_it_is_read(tokened):
         assert status_of(answer) == 401, answer[:200]
         assert b'"status": 401' in answer and b"token" in answer
     growth = tokened.rss_mb() - rss_before
+    print(f"unauthenticated 200 MB bodies: last sent {sent / 2**20:.0f} MB, RSS +{growth:.1f} MB")
     assert growth < 50, f"server RSS grew {growth:.0f} MB"
     # an authenticated JSON body over 64 KiB is refused too, as is a huge declared length
     with tokened.client() as client:
@@ -172,8 +173,12 @@ def test_huge_exponent_rate_is_refused_at_once_and_the_loop_stays_free(tokened, 
         refused = client.post("/api/jobs", content=body, headers={"Content-Type": content_type})
         elapsed = time.monotonic() - started
         assert refused.status_code == 422 and "fps" in refused.json()["error"]
+        models_s = concurrent.result()
+        print(
+            f"fps 1e10000000: 422 in {elapsed * 1000:.1f} ms, /api/models {models_s * 1000:.1f} ms"
+        )
         assert elapsed < 0.1, f"422 took {elapsed * 1000:.0f} ms"
-        assert concurrent.result() < 1.0
+        assert models_s < 1.0
         for bad in ({"fps": "1e999999999"}, {"fps": 1e308}, {"fps": "60/0"}, {"height": 721}):
             response = submit(client, clips["short"], bad)
             assert response.status_code == 422, (bad, response.text)
@@ -204,8 +209,12 @@ def test_8000x8000_upload_names_the_pixel_limit_without_rss_growth(tokened, tmp_
         frame.pts, frame.time_base = 0, Fraction(1, 25)
         for packet in [*stream.encode(frame), *stream.encode()]:
             writer.mux(packet)
-    before_rows, rss_before = job_rows(tokened), tokened.rss_mb()
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("not a video\n" * 50)
     with tokened.client() as client:
+        # warm-up: a refusal at the same stage loads PyAV's libraries (their ~20 MB is code)
+        assert submit(client, not_video, {"sr": None}).status_code == 415
+        before_rows, rss_before = job_rows(tokened), tokened.rss_mb()
         refused = submit(client, big, {"sr": None})
     assert refused.status_code == 413, refused.text
     assert (
@@ -213,6 +222,7 @@ def test_8000x8000_upload_names_the_pixel_limit_without_rss_growth(tokened, tmp_
         and "--max-input-mp" in refused.json()["error"]
     )
     growth = tokened.rss_mb() - rss_before
+    print(f"8000x8000 upload: {refused.status_code}, RSS +{growth:.1f} MB")
     assert growth < 20, f"server RSS grew {growth:.0f} MB looking at the header"
     assert job_rows(tokened) == before_rows
 
@@ -407,6 +417,9 @@ def test_previews_share_the_workers_queue_429_and_stop_on_disconnect(tmp_path, c
             for _ in range(3):
                 started = time.monotonic()
                 assert client.get("/api/models").status_code == 200
+                print(
+                    f"/api/models with 4 previews waiting: {(time.monotonic() - started) * 1000:.1f} ms"
+                )
                 assert time.monotonic() - started < 1.0
             finished = [f for f in futures if f.done()]
             done = [f.result() for f in finished]
@@ -433,6 +446,7 @@ def test_previews_share_the_workers_queue_429_and_stop_on_disconnect(tmp_path, c
         sock.close()
         left_at = time.time()
         started = wait_for(client, later, lambda job: job["started_at"] is not None, 10)
+        print(f"preview stopped {started['started_at'] - left_at:.2f} s after its client left")
         assert started["started_at"] - left_at < 2.0
         client.delete(f"/api/jobs/{later}")
 
