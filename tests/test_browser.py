@@ -43,6 +43,10 @@ def browser(tmp_path):
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1100,1300",
+        # no network beyond loopback: /docs must render from the server's own files
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--proxy-server=http://127.0.0.1:9",  # and no proxy route out either
+        "--proxy-bypass-list=127.0.0.1",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
@@ -116,3 +120,21 @@ def test_page_upload_progress_preview_slider(tmp_path, browser):
         screenshot = ARTIFACTS / "browser-preview.png"
         browser.find_element(By.TAG_NAME, "body").screenshot(str(screenshot))
         assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_docs_render_offline(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with ServerProcess(tmp_path / "data") as server:
+        browser.get(server.url + "/docs")
+        wait = WebDriverWait(browser, 60, poll_frequency=0.2)
+        title = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))
+        assert title[0].text.startswith("vx-engine")
+        # the operations were read from /openapi.json and drawn
+        paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/api/jobs", "/api/jobs/{job_id}/preview"} <= paths, paths
+        loaded = browser.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
+        assert loaded and all(url.startswith(server.url) for url in loaded), loaded

@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import InputError, OptionsError, VxError
-from engine.server.job_settings import JobSettings, validation_message
-from engine.server.jobs import Job, JobStore
-from engine.server.preview import render_preview
-from engine.server.uploads import receive_upload
-from engine.server.worker import Worker, worker_devices
+from engine.errors import Cancelled, InputError, OptionsError, VxError
+from engine.server.docs import UPLOAD_SCHEMA, add_offline_docs
+from engine.server.guard import Guard, allowed_hosts
+from engine.server.job_settings import (
+    JobSettings,
+    parse_settings,
+    public_video_info,
+    validation_message,
+)
+from engine.server.jobs import Job, JobStore, QueueSlots
+from engine.server.limits import JobLimits, LimitError, check_job, read_header
+from engine.server.preview import render_preview, role_names
+from engine.server.uploads import FORM_OVERHEAD_BYTES, DiskFull, receive_upload
+from engine.server.worker import PreviewTask, Worker, worker_devices
 from export.registry import MODELS
 
 log = logging.getLogger("vx-engine.server")
@@ -35,80 +41,16 @@ SSE_POLL_S = 0.2
 SSE_KEEPALIVE_S = 15.0
 QUEUE_FULL_RETRY_S = 30
 
-_UPLOAD_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "the video"},
-                        "options": {
-                            "type": "string",
-                            "description": "JSON object, every key optional: "
-                            + "; ".join(
-                                f"{name}: {field.description}"
-                                for name, field in JobSettings.model_fields.items()
-                            ),
-                            "example": json.dumps(
-                                {
-                                    "sr": "realesr-animevideov3-x2",
-                                    "height": 1080,
-                                    "fps": "60",
-                                    "vfi": "rife-hdv3",
-                                }
-                            ),
-                        },
-                    },
-                }
-            }
-        },
-    },
-}
+DISK_FULL_RETRY_S = 600
+PREVIEW_BUSY_RETRY_S = 5
+PREVIEW_POLL_S = 0.1
 
 
 class PreviewRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
     start: float | None = Field(None, ge=0, description="seconds; default: mid-clip")
     duration: float = Field(2.0, gt=0, le=10, description="seconds of video to process")
-
-
-# What a client learns about its upload: never VideoInfo.path, a server-side location.
-PUBLIC_VIDEO_FIELDS = (
-    "width",
-    "height",
-    "fps",
-    "frame_count",
-    "duration_s",
-    "has_audio",
-    "codec_name",
-    "pix_fmt",
-    "bit_depth",
-)
-
-
-def _public_video_info(info: object) -> dict[str, Any]:
-    public = {}
-    for name in PUBLIC_VIDEO_FIELDS:
-        value = getattr(info, name, None)
-        public[name] = str(value) if isinstance(value, Fraction) else value
-    return public
-
-
-def _parse_settings(options_json: str | None) -> JobSettings:
-    try:
-        raw = json.loads(options_json) if options_json and options_json.strip() else {}
-    except json.JSONDecodeError as error:
-        raise HTTPException(
-            422, f"options is not valid JSON ({error.msg} at char {error.pos})"
-        ) from None
-    if not isinstance(raw, dict):
-        raise HTTPException(422, 'options must be a JSON object, e.g. {"sr": null, "height": 720}')
-    try:
-        return JobSettings.model_validate(raw)
-    except ValidationError as error:
-        raise HTTPException(422, validation_message(error)) from None
 
 
 def sweep_interval_s(keep_finished_s: float) -> float:
@@ -123,21 +65,39 @@ def create_app(
     max_queued: int = 16,
     keep_finished_s: float | None = 7 * 24 * 3600.0,
     workers: int = 1,
+    *,
+    bind_host: str = "127.0.0.1",
+    port: int | None = None,
+    allow_hosts: tuple[str, ...] = (),
+    limits: JobLimits | None = None,
+    max_disk_bytes: int | None = None,
+    max_previews: int = 4,
 ) -> FastAPI:
-    """The app. ``max_queued``: uploads are refused (503) while that many jobs wait;
-    ``keep_finished_s``: finished jobs and their files are deleted that long after
-    they ended (None keeps them until deleted through the API); ``workers``: jobs run
-    at once, spread over the GPUs when there are any."""
+    """The app. ``max_queued``: uploads are refused (503) while that many jobs wait or
+    arrive; ``keep_finished_s``: finished jobs and their files are deleted that long after
+    they ended (None keeps them until deleted through the API); ``workers``: jobs and
+    previews run at once, spread over the GPUs when there are any; ``max_previews``:
+    previews that may wait (429 beyond); ``limits``: what one job may cost (default: from
+    this machine); ``max_disk_bytes``: uploads are refused (507) once the data folder holds
+    that much. Without a ``token`` only ``bind_host``, loopback names and ``allow_hosts`` are
+    served (DNS rebinding)."""
+    if token == "":
+        raise OptionsError("the token is empty; give a non-empty --token or none at all")
     if max_queued < 1:
         raise OptionsError(f"max_queued must be at least 1, got {max_queued}")
     if workers < 1:
         raise OptionsError(f"workers must be at least 1, got {workers}")
     from engine.backends.select import gpu_count
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    gpus = gpu_count()
+    limits = limits or JobLimits.for_this_machine(gpus)
     store = JobStore(data_dir)
-    worker = Worker(store, worker_devices(workers, gpu_count()))
-    preview_lock = threading.Lock()  # previews share the device with the worker: one at a time
+    if max_disk_bytes is None:  # half of what the data folder could grow to today
+        import shutil
+
+        max_disk_bytes = (shutil.disk_usage(data_dir).free + store.disk_used()) // 2
+    worker = Worker(store, worker_devices(workers, gpus), max_previews=max_previews)
+    slots = QueueSlots(store, max_queued)
 
     def purge_expired(keep_s: float) -> None:
         purged = store.purge_finished(time.time() - keep_s)
@@ -172,8 +132,19 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         description="Video super-resolution and frame interpolation jobs.",
+        docs_url=None,
+        redoc_url=None,
     )
-    app.state.store, app.state.worker = store, worker
+    app.state.store, app.state.worker, app.state.limits = store, worker, limits
+    hosts = None if token else allowed_hosts(bind_host, port, allow_hosts)
+    app.add_middleware(
+        Guard,
+        token=token,
+        hosts=hosts,
+        max_upload_bytes=max_upload_bytes,
+        form_overhead=FORM_OVERHEAD_BYTES,
+    )
+    add_offline_docs(app)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -182,6 +153,13 @@ def create_app(
             error.status_code,
             headers=getattr(error, "headers", None),
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+        )
+        return JSONResponse({"error": problems, "status": 422}, 422)
 
     @app.exception_handler(VxError)
     async def vx_error(_: Request, error: VxError) -> JSONResponse:
@@ -195,17 +173,14 @@ def create_app(
             {"error": "internal server error; see the server log", "status": 500}, 500
         )
 
-    def require_token(request: Request) -> None:
-        if token is None:
-            return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(
-                401,
-                "missing or wrong token; send 'Authorization: Bearer <token>'"
-                " (the server was started with --token)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    def disk_full(used: int) -> HTTPException:
+        return HTTPException(
+            507,
+            f"the server's disk-use limit is reached ({used / 2**30:.2f} of "
+            f"{max_disk_bytes / 2**30:.2f} GiB, --max-disk-gb); retry later or delete "
+            "finished jobs",
+            headers={"Retry-After": str(DISK_FULL_RETRY_S)},
+        )
 
     def get_job(job_id: str) -> Job:
         job = store.get(job_id)
@@ -213,7 +188,7 @@ def create_app(
             raise HTTPException(404, f"no job with id '{job_id[:64]}'; list jobs at /api/jobs")
         return job
 
-    api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+    api = APIRouter(prefix="/api")  # the token is checked by Guard, before any body is read
 
     @api.get("/models", summary="The model registry")
     def list_models() -> list[dict[str, Any]]:
@@ -226,6 +201,7 @@ def create_app(
                 "description": d.description,
             }
             for d in MODELS.values()
+            if d.ships_weights  # rife-v4 needs a weights file the API cannot take
         ]
 
     @api.get("/jobs", summary="All jobs, oldest first")
@@ -236,14 +212,14 @@ def create_app(
         "/jobs",
         status_code=201,
         summary="Upload a video and queue a job",
-        openapi_extra=_UPLOAD_SCHEMA,
+        openapi_extra=UPLOAD_SCHEMA,
     )
     async def create_job(request: Request) -> dict[str, str]:
-        # Checked before the upload is read: refusing a 2 GiB upload after storing it
-        # wastes the client's bandwidth and our disk. A soft cap: uploads arriving at
-        # the same moment can each pass it.
-        waiting = store.count("queued")
-        if waiting >= max_queued:
+        # The slot is taken before the upload is read, atomically, and uploads still
+        # arriving hold theirs: refusing a 2 GiB upload after storing it wastes the
+        # client's bandwidth and our disk, and N parallel uploads cannot all pass.
+        waiting = slots.reserve()
+        if waiting is not None:
             raise HTTPException(
                 503,
                 f"the server is busy: {waiting} jobs are queued (limit {max_queued}); "
@@ -252,10 +228,25 @@ def create_app(
             )
         upload_path = store.new_upload_path()
         try:
-            received = await receive_upload(
-                request, upload_path, max_upload_bytes, check_options=_parse_settings
-            )
-            settings = _parse_settings(received.options_json)
+            used = await run_in_threadpool(store.disk_used)
+            if used >= max_disk_bytes:
+                raise disk_full(used)
+            try:
+                received = await receive_upload(
+                    request,
+                    upload_path,
+                    max_upload_bytes,
+                    check_options=parse_settings,
+                    disk_left=max_disk_bytes - used,
+                )
+            except DiskFull:
+                raise disk_full(used) from None
+            settings = parse_settings(received.options_json)
+            try:  # from the container header: nothing is decoded before the limits pass
+                header = await run_in_threadpool(read_header, upload_path)
+                check_job(settings, header, limits)
+            except LimitError as error:
+                raise HTTPException(error.status, str(error)) from None
             from engine.api import probe_video  # the pipeline's imports wait for the first upload
 
             try:
@@ -263,11 +254,16 @@ def create_app(
             except InputError as error:
                 reason = str(error).replace(str(upload_path), "the upload")  # no server paths
                 raise HTTPException(415, f"the upload is not a readable video: {reason}") from None
-            job = store.create(
-                upload_path, settings.model_dump(), received.file_name, _public_video_info(info)
+            job = await run_in_threadpool(
+                store.create,
+                upload_path,
+                settings.model_dump(),
+                received.file_name,
+                public_video_info(info),
             )
         finally:
             upload_path.unlink(missing_ok=True)  # moved into the job's folder on success
+            slots.release()
         worker.submit(job.id)
         log.info("job %s queued (%s)", job.id, settings.model_dump_json())
         return {"id": job.id}
@@ -332,28 +328,68 @@ def create_app(
             )
         return FileResponse(output, media_type="video/mp4", filename=f"vx-{job.id}.mp4")
 
-    @api.post("/jobs/{job_id}/preview", summary="Before/after frames of a short sample")
-    def job_preview(
-        job_id: str, request: Annotated[PreviewRequest | None, Body()] = None
-    ) -> dict[str, Any]:
-        job = get_job(job_id)
-        request = request or PreviewRequest()
+    @api.post(
+        "/jobs/{job_id}/preview",
+        summary="Before/after frames of a short sample",
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/json": {"schema": PreviewRequest.model_json_schema()}}
+            }
+        },
+    )
+    async def job_preview(job_id: str, request: Request) -> dict[str, Any]:
+        job = await run_in_threadpool(get_job, job_id)
+        body = await request.body()  # at most 64 KiB: Guard caps JSON bodies
+        try:
+            asked = PreviewRequest.model_validate_json(body) if body.strip() else PreviewRequest()
+        except ValidationError as error:
+            raise HTTPException(422, validation_message(error)) from None
         settings = JobSettings.model_validate(job.settings)
-        with preview_lock:
-            try:
-                return render_preview(store, job, settings, request.start, request.duration)
-            except (InputError, OptionsError) as error:
-                raise HTTPException(422, f"preview failed: {error}") from None
-            except FileNotFoundError:
-                raise HTTPException(404, f"job {job.id} was deleted during the preview") from None
+
+        def render(cancel: Any, device: int) -> dict[str, Any]:
+            return render_preview(
+                store, job, settings, asked.start, asked.duration, cancel=cancel, device=device
+            )
+
+        task = PreviewTask(job.id, render)
+        if not worker.submit_preview(task):
+            raise HTTPException(
+                429,
+                f"{worker.max_previews} previews are already waiting; retry in "
+                f"{PREVIEW_BUSY_RETRY_S} s",
+                headers={"Retry-After": str(PREVIEW_BUSY_RETRY_S)},
+            )
+        try:  # previews run on the worker threads: here we only wait, or give up
+            while not task.done.is_set():
+                if await request.is_disconnected():
+                    log.info("preview of job %s: client left, cancelled", job.id)
+                    worker.cancel_preview(task)
+                    return {}
+                await asyncio.sleep(PREVIEW_POLL_S)
+        finally:
+            if not task.done.is_set():
+                worker.cancel_preview(task)
+        error = task.error
+        if error is None and task.result is not None:
+            return task.result
+        if isinstance(error, Cancelled) or task.cancel.is_set():
+            raise HTTPException(409, f"the preview of job {job.id} was cancelled (job deleted)")
+        if isinstance(error, FileNotFoundError) or store.get(job.id) is None:
+            raise HTTPException(404, f"job {job.id} was deleted during the preview")
+        if isinstance(error, (InputError, OptionsError)):
+            raise HTTPException(422, f"preview failed: {role_names(str(error), store, job.id)}")
+        raise error if error is not None else RuntimeError("preview ended without a result")
 
     @api.delete("/jobs/{job_id}", summary="Cancel a job and delete its files")
     def delete_job(job_id: str) -> dict[str, str]:
-        job = get_job(job_id)
-        store.delete(job.id)  # first: the worker then skips it or cannot write its state back
-        worker.cancel(job.id, was_running=job.state == "running")
-        store.remove_files(job.id)
-        return {"id": job.id, "state": "deleted", "was": job.state}
+        get_job(job_id)  # its 404 message
+        was = store.delete(job_id)  # atomic against the worker's claim: see JobStore.delete
+        if was is None:
+            raise HTTPException(404, f"no job with id '{job_id[:64]}'; list jobs at /api/jobs")
+        worker.cancel_previews_of(job_id)
+        worker.cancel(job_id, was_running=was == "running")
+        store.remove_files(job_id)
+        return {"id": job_id, "state": "deleted", "was": was}
 
     app.include_router(api)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -69,6 +70,63 @@ def _is_loopback(host: str) -> bool:
     help="Require 'Authorization: Bearer TOKEN' on the API (or set VX_TOKEN).",
 )
 @click.option(
+    "--token-file",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Read the token from this file (its first line), so it is not seen in `ps`.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow a non-loopback --host without a token (anyone who can reach the port may use it).",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="Also serve requests whose Host header is NAME (repeatable); without a token only the "
+    "bind address and loopback names are served, against DNS rebinding.",
+)
+@click.option(
+    "--max-previews",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Previews that may wait for a worker; more get HTTP 429.",
+)
+@click.option(
+    "--max-disk-gb",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Refuse uploads (HTTP 507, Retry-After) once the data folder holds this much "
+    "[default: half of its free space plus its use at startup].",
+)
+@click.option(
+    "--max-input-mp",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Largest input frame in megapixels [default: 33.2 (8K) with a GPU, 8.3 (4K) without].",
+)
+@click.option(
+    "--max-sr-mp",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Largest frame after super-resolution, in megapixels "
+    "[default: three float32 copies in a sixteenth of RAM, at least 4K].",
+)
+@click.option(
+    "--max-frames",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most output frames per job [default: 432000 with a GPU, 18000 without].",
+)
+@click.option(
+    "--max-duration-s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Longest input in seconds [default: 7200 with a GPU, 600 without].",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -83,30 +141,72 @@ def serve_command(
     workers: int,
     keep_hours: float,
     token: str | None,
+    token_file: Path | None,
+    insecure: bool,
+    allow_hosts: tuple[str, ...],
+    max_previews: int,
+    max_disk_gb: float | None,
+    max_input_mp: float | None,
+    max_sr_mp: float | None,
+    max_frames: int | None,
+    max_duration_s: float | None,
     log_level: str,
 ) -> None:
     """Serve the web page and the jobs API (OpenAPI docs at /docs)."""
+    if token is not None and token_file is not None:
+        raise click.ClickException("give --token (or VX_TOKEN) or --token-file, not both")
+    if token is None and token_file is None and "VX_TOKEN" in os.environ:
+        token = os.environ["VX_TOKEN"]  # click reads an empty VX_TOKEN= as unset
+    if token_file is not None:
+        lines = token_file.read_text(encoding="utf-8").splitlines()
+        token = lines[0].strip() if lines else ""
+    if token is not None and not token.strip():
+        # An empty VX_TOKEN= used to switch the token off silently.
+        raise click.ClickException(
+            "the token is empty; give a non-empty --token / --token-file / VX_TOKEN, or none"
+        )
+    if not _is_loopback(host) and token is None and not insecure:
+        raise click.ClickException(
+            f"--host {host} without a token would let anyone who can reach the port use this "
+            "machine; add --token-file FILE (or --token), or --insecure to serve it anyway"
+        )
     import uvicorn
 
     from engine.server.app import create_app
+    from engine.server.limits import JobLimits
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     if not _is_loopback(host) and token is None:
         click.echo(
-            f"warning: serving on {host} without --token; anyone who can reach this "
-            "port can upload videos and use this machine's compute",
+            f"warning: serving on {host} without a token (--insecure); anyone who can reach "
+            "this port can upload videos and use this machine's compute",
             err=True,
         )
+    os.umask(0o077)  # results, previews and the database: private to the server's user
+    from engine.backends.select import gpu_count
     from engine.errors import VxError
 
+    defaults = JobLimits.for_this_machine(gpu_count())
+    limits = JobLimits(
+        max_input_pixels=int(max_input_mp * 1e6) if max_input_mp else defaults.max_input_pixels,
+        max_sr_pixels=int(max_sr_mp * 1e6) if max_sr_mp else defaults.max_sr_pixels,
+        max_frames=max_frames or defaults.max_frames,
+        max_duration_s=max_duration_s or defaults.max_duration_s,
+    )
     try:
         app = create_app(
             data_dir,
             max_upload_bytes=int(max_upload_mb * 2**20),
-            token=token or None,
+            token=token,
             max_queued=max_queued,
             workers=workers,
             keep_finished_s=keep_hours * 3600 if keep_hours > 0 else None,
+            bind_host=host,
+            port=port,
+            allow_hosts=allow_hosts,
+            limits=limits,
+            max_disk_bytes=int(max_disk_gb * 2**30) if max_disk_gb else None,
+            max_previews=max_previews,
         )
     except VxError as error:
         raise click.ClickException(str(error)) from None

@@ -6,11 +6,22 @@ sees, not a silently ignored setting that wastes an hour of GPU time.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.errors import OptionsError
 from engine.filters import Kind, check_spec, is_classical, parse_filter
@@ -32,16 +43,24 @@ MP4_CODECS = (
     "av1_nvenc",
 )
 MAX_FPS = 480
+# A rate as a client may write it: "60", "59.94", "60000/1001". Matched before Fraction()
+# sees it, because Fraction("1e10000000") builds a ten-million-digit integer (seconds of
+# CPU on the event loop, hours for longer exponents).
+RATE_PATTERN = re.compile(r"(\d{1,7})(\.\d{1,9})?(/\d{1,7})?")
+NONE_NAMES = ("none",)  # `vx-engine run --sr none --vfi none`: the API takes the same spelling
 _RUN_DEFAULTS = {f.name: f.default for f in fields(RunOptions)}
 
 
 def _models_of_kind(kind: str) -> list[str]:
-    return sorted(name for name, desc in MODELS.items() if desc.kind == kind)
+    # models without shipped weights (rife-v4) need a weights file the web API cannot take
+    return sorted(name for name, desc in MODELS.items() if desc.kind == kind and desc.ships_weights)
 
 
 def _check_model(name: str | None, kind: str, flag: str) -> str | None:
     if name is None:
         return None
+    if not isinstance(name, str):
+        raise ValueError(f"{flag} must be a model name, 'none' or null")
     if is_classical(kind, name):  # an FFmpeg stage (lanczos, blend...), checked as the CLI does
         _check_filter(name, kind)
         return name
@@ -49,7 +68,7 @@ def _check_model(name: str | None, kind: str, flag: str) -> str | None:
     if name not in known:
         raise ValueError(
             f"unknown {flag} model '{name}'; known {flag} models: "
-            f"{', '.join(known)}; classical: {known_filters(kind)} (or null for none)"
+            f"{', '.join(known)}; classical: {known_filters(kind)} (or 'none' / null for none)"
         )
     return name
 
@@ -66,6 +85,31 @@ def _check_filters(texts: list[str], kind: Kind) -> list[str]:
         return [_check_filter(text, kind) for text in texts]
     except OptionsError as error:
         raise ValueError(str(error)) from None
+
+
+def parse_rate(value: object) -> Fraction:
+    """A client's frame rate as a Fraction in (0, MAX_FPS], cheaply: bounded text only."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("fps must be a number or a string like '60000/1001'")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"fps {value} is not a number; use e.g. 60 or '60000/1001'")
+    if isinstance(value, int) and not 0 < value <= MAX_FPS:  # before str(): huge ints are slow
+        raise ValueError(f"fps is out of range; use 0 < fps <= {MAX_FPS}")
+    text = repr(value) if isinstance(value, float) else str(value)
+    text = text.strip()[:40]
+    if isinstance(value, float):
+        rate = Fraction(value)  # exact and cheap for any finite float
+    elif RATE_PATTERN.fullmatch(text):
+        try:
+            rate = Fraction(text)
+        except ZeroDivisionError:
+            raise ValueError(f"fps '{text}' divides by zero; use e.g. '60000/1001'") from None
+    else:
+        raise ValueError(f"fps '{text}' is not a rate; use e.g. 60, 59.94 or '60000/1001'")
+    rate = rate.limit_denominator(1_000_000)
+    if not 0 < rate <= MAX_FPS:
+        raise ValueError(f"fps {text} is out of range; use 0 < fps <= {MAX_FPS}")
+    return rate
 
 
 class JobSettings(BaseModel):
@@ -96,6 +140,11 @@ class JobSettings(BaseModel):
     def _known_post(cls, value: list[str]) -> list[str]:
         return _check_filters(value, "post")
 
+    @field_validator("sr", "vfi", mode="before")
+    @classmethod
+    def _none_spelled_out(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.lower() in NONE_NAMES else value
+
     @field_validator("sr")
     @classmethod
     def _known_sr(cls, value: str | None) -> str | None:
@@ -112,22 +161,20 @@ class JobSettings(BaseModel):
         except OptionsError as error:
             raise ValueError(str(error)) from None
 
+    @field_validator("height")
+    @classmethod
+    def _even_height(cls, value: int | None) -> int | None:
+        # 4:2:0 video has whole chroma rows only at even heights; the encoder refuses odd ones
+        if value is not None and value % 2:
+            raise ValueError(f"height must be even (4:2:0 video), got {value}; try {value + 1}")
+        return value
+
     @field_validator("fps", mode="before")
     @classmethod
     def _parse_fps(cls, value: object) -> str | None:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError("fps must be a number or a string like '60000/1001'")
-        try:
-            rate = Fraction(str(value)).limit_denominator(1_000_000)
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(
-                f"fps '{value}' is not a number; use e.g. 60 or '60000/1001'"
-            ) from None
-        if not 0 < rate <= MAX_FPS:
-            raise ValueError(f"fps {value} is out of range; use 0 < fps <= {MAX_FPS}")
-        return str(rate)
+        return str(parse_rate(value))
 
     @field_validator("codec")
     @classmethod
@@ -199,3 +246,45 @@ def validation_message(error: Exception) -> str:
             message = f"unknown option; known options: {', '.join(JobSettings.model_fields)}"
         problems.append(f"{where}: {message}")
     return "; ".join(problems)
+
+
+# What a client learns about its upload: never VideoInfo.path, a server-side location.
+PUBLIC_VIDEO_FIELDS = (
+    "width",
+    "height",
+    "fps",
+    "frame_count",
+    "duration_s",
+    "has_audio",
+    "codec_name",
+    "pix_fmt",
+    "bit_depth",
+)
+
+
+def public_video_info(info: object) -> dict[str, Any]:
+    public = {}
+    for name in PUBLIC_VIDEO_FIELDS:
+        value = getattr(info, name, None)
+        public[name] = str(value) if isinstance(value, Fraction) else value
+    return public
+
+
+def parse_settings(options_json: str | None) -> JobSettings:
+    """The upload's ``options`` field, validated; HTTPException(422) naming each problem."""
+    from fastapi import HTTPException
+
+    try:
+        raw = json.loads(options_json) if options_json and options_json.strip() else {}
+    except json.JSONDecodeError as error:
+        raise HTTPException(
+            422, f"options is not valid JSON ({error.msg} at char {error.pos})"
+        ) from None
+    except ValueError:  # e.g. an integer longer than Python parses (4300 digits)
+        raise HTTPException(422, "options is not valid JSON (a number is too long)") from None
+    if not isinstance(raw, dict):
+        raise HTTPException(422, 'options must be a JSON object, e.g. {"sr": null, "height": 720}')
+    try:
+        return JobSettings.model_validate(raw)
+    except ValidationError as error:
+        raise HTTPException(422, validation_message(error)) from None

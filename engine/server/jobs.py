@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -108,8 +109,10 @@ class JobStore:
         self.data_dir = data_dir
         self.jobs_dir = data_dir / "jobs"
         self.uploads_dir = data_dir / "uploads"
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        # Private to the server's user: other local users have no business with the uploads.
+        for folder in (data_dir, self.jobs_dir, self.uploads_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.chmod(0o700)
         # Two servers on one directory would fail each other's running jobs at startup;
         # the kernel drops this lock when the process dies, however it dies.
         self._lock_file = (data_dir / "server.lock").open("w")
@@ -130,6 +133,9 @@ class JobStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
+        for name in ("jobs.sqlite3", "jobs.sqlite3-wal", "jobs.sqlite3-shm", "server.lock"):
+            if (data_dir / name).exists():
+                (data_dir / name).chmod(0o600)
 
     # -- paths --------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -142,7 +148,21 @@ class JobStore:
         return self.job_dir(job_id) / "output.mp4"
 
     def new_upload_path(self) -> Path:
+        # Never the client's name or extension: FFmpeg picks its demuxer partly by
+        # extension, and an upload stored as ".m3u8" would be opened as an HLS playlist
+        # whose entries may name any local file. ".part" here, "input" in the job's folder.
         return self.uploads_dir / f"{uuid.uuid4()}.part"
+
+    def disk_used(self) -> int:
+        """Bytes under the data folder: uploads in flight, inputs, results, the database."""
+        total = 0
+        for root, _, files in os.walk(self.data_dir):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(root, name)).st_size
+                except OSError:  # removed while we walked
+                    pass
+        return total
 
     # -- rows ---------------------------------------------------------------
     def create(
@@ -156,7 +176,7 @@ class JobStore:
             input_name=input_name[:255],
             input_info=input_info,
         )
-        self.job_dir(job.id).mkdir(parents=True)
+        self.job_dir(job.id).mkdir(mode=0o700, parents=True)
         upload.replace(self.input_path(job.id))
         with self._lock:
             self._db.execute(
@@ -204,10 +224,19 @@ class JobStore:
             )
         return cursor.rowcount == 1
 
-    def delete(self, job_id: str) -> bool:
+    def delete(self, job_id: str) -> JobState | None:
+        """Delete the row; return the state it had at that instant (None: no such job).
+
+        One statement under the store's lock, as ``claim`` is: a job is either claimed
+        before (returns 'running', the caller waits for the worker to let its files go)
+        or deleted before (the claim then finds no row). Reading the state first and
+        deleting after let a claim slip in between, and the files of a running job
+        were removed under it."""
         with self._lock:
-            cursor = self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-        return cursor.rowcount == 1
+            row = self._db.execute(
+                "DELETE FROM jobs WHERE id = ? RETURNING state", (job_id,)
+            ).fetchone()
+        return None if row is None else row["state"]
 
     def remove_files(self, job_id: str) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
@@ -256,6 +285,30 @@ class JobStore:
         with self._lock:
             self._db.close()
         self._lock_file.close()
+
+
+class QueueSlots:
+    """The ``--max-queued`` limit, reserved atomically: uploads still arriving count as queued,
+    so parallel slow uploads cannot all pass a check made before any of them ended."""
+
+    def __init__(self, store: JobStore, limit: int) -> None:
+        self.store, self.limit = store, limit
+        self._lock = threading.Lock()
+        self.in_flight = 0
+
+    def reserve(self) -> int | None:
+        """Take a slot; None on success, else the number of jobs waiting (queued + arriving)."""
+        with self._lock:
+            waiting = self.store.count("queued") + self.in_flight
+            if waiting >= self.limit:
+                return waiting
+            self.in_flight += 1
+            return None
+
+    def release(self) -> None:
+        """After the upload became a queued row (or failed): the row now holds the slot."""
+        with self._lock:
+            self.in_flight -= 1
 
 
 def _job_from_row(row: sqlite3.Row) -> Job:

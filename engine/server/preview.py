@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import threading
 import uuid
 from fractions import Fraction
 from pathlib import Path
@@ -30,7 +31,7 @@ def _first_frame_at(path: Path, start_s: float, tolerance_s: float):  # -> PIL.I
         for frame in container.decode(stream):
             if frame.time is None or frame.time >= start_s - tolerance_s:
                 return frame.to_image()
-    raise FileNotFoundError(f"{path.name} has no frame at or after {start_s:.3f} s")
+    raise FileNotFoundError(f"no frame at or after {start_s:.3f} s")
 
 
 def _png_data_url(image) -> str:
@@ -39,9 +40,27 @@ def _png_data_url(image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def role_names(message: str, store: JobStore, job_id: str, output: Path | None = None) -> str:
+    """An engine message with the server's paths replaced by what the client knows them as."""
+    if output is not None:
+        message = message.replace(str(output), "the preview output")
+    message = message.replace(str(store.input_path(job_id)), "the upload")
+    message = message.replace(str(store.output_path(job_id)), "the result")
+    return message.replace(str(store.job_dir(job_id)), "the job").replace(
+        str(store.data_dir), "the data folder"
+    )
+
+
 def render_preview(
-    store: JobStore, job: Job, settings: JobSettings, start_s: float | None, duration_s: float
+    store: JobStore,
+    job: Job,
+    settings: JobSettings,
+    start_s: float | None,
+    duration_s: float,
+    cancel: threading.Event | None = None,
+    device: int = 0,
 ) -> dict[str, Any]:
+    """Run on a worker thread (the scheduler's); ``cancel`` stops it at the next frame."""
     from PIL import Image
 
     from engine import api
@@ -58,7 +77,10 @@ def render_preview(
     output_path = store.job_dir(job.id) / f"preview-{uuid.uuid4()}.mp4"
     try:
         api.run(
-            settings.to_run_options(input_path, output_path, start=start_s, duration=sample_s),
+            settings.to_run_options(
+                input_path, output_path, start=start_s, duration=sample_s, device=device
+            ),
+            cancel=cancel,
             log=lambda message: log.info("preview of job %s: %s", job.id, message),
         )
         after = _first_frame_at(output_path, 0.0, float("inf"))

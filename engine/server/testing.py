@@ -96,17 +96,22 @@ class ServerProcess:
                 raise RuntimeError(
                     f"server exited with {self.process.returncode}; see {self.log_path}"
                 )
-            try:
-                if (
-                    httpx.get(self.url + "/api/models", headers=self.headers, timeout=2).status_code
-                    == 200
-                ):
+            try:  # 401: up, with a token this object does not hold (e.g. --token-file)
+                answer = httpx.get(self.url + "/api/models", headers=self.headers, timeout=2)
+                if answer.status_code in (200, 401):
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"server not ready after {ready_timeout_s} s; see {self.log_path}")
+
+    def rss_mb(self) -> float:
+        """The server process's resident memory now (Linux /proc), in MB."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(line.split()[1]) / 1024
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler runs, exactly like a crash or power loss."""

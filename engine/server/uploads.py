@@ -3,21 +3,29 @@
 Starlette's own form parser spools a whole file part before the endpoint runs,
 so an oversize upload would already be on disk when we could first refuse it.
 Here every chunk is counted as it is written and the request stops at the
-first byte over the limit.
+first byte over the limit. The limit counts every byte of the body (all parts,
+their headers and boundaries), and a body that ends before its closing boundary
+is refused: a cut-off body is not half a job. Parsing and disk writes run on the
+thread pool, so a 2 GiB upload does not hold the event loop.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import HTTPException, Request
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as AnyHTTPException  # Guard's 413 is one
 
 FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and the options JSON
 MAX_OPTIONS_BYTES = 16 * 1024
+MAX_HEADER_BYTES = 8 * 1024  # one part's headers
+MAX_PARTS = 2
 FILE_FIELD, OPTIONS_FIELD = "file", "options"
 
 
@@ -27,6 +35,8 @@ class ReceivedUpload:
     file_size: int = 0
     options_json: str | None = None
     seen_file: bool = False
+    seen_options: bool = False
+    parts: int = 0
 
 
 @dataclass
@@ -46,14 +56,23 @@ def _too_large(max_bytes: int) -> HTTPException:
     )
 
 
+class DiskFull(Exception):
+    """The upload would pass the server's disk-use limit (the caller answers 507)."""
+
+
 async def receive_upload(
-    request: Request, destination: Path, max_bytes: int, check_options: Callable[[str], None]
+    request: Request,
+    destination: Path,
+    max_bytes: int,
+    check_options: Callable[[str], None],
+    disk_left: int | None = None,
 ) -> ReceivedUpload:
     """Write the ``file`` part to ``destination`` and return the ``options`` text.
 
     ``check_options`` runs as soon as the options part is complete, so a bad
     option fails before a large file that follows it is streamed to disk.
-    Raises HTTPException (400/413/415/422); the caller deletes ``destination``.
+    Raises HTTPException (400/413/415/422), or DiskFull once the body passes
+    ``disk_left`` bytes; the caller deletes ``destination``.
     """
     content_type, params = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
@@ -77,12 +96,24 @@ async def receive_upload(
     def on_part_begin() -> None:
         nonlocal part
         part = _PartState()
+        received.parts += 1
+        if received.parts > MAX_PARTS:
+            raise HTTPException(400, f"send only the '{FILE_FIELD}' and '{OPTIONS_FIELD}' fields")
+
+    def check_header_size() -> None:
+        if (
+            len(part.header_field) + len(part.header_value) + len(part.headers) * 64
+            > MAX_HEADER_BYTES
+        ):
+            raise HTTPException(400, f"a form part's headers exceed {MAX_HEADER_BYTES} bytes")
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         part.header_field += data[start:end]
+        check_header_size()
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
         part.header_value += data[start:end]
+        check_header_size()
 
     def on_header_end() -> None:
         part.headers[part.header_field.decode("latin-1").lower()] = bytes(part.header_value)
@@ -97,8 +128,13 @@ async def receive_upload(
                 raise HTTPException(400, "send exactly one 'file' field")
             received.seen_file = True
             received.file_name = disposition.get(b"filename", b"").decode("utf-8", "replace")
-            sink.append(destination.open("wb"))
-        elif part.name != OPTIONS_FIELD:
+            # 0600: the upload is private to the server's user, whatever its umask
+            sink.append(os.fdopen(os.open(destination, os.O_WRONLY | os.O_CREAT, 0o600), "wb"))
+        elif part.name == OPTIONS_FIELD:
+            if received.seen_options:
+                raise HTTPException(400, f"send at most one '{OPTIONS_FIELD}' field")
+            received.seen_options = True
+        else:
             raise HTTPException(
                 422,
                 f"unknown form field '{part.name[:40]}'; "
@@ -135,11 +171,25 @@ async def receive_upload(
             "on_part_end": on_part_end,
         },
     )
+    body_bytes = 0
+    limit = max_bytes + FORM_OVERHEAD_BYTES
     try:
         async for chunk in request.stream():
-            parser.write(chunk)
+            body_bytes += len(chunk)
+            if body_bytes > limit:  # every byte of every part counts, not the file's alone
+                raise _too_large(max_bytes)
+            if disk_left is not None and body_bytes > disk_left:
+                raise DiskFull
+            if chunk:
+                await run_in_threadpool(parser.write, chunk)
         parser.finalize()
-    except HTTPException:
+        if parser.state != MultipartState.END:
+            raise HTTPException(
+                400,
+                "the multipart body ends before its closing boundary (--BOUNDARY--); "
+                "the upload was cut off, send it again",
+            )
+    except (AnyHTTPException, DiskFull):
         raise
     except Exception as error:  # python-multipart's parse errors: a malformed body
         raise HTTPException(400, f"malformed multipart body: {error}") from None

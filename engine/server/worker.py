@@ -1,6 +1,8 @@
 """The job workers: threads that run ``engine.api.run`` in-process, one job each.
 
-All threads take job ids from one queue. ``vx-engine serve --workers N`` starts N:
+All threads take work from one scheduler: previews first (from their own short queue,
+so a preview is not stuck behind hours of queued jobs), then jobs. A preview thus never
+runs beside a job on the same device, and ``--workers`` bounds both. ``vx-engine serve --workers N`` starts N:
 on a machine with GPUs worker i runs its jobs on GPU ``i mod (number of GPUs)``, so
 ``--workers 4`` on four GPUs is one job per GPU. The default is one: on a CPU-only
 machine a second concurrent run would only split the same cores.
@@ -9,17 +11,18 @@ machine a second concurrent run would only split the same cores.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.errors import Cancelled, VxError
 from engine.options import Progress, RunSummary
 from engine.server.job_settings import JobSettings
 from engine.server.jobs import RESTART_ERROR, JobStore
+from engine.server.preview import role_names
 
 log = logging.getLogger("vx-engine.server")
 PROGRESS_WRITE_INTERVAL_S = 0.25  # SQLite writes per second per job, at most 4
@@ -33,6 +36,18 @@ def summary_to_json(summary: RunSummary) -> dict[str, Any]:
     return fields
 
 
+@dataclass
+class PreviewTask:
+    """One preview in the scheduler: ``render(cancel, device)`` runs on a worker thread."""
+
+    job_id: str
+    render: Callable[[threading.Event, int], dict[str, Any]]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
 def worker_devices(workers: int, gpus: int) -> list[int]:
     """The GPU index of each worker thread: round robin over the GPUs, 0 without any."""
     return [index % gpus if gpus else 0 for index in range(workers)]
@@ -42,12 +57,18 @@ class Worker:
     """Consumes job ids from a queue, one thread per entry of ``devices`` (the GPU index its
     jobs run on); ``cancel(id)`` stops the job at its next frame."""
 
-    def __init__(self, store: JobStore, devices: Sequence[int] = (0,)) -> None:
+    def __init__(
+        self, store: JobStore, devices: Sequence[int] = (0,), max_previews: int = 4
+    ) -> None:
         if not devices:
             raise ValueError("a worker needs at least one thread")
         self.store = store
         self.devices = tuple(devices)
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.max_previews = max_previews
+        self._jobs: deque[str] = deque()
+        self._previews: deque[PreviewTask] = deque()
+        self._preview_tasks: dict[int, PreviewTask] = {}
+        self._wake = threading.Condition()
         self._cancel_events: dict[str, threading.Event] = {}
         self._finished_events: dict[str, threading.Event] = {}
         self._events_lock = threading.Lock()
@@ -70,8 +91,10 @@ class Worker:
         with self._events_lock:
             for event in self._cancel_events.values():
                 event.set()
-        for _ in self._threads:
-            self._queue.put(None)  # one end marker per thread
+        with self._wake:
+            for task in [*self._previews, *self._preview_tasks.values()]:
+                task.cancel.set()
+            self._wake.notify_all()
         deadline = time.monotonic() + 30
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -80,7 +103,39 @@ class Worker:
         with self._events_lock:
             self._cancel_events[job_id] = threading.Event()
             self._finished_events[job_id] = threading.Event()
-        self._queue.put(job_id)
+        with self._wake:
+            self._jobs.append(job_id)
+            self._wake.notify()
+
+    def submit_preview(self, task: PreviewTask) -> bool:
+        """Queue a preview; False when ``max_previews`` already wait (the caller answers 429)."""
+        with self._wake:
+            if len(self._previews) >= self.max_previews or self._stopping.is_set():
+                return False
+            self._previews.append(task)
+            self._wake.notify()
+        return True
+
+    def cancel_preview(self, task: PreviewTask) -> None:
+        """Drop a waiting preview, or stop a running one at its next frame."""
+        task.cancel.set()
+        with self._wake:
+            if task in self._previews:
+                self._previews.remove(task)
+                task.done.set()
+
+    def cancel_previews_of(self, job_id: str) -> None:
+        with self._wake:
+            tasks = [
+                t for t in [*self._previews, *self._preview_tasks.values()] if t.job_id == job_id
+            ]
+        for task in tasks:
+            self.cancel_preview(task)
+
+    def preview_load(self) -> tuple[int, int]:
+        """(previews waiting, previews rendering)."""
+        with self._wake:
+            return len(self._previews), len(self._preview_tasks)
 
     def cancel(self, job_id: str, was_running: bool, wait_s: float = 30.0) -> None:
         """Ask the job to stop; for a running one, wait (bounded) until its files are let go."""
@@ -94,11 +149,37 @@ class Worker:
             finished_event.wait(wait_s)
 
     # -- worker thread -----------------------------------------------------
+    def _next(self) -> PreviewTask | str | None:
+        with self._wake:
+            while not (self._previews or self._jobs or self._stopping.is_set()):
+                self._wake.wait()
+            if self._stopping.is_set():
+                return None
+            if self._previews:
+                task = self._previews.popleft()
+                self._preview_tasks[id(task)] = task
+                return task
+            return self._jobs.popleft()
+
+    def _render(self, task: PreviewTask, device: int) -> None:
+        try:
+            if not task.cancel.is_set():
+                task.result = task.render(task.cancel, device)
+        except BaseException as error:  # handed to the waiting request, which answers for it
+            task.error = error
+        finally:
+            with self._wake:
+                self._preview_tasks.pop(id(task), None)
+            task.done.set()
+
     def _loop(self, device: int) -> None:
         while True:
-            job_id = self._queue.get()
-            if job_id is None or self._stopping.is_set():
+            job_id = self._next()
+            if job_id is None:
                 return
+            if isinstance(job_id, PreviewTask):
+                self._render(job_id, device)
+                continue
             try:
                 self._run_one(job_id, device)
             except Exception:  # a bug must not kill a worker thread
@@ -180,8 +261,8 @@ class Worker:
                 job_id,
                 state="failed",
                 stage="failed",
-                # the engine names files by path; the client knows them as input/output only
-                error=str(error).replace(f"{self.store.job_dir(job_id)}/", ""),
+                # the engine names files by path; the client knows them by role only
+                error=role_names(str(error), self.store, job_id),
                 finished_at=time.time(),
             )
             self.store.output_path(job_id).unlink(missing_ok=True)

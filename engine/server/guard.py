@@ -1,0 +1,186 @@
+"""One ASGI middleware in front of every route: who may ask, from where, and how much.
+
+It runs before any route, so nothing of a refused request's body is read: a 200 MB
+body without the token costs the server one header parse. In order:
+Host allowlist (DNS rebinding) -> cross-site refusal for POST/DELETE -> token on /api
+-> a byte cap on every body (64 KiB of JSON; the upload limit on ``POST /api/jobs``)
+-> security headers on every response.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+JSON_BODY_LIMIT = 64 * 1024
+UPLOAD_ROUTE = "/api/jobs"
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+# The page loads only its own files; previews are data: URLs, downloads blob: URLs.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# Swagger UI's page starts itself with one inline script (FastAPI's template).
+DOCS_CSP = PAGE_CSP.replace(
+    "default-src 'self'", "default-src 'self'; script-src 'self' 'unsafe-inline'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a body passes its cap: a 413 wherever it surfaces."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
+
+
+def allowed_hosts(bind_host: str, port: int | None, extra: Iterable[str] = ()) -> frozenset[str]:
+    """Host header values (lower case, with and without the port) that name this server."""
+    names = {*LOOPBACK_HOSTS, bind_host.lower(), *(h.lower() for h in extra)}
+    if ":" in bind_host and not bind_host.startswith("["):
+        names.add(f"[{bind_host.lower()}]")  # an IPv6 literal travels in brackets
+    with_port = {f"{name}:{port}" for name in names} if port else set()
+    return frozenset(names | with_port)
+
+
+def _origin_host(origin: str) -> str | None:
+    scheme, sep, rest = origin.partition("://")
+    return rest.split("/", 1)[0].lower() if sep and scheme in ("http", "https") else None
+
+
+class Guard:
+    """The middleware; ``token`` None means no token (then Host and Origin carry the weight)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str | None,
+        hosts: frozenset[str] | None,
+        max_upload_bytes: int,
+        form_overhead: int,
+    ) -> None:
+        self.app = app
+        self.token = None if token is None else token.encode("utf-8")
+        self.hosts = hosts  # None: any Host (a token guards the API)
+        self.max_upload_bytes = max_upload_bytes  # the video's limit, as --max-upload-mb says
+        self.max_upload_body = max_upload_bytes + form_overhead  # plus boundaries and options
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope["headers"]}  # raw bytes, as sent
+        path, method = scope["path"], scope["method"]
+        refusal = self._refusal(headers, path, method)
+        if refusal is not None:
+            await _reply(send, *refusal)
+            return
+        limit = (
+            self.max_upload_body if (method, path) == ("POST", UPLOAD_ROUTE) else JSON_BODY_LIMIT
+        )
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _reply(send, 413, self._too_large(limit))
+            return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(self._too_large(limit))
+            return message
+
+        started = False
+        csp = DOCS_CSP if path == "/docs" else PAGE_CSP
+
+        async def secured_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                extra = [*SECURITY_HEADERS, (b"content-security-policy", csp.encode())]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, secured_send)
+        except BodyTooLarge:
+            if not started:
+                await _reply(send, 413, self._too_large(limit))
+
+    def _too_large(self, limit: int) -> str:
+        if limit == JSON_BODY_LIMIT:
+            return f"request body exceeds {JSON_BODY_LIMIT // 1024} KiB; JSON requests are small"
+        return (
+            f"upload exceeds the server's limit of {self.max_upload_bytes / 2**20:g} MiB; "
+            "send a shorter clip or restart the server with a larger --max-upload-mb"
+        )
+
+    def _refusal(self, headers: dict[bytes, bytes], path: str, method: str) -> tuple | None:
+        host = headers.get(b"host", b"").decode("latin-1").lower()
+        if self.hosts is not None and host not in self.hosts:
+            return (
+                421,
+                f"Host '{host[:80]}' is not one of this server's names; start the server with"
+                " --allow-host NAME to serve it under that name",
+            )
+        if method in STATE_CHANGING:
+            site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            origin_host = _origin_host(origin) if origin else host
+            foreign_origin = origin_host is None or origin_host != host
+            if site in ("cross-site", "same-site") or (origin and foreign_origin):
+                return (
+                    403,
+                    "cross-site request refused: this API takes requests from its own page",
+                )
+        if path.startswith("/api/") or path == "/api":
+            scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
+            if self.token is not None and not (
+                scheme.lower() == b"bearer" and hmac.compare_digest(given, self.token)
+            ):
+                return (
+                    401,
+                    "missing or wrong token; send 'Authorization: Bearer <token>'"
+                    " (the server was started with --token)",
+                    [(b"www-authenticate", b"Bearer")],
+                )
+        return None
+
+
+async def _reply(
+    send: Send,
+    status: int,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """An API error in the shape every route uses, sent without touching the request body.
+
+    ``Connection: close`` because the unread body would otherwise be parsed as the next request."""
+    body = json.dumps({"error": message, "status": status}).encode()
+    base = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *SECURITY_HEADERS,
+        (b"content-security-policy", PAGE_CSP.encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": base + (headers or [])})
+    await send({"type": "http.response.body", "body": body})
