@@ -32,26 +32,17 @@ def _runner_for(
     precision: str,
     plan: RunPlan,
     log: Callable[[str], None],
-    device: int = 0,
+    device: int | str = 0,
 ):
     from engine.backends.base import RunnerSpec
     from engine.backends.select import create_runner
     from export.build import ensure_artifact, load_torch_model
 
-    if precision == "int8":
-        if desc.kind != "sr":
-            log(f"{desc.name} runs in fp32: int8 is for super-resolution models")
-            precision = "fp32"
-        elif backend != "ort-cpu":
-            raise OptionsError(
-                f"--precision int8 runs on ort-cpu only, not {backend}; "
-                "add --backend ort-cpu or use --precision fp32/fp16"
-            )
-    elif precision == "fp16" and not desc.supports_half:
-        precision = "fp32"
+    choice = _precision_for(desc, backend, precision, device, log)
+    precision = choice.precision
     onnx_path = None
     if not backend.startswith("torch"):
-        onnx_path, _ = ensure_artifact(desc.name, precision, log=log)
+        onnx_path, _ = ensure_artifact(desc.name, choice.artifact, log=log)
     if desc.kind == "sr":
         tile_hw = (plan.tile + 2 * plan.tile_overlap,) * 2 if plan.tile else None
         max_hw = tile_hw or (plan.in_height, plan.in_width)
@@ -71,8 +62,34 @@ def _runner_for(
     return create_runner(backend, spec, model_factory=lambda: load_torch_model(desc), device=device)
 
 
+def _precision_for(desc: ModelDescriptor, backend: str, precision: str, device, log):
+    """engine.precision's choice for this model, fed with this machine's stored figures."""
+    from engine.backends.select import openvino_device_name, probe_facts
+    from engine.precision import choose_precision
+
+    facts = probe_facts()
+    stored: dict[str, float] = {}
+    if backend == "openvino" and precision == "auto" and facts.cpu_bf16:
+        from export.ov_validate import openvino_validation
+
+        stored = openvino_validation(desc.name, log=log)
+    choice = choose_precision(
+        precision,
+        backend,
+        desc.name,
+        desc.kind,
+        desc.supports_half,
+        facts.cpu_bf16,
+        stored,
+        openvino_device=openvino_device_name(device) if backend == "openvino" else "CPU",
+    )
+    if choice.note:
+        log(choice.note)
+    return choice
+
+
 def make_runners(
-    plan: RunPlan, backend: str, precision: str, log: Callable[[str], None], device: int = 0
+    plan: RunPlan, backend: str, precision: str, log: Callable[[str], None], device: int | str = 0
 ):
     """(SR runner, VFI runner), each None when that stage is off; builds missing artifacts."""
     sr = _runner_for(plan.sr, backend, precision, plan, log, device) if plan.sr else None
@@ -80,12 +97,17 @@ def make_runners(
     return sr, vfi
 
 
-def check_device(backend: str, device: int) -> None:
-    """OptionsError (one line) when ``device`` is no GPU this backend can use here."""
+def check_device(backend: str, device: int | str) -> None:
+    """OptionsError (one line) when ``device`` is no device this backend can use here."""
     from engine.backends.select import GPU_BACKENDS, device_problem, gpu_count
 
-    count = gpu_count() if backend in GPU_BACKENDS else 0
-    problem = device_problem(backend, device, count)
+    if backend == "openvino":
+        from engine.backends.select import openvino_device_problem, probe_facts
+
+        problem = openvino_device_problem(device, probe_facts().openvino_devices)
+    else:
+        count = gpu_count() if backend in GPU_BACKENDS else 0
+        problem = device_problem(backend, device, count)
     if problem is not None:
         raise OptionsError(problem)
 
@@ -94,7 +116,11 @@ def make_stages(plan: RunPlan, sr_runner, vfi_runner) -> tuple[list[Filter], Int
     """The CPU pipeline's Filters (SR, exact resize) and Interpolator."""
     filters: list[Filter] = []
     if sr_runner is not None:
-        filters.append(SuperResolution(sr_runner, plan.sr.scale, plan.tile, plan.tile_overlap))
+        # openvino hands one tile per async infer request (its ``tile_batch``)
+        batch = getattr(sr_runner, "tile_batch", 1)
+        filters.append(
+            SuperResolution(sr_runner, plan.sr.scale, plan.tile, plan.tile_overlap, batch)
+        )
     if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
         filters.append(Resize(plan.out_height, plan.out_width))
     if vfi_runner is None:
@@ -213,6 +239,7 @@ def run(
         out_fps=plan.out_fps,
         warnings=warnings,
         codec=writer.codec,
+        precision=" ".join(f"{r.spec.model}:{r.spec.precision}" for r in runners),
     )
     if on_progress is not None:
         on_progress(Progress(stats.frames_out, stats.frames_out, summary.fps, 0.0, "done"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from engine.errors import VxError
+from engine.errors import OptionsError, VxError
 from engine.options import BuildOptions, RunOptions
 
 
@@ -41,6 +41,16 @@ class _Group(click.Group):
 
 def _model_or_none(value: str | None) -> str | None:
     return None if value is None or value.lower() == "none" else value
+
+
+def _device(value: str) -> int | str:
+    """--device: digits are a GPU index (int, as before); other text an OpenVINO device name."""
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    if value.startswith("-") and value[1:].isdigit():
+        raise OptionsError(f"--device {value}: a GPU index is 0 or more")
+    return value
 
 
 def _fraction(value: str | None) -> Fraction | None:
@@ -138,21 +148,24 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
     "--backend",
     default="auto",
     show_default=True,
-    help="auto, tensorrt, ort-cuda, torch-cuda, torch-cpu or ort-cpu.",
+    help="auto, tensorrt, ort-cuda, torch-cuda, torch-cpu, openvino or ort-cpu.",
 )
 @click.option(
     "--device",
-    type=click.IntRange(min=0),
-    default=0,
+    "device_text",
+    default="0",
     show_default=True,
-    help="GPU index for the GPU backends (tensorrt, ort-cuda, torch-cuda).",
+    help="GPU index for tensorrt, ort-cuda, torch-cuda; OpenVINO device name for openvino "
+    "(CPU, GPU, GPU.1; 0 = CPU).",
 )
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default="fp32",
+    type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]),
+    default="auto",
     show_default=True,
-    help="int8: SR models on ort-cpu only (about 2x faster, ~41 dB from fp32).",
+    help="auto: fastest precision validated >= 45 dB from fp32 (fp16 on NVIDIA GPUs, bf16 on "
+    "openvino with a bf16 CPU, else fp32). bf16: openvino only. int8: SR on ort-cpu/openvino "
+    "(~41 dB).",
 )
 @click.option(
     "--codec",
@@ -176,6 +189,7 @@ def run(
     sr: str,
     vfi: str,
     fps_text: str | None,
+    device_text: str,
     no_audio: bool,
     progress: str,
     **rest,
@@ -190,6 +204,7 @@ def run(
         sr=_model_or_none(sr),
         vfi=_model_or_none(vfi),
         fps=_fraction(fps_text),
+        device=_device(device_text),
         audio=not no_audio,
         progress=progress,
         **rest,

@@ -7,8 +7,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-# int8: QDQ SR models on ort-cpu only (2x fp32 speed at ~41 dB from it on animevideov3)
+# int8: QDQ SR models on ort-cpu/openvino (2x fp32 speed at ~41 dB from it on animevideov3);
+# bf16: openvino on CPUs with native bf16; auto: engine.precision decides (the default)
 Precision = Literal["fp32", "fp16", "int8"]
+RunPrecision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 ProgressMode = Literal["bar", "json", "none"]
 
 MAX_WIDTH, MAX_HEIGHT = 7680, 4320  # 8K UHD
@@ -40,8 +42,10 @@ class RunOptions:
     tile: int | None = None  # None = the model's default; 0 = whole frame
     tile_overlap: int | None = None
     backend: str = "auto"
-    device: int = 0  # CUDA device index for the GPU backends (tensorrt, ort-cuda, torch-cuda)
-    precision: Precision = "fp32"
+    # CUDA device index for the GPU backends (tensorrt, ort-cuda, torch-cuda); for openvino
+    # an OpenVINO device name ("CPU", "GPU", "GPU.1"), where 0 means "CPU"
+    device: int | str = 0
+    precision: RunPrecision = "auto"
     # auto: h264_nvenc on a GPU backend whose GPU has NVENC, else libx264
     codec: str = "auto"
     crf: int | None = None  # None = codec default
@@ -78,3 +82,4 @@ class RunSummary:
     out_fps: Fraction
     warnings: tuple[str, ...] = ()
     codec: str = ""  # the encoder that wrote the video (what --codec auto chose)
+    precision: str = ""  # what ran, per model: "realesr-animevideov3-x4:bf16"

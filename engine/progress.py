@@ -58,7 +58,8 @@ class ProgressPrinter:
             f"  frames in {summary.frames_in}, frames out {summary.frames_out}, "
             f"scene cuts {summary.scene_cuts}",
             f"  {summary.width}x{summary.height} @ {float(summary.out_fps):.3f} fps, "
-            f"backend {summary.backend}, codec {summary.codec}",
+            f"backend {summary.backend}, precision {summary.precision or '-'}, "
+            f"codec {summary.codec}",
             f"  wall {summary.wall_s:.1f} s, {summary.fps:.2f} output fps",
         ]
         lines += [f"  warning: {w}" for w in summary.warnings]
