@@ -72,20 +72,27 @@ def cli() -> None:
 
 @cli.command()
 def models() -> None:
-    """List the model zoo: name, kind, scale, licence, weights cached, ONNX artifacts built."""
+    """List the model zoo: name, kind, scale, licence, weights cached, ONNX artifacts built,
+    and the OpenVINO figures --precision auto reads (dB vs fp32; '-' until measured)."""
     from export.build import MIN_OPSET, artifact_paths
+    from export.ov_validate import stored_validation
     from export.registry import MODELS
     from export.weights import is_cached
 
-    click.echo(f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} licence")
+    click.echo(
+        f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} "
+        f"{'openvino dB':<22} licence"
+    )
     for desc in MODELS.values():
         cached = "yes" if is_cached(desc) else "no"
         built = [
             p for p in ("fp32", "fp16") if artifact_paths(desc, p, MIN_OPSET, None)[0].is_file()
         ]
+        figures = stored_validation(desc.name) or {}
+        ov = ",".join(f"{p} {db:.1f}" for p, db in figures.items() if p != "fp32") or "-"
         click.echo(
             f"{desc.name:<26} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  "
-            f"{','.join(built) or '-':<10} {desc.licence}"
+            f"{','.join(built) or '-':<10} {ov:<22} {desc.licence}"
         )
 
 

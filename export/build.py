@@ -295,13 +295,27 @@ def build_model(options: BuildOptions, log: Log = _stderr, tensorrt: bool = True
             raise ExportError("--precision int8 quantizes the pinned weights only; drop --weights")
         onnx_path = quantize_sr(options.model, force=options.force, log=log)
         meta_path = onnx_path.with_suffix(".json")
-        log("build: no TensorRT engine (int8 QDQ artifacts run on ort-cpu)")
+        log("build: no TensorRT engine (int8 QDQ artifacts run on ort-cpu and openvino)")
+        _maybe_validate_openvino(options, log)
         return BuildResult(onnx_path, meta_path, json.loads(meta_path.read_text()), None, False)
     onnx_path, meta_path, meta, reused = build_onnx(options, log)
+    if options.precision == "fp32":
+        _maybe_validate_openvino(options, log)
     engine_path = None
     if tensorrt:
         engine_path = _maybe_build_engine(onnx_path, meta, log)
     return BuildResult(onnx_path, meta_path, meta, engine_path, reused)
+
+
+def _maybe_validate_openvino(options: BuildOptions, log: Log) -> None:
+    """OpenVINO's bf16/int8 against fp32, stored for --precision auto (export/ov_validate.py)."""
+    import importlib.util
+
+    if options.weights is not None or importlib.util.find_spec("openvino") is None:
+        return
+    from export.ov_validate import openvino_validation
+
+    openvino_validation(options.model, log=log)
 
 
 def _maybe_build_engine(onnx_path: Path, meta: dict, log: Log) -> Path | None:
