@@ -103,7 +103,7 @@ def models() -> None:
     type=click.Choice(["fp32", "fp16", "int8"]),
     default="fp32",
     show_default=True,
-    help="int8: SR models on ort-cpu only (about 2x faster, ~41 dB from fp32).",
+    help="int8: SR models, ort-cpu and openvino (~41 dB from fp32).",
 )
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--force", is_flag=True, help="Rebuild even when a valid artifact is cached.")

@@ -17,8 +17,10 @@ from typing import Any
 from engine.backends.base import Runner, RunnerSpec
 from engine.errors import BackendError
 
-# openvino ranks above ort-cpu: 1.3x ORT at fp32 and 2.3x with bf16 on a 2-core Zen 4
-# (benchmarks/results/sr_peers.md)
+# openvino ranks above ort-cpu on CPUs with native bf16, where it runs bf16 at 1.9x
+# ort-cpu fp32 (animevideov3-x4; RIFE 1.8x). At fp32 it measured 0.94x (SR) and 0.88x
+# (RIFE) of ort-cpu with its PRelu rewrite on the same 2-core Zen 4, so ``auto`` skips
+# it on CPUs without bf16 (``auto_skips``).
 AUTO_ORDER = ("tensorrt", "ort-cuda", "torch-cuda", "openvino", "ort-cpu")
 ALL_BACKENDS = ("tensorrt", "ort-cuda", "torch-cuda", "torch-cpu", "openvino", "ort-cpu")
 
@@ -139,6 +141,11 @@ def missing_reason(backend: str, facts: BackendFacts) -> tuple[str, str] | None:
     return None
 
 
+def auto_skips(backend: str, facts: BackendFacts) -> bool:
+    """Whether ``auto`` passes over an available backend: openvino without native bf16."""
+    return backend == "openvino" and not facts.cpu_bf16
+
+
 def available_backends(facts: BackendFacts | None = None) -> list[str]:
     """Backends that can run here, best first."""
     facts = facts or probe_facts()
@@ -152,7 +159,7 @@ def resolve_backend(requested: str, facts: BackendFacts | None = None) -> str:
     requested = requested.strip().lower()
     if requested == "auto":
         for backend in AUTO_ORDER:
-            if missing_reason(backend, facts) is None:
+            if missing_reason(backend, facts) is None and not auto_skips(backend, facts):
                 return backend
         raise BackendError(
             "no backend can run here: neither onnxruntime nor a GPU stack is installed; "
