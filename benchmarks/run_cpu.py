@@ -14,10 +14,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, library_versions, log, machine_block, markdown_table
+from benchmarks.common import (
+    RESULTS_DIR,
+    cpu_flags,
+    library_versions,
+    log,
+    machine_block,
+    markdown_table,
+)
 from engine.measure import machine_info
 
-SCRIPTS = ["sr_peers", "whole_job", "vfi_peers", "vfi_middlebury", "classical", "ceiling", "int8"]
+SCRIPTS = [
+    "sr_peers",
+    "whole_job",
+    "rife_cpu",
+    "vfi_peers",
+    "vfi_middlebury",
+    "classical",
+    "ceiling",
+    "int8",
+]
 BENCH_ARGS = [
     "--sr",
     "realesr-animevideov3-x4",
@@ -70,7 +86,26 @@ def targets() -> list[dict[str, Any]]:
         ratio,
         None if ratio is None else ratio >= 0.85,
     )
+    direct = row.get("run / openvino-direct")
+    add(
+        "`run` vs OpenVINO-direct inference, same precision",
+        ">= 0.9",
+        direct,
+        None if direct is None else direct >= 0.9,
+    )
     sr = _load("sr_peers")
+    floors = [r["default vs fp32 dB"] for r in sr["rows"]] if sr else []
+    add(
+        "default precision vs fp32 (worst SR case)",
+        ">= 45 dB",
+        min(floors) if floors else None,
+        None if not floors else min(floors) >= 45.0,
+    )
+    rife = _load("rife_cpu")
+    found = _row(rife["rows"], runner="openvino bf16") if rife else None
+    if found:
+        add("RIFE default (openvino bf16) vs ort-cpu fp32 speed", ">= 1.0x",
+            found["vs ort-cpu fp32"], found["vs ort-cpu fp32"] >= 1.0)  # fmt: skip
     for size in ("320x180", "640x360"):
         found = _row(sr["rows"], model="realesr-animevideov3-x4", input=size) if sr else None
         value = found["vs pytorch"] if found else None
@@ -121,7 +156,7 @@ def _record_times(times: dict[str, float]) -> dict[str, float]:
 def write_readme(
     statuses: dict[str, str], bench: dict[str, Any] | None, times: dict[str, float]
 ) -> Path:
-    machine = {**machine_info(), "libraries": library_versions()}
+    machine = {**machine_info(), "cpu_flags": cpu_flags(), "libraries": library_versions()}
     parts = [
         "# vx-engine CPU benchmarks (latest `make bench`)",
         "",

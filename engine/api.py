@@ -34,7 +34,7 @@ def make_runner(model: ModelPlan, plan: RunPlan, log: Callable[[str], None]):
     desc = model.desc
     onnx_path = None
     if not plan.backend.startswith("torch"):
-        onnx_path, _ = ensure_artifact(desc.name, model.precision, log=log, weights=model.weights)
+        onnx_path, _ = ensure_artifact(desc.name, model.artifact, log=log, weights=model.weights)
     spec = RunnerSpec(
         model=desc.name,
         onnx_path=onnx_path,
@@ -44,9 +44,11 @@ def make_runner(model: ModelPlan, plan: RunPlan, log: Callable[[str], None]):
         max_batch=plan.tile_batch if desc.kind == "sr" else 1,
         io=desc.io,
     )
-    options = {}
+    options: dict = {}
     if plan.backend == "ort-cpu":
         options = {"threads": plan.runner.threads, "spin": plan.runner.spin}
+    elif plan.backend == "openvino":
+        options = {"threads": plan.runner.threads, "requests": plan.runner.requests}
     return create_runner(
         plan.backend,
         spec,
@@ -63,18 +65,24 @@ def make_runners(plan: RunPlan, log: Callable[[str], None]):
     return sr, vfi
 
 
-def check_device(backend: str, device: int) -> None:
-    """OptionsError (one line) when ``device`` is no GPU this backend can use here."""
+def check_device(backend: str, device: int | str) -> None:
+    """OptionsError (one line) when ``device`` is no device this backend can use here."""
     from engine.backends.select import GPU_BACKENDS, device_problem, gpu_count
 
-    count = gpu_count() if backend in GPU_BACKENDS else 0
-    problem = device_problem(backend, device, count)
+    if backend == "openvino":
+        from engine.backends.select import openvino_device_problem, probe_facts
+
+        problem = openvino_device_problem(device, probe_facts().openvino_devices)
+    else:
+        count = gpu_count() if backend in GPU_BACKENDS else 0
+        problem = device_problem(backend, device, count)
     if problem is not None:
         raise OptionsError(problem)
 
 
 def precision_summary(plan: RunPlan) -> str:
-    return ", ".join(f"{m.desc.name} {m.precision}" for m in plan.models)
+    """What ran, per model: ``realesr-animevideov3-x2:bf16 rife-hdv3:bf16``."""
+    return " ".join(f"{m.desc.name}:{m.precision}" for m in plan.models)
 
 
 def run(

@@ -278,7 +278,12 @@ def _resolution(value: str | None) -> tuple[int, int] | None:
     help="Measured frames after warm-up (default 8, or all of --input).",
 )
 @click.option("--backend", default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]),
+    default="fp32",
+    show_default=True,
+)
 @click.option("--tile", type=int, default=None, help="Tile size in input pixels; 0 = whole frame.")
 @click.option(
     "--json",

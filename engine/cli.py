@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from engine.errors import VxError
+from engine.errors import OptionsError, VxError
 from engine.options import BuildOptions, RunOptions
 
 
@@ -43,6 +43,16 @@ def _model_or_none(value: str | None) -> str | None:
     return None if value is None or value.lower() == "none" else value
 
 
+def _device(value: str) -> int | str:
+    """--device: digits are a GPU index (int, as before); other text an OpenVINO device name."""
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    if value.startswith("-") and value[1:].isdigit():
+        raise OptionsError(f"--device {value}: a GPU index is 0 or more")
+    return value
+
+
 def _fraction(value: str | None) -> Fraction | None:
     if value is None:
         return None
@@ -62,21 +72,28 @@ def cli() -> None:
 
 @cli.command()
 def models() -> None:
-    """List the model zoo: name, kind, scale, licence, weights cached, ONNX artifacts built."""
+    """List the model zoo: name, kind, scale, licence, weights cached, ONNX artifacts built,
+    and the OpenVINO figures --precision auto reads (dB vs fp32; '-' until measured)."""
+    from engine.backends.openvino_validate import stored_validation
     from export.artifacts import artifact_paths
     from export.build import MIN_OPSET
     from export.registry import MODELS
     from export.weights import is_cached
 
-    click.echo(f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} licence")
+    click.echo(
+        f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} "
+        f"{'openvino dB':<22} licence"
+    )
     for desc in MODELS.values():
         cached = ("yes" if is_cached(desc) else "no") if desc.ships_weights else "user"
         built = [
             p for p in ("fp32", "fp16") if artifact_paths(desc, p, MIN_OPSET, None)[0].is_file()
         ]
+        figures = stored_validation(desc.name) or {}
+        ov = ",".join(f"{p} {db:.1f}" for p, db in figures.items() if p != "fp32") or "-"
         click.echo(
             f"{desc.name:<26} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  "
-            f"{','.join(built) or '-':<10} {desc.licence}"
+            f"{','.join(built) or '-':<10} {ov:<22} {desc.licence}"
         )
 
 
@@ -87,7 +104,7 @@ def models() -> None:
     type=click.Choice(["fp32", "fp16", "int8"]),
     default="fp32",
     show_default=True,
-    help="int8: SR models on ort-cpu only (about 2x faster, ~41 dB from fp32).",
+    help="int8: SR models, ort-cpu and openvino (~41 dB from fp32).",
 )
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--force", is_flag=True, help="Rebuild even when a valid artifact is cached.")
@@ -104,12 +121,26 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
     """
     from export.builders import build_model
 
-    result = build_model(
-        BuildOptions(model=model, precision=precision, opset=opset, force=force, weights=weights)
+    options = BuildOptions(
+        model=model, precision=precision, opset=opset, force=force, weights=weights
     )
+    result = build_model(options)
+    if precision in ("fp32", "int8") and weights is None:
+        _validate_openvino(model)
     click.echo(str(result.onnx_path))
     if result.engine_path is not None:
         click.echo(str(result.engine_path))
+
+
+def _validate_openvino(model: str) -> None:
+    """OpenVINO's bf16/int8 against fp32, stored for --precision auto (engine/backends/openvino_validate.py)."""
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") is None:
+        return
+    from engine.backends.openvino_validate import openvino_validation
+
+    openvino_validation(model)
 
 
 @cli.command()
@@ -178,6 +209,13 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 )
 @click.option("--threads", type=int, default=None, help="CPU runner threads (default: all cores).")
 @click.option(
+    "--requests",
+    type=int,
+    default=1,
+    show_default=True,
+    help="OpenVINO async infer requests: that many tiles of a frame run at once.",
+)
+@click.option(
     "--spin/--no-spin",
     default=None,
     help="ONNX Runtime workers spin-wait (default on; off is faster beside other busy processes).",
@@ -186,21 +224,24 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
     "--backend",
     default="auto",
     show_default=True,
-    help="auto, tensorrt, ort-cuda, torch-cuda, torch-cpu or ort-cpu.",
+    help="auto, tensorrt, ort-cuda, torch-cuda, torch-cpu, openvino or ort-cpu.",
 )
 @click.option(
     "--device",
-    type=click.IntRange(min=0),
-    default=0,
+    "device_text",
+    default="0",
     show_default=True,
-    help="GPU index for the GPU backends (tensorrt, ort-cuda, torch-cuda).",
+    help="GPU index for tensorrt, ort-cuda, torch-cuda; OpenVINO device name for openvino "
+    "(CPU, GPU, GPU.1; 0 = CPU).",
 )
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default="fp32",
+    type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]),
+    default="auto",
     show_default=True,
-    help="int8: SR models on ort-cpu only (about 2x faster, ~41 dB from fp32).",
+    help="auto: fastest precision validated >= 45 dB from fp32 (fp16 on NVIDIA GPUs, bf16 on "
+    "openvino with a bf16 CPU, else fp32). bf16: openvino only. int8: SR on ort-cpu/openvino "
+    "(~41 dB).",
 )
 @click.option(
     "--codec",
@@ -224,6 +265,7 @@ def run(
     sr: str,
     vfi: str,
     fps_text: str | None,
+    device_text: str,
     no_audio: bool,
     progress: str,
     pre: tuple[str, ...],
@@ -240,6 +282,7 @@ def run(
         sr=_model_or_none(sr),
         vfi=_model_or_none(vfi),
         fps=_fraction(fps_text),
+        device=_device(device_text),
         audio=not no_audio,
         progress=progress,
         pre=tuple(pre),

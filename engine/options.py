@@ -7,8 +7,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-# int8: QDQ SR models on ort-cpu only (2x fp32 speed at ~41 dB from it on animevideov3)
+# int8: QDQ SR models on ort-cpu/openvino (2x fp32 speed at ~41 dB from it on animevideov3);
+# bf16: openvino on CPUs with native bf16; auto: engine.precision decides (the default)
 Precision = Literal["fp32", "fp16", "int8"]
+RunPrecision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 ProgressMode = Literal["bar", "json", "none"]
 
 MAX_WIDTH, MAX_HEIGHT = 7680, 4320  # 8K UHD
@@ -40,8 +42,10 @@ class RunOptions:
     tile: int | None = None  # None = the model's default; 0 = whole frame
     tile_overlap: int | None = None
     backend: str = "auto"
-    device: int = 0  # CUDA device index for the GPU backends (tensorrt, ort-cuda, torch-cuda)
-    precision: Precision = "fp32"
+    # CUDA device index for the GPU backends (tensorrt, ort-cuda, torch-cuda); for openvino
+    # an OpenVINO device name ("CPU", "GPU", "GPU.1"), where 0 means "CPU"
+    device: int | str = 0
+    precision: RunPrecision = "auto"
     # auto: h264_nvenc on a GPU backend whose GPU has NVENC, else libx264
     codec: str = "auto"
     crf: int | None = None  # None = codec default
@@ -56,6 +60,7 @@ class RunOptions:
     tile_batch: int = 1  # SR tiles per inference
     threads: int | None = None  # CPU runner threads; None = every core
     spin: bool | None = None  # ORT spin-waiting; None = on unless VX_ORT_SPIN=0
+    requests: int = 1  # OpenVINO async infer requests (tiles of a frame overlap)
     # classical FFmpeg filters, "name[:options]": before SR (input size), after it (output size)
     pre: tuple[str, ...] = ()
     post: tuple[str, ...] = ()
@@ -89,4 +94,4 @@ class RunSummary:
     codec: str = ""  # the encoder that wrote the video (what --codec auto chose)
     decoder: str = ""  # "pyav" or "nvdec"
     nvdec_fallback: str | None = None  # why NVDEC did not decode (None when it did)
-    precision: str = ""  # what ran, per model: "realesr-animevideov3-x2 fp32, rife-hdv3 fp32"
+    precision: str = ""  # what ran, per model: "realesr-animevideov3-x4:bf16"

@@ -27,6 +27,7 @@ class RunnerSettings:
 
     threads: int | None = None
     spin: bool = True  # ORT workers spin-wait: faster alone, slower beside other processes
+    requests: int = 1  # OpenVINO async infer requests: that many tiles overlap
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class ModelPlan:
     """One model as it will run: precision after coercion, weights, largest input."""
 
     desc: ModelDescriptor
-    precision: str
+    precision: str  # what the runner computes in
+    artifact: str  # which ONNX artifact it reads (bf16 reads the fp32 graph)
     weights: Path | None
     max_input_hw: tuple[int, int]
 
@@ -54,7 +56,7 @@ class RunPlan:
     tile: int
     tile_overlap: int
     backend: str = "ort-cpu"
-    device: int = 0  # CUDA device index on the GPU backends
+    device: int | str = 0  # CUDA index on the GPU backends, an OpenVINO device name on openvino
     scheduler: Scheduler = "host"
     tile_batch: int = 1  # SR tiles per inference
     sr_model: ModelPlan | None = None
@@ -124,26 +126,33 @@ def _out_fps(options: RunOptions, in_fps: Fraction) -> Fraction:
     return in_fps * 2
 
 
-def _precision(desc: ModelDescriptor, requested: str, backend: str, notes: list[str]) -> str:
-    """The precision ``desc`` runs at on ``backend``; every change is a note."""
-    if requested == "int8":
-        if desc.kind != "sr":
-            notes.append(f"{desc.name} runs in fp32: int8 is for super-resolution models")
-            return "fp32"
-        if backend != "ort-cpu":
-            raise OptionsError(
-                f"--precision int8 runs on ort-cpu only, not {backend}; "
-                "add --backend ort-cpu or use --precision fp32/fp16"
-            )
-        return "int8"
-    if requested == "fp16":
-        if not desc.supports_half:
-            notes.append(f"{desc.name} runs in fp32: it has no fp16 variant")
-            return "fp32"
-        if backend == "torch-cpu":
-            notes.append(f"{desc.name} runs in fp32: torch-cpu has no fast fp16 kernels")
-            return "fp32"
-    return requested
+def _precision(
+    desc: ModelDescriptor, requested: str, backend: str, device: int | str, notes: list[str]
+):
+    """``engine.precision``'s choice for ``desc`` on ``backend``, fed with this machine's
+    facts and the stored validation figures ``auto`` reads; every coercion is a note."""
+    from engine.backends.select import openvino_device_name, probe_facts
+    from engine.precision import choose_precision
+
+    facts = probe_facts()
+    stored: dict[str, float] = {}
+    if backend == "openvino" and requested == "auto" and facts.cpu_bf16:
+        from engine.backends.openvino_validate import openvino_validation
+
+        stored = openvino_validation(desc.name)
+    choice = choose_precision(
+        requested,
+        backend,
+        desc.name,
+        desc.kind,
+        desc.supports_half,
+        facts.cpu_bf16,
+        stored,
+        openvino_device=openvino_device_name(device) if backend == "openvino" else "CPU",
+    )
+    if choice.note:
+        notes.append(choice.note)
+    return choice
 
 
 def _model_plan(
@@ -162,10 +171,10 @@ def _model_plan(
         )
     if weights is not None and not Path(weights).is_file():
         raise OptionsError(f"weights file {weights} does not exist; check the path")
-    precision = _precision(desc, options.precision, backend, notes)
-    if precision == "int8" and weights is not None:
+    choice = _precision(desc, options.precision, backend, options.device, notes)
+    if choice.precision == "int8" and weights is not None:
         raise OptionsError("--precision int8 quantizes the pinned weights only; drop the weights")
-    return ModelPlan(desc, precision, weights, max_hw)
+    return ModelPlan(desc, choice.precision, choice.artifact, weights, max_hw)
 
 
 def _runner_settings(options: RunOptions) -> RunnerSettings:
@@ -174,7 +183,9 @@ def _runner_settings(options: RunOptions) -> RunnerSettings:
     spin = options.spin
     if spin is None:  # the environment may still set the default (as before it was a flag)
         spin = os.environ.get("VX_ORT_SPIN", "1") != "0"
-    return RunnerSettings(threads=options.threads, spin=spin)
+    if options.requests < 1:
+        raise OptionsError(f"--requests {options.requests}: must be 1 or more")
+    return RunnerSettings(threads=options.threads, spin=spin, requests=options.requests)
 
 
 def make_plan(
@@ -257,7 +268,8 @@ def make_plan(
         backend=backend,
         device=options.device,
         scheduler="device" if backend in GPU_BACKENDS else "host",
-        tile_batch=options.tile_batch,
+        # openvino takes a batch of tiles as one tile per async infer request
+        tile_batch=max(options.tile_batch, options.requests if backend == "openvino" else 1),
         sr_model=sr_model,
         vfi_model=vfi_model,
         runner=_runner_settings(options),

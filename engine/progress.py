@@ -58,7 +58,7 @@ class ProgressPrinter:
             f"  frames in {summary.frames_in}, frames out {summary.frames_out}, "
             f"scene cuts {summary.scene_cuts}",
             f"  {summary.width}x{summary.height} @ {float(summary.out_fps):.3f} fps, "
-            f"backend {summary.backend} ({summary.precision or 'no model'}), "
+            f"backend {summary.backend}, precision {summary.precision or '-'}, "
             f"decoder {summary.decoder}, codec {summary.codec}",
             f"  wall {summary.wall_s:.1f} s, {summary.fps:.2f} output fps",
         ]

@@ -28,7 +28,14 @@ TRT_EPS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionPr
 # -- selection ------------------------------------------------------------------------------
 def _all_facts() -> list[BackendFacts]:
     combos = itertools.product(
-        [False, True], [False, True], [(), CPU_EP, CUDA_EPS, TRT_EPS], [False, True], [False, True]
+        [False, True],
+        [False, True],
+        [(), CPU_EP, CUDA_EPS, TRT_EPS],
+        [False, True],
+        [False, True],
+        # openvino: absent; installed with CPU (+ an Intel GPU); installed but no CPU device
+        [(False, ()), (True, ("CPU",)), (True, ("CPU", "GPU.0", "GPU.1")), (True, ())],
+        [False, True],  # native bf16
     )
     return [
         BackendFacts(
@@ -37,8 +44,11 @@ def _all_facts() -> list[BackendFacts]:
             ort_providers=eps,
             has_torch=has_torch,
             has_onnxruntime=has_ort and bool(eps),
+            has_openvino=ov[0],
+            openvino_devices=ov[1],
+            cpu_bf16=bf16,
         )
-        for cuda, trt, eps, has_torch, has_ort in combos
+        for cuda, trt, eps, has_torch, has_ort, ov, bf16 in combos
     ]
 
 
@@ -51,14 +61,66 @@ REQUIREMENTS = {
     "torch-cuda": lambda f: f.has_torch and f.has_cuda,
     "torch-cpu": lambda f: f.has_torch,
     "ort-cpu": lambda f: f.has_onnxruntime,
+    "openvino": lambda f: f.has_openvino and "CPU" in f.openvino_devices,
 }
+
+
+def test_auto_ranks_openvino_above_ort_cpu_and_below_the_gpu_backends():
+    cpu = BackendFacts(has_cuda=False, has_tensorrt=False, has_openvino=True,
+                       openvino_devices=("CPU",), cpu_bf16=True)  # fmt: skip
+    assert select.resolve_backend("auto", cpu) == "openvino"
+    no_bf16 = BackendFacts(has_cuda=False, has_tensorrt=False, has_openvino=True,
+                           openvino_devices=("CPU",), cpu_bf16=False)  # fmt: skip
+    assert select.resolve_backend("auto", no_bf16) == "ort-cpu"
+    assert select.resolve_backend("openvino", no_bf16) == "openvino"  # still there by name
+    assert select.resolve_backend("auto", BackendFacts(has_cuda=False, has_tensorrt=False)) == (
+        "ort-cpu"
+    )
+    gpu = BackendFacts(has_cuda=True, has_tensorrt=False, ort_providers=CUDA_EPS,
+                       has_openvino=True, openvino_devices=("CPU",), cpu_bf16=True)  # fmt: skip
+    assert select.resolve_backend("auto", gpu) == "ort-cuda"
+
+
+@pytest.mark.parametrize(
+    "device,available,ok",
+    [
+        (0, ("CPU",), True),
+        ("CPU", ("CPU",), True),
+        ("cpu", ("CPU",), True),
+        ("GPU", ("CPU",), False),
+        ("GPU", ("CPU", "GPU.0", "GPU.1"), True),  # OpenVINO's alias for the first GPU
+        ("GPU.1", ("CPU", "GPU.0", "GPU.1"), True),
+        ("GPU.2", ("CPU", "GPU.0", "GPU.1"), False),
+        ("NPU", ("CPU", "GPU"), False),
+    ],
+)
+def test_openvino_device_problem(device, available, ok):
+    problem = select.openvino_device_problem(device, available)
+    assert (problem is None) == ok
+    if not ok:
+        assert "\n" not in problem and f"--device {device}" in problem
+        assert "available: " + ", ".join(available) in problem
+
+
+def test_cpu_bf16_flag_from_cpuinfo():
+    zen4 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 avx_vnni\n"
+    sapphire = "flags\t\t: fpu avx512f amx_bf16 amx_tile amx_int8\n"
+    zen3 = "flags\t\t: fpu avx2 fma\n"
+    assert select.cpu_has_bf16(zen4) and select.cpu_has_bf16(sapphire)
+    assert not select.cpu_has_bf16(zen3) and not select.cpu_has_bf16("")
+    # this machine (the CI box): the probe reads the real /proc/cpuinfo
+    with open("/proc/cpuinfo") as handle:
+        real = "avx512_bf16" in handle.read() or False
+    assert select.probe_facts().cpu_bf16 == real
 
 
 @pytest.mark.parametrize("facts", _all_facts(), ids=str)
 def test_selection_over_every_fact_combination(facts):
     runnable = {b for b in ALL_BACKENDS if REQUIREMENTS[b](facts)}
     assert set(select.available_backends(facts)) == runnable
-    best = next((b for b in AUTO_ORDER if b in runnable), None)
+    # auto takes openvino only where it runs bf16 (at fp32 it measured slower than ort-cpu)
+    ranked = [b for b in AUTO_ORDER if b != "openvino" or facts.cpu_bf16]
+    best = next((b for b in ranked if b in runnable), None)
     if best is None:
         with pytest.raises(BackendError):
             select.resolve_backend("auto", facts)
@@ -96,7 +158,7 @@ def test_unavailable_messages_say_what_is_missing_and_the_fix():
             "ort-cuda", BackendFacts(has_cuda=True, has_tensorrt=False, ort_providers=CPU_EP)
         )
     with pytest.raises(BackendError, match=r"known: auto, tensorrt, ort-cuda"):
-        select.resolve_backend("openvino", cpu_box)
+        select.resolve_backend("ncnn-vulkan", cpu_box)
 
 
 def test_probe_here_matches_the_installed_packages():
@@ -106,14 +168,22 @@ def test_probe_here_matches_the_installed_packages():
     assert facts.has_cuda == torch.cuda.is_available()
     assert facts.has_tensorrt == (importlib.util.find_spec("tensorrt") is not None)
     assert facts.ort_providers == tuple(onnxruntime.get_available_providers())
+    has_openvino = importlib.util.find_spec("openvino") is not None
+    assert facts.has_openvino == has_openvino
+    if has_openvino:
+        import openvino
+
+        assert facts.openvino_devices == tuple(openvino.Core().available_devices)
     if not torch.cuda.is_available():
-        assert select.resolve_backend("auto") == "ort-cpu"
+        fast = has_openvino and facts.cpu_bf16
+        assert select.resolve_backend("auto") == ("openvino" if fast else "ort-cpu")
 
 
 def test_importing_engine_and_select_loads_no_heavy_module():
     code = (
         "import sys, engine, engine.backends.select, export.tensorrt_build, engine.gpu, engine.gpu.nvdec; "
-        "print(sorted(m for m in ('torch', 'tensorrt', 'onnxruntime', 'PyNvVideoCodec', 'av') "
+        "print(sorted(m for m in ('torch', 'tensorrt', 'onnxruntime', 'PyNvVideoCodec', 'av', "
+        "'openvino', 'engine.backends.openvino') "
         "if m in sys.modules))"
     )
     result = subprocess.run(

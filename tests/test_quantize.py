@@ -127,7 +127,7 @@ def test_run_with_int8_matches_fp32_run(tmp_path):
     score = psnr(outputs["fp32"], outputs["int8"])
     print(f"int8 run vs fp32 run: {score:.2f} dB")
     assert score >= MIN_INT8_PSNR_DB
-    with pytest.raises(OptionsError, match="ort-cpu only"):
+    with pytest.raises(OptionsError, match="ort-cpu or openvino, not torch-cpu"):
         run(
             RunOptions(
                 input=clip,

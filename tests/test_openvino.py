@@ -1,0 +1,251 @@
+"""The openvino backend against ort-cpu on real frames, the default (auto) run against fp32,
+the one-line refusals, and engine.precision's decisions.
+
+OpenVINO runs for real here (a 2-core AMD EPYC with avx512_bf16, no AMX); only its
+absence is simulated, by making ``import openvino`` fail in a subprocess.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from media import make_clip, psnr
+
+from engine.api import run
+from engine.backends.base import RunnerSpec
+from engine.backends.select import create_runner, probe_facts
+from engine.errors import OptionsError
+from engine.options import RunOptions
+from engine.precision import choose_precision
+from export.builders import ensure_artifact
+from export.registry import MODELS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _bikes(count: int, height: int, width: int, start: int = 30) -> list[np.ndarray]:
+    """Consecutive real frames of bikes.mp4, centre-cropped, float32 1x3xHxW in [0, 1]."""
+    from engine.samples import sample_video
+    from engine.video import VideoReader
+
+    frames = []
+    with VideoReader(sample_video("bikes.mp4")) as reader:
+        for decoded in reader:
+            if decoded.index >= start:
+                _, full_h, full_w = decoded.rgb.shape
+                top, left = (full_h - height) // 2, (full_w - width) // 2
+                frames.append(decoded.rgb[None, :, top : top + height, left : left + width].copy())
+            if len(frames) == count:
+                return frames
+    raise AssertionError("bikes.mp4 is too short")
+
+
+# x4plus (23 RRDB blocks) is ~36 MFLOP per input pixel: a small crop keeps it to seconds
+SR_CROP = {"rrdb": (32, 48), "srvgg": (64, 96), "cugan": (64, 96)}
+CUGAN_SAMPLE = "realcugan-se-x2-conservative"
+
+
+# every model that ships weights (rife-v4 ships none; its graph is the HDv3 ops plus a
+# timestep input); Real-CUGAN is represented by one model in tests, all 18 in benchmarks
+OPENVINO_MODELS = [
+    name
+    for name, desc in MODELS.items()
+    if desc.ships_weights and (not name.startswith("realcugan") or name == CUGAN_SAMPLE)
+]
+
+
+@pytest.mark.parametrize("model", OPENVINO_MODELS)
+def test_openvino_fp32_matches_ort_cpu_on_real_frames(model):
+    desc = MODELS[model]
+    onnx_path, _ = ensure_artifact(model, "fp32", log=lambda message: None)
+    if desc.kind == "sr":
+        feeds = {"input": _bikes(1, *SR_CROP[desc.arch])[0]}
+    else:
+        img0, img1 = _bikes(2, 128, 224)
+        feeds = {"img0": img0, "img1": img1}
+    outputs = {}
+    for backend in ("ort-cpu", "openvino"):
+        spec = RunnerSpec(model=model, onnx_path=onnx_path, precision="fp32")
+        with create_runner(backend, spec) as runner:
+            outputs[backend] = np.clip(runner.infer(feeds)["output"], 0, 1)
+    db = psnr(outputs["ort-cpu"], outputs["openvino"])
+    print(f"{model}: openvino fp32 vs ort-cpu fp32 {db:.1f} dB")
+    assert db >= 50.0
+
+
+def test_openvino_splits_a_tile_batch_over_async_requests():
+    """Four tiles through two requests: the same output as one at a time."""
+    model = "realesr-animevideov3-x2"
+    onnx_path, _ = ensure_artifact(model, "fp32", log=lambda message: None)
+    tiles = np.concatenate(_bikes(4, 32, 48))
+    spec = RunnerSpec(model=model, onnx_path=onnx_path, precision="fp32")
+    with create_runner("openvino", spec, requests=2) as runner:
+        batched = runner.infer({"input": tiles})["output"]
+        single = np.concatenate([runner.infer({"input": t[None]})["output"] for t in tiles])
+        assert len(runner._compiled) == 1  # one compile for the tile shape, reused
+    assert batched.shape == (4, 3, 64, 96)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def _read(path: Path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return np.stack(frames).astype(np.float64) / 255.0
+
+
+@pytest.fixture(scope="module")
+def clip_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """x2 SR + RIFE 2x on a short real clip: ort-cpu fp32, openvino fp32, the defaults."""
+    folder = tmp_path_factory.mktemp("ov")
+    source = folder / "clip.mkv"
+    make_clip(source, frames=4, width=96, height=64, content="bikes.mp4")
+    runs = {
+        "ort-fp32": {"backend": "ort-cpu", "precision": "fp32"},
+        "ov-fp32": {"backend": "openvino", "precision": "fp32"},
+        "default": {},
+    }
+    results = {}
+    for name, options in runs.items():
+        output = folder / f"{name}.mkv"
+        summary = run(
+            RunOptions(
+                input=source,
+                output=output,
+                sr="realesr-animevideov3-x2",
+                vfi="rife-hdv3",
+                codec="ffv1",
+                pix_fmt="yuv444p",
+                progress="none",
+                **options,
+            ),
+            log=lambda message: None,
+        )
+        results[name] = (summary, _read(output))
+    return results
+
+
+def test_openvino_fp32_run_matches_ort_cpu_fp32_run(clip_runs):
+    summary, ov = clip_runs["ov-fp32"]
+    _, ort = clip_runs["ort-fp32"]
+    assert summary.backend == "openvino"
+    assert summary.precision == "realesr-animevideov3-x2:fp32 rife-hdv3:fp32"
+    db = psnr(ort, ov)
+    print(f"openvino fp32 run vs ort-cpu fp32 run: {db:.1f} dB")
+    assert db >= 50.0
+
+
+def test_default_run_matches_the_fp32_run(clip_runs):
+    summary, default = clip_runs["default"]
+    _, fp32 = clip_runs["ort-fp32"]
+    assert summary.backend == "openvino"  # auto ranks it above ort-cpu
+    if probe_facts().cpu_bf16:  # this machine: avx512_bf16
+        assert "realesr-animevideov3-x2:bf16" in summary.precision, summary.precision
+    db = psnr(fp32, default)
+    print(f"default ({summary.precision}) vs fp32: {db:.1f} dB")
+    assert db >= 45.0
+
+
+def _cli(*args: str, block_openvino: bool = False) -> subprocess.CompletedProcess:
+    # sys.modules["openvino"] = None makes every `import openvino` (and find_spec) fail for
+    # real, as on a machine without the wheel
+    prelude = "import sys; sys.modules['openvino'] = None; " if block_openvino else ""
+    code = prelude + "from engine.cli import main; sys.argv = ['vx-engine', *sys.argv[1:]]; main()"
+    if not block_openvino:
+        code = "import sys; " + code
+    return subprocess.run(
+        [sys.executable, "-c", code, "run", *args, "--progress", "none"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess, *phrases: str) -> str:
+    assert result.returncode != 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiny") / "tiny.mkv"
+    make_clip(path, frames=2, width=32, height=32)
+    return path
+
+
+def test_openvino_missing_is_one_line(tiny_clip, tmp_path):
+    result = _cli(str(tiny_clip), "-o", str(tmp_path / "o.mkv"), "--backend", "openvino",
+                  block_openvino=True)  # fmt: skip
+    _one_line(result, "openvino package is not installed", "pip install openvino")
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_openvino_device_that_is_not_here_is_one_line(tiny_clip, tmp_path):
+    result = _cli(str(tiny_clip), "-o", str(tmp_path / "o.mkv"), "--backend", "openvino",
+                  "--device", "GPU")  # fmt: skip
+    assert "GPU" not in probe_facts().openvino_devices  # no Intel GPU on this machine
+    _one_line(result, "--device GPU", "available: CPU")
+
+
+def test_device_name_on_a_cuda_backend_is_one_line(tiny_clip, tmp_path):
+    result = _cli(str(tiny_clip), "-o", str(tmp_path / "o.mkv"), "--backend", "ort-cpu",
+                  "--device", "GPU.1")  # fmt: skip
+    _one_line(result, "--device GPU.1", "--backend openvino")
+
+
+def _choose(requested: str, backend: str = "openvino", model: str = "realesr-animevideov3-x4",
+            cpu_bf16: bool = True, stored: dict | None = None, device: str = "CPU"):  # fmt: skip
+    desc = MODELS[model]
+    return choose_precision(
+        requested, backend, model, desc.kind, desc.supports_half, cpu_bf16, stored, device
+    )
+
+
+def test_bf16_on_a_cpu_without_bf16_is_one_line():
+    with pytest.raises(OptionsError) as raised:
+        _choose("bf16", cpu_bf16=False)
+    message = str(raised.value)
+    assert "\n" not in message and "AVX512_BF16 or AMX" in message and "fp32" in message
+    with pytest.raises(OptionsError, match="runs on --backend openvino, not ort-cpu"):
+        _choose("bf16", backend="ort-cpu")
+    assert _choose("bf16").precision == "bf16"
+    assert _choose("bf16").artifact == "fp32"  # OpenVINO lowers the fp32 graph itself
+
+
+@pytest.mark.parametrize(
+    "backend,cpu_bf16,stored,model,expected",
+    [
+        ("openvino", True, {"fp32": 140.0, "bf16": 58.5, "int8": 41.5}, None, "bf16"),
+        ("openvino", True, {"fp32": 140.0, "bf16": 44.0}, None, "fp32"),  # under the floor
+        ("openvino", True, {"fp32": 140.0, "bf16": 50.0, "int8": 46.0}, None, "int8"),
+        ("openvino", True, {"int8": 46.0}, "rife-hdv3", "fp32"),  # int8 is SR-only
+        ("openvino", True, {}, None, "fp32"),  # nothing measured: fp32
+        ("openvino", False, {"bf16": 58.5}, None, "fp32"),  # no native bf16
+        ("ort-cpu", True, {"bf16": 58.5}, None, "fp32"),
+        ("torch-cpu", True, {}, None, "fp32"),
+        ("tensorrt", False, {}, None, "fp16"),
+        ("ort-cuda", False, {"fp16": 42.0}, None, "fp32"),  # a stored fp16 under the floor
+    ],
+)
+def test_auto_precision(backend, cpu_bf16, stored, model, expected):
+    choice = _choose(
+        "auto", backend, model or "realesr-animevideov3-x4", cpu_bf16=cpu_bf16, stored=stored
+    )
+    assert choice.precision == expected
+    assert choice.note is not None and f"auto -> {expected}" in choice.note
+
+
+def test_fp32_stays_fp32_everywhere():
+    for backend in ("openvino", "ort-cpu", "tensorrt", "ort-cuda", "torch-cuda", "torch-cpu"):
+        choice = _choose("fp32", backend, stored={"bf16": 60.0, "fp16": 60.0, "int8": 60.0})
+        assert (choice.precision, choice.artifact, choice.note) == ("fp32", "fp32", None)
