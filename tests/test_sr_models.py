@@ -199,7 +199,7 @@ def test_ncnn_into_wrong_arch_names_the_layer():
         match=r"Conv_0 weight shape \(64, 3, 3, 3\).*body\.0 weight shape \(48, 3, 3, 3\)",
     ):
         load_ncnn_weights(model, SRVGGNetCompact(num_feat=48))
-    with pytest.raises(WeightsError, match="35 Convolution/PReLU layers.*19 Conv2d/PReLU"):
+    with pytest.raises(WeightsError, match="35 weight layers.*19 Conv2d/ConvTranspose2d/PReLU"):
         load_ncnn_weights(model, SRVGGNetCompact(num_conv=8))
 
 
