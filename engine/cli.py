@@ -119,6 +119,11 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 @click.option(
     "--sr", default="realesr-animevideov3-x2", show_default=True, help="SR model or 'none'."
 )
+@click.option(
+    "--denoise",
+    default=None,
+    help="Real-CUGAN denoise level: conservative, 0, 1, 2 or 3 (default: the --sr model's own).",
+)
 @click.option("--scale", type=float, default=None, help="Output size as a multiple of the input.")
 @click.option("--height", type=int, default=None, help="Output height (width follows the aspect).")
 @click.option("--width", type=int, default=None, help="Output width (height follows the aspect).")

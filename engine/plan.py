@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from engine.errors import OptionsError
 from engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
-from export.registry import ModelDescriptor, get_model
+from export.registry import ModelDescriptor, get_model, with_denoise
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ def _out_fps(options: RunOptions, in_fps: Fraction) -> Fraction:
 
 def make_plan(options: RunOptions, width: int, height: int, in_fps: Fraction) -> RunPlan:
     sr = get_model(options.sr) if options.sr else None
+    if options.denoise is not None:  # the Real-CUGAN variant at that level, else refused
+        sr = get_model(with_denoise(sr.name if sr else "--sr none", options.denoise))
     vfi = get_model(options.vfi) if options.vfi else None
     if sr is not None and sr.kind != "sr":
         raise OptionsError(f"--sr {sr.name} is a {sr.kind} model; pick a super-resolution model")
