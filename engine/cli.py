@@ -67,14 +67,14 @@ def models() -> None:
     from export.registry import MODELS
     from export.weights import is_cached
 
-    click.echo(f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} licence")
+    click.echo(f"{'name':<30} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} licence")
     for desc in MODELS.values():
         cached = "yes" if is_cached(desc) else "no"
         built = [
             p for p in ("fp32", "fp16") if artifact_paths(desc, p, MIN_OPSET, None)[0].is_file()
         ]
         click.echo(
-            f"{desc.name:<26} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  "
+            f"{desc.name:<30} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  "
             f"{','.join(built) or '-':<10} {desc.licence}"
         )
 

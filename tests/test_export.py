@@ -1,4 +1,5 @@
-"""ONNX artifacts against the PyTorch models, for all six models in fp32 and fp16,
+"""ONNX artifacts against the PyTorch models, for the six Real-ESRGAN/RIFE models in fp32
+and fp16 (Real-CUGAN: a subset in tests/test_cugan.py, all 18 in benchmarks/cugan.py),
 plus `vx-engine build`/`models` behaviour and the weight-fetch error paths."""
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from export.build import MIN_PSNR_DB, build_onnx, load_torch_model, psnr, valida
 from export.registry import MODELS, get_model
 from export.weights import cached_path, fetch_source_files
 
-ALL = [(name, precision) for name in MODELS for precision in ("fp32", "fp16")]
+ALL = [
+    (name, precision)
+    for name, desc in MODELS.items()
+    if desc.arch != "cugan"
+    for precision in ("fp32", "fp16")
+]
 
 
 def _fresh_input(desc, sample):
@@ -101,16 +107,16 @@ def test_two_builds_at_once_on_a_clean_cache_build_once(tmp_path):
     assert session.get_inputs()[0].name == "input"
 
 
-def test_models_lists_all_six(tmp_path):
+def test_models_lists_all_24(tmp_path):
     result = _cli("models")
     assert result.returncode == 0
     for name in MODELS:
         assert name in result.stdout
-    assert len(MODELS) == 6
+    assert len(MODELS) == 24  # 5 Real-ESRGAN, RIFE, 18 Real-CUGAN
     # on an empty cache nothing is cached or built
     empty = _cli("models", env={"VX_CACHE": str(tmp_path)})
     rows = empty.stdout.splitlines()[1:]
-    assert len(rows) == 6 and all(row.split()[3:5] == ["no", "-"] for row in rows)
+    assert len(rows) == 24 and all(row.split()[3:5] == ["no", "-"] for row in rows)
 
 
 def test_unknown_model_is_one_line_listing_known_names():

