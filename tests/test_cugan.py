@@ -263,3 +263,22 @@ def test_cli_denoise_on_a_model_without_levels_is_one_line(tmp_path):
     assert len(lines) == 1 and "realesr-animevideov3-x2 has no denoise variants" in lines[0]
     assert "realcugan-se-x2-denoise3x" in lines[0]
     assert not output.exists()
+
+
+def test_tiles_are_exact_without_se(frame):
+    """No SE blocks (nose): aligned tiles with 32 px of overlap give the whole-frame pixels,
+    since the network's context is its 18 px prepadding. With SE, each tile has its own
+    means (benchmarks/results/cugan_tiling.md measures what that costs)."""
+    from engine.tiling import run_tiled
+
+    model = load_torch_model(MODELS["realcugan-nose-x2-no-denoise"])
+    chw = np.ascontiguousarray(frame[280:376, 560:730].transpose(2, 0, 1), dtype=np.float32)
+    chw /= 255.0
+
+    def infer(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(batch)).numpy()
+
+    whole = infer(chw[None])[0]
+    tiled = run_tiled(chw, infer, 2, 64, 32)
+    assert psnr(whole, tiled) >= 60.0
