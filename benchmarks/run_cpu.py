@@ -17,7 +17,16 @@ from typing import Any
 from benchmarks.common import RESULTS_DIR, library_versions, log, machine_block, markdown_table
 from engine.measure import machine_info
 
-SCRIPTS = ["sr_peers", "whole_job", "vfi_peers", "vfi_middlebury", "classical", "ceiling", "int8"]
+SCRIPTS = [
+    "sr_peers",
+    "whole_job",
+    "vfi_peers",
+    "vfi_middlebury",
+    "classical",
+    "ceiling",
+    "int8",
+    "cugan",
+]
 BENCH_ARGS = [
     "--sr",
     "realesr-animevideov3-x4",

@@ -20,8 +20,9 @@ floor, so ``quantize_sr`` refuses it unless a caller lowers ``min_psnr_db``.
 
 Real-CUGAN: its SE blocks (mean -> 1x1 convs -> sigmoid -> scale) stay fp32. With them
 quantized, se-x4-no-denoise scored 25.9 dB on the downscaled whole frame, 35.9 with them
-fp32; se-x2-conservative 40.6 -> 42.4 dB (128 px calibration crops). The x4 models stay
-under the 36 dB floor and are refused like x4plus; benchmarks/results/cugan.md has all 18.
+fp32; se-x2-conservative 40.6 -> 42.4 dB (128 px calibration crops). Of the 18 models
+(benchmarks/results/cugan.md) the se/nose ones mostly pass at 36-43 dB; all six pro
+models (31-34 dB) and se-x3/x4-no-denoise (35.6-36.0) fall under the floor and are refused.
 
 The artifact sits beside the fp32 one as ``<model>-int8-op<opset>.onnx`` with a metadata
 JSON (PSNR against PyTorch fp32 on held-out real inputs, calibration settings).
