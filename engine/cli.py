@@ -81,7 +81,7 @@ def models() -> None:
     from export.weights import is_cached
 
     click.echo(
-        f"{'name':<26} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} "
+        f"{'name':<30} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} "
         f"{'openvino dB':<22} licence"
     )
     for desc in MODELS.values():
@@ -92,7 +92,7 @@ def models() -> None:
         figures = stored_validation(desc.name) or {}
         ov = ",".join(f"{p} {db:.1f}" for p, db in figures.items() if p != "fp32") or "-"
         click.echo(
-            f"{desc.name:<26} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  "
+            f"{desc.name:<30} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  "
             f"{','.join(built) or '-':<10} {ov:<22} {desc.licence}"
         )
 
@@ -153,6 +153,11 @@ def _validate_openvino(model: str) -> None:
     default="realesr-animevideov3-x2",
     show_default=True,
     help="SR model, a classical FFmpeg upscaler (lanczos, bicubic, spline) or 'none'.",
+)
+@click.option(
+    "--denoise",
+    default=None,
+    help="Real-CUGAN denoise level: conservative, 0, 1, 2 or 3 (default: the --sr model's own).",
 )
 @click.option("--scale", type=float, default=None, help="Output size as a multiple of the input.")
 @click.option("--height", type=int, default=None, help="Output height (width follows the aspect).")

@@ -30,6 +30,7 @@ class RunOptions:
     input: Path
     output: Path
     sr: str | None = "realesr-animevideov3-x2"  # None = no super-resolution
+    denoise: str | None = None  # Real-CUGAN level conservative|0|1|2|3; None = the model's own
     scale: float | None = None  # target size: scale, or height/width (aspect kept)
     height: int | None = None
     width: int | None = None

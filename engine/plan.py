@@ -16,7 +16,8 @@ from typing import Literal
 from engine.errors import OptionsError, UnknownModelError
 from engine.filters import FilterSpec, check_spec, is_classical, known, parse_filter
 from engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
-from export.registry import MODELS, ModelDescriptor, get_model
+from engine.pipeline.tiling import segments
+from export.registry import MODELS, ModelDescriptor, get_model, with_denoise
 
 Scheduler = Literal["host", "device"]
 
@@ -245,8 +246,11 @@ def make_plan(
         check_spec(vfi_classical, out_width, out_height, (out_width, out_height), out_fps)
     sr_model = vfi_model = None
     if sr is not None:
-        window = tile + 2 * overlap
-        sr_hw = (min(window, height), min(window, width)) if tile else (height, width)
+        # the largest tile window the tiler will feed (aligned windows can exceed tile + 2P)
+        sr_hw = tuple(
+            max(seg.window_end - seg.window_start for seg in segments(length, tile, overlap))
+            for length in (height, width)
+        )
         sr_model = _model_plan(sr, options, backend, sr_hw, options.sr_weights, notes)
     if vfi is not None:
         multiple = vfi.io.size_multiple
@@ -297,6 +301,8 @@ def _sr_choice(
     strength = options.ai_strength
     if not 0.0 <= strength <= 1.0:
         raise OptionsError(f"--ai-strength {strength}: must be between 0 and 1")
+    if options.denoise is not None and (not options.sr or is_classical("sr", options.sr)):
+        with_denoise(options.sr or "--sr none", options.denoise)  # refused, naming what has levels
     if is_classical("sr", options.sr):
         if strength != 1.0:
             raise OptionsError(
@@ -308,6 +314,8 @@ def _sr_choice(
             raise OptionsError("--ai-strength needs an SR model: add --sr MODEL")
         return None, None, 1.0, None
     sr = _model("--sr", options.sr, "sr")
+    if options.denoise is not None:  # the Real-CUGAN variant at that level, else refused
+        sr = get_model(with_denoise(sr.name, options.denoise))
     if strength == 0.0:  # the model's own output has weight 0: it is never loaded
         note = f"--ai-strength 0: lanczos at {sr.name}'s scale, the model is not loaded"
         return None, FilterSpec("sr", "lanczos"), 1.0, (note, sr.scale)

@@ -74,7 +74,8 @@ def export_onnx(
     # PyTorch's CPU fp16 kernels are slow enough that a full-size trace of x4plus in
     # fp16 takes minutes. Validation then runs at a different, larger size, which
     # also proves no trace-time shape was baked into the graph.
-    trace_size = 8 if desc.kind == "sr" else 32
+    # (Real-CUGAN reflect-pads ~20 px, so its corner is desc.min_input_size)
+    trace_size = max(8 if desc.kind == "sr" else 32, desc.min_input_size)
     trace = tuple(
         torch.from_numpy(np.ascontiguousarray(a[:, :, :trace_size, :trace_size])) for a in sample
     )

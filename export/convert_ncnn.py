@@ -3,8 +3,9 @@
 ncnn files keep no PyTorch names, but the converters that made them keep the
 layer order of the original ``forward``; our modules register their layers
 in that same order. So the k-th weight-bearing ncnn layer (Convolution,
-PReLU) fills the k-th Conv2d/PReLU of the module, and every pair is checked
-for kind and shape, so a wrong architecture or option fails with a message
+Deconvolution, InnerProduct, PReLU) fills the k-th Conv2d/ConvTranspose2d/PReLU
+of the module (an InnerProduct fills a 1x1 Conv2d: Real-CUGAN's SE blocks), and
+every pair is checked for kind and shape, so a wrong architecture or option fails with a message
 naming the layer instead of producing garbage.
 """
 
@@ -24,8 +25,11 @@ def _weight_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
     return [
         (name, module)
         for name, module in net.named_modules()
-        if isinstance(module, (nn.Conv2d, nn.PReLU))
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.PReLU))
     ]
+
+
+_NCNN_WEIGHT_TYPES = ("Convolution", "Deconvolution", "InnerProduct", "PReLU")
 
 
 def _conv_geometry(layer: NcnnLayer) -> dict[str, int]:
@@ -46,7 +50,9 @@ def _conv_geometry(layer: NcnnLayer) -> dict[str, int]:
     }
 
 
-def _conv_tensors(layer: NcnnLayer, name: str, conv: nn.Conv2d) -> dict[str, torch.Tensor]:
+def _conv_tensors(
+    layer: NcnnLayer, name: str, conv: nn.Conv2d | nn.ConvTranspose2d
+) -> dict[str, torch.Tensor]:
     geometry = _conv_geometry(layer)
     expected = {
         "kernel_h": conv.kernel_size[0],
@@ -77,13 +83,19 @@ def _conv_tensors(layer: NcnnLayer, name: str, conv: nn.Conv2d) -> dict[str, tor
         geometry["kernel_h"],
         geometry["kernel_w"],
     )
+    weight = weight.reshape(ncnn_shape)
+    if isinstance(conv, nn.ConvTranspose2d):
+        # ncnn keeps Deconvolution weights as (out, in, kh, kw), unflipped;
+        # nn.ConvTranspose2d wants (in, out, kh, kw)
+        ncnn_shape = (ncnn_shape[1], ncnn_shape[0], *ncnn_shape[2:])
+        weight = weight.transpose(1, 0, 2, 3)
     if ncnn_shape != tuple(conv.weight.shape):
         raise WeightsError(
             f"ncnn layer {layer.name} weight shape {ncnn_shape} does not match module {name} "
             f"weight shape {tuple(conv.weight.shape)}; wrong architecture options?"
         )
     # ncnn stores Convolution weights as OIHW, the same layout as nn.Conv2d
-    tensors = {f"{name}.weight": torch.from_numpy(weight.reshape(ncnn_shape).copy())}
+    tensors = {f"{name}.weight": torch.from_numpy(np.ascontiguousarray(weight))}
     has_bias = "bias" in layer.weights
     if has_bias != (conv.bias is not None):
         raise WeightsError(
@@ -93,6 +105,28 @@ def _conv_tensors(layer: NcnnLayer, name: str, conv: nn.Conv2d) -> dict[str, tor
     if has_bias:
         tensors[f"{name}.bias"] = torch.from_numpy(layer.weights["bias"].copy())
     return tensors
+
+
+def _inner_product_tensors(layer: NcnnLayer, name: str, conv: nn.Conv2d) -> dict[str, torch.Tensor]:
+    """An InnerProduct on a pooled 1x1 map is a 1x1 convolution with the same (out, in) matrix."""
+    out_ch = int(layer.param(0, 0))
+    weight = layer.weights["weight"]
+    if out_ch <= 0 or weight.size % out_ch:
+        raise WeightsError(
+            f"ncnn layer {layer.name}: {weight.size} weights do not split into {out_ch} outputs"
+        )
+    ncnn_shape = (out_ch, weight.size // out_ch, 1, 1)
+    if conv.kernel_size != (1, 1) or ncnn_shape != tuple(conv.weight.shape):
+        raise WeightsError(
+            f"ncnn layer {layer.name} weight shape {ncnn_shape} does not match module {name} "
+            f"weight shape {tuple(conv.weight.shape)}; wrong architecture options?"
+        )
+    if "bias" not in layer.weights or conv.bias is None:
+        raise WeightsError(f"ncnn layer {layer.name} and module {name} must both have a bias")
+    return {
+        f"{name}.weight": torch.from_numpy(weight.reshape(ncnn_shape).copy()),
+        f"{name}.bias": torch.from_numpy(layer.weights["bias"].copy()),
+    }
 
 
 def _prelu_tensors(layer: NcnnLayer, name: str, prelu: nn.PReLU) -> dict[str, torch.Tensor]:
@@ -107,17 +141,22 @@ def _prelu_tensors(layer: NcnnLayer, name: str, prelu: nn.PReLU) -> dict[str, to
 
 def ncnn_state_dict(model: NcnnModel, net: nn.Module) -> dict[str, torch.Tensor]:
     """A state dict for ``net`` holding ``model``'s weights, matched by layer order."""
-    ncnn_layers = [layer for layer in model.layers if layer.type in ("Convolution", "PReLU")]
+    ncnn_layers = [layer for layer in model.layers if layer.type in _NCNN_WEIGHT_TYPES]
     modules = _weight_modules(net)
     if len(ncnn_layers) != len(modules):
         raise WeightsError(
-            f"the ncnn model has {len(ncnn_layers)} Convolution/PReLU layers but the "
-            f"{type(net).__name__} has {len(modules)} Conv2d/PReLU modules; wrong architecture options?"
+            f"the ncnn model has {len(ncnn_layers)} weight layers ({'/'.join(_NCNN_WEIGHT_TYPES)}) "
+            f"but the {type(net).__name__} has {len(modules)} Conv2d/ConvTranspose2d/PReLU "
+            "modules; wrong architecture options?"
         )
     state: dict[str, torch.Tensor] = {}
     for layer, (name, module) in zip(ncnn_layers, modules, strict=True):
-        if layer.type == "Convolution" and isinstance(module, nn.Conv2d):
+        if layer.type == "Convolution" and type(module) is nn.Conv2d:
             state.update(_conv_tensors(layer, name, module))
+        elif layer.type == "Deconvolution" and isinstance(module, nn.ConvTranspose2d):
+            state.update(_conv_tensors(layer, name, module))
+        elif layer.type == "InnerProduct" and type(module) is nn.Conv2d:
+            state.update(_inner_product_tensors(layer, name, module))
         elif layer.type == "PReLU" and isinstance(module, nn.PReLU):
             state.update(_prelu_tensors(layer, name, module))
         else:

@@ -1,7 +1,7 @@
 """Reader for ncnn's ``.param`` (graph, text) and ``.bin`` (weights, binary) files.
 
 Pure Python + NumPy, no ncnn needed. Only the weight-bearing layer types our
-models use are decoded (Convolution, PReLU); any other layer that ncnn would
+models use are decoded (Convolution, Deconvolution, InnerProduct, PReLU); any other layer that ncnn would
 read weights for is refused, because skipping it would silently shift every
 later weight in the ``.bin``.
 
@@ -173,13 +173,27 @@ class _BinCursor:
 def _read_convolution(layer: NcnnLayer, cursor: _BinCursor) -> None:
     if layer.param(8, 0):
         raise WeightsError(
-            f"Convolution {layer.name} is int8-quantised (8={layer.param(8)}); not supported"
+            f"{layer.type} {layer.name} is int8-quantised (8={layer.param(8)}); not supported"
         )
     weight_size = int(layer.param(6, 0))
-    layer.weights["weight"] = cursor.flagged(weight_size, f"Convolution {layer.name} weight")
+    layer.weights["weight"] = cursor.flagged(weight_size, f"{layer.type} {layer.name} weight")
     if layer.param(5, 0):
         layer.weights["bias"] = cursor.raw_fp32(
-            int(layer.param(0, 0)), f"Convolution {layer.name} bias"
+            int(layer.param(0, 0)), f"{layer.type} {layer.name} bias"
+        )
+
+
+def _read_inner_product(layer: NcnnLayer, cursor: _BinCursor) -> None:
+    # Real-CUGAN's SE blocks: 0=num_output 1=bias_term 2=weight_data_size 8=int8
+    if layer.param(8, 0):
+        raise WeightsError(
+            f"InnerProduct {layer.name} is int8-quantised (8={layer.param(8)}); not supported"
+        )
+    weight_size = int(layer.param(2, 0))
+    layer.weights["weight"] = cursor.flagged(weight_size, f"InnerProduct {layer.name} weight")
+    if layer.param(1, 0):
+        layer.weights["bias"] = cursor.raw_fp32(
+            int(layer.param(0, 0)), f"InnerProduct {layer.name} bias"
         )
 
 
@@ -187,7 +201,13 @@ def _read_prelu(layer: NcnnLayer, cursor: _BinCursor) -> None:
     layer.weights["slope"] = cursor.raw_fp32(int(layer.param(0, 0)), f"PReLU {layer.name} slope")
 
 
-_WEIGHT_READERS = {"Convolution": _read_convolution, "PReLU": _read_prelu}
+# Deconvolution stores its weights like Convolution (same keys 0/5/6/8)
+_WEIGHT_READERS = {
+    "Convolution": _read_convolution,
+    "Deconvolution": _read_convolution,
+    "InnerProduct": _read_inner_product,
+    "PReLU": _read_prelu,
+}
 
 
 def read_weights(model: NcnnModel, data: bytes, source: str = "<bin>") -> None:

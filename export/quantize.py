@@ -18,6 +18,12 @@ animevideov3-x4 at 320x180, PSNR vs PyTorch fp32):
 realesrgan-x4plus (RRDB) quantizes 3.1x faster but ~28 dB on a whole frame: under the
 floor, so ``quantize_sr`` refuses it unless a caller lowers ``min_psnr_db``.
 
+Real-CUGAN: its SE blocks (mean -> 1x1 convs -> sigmoid -> scale) stay fp32. With them
+quantized, se-x4-no-denoise scored 25.9 dB on the downscaled whole frame, 35.9 with them
+fp32; se-x2-conservative 40.6 -> 42.4 dB (128 px calibration crops). Of the 18 models
+(benchmarks/results/cugan.md) the se/nose ones mostly pass at 36-43 dB; all six pro
+models (31-34 dB) and se-x3/x4-no-denoise (35.6-36.0) fall under the floor and are refused.
+
 The artifact sits beside the fp32 one as ``<model>-int8-op<opset>.onnx`` with a metadata
 JSON (PSNR against PyTorch fp32 on held-out real inputs, calibration settings).
 Height and width stay dynamic. ``ort-cpu`` loads it unchanged: ``rewrite_prelu`` finds
@@ -55,7 +61,7 @@ MIN_INT8_PSNR_DB = 36.0
 QUANT_VERSION = 2  # bump when the recipe below changes, so cached int8 artifacts rebuild
 # px per arch: MinMax holds every intermediate tensor of every crop in memory at once,
 # ~0.3 GB per 160 px crop for srvgg but ~7 GB for rrdb's ~700 tensors (hence 48 px there)
-CALIBRATION_CROP = {"srvgg": 160, "rrdb": 48}
+CALIBRATION_CROP = {"srvgg": 160, "rrdb": 48, "cugan": 128}
 CALIBRATION_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4")
 # bigbuckbunny frame 40 is validation_inputs' frame: calibration starts past it
 CALIBRATION_START = {"bikes.mp4": 0, "bigbuckbunny.mp4": 50}
@@ -98,12 +104,14 @@ def calibration_crops(count: int, crop: int) -> list[np.ndarray]:
 
 
 def _fp32_tail(model) -> list[str]:
-    """Names of the nodes kept fp32: the last Conv and everything from DepthToSpace on."""
+    """Names of the nodes kept fp32: the last Conv and everything from DepthToSpace on,
+    and Real-CUGAN's squeeze-excitation blocks (exported as ``/.../se/...``)."""
     convs = [node.name for node in model.graph.node if node.op_type == "Conv"]
     tail = [node.name for node in model.graph.node if node.op_type in FP32_TAIL_OPS]
     # the residual Add consumes the Resize output: the graph's last Add
     adds = [node.name for node in model.graph.node if node.op_type == "Add"]
-    return convs[-1:] + tail + adds[-1:]
+    squeeze = [node.name for node in model.graph.node if "/se/" in node.name]
+    return convs[-1:] + tail + adds[-1:] + squeeze
 
 
 def _crop_reader(input_name: str, crops: list[np.ndarray]):
@@ -209,7 +217,9 @@ def quantize_sr(
         "weights": "QInt8",
         "per_channel": per_channel,
         "prelu_rewritten": True,
-        "fp32_tail": list(FP32_TAIL_OPS) + ["last Conv", "residual Add"],
+        "fp32_tail": list(FP32_TAIL_OPS)
+        + ["last Conv", "residual Add"]
+        + (["SE blocks"] if desc.arch == "cugan" else []),
     }
     fp32_sha = sha256_file(fp32_path)
     if not force and _cached(meta_path, onnx_path, settings, fp32_sha, min_psnr_db):

@@ -1,4 +1,5 @@
-"""ONNX artifacts against the PyTorch models, for all six models in fp32 and fp16,
+"""ONNX artifacts against the PyTorch models, for the six Real-ESRGAN/RIFE models in fp32
+and fp16 (Real-CUGAN: a subset in tests/test_cugan.py, all 18 in benchmarks/cugan.py),
 plus `vx-engine build`/`models` behaviour and the weight-fetch error paths."""
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from export.build import MIN_PSNR_DB, build_onnx
 from export.registry import MODELS, get_model
 from export.weights import cached_path, fetch_source_files
 
-# models that ship weights; rife-v4's export is tested with random weights (test_rife_models)
+# models that ship weights; rife-v4's export is tested with random weights (test_rife_models);
+# Real-CUGAN's in test_cugan
 ALL = [
     (name, precision)
     for name, desc in MODELS.items()
-    if desc.ships_weights
+    if desc.ships_weights and desc.arch != "cugan"
     for precision in ("fp32", "fp16")
 ]
 

@@ -13,7 +13,8 @@ from export.ncnn import FLAG_FP16, load_ncnn, parse_param_text
 from export.registry import MODELS
 from export.weights import fetch_weights
 
-SR_MODELS = [name for name, desc in MODELS.items() if desc.kind == "sr"]
+# Real-ESRGAN files (Convolution/PReLU only); Real-CUGAN's are read in tests/test_cugan.py
+SR_MODELS = [name for name, desc in MODELS.items() if desc.kind == "sr" and desc.arch != "cugan"]
 
 
 @pytest.fixture(scope="module", params=SR_MODELS)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.pipeline.ops import HOST_OPS
-from engine.pipeline.tiling import plan, ramp, run_tiled, segments, sync_submit
+from engine.pipeline.tiling import WINDOW_ALIGN, plan, ramp, run_tiled, segments, sync_submit
 
 CASES = [(100, 130, 32, 8), (97, 61, 20, 6), (50, 50, 16, 0), (360, 640, 256, 16), (64, 64, 64, 8)]
 
@@ -41,10 +41,11 @@ def test_segments_cover_the_axis_with_equal_windows_and_context(length, tile, ov
         covered[part.keep_start : part.keep_end] += ramp(size, part.fade_in, part.fade_out, overlap)
     np.testing.assert_allclose(covered, 1.0, atol=1e-6)
     # windows are sized to the cores, not to `tile`: little work beyond the frame itself
-    # (equal cores differ by at most one pixel)
-    assert sum(p.window_end - p.window_start for p in parts) <= length + (2 * overlap + 1) * len(
-        parts
-    )
+    # (equal cores differ by at most one pixel; up to 2 * (WINDOW_ALIGN - 1) for alignment)
+    extra = 2 * overlap + 1 + 2 * (WINDOW_ALIGN - 1)
+    assert sum(p.window_end - p.window_start for p in parts) <= length + extra * len(parts)
+    # windows start on the alignment grid (Real-CUGAN's strided convolutions)
+    assert all(p.window_start % WINDOW_ALIGN == 0 for p in parts)
 
 
 def test_whole_frame_and_bad_overlap():

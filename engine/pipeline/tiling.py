@@ -20,6 +20,12 @@ from typing import Any
 
 import numpy as np
 
+# Real-CUGAN downsamples by 2 (and by 4 at 3x): a window starting off that grid computes
+# a shifted grid, 47.5 dB from the whole frame at tile 256 + 32 on a real frame even with
+# the SE means fixed, exact when aligned (benchmarks/results/cugan_tiling.md). The other
+# models have no strides, so any start gives them the same pixels.
+WINDOW_ALIGN = 4
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -46,12 +52,17 @@ def segments(length: int, tile: int, tile_overlap: int) -> list[Segment]:
     # one window size for every tile (so tiles batch), sized to the largest core rather
     # than to ``tile``: 640x360 at tile 256 would otherwise compute 2.2x the frame's pixels
     largest_core = max(b - a for a, b in zip(bounds, bounds[1:], strict=False))
-    window = min(length, largest_core + 2 * tile_overlap)
+    # windows start on multiples of WINDOW_ALIGN and end on the frame's edge: the extra
+    # px keep the right-hand context when a start is snapped down
+    window = largest_core + 2 * tile_overlap + WINDOW_ALIGN - 1
+    window += (length - window) % WINDOW_ALIGN
+    window = min(length, window)
     out: list[Segment] = []
     for index in range(count):
         core_start, core_end = bounds[index], bounds[index + 1]
         first, last = index == 0, index == count - 1
         window_start = min(max(core_start - tile_overlap, 0), length - window)
+        window_start -= window_start % WINDOW_ALIGN
         keep_start = core_start if first else core_start - half
         keep_end = core_end if last else core_end + (tile_overlap - half)
         out.append(

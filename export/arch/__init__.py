@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from engine.errors import ExportError
+from export.arch.cugan import RealCUGAN
 from export.arch.ifnet_hdv3 import IFNetHDv3
 from export.arch.ifnet_v4 import IFNetV4
 from export.arch.rrdb import RRDBNet
@@ -18,6 +19,7 @@ ARCHS: dict[str, Callable[..., nn.Module]] = {
     "rrdb": RRDBNet,
     "ifnet-hdv3": IFNetHDv3,
     "ifnet-v4": IFNetV4,
+    "cugan": RealCUGAN,
 }
 
 
