@@ -92,8 +92,8 @@ def _onnx_checks(name: str, frame: np.ndarray, reference: np.ndarray) -> dict:
     import onnxruntime as ort
 
     from engine.errors import ExportError
-    from export.build import ensure_artifact
-    from export.build import psnr as psnr_float
+    from export.artifacts import psnr as psnr_float
+    from export.builders import ensure_artifact
     from export.quantize import quantize_sr
 
     x = to_chw_float(frame)[None]
@@ -104,7 +104,7 @@ def _onnx_checks(name: str, frame: np.ndarray, reference: np.ndarray) -> dict:
         actual = session.run(None, {"input": x})[0]
         out[f"onnx {precision} dB"] = round(psnr_float(reference, np.clip(actual, 0, 1)), 2)
     try:
-        path = quantize_sr(name, log=lambda _m: None)
+        path = quantize_sr(name, ensure_artifact(name, "fp32")[0], log=lambda _m: None)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         actual = session.run(None, {"input": x})[0]
         out["int8 dB"] = round(psnr_float(reference, np.clip(actual, 0, 1)), 2)
@@ -114,7 +114,7 @@ def _onnx_checks(name: str, frame: np.ndarray, reference: np.ndarray) -> dict:
 
 
 def run_model(name: str, frames: list[np.ndarray]) -> dict:
-    from export.build import load_torch_model
+    from export.artifacts import load_torch_model
     from export.registry import get_model
 
     torch = torch_setup()
@@ -217,7 +217,7 @@ def _frame_wide_gates(model, x):
 def part_tiling(quick: bool) -> None:
     from engine.tiling import run_tiled
 
-    from export.build import load_torch_model
+    from export.artifacts import load_torch_model
     from export.registry import get_model
 
     torch = torch_setup()
@@ -328,7 +328,7 @@ def lanczos_resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def part_restore(quick: bool) -> None:
-    from export.build import load_torch_model
+    from export.artifacts import load_torch_model
     from export.registry import get_model
 
     count = 2 if quick else 4

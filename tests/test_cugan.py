@@ -21,7 +21,9 @@ from engine.options import BuildOptions, RunOptions
 from engine.plan import make_plan
 from engine.samples import sample_video
 from export.arch.cugan import RealCUGAN
-from export.build import MIN_PSNR_DB, build_onnx, load_torch_model, psnr
+from export.artifacts import load_torch_model, psnr
+from export.build import MIN_PSNR_DB, build_onnx
+from export.builders import ensure_artifact
 from export.convert_ncnn import load_ncnn_weights
 from export.ncnn import load_ncnn
 from export.registry import DENOISE_LEVELS, MODELS, with_denoise
@@ -201,7 +203,8 @@ def test_onnx_matches_pytorch(name, precision, frame):
 def test_int8_quantizes_se_and_refuses_pro():
     from export.quantize import MIN_INT8_PSNR_DB, quantize_sr
 
-    path = quantize_sr("realcugan-se-x2-conservative")
+    name = "realcugan-se-x2-conservative"
+    path = quantize_sr(name, ensure_artifact(name, "fp32")[0])
     import json
 
     assert json.loads(path.with_suffix(".json").read_text())["validation"]["psnr_db"] >= (
@@ -209,7 +212,10 @@ def test_int8_quantizes_se_and_refuses_pro():
     )
     # measured 31.5 dB on the held-out check (the pro models all land at 31-34 dB)
     with pytest.raises(ExportError, match=r"realcugan-pro-x2-denoise3x int8: .* dB from PyTorch"):
-        quantize_sr("realcugan-pro-x2-denoise3x")
+        quantize_sr(
+            "realcugan-pro-x2-denoise3x",
+            ensure_artifact("realcugan-pro-x2-denoise3x", "fp32")[0],
+        )
 
 
 def test_with_denoise_picks_the_variant():
