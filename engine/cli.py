@@ -221,6 +221,21 @@ def run(
     printer.finish(summary)
 
 
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path, readable=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def probe(input: Path, as_json: bool) -> None:
+    """Measure INPUT (resolution, blocking, blur, noise, cuts, interlace, held frames, HDR)
+    from frames sampled across the file; warn and recommend run flags."""
+    import json
+
+    from engine.analysis import format_text
+    from engine.analysis import probe as probe_file
+
+    report = probe_file(input)
+    click.echo(json.dumps(report) if as_json else format_text(report))
+
+
 def _register_optional_commands() -> None:
     # bench and serve live in their own modules. serve needs the `serve` extra; without
     # it the command still exists and says what to install instead of vanishing.
