@@ -24,6 +24,14 @@ def probe_video(path: Path | str):
         return reader.info
 
 
+def source_warnings(path: Path) -> list[str]:
+    """The fast probe's warnings, one line each ("probe: [code] message")."""
+    from engine.analysis import FAST, probe
+
+    report = probe(path, *FAST)
+    return [f"probe: [{w['code']}] {w['message']}" for w in report["warnings"]]
+
+
 def make_runner(model: ModelPlan, plan: RunPlan, log: Callable[[str], None]):
     """The runner of one planned model; builds its missing ONNX artifact first."""
     from engine.backends.base import RunnerSpec
@@ -94,6 +102,9 @@ def run(
     backend = resolve_backend(options.backend)
     check_device(backend, options.device)
     check_output_path(options.output, options.overwrite)
+    if options.probe:
+        for line in source_warnings(options.input):
+            log(line)
     with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
         info = reader.info
         plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
@@ -164,6 +175,9 @@ def run(
         decoder=stats.decoder,
         nvdec_fallback=stats.nvdec_fallback,
         precision=precision_summary(plan),
+        sr_skipped=stats.sr_skipped,
+        vfi_skipped=stats.vfi_skipped,
+        dedup=plan.dedup,
     )
     if on_progress is not None:
         on_progress(Progress(stats.frames_out, stats.frames_out, summary.fps, 0.0, "done"))

@@ -192,6 +192,15 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 @click.option(
     "--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True
 )
+@click.option(
+    "--dedup",
+    type=click.Choice(["off", "exact", "auto", "smooth"]),
+    default="auto",
+    show_default=True,
+    help="Held frames (animation on twos/threes): exact = reuse SR for identical frames, "
+    "auto = also near-identical ones, smooth = also interpolate evenly between drawings.",
+)
+@click.option("--probe/--no-probe", default=True, help="Print the source's probe warnings first.")
 def run(
     input: Path,
     output: Path,

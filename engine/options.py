@@ -56,6 +56,9 @@ class RunOptions:
     tile_batch: int = 1  # SR tiles per inference
     threads: int | None = None  # CPU runner threads; None = every core
     spin: bool | None = None  # ORT spin-waiting; None = on unless VX_ORT_SPIN=0
+    # held frames (animation on twos/threes): off | exact | auto | smooth (engine.pipeline.dedup)
+    dedup: Literal["off", "exact", "auto", "smooth"] = "auto"
+    probe: bool = True  # log the fast probe's warnings before the run (engine.analysis)
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,6 @@ class RunSummary:
     decoder: str = ""  # "pyav" or "nvdec"
     nvdec_fallback: str | None = None  # why NVDEC did not decode (None when it did)
     precision: str = ""  # what ran, per model: "realesr-animevideov3-x2 fp32, rife-hdv3 fp32"
+    sr_skipped: int = 0  # held source frames whose stages (SR, resize) were reused, not run
+    vfi_skipped: int = 0  # output frames between held frames that needed no interpolation
+    dedup: str = "off"
