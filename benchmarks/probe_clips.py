@@ -153,8 +153,10 @@ CASES: dict[str, CaseMaker] = {
         p, source_frames(), codec="mpeg2video", options={"qscale": "31", "g": "12"}
     ),
     "motion-blur": lambda p: _crf(
-        p, apply_filter(source_frames("bikes.mp4", start=80), "tmix=frames=9")
+        p, apply_filter(source_frames("bikes.mp4", start=60), "tmix=frames=9")
     ),
+    # the same smear on Big Buck Bunny's slow opening: blurdetect barely moves (a known miss)
+    "motion-blur-bbb": lambda p: _crf(p, apply_filter(source_frames(), "tmix=frames=9")),
     "scene-cuts": _joined,
     "interlaced": _interlaced,
     "noisy": lambda p: _crf(p, apply_filter(source_frames(), "noise=alls=24:allf=t")),

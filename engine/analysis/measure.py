@@ -90,9 +90,11 @@ def _collect(out: Any, samples: Samples) -> None:
     meta = out.metadata
     samples.block.append(float(meta.get("lavfi.block", "nan")))
     samples.blur.append(float(meta.get("lavfi.blur", "nan")))
-    samples.stats.append(
-        {k.rsplit(".", 1)[1]: float(v) for k, v in meta.items() if "signalstats" in k}
-    )
+    stats = {k.rsplit(".", 1)[1]: float(v) for k, v in meta.items() if "signalstats" in k}
+    # signalstats works in the negotiated format's units (8-bit here even for 10-bit input,
+    # when a filter before it has no 10-bit path): note the depth to scale by
+    stats["bits"] = float(out.format.components[0].bits)
+    samples.stats.append(stats)
     if "lavfi.scd.time" in meta:
         samples.cut_times.append(float(meta["lavfi.scd.time"]))
         samples.cut_scores.append(float(meta["lavfi.scd.score"]))

@@ -109,7 +109,8 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
     fields = samples.idet.get("tff", 0.0) + samples.idet.get("bff", 0.0)
     share, pattern = held_pattern(samples.held_scores)
     high, low = stat("YHIGH"), stat("YLOW")
-    scale = 2 ** (info.bit_depth - 8) if info.bit_depth > 8 else 1  # signalstats: native units
+    bits = stat("bits") or 8.0
+    scale = 2 ** (bits - 8)  # signalstats reports in the analysed format's units
     return {
         "path": info.path,
         "width": info.width,
