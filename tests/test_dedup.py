@@ -9,6 +9,7 @@ consecutive output frames against the drawings' own displacement.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -126,3 +127,58 @@ def test_smooth_moves_evenly_on_twos(tmp_path: Path) -> None:
     )
     assert np.all(np.abs(smooth - 2.0) <= 0.5), smooth
     assert np.abs(steps["auto"][inner]).max() >= 3.5  # without smooth: still, then a jump
+
+
+class LinearBlend:
+    """An interpolator whose answer is known exactly: (1 - t) a + t b."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def interpolate(self, a, b, t):
+        self.calls += 1
+        return (1 - float(t)) * a + float(t) * b
+
+    def new_pair(self) -> None:
+        pass
+
+
+def _timeline_outputs(mode: str, cadence: list[int]):
+    from fractions import Fraction
+
+    from engine.pipeline.dedup import Dedup
+    from engine.pipeline.ops import HOST_OPS
+    from engine.pipeline.timeline import Frame, PipelineStats, Timeline
+    from engine.video.fingerprint import Fingerprint
+
+    stats = PipelineStats()
+    dedup = None if mode == "off" else Dedup(mode)
+    timeline = Timeline(
+        HOST_OPS, [], LinearBlend(), Fraction(50), Fraction(1, 25), 0.0, stats, dedup
+    )
+    outputs, index = [], 0
+    for drawing, hold in enumerate(cadence):
+        value = np.full((3, 4, 4), drawing / 10, np.float32)
+        fp = Fingerprint(bytes([drawing]), value[0] * 255)
+        for _ in range(hold):
+            frame = Frame(index, Fraction(index, 25), value, HOST_OPS.luma(value), fingerprint=fp)
+            outputs += timeline.step(frame)
+            index += 1
+    outputs += timeline.finish()
+    return [(float(image.mean()), pts) for image, pts in outputs], stats
+
+
+def test_timeline_modes_keep_timestamps_and_smooth_spans_drawings() -> None:
+    cadence = [2, 2, 6, 1, 1]  # twos, then a still of six frames, then single frames
+    off, _ = _timeline_outputs("off", cadence)
+    auto, auto_stats = _timeline_outputs("auto", cadence)
+    smooth, smooth_stats = _timeline_outputs("smooth", cadence)
+    assert [p for _, p in off] == [p for _, p in auto] == [p for _, p in smooth]
+    assert len(off) == 24 and off[-1][1] == Fraction(23, 50)
+    assert [round(v, 4) for v, _ in auto] == [round(v, 4) for v, _ in off]
+    assert auto_stats.vfi_skipped == 1 + 1 + 5 and smooth_stats.vfi_skipped == 0
+    values = [round(v, 4) for v, _ in smooth]
+    # drawings 0 -> 1 -> 2 over 4 output frames each: steps of 0.025
+    assert values[:8] == [0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175]
+    # the six-frame still is shown still, then moves only in its last frame interval
+    assert values[8:19] == [0.2] * 11 and values[19] == 0.25 and values[20] == 0.3

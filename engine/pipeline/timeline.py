@@ -15,6 +15,11 @@ from typing import Any
 import numpy as np
 
 
+# --dedup smooth spans a drawing held for up to 4 frames ("on fours"); a longer hold is a
+# still shot, shown still (the interpolation then spans only the frame before the change)
+SMOOTH_MAX_HOLD = 4
+
+
 @dataclass(frozen=True)
 class Slot:
     """One output frame between source frames ``a`` (pts_a) and ``b``: ``t`` in [0, 1)."""
@@ -145,6 +150,7 @@ class Timeline:
         self.dedup = dedup
         self.anchor: Frame | None = None  # smooth: the first frame of the current drawing
         self.pending: list[Slot] = []  # smooth: slots waiting for the next drawing
+        self.held_run = 0  # smooth: held copies of the anchor so far
         self.retimer = Retimer(out_fps)
         self.last_duration = last_duration
         self.threshold = scene_threshold
@@ -206,7 +212,13 @@ class Timeline:
         """``--dedup smooth``: interpolate from the anchor drawing to the next one."""
         if held:
             self.pending += slots
-            return []
+            self.held_run += 1
+            if self.held_run < SMOOTH_MAX_HOLD:
+                return []
+            # a still, not a cadence: show it as it is (and never hold many slots' frames)
+            still, self.pending, self.anchor = self.pending, [], current
+            return [(current.image, slot.pts) for slot in still]
+        self.held_run = 0
         ops, anchor = self.ops, self.anchor or previous
         waiting, self.pending = self.pending + slots, []
         self.anchor = current
