@@ -28,7 +28,10 @@ def source_warnings(path: Path) -> list[str]:
     """The fast probe's warnings, one line each ("probe: [code] message")."""
     from engine.analysis import FAST, probe
 
-    report = probe(path, *FAST)
+    try:
+        report = probe(path, *FAST)
+    except Exception as error:  # advisory: a probe that cannot measure never stops a run
+        return [f"probe: not measured ({type(error).__name__}: {error})"]
     return [f"probe: [{w['code']}] {w['message']}" for w in report["warnings"]]
 
 
@@ -102,14 +105,14 @@ def run(
     backend = resolve_backend(options.backend)
     check_device(backend, options.device)
     check_output_path(options.output, options.overwrite)
-    if options.probe:
-        for line in source_warnings(options.input):
-            log(line)
     with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
         info = reader.info
         plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
         for note in plan.notes:
             log(note)
+        # measured before the writer exists, logged once it does: an option the writer
+        # refuses stays a one-line error, not warnings followed by an error
+        probe_lines = source_warnings(options.input) if options.probe else []
         if on_progress is not None:
             on_progress(Progress(0, None, 0.0, None, "build"))
         writer = VideoWriter(
@@ -129,6 +132,8 @@ def run(
             overwrite=options.overwrite,
             on_gpu=backend in GPU_BACKENDS,
         )
+        for line in probe_lines:
+            log(line)
         try:
             with contextlib.ExitStack() as active:
                 sr_runner, vfi_runner = make_runners(plan, log)
