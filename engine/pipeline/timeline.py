@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-
 # --dedup smooth spans a drawing held for up to 4 frames ("on fours"); a longer hold is a
 # still shot, shown still (the interpolation then spans only the frame before the change)
 SMOOTH_MAX_HOLD = 4
