@@ -24,6 +24,15 @@ def probe_video(path: Path | str):
         return reader.info
 
 
+def probe(path: Path | str, fast: bool = False) -> dict:
+    """The probe report of ``vx-engine probe --json`` (for the server: warnings after an
+    upload). ``fast``: the few samples ``run`` uses. InputError for a bad input."""
+    from engine.analysis import FAST, FULL
+    from engine.analysis import probe as probe_file
+
+    return probe_file(Path(path), *(FAST if fast else FULL))
+
+
 def source_warnings(path: Path) -> list[str]:
     """The fast probe's warnings, one line each ("probe: [code] message")."""
     from engine.analysis import FAST, probe

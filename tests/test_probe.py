@@ -104,3 +104,12 @@ def test_cli_json_and_bad_input(reports, tmp_path: Path) -> None:
         assert len(lines) == 1 and lines[0].startswith("vx-engine: error:"), failed.stderr
     with pytest.raises(InputError):
         probe(bad)
+
+
+def test_api_probe_fast_for_the_server(tmp_path: Path) -> None:
+    from engine import api
+
+    clip = make_case("held-frames", tmp_path / "held.mkv")
+    report = api.probe(clip, fast=True)
+    assert report["sampled_frames"] == 24 and not report["whole_file"]
+    assert [w["code"] for w in report["warnings"]] == ["held-frames"]
