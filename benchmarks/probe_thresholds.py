@@ -33,7 +33,8 @@ def remux_repeated(clip: Path, out: Path, copies: int) -> Path:
     with av.open(str(clip)) as source:
         stream = source.streams.video[0]
         packets = [p for p in source.demux(stream) if p.size]
-        length = max(p.pts + (p.duration or 0) for p in packets) - min(p.pts for p in packets)
+        step = round(1 / (stream.average_rate * stream.time_base))  # one frame, in ticks
+        length = max(p.pts for p in packets) - min(p.pts for p in packets) + step
         with av.open(str(out), "w") as target:
             video = target.add_stream_from_template(stream)
             for copy in range(copies):
@@ -84,7 +85,7 @@ def main() -> None:
         clip = encode(
             Path(folder) / "ten.mkv",
             source_frames("bikes.mp4", 250, (320, 180)),
-            options={"crf": "30", "g": "250"},
+            options={"crf": "30", "g": "250", "bf": "0"},
         )
         film = remux_repeated(clip, Path(folder) / "film.mkv", 720)
         speed = []

@@ -121,7 +121,8 @@ def run(
             log(note)
         # measured before the writer exists, logged once it does: an option the writer
         # refuses stays a one-line error, not warnings followed by an error
-        probe_lines = source_warnings(options.input) if options.probe else []
+        # (a run with no model is a plain transcode: nothing for the warnings to be about)
+        probe_lines = source_warnings(options.input) if options.probe and plan.models else []
         if on_progress is not None:
             on_progress(Progress(0, None, 0.0, None, "build"))
         writer = VideoWriter(
