@@ -442,6 +442,8 @@ def rife_2x_options(source: Path, output: Path):
         vfi="rife-hdv3",
         interp=2,
         scene_threshold=0.0,
+        dedup="off",  # every pair interpolated, as the peers do
+        probe=False,
         backend="ort-cpu",
         codec="ffv1",
         pix_fmt="bgr0",

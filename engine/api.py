@@ -24,6 +24,26 @@ def probe_video(path: Path | str):
         return reader.info
 
 
+def probe(path: Path | str, fast: bool = False) -> dict:
+    """The probe report of ``vx-engine probe --json`` (for the server: warnings after an
+    upload). ``fast``: the few samples ``run`` uses. InputError for a bad input."""
+    from engine.analysis import FAST, FULL
+    from engine.analysis import probe as probe_file
+
+    return probe_file(Path(path), *(FAST if fast else FULL))
+
+
+def source_warnings(path: Path) -> list[str]:
+    """The fast probe's warnings, one line each ("probe: [code] message")."""
+    from engine.analysis import FAST, probe
+
+    try:
+        report = probe(path, *FAST)
+    except Exception as error:  # advisory: a probe that cannot measure never stops a run
+        return [f"probe: not measured ({type(error).__name__}: {error})"]
+    return [f"probe: [{w['code']}] {w['message']}" for w in report["warnings"]]
+
+
 def make_runner(model: ModelPlan, plan: RunPlan, log: Callable[[str], None]):
     """The runner of one planned model; builds its missing ONNX artifact first."""
     from engine.backends.base import RunnerSpec
@@ -107,6 +127,10 @@ def run(
         plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
         for note in plan.notes:
             log(note)
+        # measured before the writer exists, logged once it does: an option the writer
+        # refuses stays a one-line error, not warnings followed by an error
+        # (a run with no model is a plain transcode: nothing for the warnings to be about)
+        probe_lines = source_warnings(options.input) if options.probe and plan.models else []
         if on_progress is not None:
             on_progress(Progress(0, None, 0.0, None, "build"))
         writer = VideoWriter(
@@ -126,6 +150,8 @@ def run(
             overwrite=options.overwrite,
             on_gpu=backend in GPU_BACKENDS,
         )
+        for line in probe_lines:
+            log(line)
         try:
             with contextlib.ExitStack() as active:
                 sr_runner, vfi_runner = make_runners(plan, log)
@@ -172,6 +198,9 @@ def run(
         decoder=stats.decoder,
         nvdec_fallback=stats.nvdec_fallback,
         precision=precision_summary(plan),
+        sr_skipped=stats.sr_skipped,
+        vfi_skipped=stats.vfi_skipped,
+        dedup=plan.dedup,
     )
     if on_progress is not None:
         on_progress(Progress(stats.frames_out, stats.frames_out, summary.fps, 0.0, "done"))

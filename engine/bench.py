@@ -105,6 +105,8 @@ def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
             backend=backend,
             precision=config.precision,
             codec=config.codec,
+            dedup="off",  # throughput of the work itself: a held frame would be free
+            probe=False,
         )  # type: ignore[arg-type]
         torch = cuda_torch()
         if torch is not None:

@@ -264,6 +264,15 @@ def _validate_openvino(model: str) -> None:
 @click.option(
     "--progress", type=click.Choice(["bar", "json", "none"]), default="bar", show_default=True
 )
+@click.option(
+    "--dedup",
+    type=click.Choice(["off", "exact", "auto", "smooth"]),
+    default="auto",
+    show_default=True,
+    help="Held frames (animation on twos/threes): exact = reuse SR for identical frames, "
+    "auto = also near-identical ones, smooth = also interpolate evenly between drawings.",
+)
+@click.option("--probe/--no-probe", default=True, help="Print the source's probe warnings first.")
 def run(
     input: Path,
     output: Path,
@@ -297,6 +306,21 @@ def run(
     printer = ProgressPrinter(options.progress)
     summary = run_job(options, on_progress=printer)
     printer.finish(summary)
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path, readable=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def probe(input: Path, as_json: bool) -> None:
+    """Measure INPUT (resolution, blocking, blur, noise, cuts, interlace, held frames, HDR)
+    from frames sampled across the file; warn and recommend run flags."""
+    import json
+
+    from engine.analysis import format_text
+    from engine.analysis import probe as probe_file
+
+    report = probe_file(input)
+    click.echo(json.dumps(report) if as_json else format_text(report))
 
 
 def _register_optional_commands() -> None:

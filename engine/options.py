@@ -66,6 +66,9 @@ class RunOptions:
     pre: tuple[str, ...] = ()
     post: tuple[str, ...] = ()
     ai_strength: float = 1.0  # model output × s + lanczos × (1 - s); 0 loads no model
+    # held frames (animation on twos/threes): off | exact | auto | smooth (engine.pipeline.dedup)
+    dedup: Literal["off", "exact", "auto", "smooth"] = "auto"
+    probe: bool = True  # log the fast probe's warnings before the run (engine.analysis)
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,6 @@ class RunSummary:
     decoder: str = ""  # "pyav" or "nvdec"
     nvdec_fallback: str | None = None  # why NVDEC did not decode (None when it did)
     precision: str = ""  # what ran, per model: "realesr-animevideov3-x4:bf16"
+    sr_skipped: int = 0  # held source frames whose stages (SR, resize) were reused, not run
+    vfi_skipped: int = 0  # output frames between held frames that needed no interpolation
+    dedup: str = "off"

@@ -64,6 +64,7 @@ class RunPlan:
     vfi_model: ModelPlan | None = None
     runner: RunnerSettings = RunnerSettings()
     scene_threshold: float = 0.12
+    dedup: str = "off"  # held-frame dedup mode (engine.pipeline.dedup)
     notes: tuple[str, ...] = ()  # coercions, one line each, for the log
     # classical stages (FFmpeg filter graphs); sr_classical replaces the model (sr is None)
     sr_classical: FilterSpec | None = None
@@ -278,6 +279,7 @@ def make_plan(
         vfi_model=vfi_model,
         runner=_runner_settings(options),
         scene_threshold=options.scene_threshold,
+        dedup=options.dedup,
         notes=tuple(notes),
         sr_classical=sr_classical,
         pre=pre,

@@ -61,6 +61,8 @@ class ProgressPrinter:
             f"backend {summary.backend}, precision {summary.precision or '-'}, "
             f"decoder {summary.decoder}, codec {summary.codec}",
             f"  wall {summary.wall_s:.1f} s, {summary.fps:.2f} output fps",
+            f"  dedup {summary.dedup}: held frames reused {summary.sr_skipped}, "
+            f"interpolations skipped {summary.vfi_skipped}",
         ]
         lines += [f"  warning: {w}" for w in summary.warnings]
         print("\n".join(lines), file=sys.stderr)

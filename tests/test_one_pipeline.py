@@ -126,6 +126,7 @@ def equivalent(options: RunOptions, runners: dict, label: str, **extra) -> tuple
     assert worst >= MIN_PSNR_DB
     assert device_warnings == host_warnings
     fields = ("frames_in", "frames_out", "scene_cuts", "decoder", "nvdec_fallback")
+    fields += ("sr_skipped", "vfi_skipped")
     if not CUDA:  # on a GPU the decoder may really be NVDEC
         assert [getattr(device_stats, f) for f in fields] == [
             getattr(host_stats, f) for f in fields
@@ -213,6 +214,20 @@ def test_rgb_converted_source_with_a_slow_encoder(tmp_path: Path, runners) -> No
     make_clip(source, frames=8, width=64, height=48)  # ffv1 yuv444p
     options = RunOptions(input=source, output=tmp_path / "o.mkv", sr=None, scale=1.5)
     equivalent(options, runners, "resize x1.5, yuv444p", write_delay_s=0.05, queue_frames=1)
+
+
+def test_dedup_on_twos_both_sides(tmp_path: Path, runners) -> None:
+    """Held frames (x264, on twos): same skips and frames with NumPy and torch ops."""
+    from benchmarks.probe_clips import encode, on_twos, source_frames
+
+    source = encode(tmp_path / "twos.mkv", on_twos(source_frames(count=4, size=(64, 48))))
+    for mode in ("auto", "smooth"):
+        options = RunOptions(
+            input=source, output=tmp_path / "o.mkv", vfi=VFI_MODEL, interp=2, dedup=mode
+        )
+        # equivalent() also compares sr_skipped / vfi_skipped between the sides
+        _, stats, _ = equivalent(options, runners, f"SR x2 + RIFE x2, dedup {mode}")
+        assert stats.sr_skipped == 2 and stats.vfi_skipped == (2 if mode == "auto" else 0)
 
 
 # -- building blocks ---------------------------------------------------------------------------

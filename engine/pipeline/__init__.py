@@ -73,6 +73,12 @@ def drive(
     if hooks.stage is not None:
         filters = [hooks.stage(stage) for stage in filters]
         interpolator = None if interpolator is None else hooks.stage(interpolator)
+    dedup = None
+    if getattr(plan, "dedup", "off") != "off":
+        from engine.pipeline.dedup import Dedup, fingerprinted
+
+        dedup = Dedup(plan.dedup)
+        source = _SourceView(source, fingerprinted(source))
     timeline = Timeline(
         scheduling.ops,
         filters,
@@ -81,6 +87,7 @@ def drive(
         Fraction(1) / plan.in_fps,
         plan.scene_threshold,
         PipelineStats(),
+        dedup,
     )
     frames = source if hooks.source is None else _SourceView(source, hooks.source(source))
     return run_pipeline(

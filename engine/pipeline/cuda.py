@@ -166,7 +166,7 @@ class CudaScheduling:
                 rgb = loaded.rgb
             luma = self.ops.luma(rgb) if self.need_luma else None
             ready = record_event(self.device)
-        return Frame(loaded.raw.index, loaded.raw.pts, rgb, luma, ready)
+        return Frame(loaded.raw.index, loaded.raw.pts, rgb, luma, ready, loaded.raw.fingerprint)
 
     def begin(self, frame: Frame) -> None:
         if not self.on_cuda or frame.ready is None:

@@ -80,7 +80,7 @@ class HostScheduling:
     def load(self, raw: RawFrame) -> Frame:
         rgb = frame_to_rgb(raw.av_frame, self.matrix, self.full_range)
         luma = self.ops.luma(rgb) if self.need_luma else None
-        return Frame(raw.index, raw.pts, rgb, luma)
+        return Frame(raw.index, raw.pts, rgb, luma, fingerprint=raw.fingerprint)
 
     def convert(self, loaded: Frame) -> Frame:
         return loaded

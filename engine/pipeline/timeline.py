@@ -15,6 +15,10 @@ from typing import Any
 
 import numpy as np
 
+# --dedup smooth spans a drawing held for up to 4 frames ("on fours"); a longer hold is a
+# still shot, shown still (the interpolation then spans only the frame before the change)
+SMOOTH_MAX_HOLD = 4
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -100,6 +104,8 @@ class PipelineStats:
     decoder: str = ""  # "pyav" or "nvdec"
     nvdec_fallback: str | None = None  # why NVDEC did not decode, one line (None: it did)
     warnings: list[str] = field(default_factory=list)
+    sr_skipped: int = 0  # held frames whose filters (SR, resize) were not run again
+    vfi_skipped: int = 0  # slots between a frame and its held copy: no interpolation run
 
 
 @dataclass
@@ -111,6 +117,7 @@ class Frame:
     image: Any  # 3×H×W float32 RGB in [0, 1]
     luma: Any = None  # downscaled luma, when interpolation needs it
     ready: Any = None  # device event after the conversion (None on the host)
+    fingerprint: Any = None  # host-side fingerprint for held-frame dedup (None: dedup off)
 
 
 class Timeline:
@@ -120,6 +127,12 @@ class Timeline:
     ops know the cut on the host (NumPy) the blend is skipped; where the flag stays
     on the device it is computed and discarded by ``ops.select``, since reading the
     flag back would stall the device once per pair.
+
+    Held frames (``dedup``, an ``engine.pipeline.dedup.Dedup``): a held frame reuses
+    the anchor's filter output; in exact/auto a pair ending in a held frame needs no
+    interpolation (both sides are the same image); in smooth the slots of a held run
+    wait until the next distinct drawing and are interpolated across the whole span
+    from the previous drawing, so motion is even. Slots keep their exact timestamps.
     """
 
     def __init__(
@@ -131,8 +144,13 @@ class Timeline:
         last_duration: Fraction,
         scene_threshold: float,
         stats: PipelineStats,
+        dedup: Any = None,  # engine.pipeline.dedup.Dedup; None = off
     ) -> None:
         self.ops, self.filters, self.interpolator = ops, filters, interpolator
+        self.dedup = dedup
+        self.anchor: Frame | None = None  # smooth: the first frame of the current drawing
+        self.pending: list[Slot] = []  # smooth: slots waiting for the next drawing
+        self.held_run = 0  # smooth: held copies of the anchor so far
         self.retimer = Retimer(out_fps)
         self.last_duration = last_duration
         self.threshold = scene_threshold
@@ -161,13 +179,26 @@ class Timeline:
             ready.append(Frame(source.index, source.pts, image, source.luma))
         return ready
 
+    def _filtered(self, source: Frame) -> tuple[Any, bool]:
+        """(the frame after the filters, whether it is a held copy of the anchor)."""
+        dedup = self.dedup
+        if dedup is not None and dedup.held(source.fingerprint):
+            if self.filters:
+                self.stats.sr_skipped += 1
+            return dedup.output, True
+        image = source.image
+        for stage in self.filters:
+            image = stage.process(image)
+        if dedup is not None:
+            dedup.seed(source.fingerprint, image)
+        return image, False
+
     def step(self, source: Frame) -> list[tuple[Any, Fraction]]:
         self.stats.frames_in += 1
         if not self._sequence:
-            image = source.image
-            for stage in self.filters:
-                image = stage.process(image)
-            return self._retime(Frame(source.index, source.pts, image, source.luma))
+            image, held = self._filtered(source)
+            return self._retime(Frame(source.index, source.pts, image, source.luma), held)
+        # sequence stages need every frame: held frames are not skipped before them
         self._waiting.append(Frame(source.index, source.pts, None, source.luma))
         outputs: list[tuple[Any, Fraction]] = []
         for frame in self._ready(self._through([source.image], 0)):
@@ -185,7 +216,7 @@ class Timeline:
             outputs += self._retime(frame)
         return outputs
 
-    def _retime(self, current: Frame) -> list[tuple[Any, Fraction]]:
+    def _retime(self, current: Frame, held: bool = False) -> list[tuple[Any, Fraction]]:
         ops = self.ops
         image = current.image
         if self.interpolator is None:
@@ -199,7 +230,13 @@ class Timeline:
         slots = self.retimer.advance(current.pts)
         previous, self.previous = self.previous, current
         if previous is None:
+            self.anchor = current
             return []
+        if self.dedup is not None and self.dedup.smooth:
+            return self._smooth(previous, current, held, slots)
+        if held:  # both ends are one image: what interpolation would give, without running it
+            self.stats.vfi_skipped += sum(1 for slot in slots if slot.t != 0)
+            return [(previous.image, slot.pts) for slot in slots]
         cut = ops.cut_flag(previous.luma, current.luma, self.threshold)
         self._cuts = ops.add_flag(self._cuts, cut)
         known_cut = ops.known_true(cut)
@@ -217,6 +254,43 @@ class Timeline:
             outputs.append((ops.select(cut, nearer, blended), slot.pts))
         return outputs
 
+    def _smooth(
+        self, previous: Frame, current: Frame, held: bool, slots: list[Slot]
+    ) -> list[tuple[Any, Fraction]]:
+        """``--dedup smooth``: interpolate from the anchor drawing to the next one."""
+        if held:
+            self.pending += slots
+            self.held_run += 1
+            if self.held_run < SMOOTH_MAX_HOLD:
+                return []
+            # a still, not a cadence: show it as it is (and never hold many slots' frames)
+            still, self.pending, self.anchor = self.pending, [], current
+            return [(current.image, slot.pts) for slot in still]
+        self.held_run = 0
+        ops, anchor = self.ops, self.anchor or previous
+        waiting, self.pending = self.pending + slots, []
+        self.anchor = current
+        cut = ops.cut_flag(anchor.luma, current.luma, self.threshold)
+        self._cuts = ops.add_flag(self._cuts, cut)
+        known_cut = ops.known_true(cut)
+        self.interpolator.new_pair()
+        span = current.pts - anchor.pts
+        # at a cut, as without dedup: the nearer source frame (held copies show the anchor)
+        halfway = previous.pts + (current.pts - previous.pts) / 2
+        outputs: list[tuple[Any, Fraction]] = []
+        for slot in waiting:
+            t = (slot.pts - anchor.pts) / span
+            if t == 0:
+                outputs.append((anchor.image, slot.pts))
+                continue
+            nearer = anchor.image if slot.pts < halfway else current.image
+            if known_cut:
+                outputs.append((nearer, slot.pts))
+                continue
+            blended = self.interpolator.interpolate(anchor.image, current.image, t)
+            outputs.append((ops.select(cut, nearer, blended), slot.pts))
+        return outputs
+
     def finish(self) -> list[tuple[Any, Fraction]]:
         """The last frame's remaining slots; sets the cut count (one read of the flags)."""
         tail = self._drain() if self._sequence else []
@@ -225,5 +299,6 @@ class Timeline:
             return tail + self.interpolator.finish(self.last_duration)
         if self.interpolator is None or self.previous is None:
             return tail
-        slots = self.retimer.finish(self.last_duration)
+        # smooth: a held run at the end has no next drawing; it stays the last drawing
+        slots, self.pending = self.pending + self.retimer.finish(self.last_duration), []
         return tail + [(self.previous.image, slot.pts) for slot in slots]

@@ -30,6 +30,7 @@ class RawFrame:
     av_frame: Any = None
     y: Any = None
     uv: Any = None
+    fingerprint: Any = None  # engine.video.fingerprint.Fingerprint, when dedup is on
 
 
 def nv12_reason(info: Any) -> str | None:

@@ -1,0 +1,74 @@
+"""``vx-engine probe``: know the source before spending hours on it.
+
+``probe(path)`` samples the file (``engine.analysis.measure``), turns the measured
+values into warnings with stable codes and recommended ``run`` flags
+(``engine.analysis.report``), and returns one JSON-ready dict::
+
+    {...measured values..., "warnings": [{"code", "message"}], "recommend": {...}}
+
+Bad input raises the same ``InputError`` lines ``vx-engine run`` gives (the file is
+opened by ``VideoReader`` first).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+FULL = (8, 24)  # samples x frames: vx-engine probe
+FAST = (3, 8)  # what vx-engine run checks before it starts
+
+
+def probe(path: Path | str, samples: int = FULL[0], run_frames: int = FULL[1]) -> dict[str, Any]:
+    from engine.analysis.measure import measure
+    from engine.analysis.report import recommend, values, warnings
+    from engine.video import VideoReader
+
+    path = Path(path)
+    with VideoReader(path) as reader:
+        info = reader.info
+    measured = values(info, measure(path, info, samples, run_frames))
+    found = warnings(measured)
+    measured["warnings"] = found
+    measured["recommend"] = recommend(measured, {w["code"] for w in found})
+    return measured
+
+
+def format_text(report: dict[str, Any]) -> str:
+    """The probe for people: values, then warnings, then the recommended flags."""
+    colour, held, interlace = report["colour"], report["held"], report["interlace"]
+    sampled = "every frame" if report["whole_file"] else f"{report['sampled_frames']} frames"
+    cuts = ", ".join(f"{t:.2f}s" for t in report["scene_cut_times"]) or "-"
+    lines = [
+        f"{report['path']}",
+        f"  video       {report['width']}x{report['height']} {report['codec']} "
+        f"{report['pix_fmt']} ({report['bit_depth']}-bit), {report['fps']:.3f} fps"
+        + (" (variable)" if report["vfr"] else ""),
+        f"  colour      primaries {report['primaries']}, transfer {report['transfer']}"
+        + (" (HDR)" if report["hdr"] else ""),
+        f"  sampled     {sampled} ({report['sampled_s']:.1f} s of video)",
+        f"  blockiness  {report['blockiness']}   blur {report['blur']}   noise {report['noise']}",
+        f"  scene cuts  {report['scene_cuts']} at {cuts}",
+        f"  interlace   {interlace['verdict']} ({interlace['share']:.0%} of frames with fields)",
+        f"  held frames {held['share']:.0%} ({held['pattern']})",
+        f"  luma        {colour['luma_low']}-{colour['luma_high']} (spread {colour['contrast']}), "
+        f"saturation {colour['saturation']}",
+    ]
+    if report["warnings"]:
+        lines.append("warnings:")
+        lines += [f"  [{w['code']}] {w['message']}" for w in report["warnings"]]
+    else:
+        lines.append("warnings: none")
+    flags = run_flags(report["recommend"])
+    lines.append(f"recommended: vx-engine run {flags or '(defaults)'}")
+    for step in report["recommend"].get("before_run", []):
+        lines.append(f"  before the run: {step}")
+    return "\n".join(lines)
+
+
+def run_flags(recommend: dict[str, Any]) -> str:
+    return " ".join(
+        f"--{key.replace('_', '-')} {value}"
+        for key, value in recommend.items()
+        if key != "before_run"
+    )

@@ -1,0 +1,181 @@
+"""Sampled measurements of a video: FFmpeg's analysis filters on short runs across the file.
+
+A probe decodes ``samples`` runs of ``run_frames`` consecutive frames spread over the
+whole file (one run when the file is about that short), and pushes each run through
+one PyAV filter graph of FFmpeg's own analysers::
+
+    blockdetect -> blurdetect -> idet -> scdet -> signalstats
+
+What each reports in the frame metadata (PyAV 18 / FFmpeg 8.1): ``lavfi.block``
+(blockiness, higher = more 8x8 edges), ``lavfi.blur`` (blur, higher = softer edges),
+``lavfi.idet.multiple.{tff,bff,progressive,undetermined}`` (running counts),
+``lavfi.scd.score`` (and ``lavfi.scd.time`` on a cut), and
+``lavfi.signalstats.{YLOW,YHIGH,SATAVG,UAVG,VAVG,...}``. Each run gets a fresh graph,
+so the seam between two runs is never taken for a scene cut. What the filters do not
+cover is measured here: a noise estimate (Immerkær's Laplacian estimator) and the
+held-frame score of ``engine.video.fingerprint`` (the one dedup uses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ANALYSERS = (
+    ("blockdetect", ""),
+    ("blurdetect", ""),
+    ("idet", ""),
+    ("scdet", "threshold=10"),  # scdet's own default; its scores are 0-100
+    ("signalstats", ""),
+)
+NOISE_EVERY = 4  # the noise estimate on every 4th frame: it is the slowest measure
+
+
+@dataclass
+class Samples:
+    """Per-frame values of every sampled run, and the runs' seams."""
+
+    pts: list[float] = field(default_factory=list)
+    block: list[float] = field(default_factory=list)
+    blur: list[float] = field(default_factory=list)
+    noise: list[float] = field(default_factory=list)
+    stats: list[dict[str, float]] = field(default_factory=list)
+    cut_times: list[float] = field(default_factory=list)
+    cut_scores: list[float] = field(default_factory=list)
+    held_scores: list[list[float]] = field(default_factory=list)  # per run, per pair
+    deltas: list[list[float]] = field(default_factory=list)  # per run: pts steps, seconds
+    idet: dict[str, float] = field(default_factory=dict)  # summed over the runs
+    covered_s: float = 0.0  # seconds of video actually decoded
+    whole: bool = False  # every frame was decoded (one run)
+
+
+def noise_sigma(luma: np.ndarray) -> float:
+    """Immerkær's fast noise estimate (CVIU 1996), in 8-bit units.
+
+    sigma = sqrt(pi/2) / (6 (W-2)(H-2)) * sum |I * N|, N = [[1,-2,1],[-2,4,-2],[1,-2,1]]:
+    the mask cancels smooth gradients and edges along rows/columns, so what is left is
+    mostly noise (strong texture still adds some, hence thresholds from real clips).
+    """
+    y = luma.astype(np.float32)
+    conv = (
+        y[:-2, :-2] - 2 * y[:-2, 1:-1] + y[:-2, 2:]
+        - 2 * y[1:-1, :-2] + 4 * y[1:-1, 1:-1] - 2 * y[1:-1, 2:]
+        + y[2:, :-2] - 2 * y[2:, 1:-1] + y[2:, 2:]
+    )  # fmt: skip
+    height, width = y.shape
+    return float(np.sqrt(np.pi / 2) * np.abs(conv).sum() / (6 * (width - 2) * (height - 2)))
+
+
+def _luma8(frame: Any) -> np.ndarray:
+    return frame.reformat(format="gray").to_ndarray()
+
+
+def _graph(stream: Any):
+    import av
+
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(template=stream)]
+    nodes += [graph.add(name, args) for name, args in ANALYSERS]
+    nodes.append(graph.add("buffersink"))
+    graph.link_nodes(*nodes)
+    graph.configure()
+    return graph
+
+
+def _collect(out: Any, samples: Samples) -> None:
+    meta = out.metadata
+    samples.block.append(float(meta.get("lavfi.block", "nan")))
+    samples.blur.append(float(meta.get("lavfi.blur", "nan")))
+    stats = {k.rsplit(".", 1)[1]: float(v) for k, v in meta.items() if "signalstats" in k}
+    # signalstats works in the negotiated format's units (8-bit here even for 10-bit input,
+    # when a filter before it has no 10-bit path): note the depth to scale by
+    stats["bits"] = float(out.format.components[0].bits)
+    samples.stats.append(stats)
+    if "lavfi.scd.time" in meta:
+        samples.cut_times.append(float(meta["lavfi.scd.time"]))
+        samples.cut_scores.append(float(meta["lavfi.scd.score"]))
+    for key in ("tff", "bff", "progressive", "undetermined"):
+        value = meta.get(f"lavfi.idet.multiple.{key}")
+        if value is not None:  # running counts: the last frame's are the run's
+            samples.idet[f"_run_{key}"] = float(value)
+
+
+def _run(container: Any, stream: Any, frames: Any, count: int | None, samples: Samples) -> None:
+    """Analyse up to ``count`` frames of the iterator ``frames`` (all when None)."""
+    import av
+
+    from engine.video.fingerprint import fingerprint, held_score
+
+    graph = _graph(stream)
+    time_base = Fraction(stream.time_base)
+    held: list[float] = []
+    steps: list[float] = []
+    previous_fp = previous_pts = None
+    taken = 0
+
+    def drain() -> None:
+        while True:
+            try:
+                _collect(graph.pull(), samples)
+            except (av.BlockingIOError, av.EOFError):
+                return
+
+    first = last = None
+    for frame in frames:
+        if frame.pts is None:
+            continue
+        pts = float(frame.pts * time_base)
+        first = pts if first is None else first
+        last = pts
+        fp = fingerprint(frame)
+        if previous_fp is not None:
+            held.append(held_score(previous_fp, fp))
+            steps.append(pts - previous_pts)
+        previous_fp, previous_pts = fp, pts
+        if taken % NOISE_EVERY == 0:
+            samples.noise.append(noise_sigma(_luma8(frame)))
+        samples.pts.append(pts)
+        graph.push(frame)
+        drain()
+        taken += 1
+        if count is not None and taken >= count:
+            break
+    graph.push(None)
+    drain()
+    for key in ("tff", "bff", "progressive", "undetermined"):
+        samples.idet[key] = samples.idet.get(key, 0.0) + samples.idet.pop(f"_run_{key}", 0.0)
+    samples.held_scores.append(held)
+    samples.deltas.append(steps)
+    if first is not None and last is not None:
+        samples.covered_s += last - first + (steps[-1] if steps else 0.0)
+
+
+def measure(path: Path, info: Any, samples: int = 8, run_frames: int = 24) -> Samples:
+    """Decode ``samples`` runs of ``run_frames`` frames spread evenly over the file."""
+    import av
+
+    result = Samples()
+    duration = info.duration_s or 0.0
+    expected = info.frame_count or round(duration * float(info.fps))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if not expected or expected <= samples * run_frames * 3 // 2:
+            result.whole = True
+            _run(container, stream, container.decode(stream), None, result)
+            return result
+        time_base = Fraction(stream.time_base)
+        origin = (stream.start_time or 0) * time_base
+        for k in range(samples):
+            # run starts from 0 to a run short of the end, evenly
+            at = origin + Fraction(duration) * k / samples
+            container.seek(int(at / time_base), stream=stream, backward=True)
+            frames = (
+                f for f in container.decode(stream) if f.pts is not None and f.pts * time_base >= at
+            )
+            _run(container, stream, frames, run_frames, result)
+    return result
