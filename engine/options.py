@@ -21,6 +21,7 @@ class BuildOptions:
     opset: int = 17
     force: bool = False
     weights: Path | None = None  # a user's official .pth / flownet.pkl
+    flow_scale: float = 1.0  # RIFE only: the flow-estimation scale exported into the graph
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class RunOptions:
     tile_batch: int = 1  # SR tiles per inference
     threads: int | None = None  # CPU runner threads; None = every core
     spin: bool | None = None  # ORT spin-waiting; None = on unless VX_ORT_SPIN=0
+    vfi_scale: float | None = None  # RIFE flow scale; None = by resolution (1 / 0.5 / 0.25)
+    order: str = "auto"  # "sr-first", "vfi-first" or "auto" (the stage-order table)
+    check_memory: bool = True  # refuse a run whose estimated peak exceeds what is available
 
 
 @dataclass(frozen=True)
@@ -86,3 +90,6 @@ class RunSummary:
     decoder: str = ""  # "pyav" or "nvdec"
     nvdec_fallback: str | None = None  # why NVDEC did not decode (None when it did)
     precision: str = ""  # what ran, per model: "realesr-animevideov3-x2 fp32, rife-hdv3 fp32"
+    order: str = ""  # the stage order that ran: "sr-first" or "vfi-first"
+    vfi_scale: float | None = None  # RIFE's flow scale (None without interpolation)
+    memory_estimate_mb: int | None = None  # the estimated peak host memory

@@ -15,9 +15,12 @@ from typing import Literal
 
 from engine.errors import OptionsError
 from engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
-from export.registry import ModelDescriptor, get_model
+from engine.stage_order import auto_order
+from export.registry import ModelDescriptor, default_flow_scale, get_model, with_flow_scale
 
 Scheduler = Literal["host", "device"]
+Order = Literal["sr-first", "vfi-first"]
+ORDERS = ("auto", "sr-first", "vfi-first")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,23 @@ class RunPlan:
     runner: RunnerSettings = RunnerSettings()
     scene_threshold: float = 0.12
     notes: tuple[str, ...] = ()  # coercions, one line each, for the log
+    # sr-first: SR/resize on source frames, RIFE at the output size; vfi-first: RIFE at
+    # the source size, then SR/resize on every output frame
+    order: Order = "sr-first"
+    queue_frames: int = 4  # frames each inter-thread queue holds (fewer at 4K/8K)
+
+    @property
+    def vfi_width(self) -> int:
+        """The width RIFE works at (before padding)."""
+        return self.in_width if self.order == "vfi-first" else self.out_width
+
+    @property
+    def vfi_height(self) -> int:
+        return self.in_height if self.order == "vfi-first" else self.out_height
+
+    @property
+    def vfi_scale(self) -> float | None:
+        return self.vfi_model.desc.flow_scale if self.vfi_model else None
 
     @property
     def models(self) -> list[ModelPlan]:
@@ -170,6 +190,25 @@ def _runner_settings(options: RunOptions) -> RunnerSettings:
     return RunnerSettings(threads=options.threads, spin=spin)
 
 
+# Each queue between threads holds whole float32 frames (398 MB at 8K): at most this
+# many bytes per queue, and at least one frame.
+QUEUE_BYTES = 400 * 2**20
+
+
+def _queue_frames(width: int, height: int, default: int = 4) -> int:
+    return max(1, min(default, QUEUE_BYTES // (3 * 4 * width * height)))
+
+
+def _order(options: RunOptions, sr: ModelDescriptor | None, in_fps: Fraction, out_fps) -> Order:
+    if options.order not in ORDERS:
+        raise OptionsError(f"--order {options.order}: use one of {', '.join(ORDERS)}")
+    if options.order != "auto":
+        return options.order  # type: ignore[return-value]
+    if options.vfi is None:
+        return "sr-first"
+    return auto_order(sr.scale if sr else 1, out_fps / in_fps)
+
+
 def make_plan(
     options: RunOptions, width: int, height: int, in_fps: Fraction, backend: str | None = None
 ) -> RunPlan:
@@ -210,9 +249,14 @@ def make_plan(
         window = tile + 2 * overlap
         sr_hw = (min(window, height), min(window, width)) if tile else (height, width)
         sr_model = _model_plan(sr, options, backend, sr_hw, options.sr_weights, notes)
+    out_fps = _out_fps(options, in_fps)
+    order = _order(options, sr, in_fps, out_fps)
     if vfi is not None:
+        vfi_w, vfi_h = (width, height) if order == "vfi-first" else (out_width, out_height)
+        scale = options.vfi_scale
+        vfi = with_flow_scale(vfi, default_flow_scale(vfi_w, vfi_h) if scale is None else scale)
         multiple = vfi.io.size_multiple
-        vfi_hw = (-(-out_height // multiple) * multiple, -(-out_width // multiple) * multiple)
+        vfi_hw = (-(-vfi_h // multiple) * multiple, -(-vfi_w // multiple) * multiple)
         vfi_model = _model_plan(vfi, options, backend, vfi_hw, options.vfi_weights, notes)
     return RunPlan(
         in_width=width,
@@ -224,7 +268,7 @@ def make_plan(
         out_height=out_height,
         vfi=vfi,
         in_fps=in_fps,
-        out_fps=_out_fps(options, in_fps),
+        out_fps=out_fps,
         tile=tile,
         tile_overlap=overlap,
         backend=backend,
@@ -236,4 +280,6 @@ def make_plan(
         runner=_runner_settings(options),
         scene_threshold=options.scene_threshold,
         notes=tuple(notes),
+        order=order,
+        queue_frames=_queue_frames(out_width, out_height),
     )

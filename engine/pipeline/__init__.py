@@ -57,12 +57,17 @@ def drive(
     cancel: Any = None,
     scheduling: Scheduling | None = None,
     hooks: DriveHooks | None = None,
-    queue_frames: int = QUEUE_FRAMES,
+    queue_frames: int | None = None,
     step_guard: Callable[[int], AbstractContextManager] | None = None,
 ) -> PipelineStats:
-    """Run ``plan`` over ``reader``'s frames into ``write``; runners must be active."""
+    """Run ``plan`` over ``reader``'s frames into ``write``; runners must be active.
+
+    ``queue_frames``: None = the plan's (fewer frames per queue at 4K/8K).
+    """
     from engine.video.source import open_source
 
+    if queue_frames is None:
+        queue_frames = getattr(plan, "queue_frames", QUEUE_FRAMES)
     hooks = hooks or DriveHooks()
     scheduling = scheduling or make_scheduling(plan, reader.info, queue_frames)
     if hooks.scheduling is not None:
@@ -73,6 +78,9 @@ def drive(
     if hooks.stage is not None:
         filters = [hooks.stage(stage) for stage in filters]
         interpolator = None if interpolator is None else hooks.stage(interpolator)
+    post: list[Any] = []
+    if interpolator is not None and getattr(plan, "order", "sr-first") == "vfi-first":
+        filters, post = [], filters  # RIFE at the source size, SR on every output frame
     timeline = Timeline(
         scheduling.ops,
         filters,
@@ -81,6 +89,7 @@ def drive(
         Fraction(1) / plan.in_fps,
         plan.scene_threshold,
         PipelineStats(),
+        post_filters=post,
     )
     frames = source if hooks.source is None else _SourceView(source, hooks.source(source))
     return run_pipeline(

@@ -119,6 +119,10 @@ class Timeline:
     ops know the cut on the host (NumPy) the blend is skipped; where the flag stays
     on the device it is computed and discarded by ``ops.select``, since reading the
     flag back would stall the device once per pair.
+
+    ``post_filters`` run on every output frame after interpolation (``--order
+    vfi-first``: RIFE at the source size, then SR on each output frame); an image that
+    appears twice in one step's outputs (a held or repeated frame) is filtered once.
     """
 
     def __init__(
@@ -130,8 +134,10 @@ class Timeline:
         last_duration: Fraction,
         scene_threshold: float,
         stats: PipelineStats,
+        post_filters: list[Any] | None = None,
     ) -> None:
         self.ops, self.filters, self.interpolator = ops, filters, interpolator
+        self.post_filters = list(post_filters or [])
         self.retimer = Retimer(out_fps)
         self.last_duration = last_duration
         self.threshold = scene_threshold
@@ -140,6 +146,23 @@ class Timeline:
         self._cuts: Any = 0  # summed cut flags, in the ops' type
 
     def step(self, source: Frame) -> list[tuple[Any, Fraction]]:
+        return self._post(self._step(source))
+
+    def _post(self, outputs: list[tuple[Any, Fraction]]) -> list[tuple[Any, Fraction]]:
+        if not self.post_filters:
+            return outputs
+        done: dict[int, Any] = {}  # id(image) -> filtered: repeats are filtered once
+        filtered = []
+        for image, pts in outputs:
+            if id(image) not in done:
+                result = image
+                for stage in self.post_filters:
+                    result = stage.process(result)
+                done[id(image)] = result
+            filtered.append((done[id(image)], pts))
+        return filtered
+
+    def _step(self, source: Frame) -> list[tuple[Any, Fraction]]:
         ops = self.ops
         self.stats.frames_in += 1
         image = source.image
@@ -175,4 +198,4 @@ class Timeline:
         if self.interpolator is None or self.previous is None:
             return []
         slots = self.retimer.finish(self.last_duration)
-        return [(self.previous.image, slot.pts) for slot in slots]
+        return self._post([(self.previous.image, slot.pts) for slot in slots])
