@@ -119,7 +119,7 @@ def _run(
     log: Callable[[str], None] | None,
 ) -> RunSummary:
     from engine.backends.select import GPU_BACKENDS, resolve_backend
-    from engine.memory import check_plan_memory, estimate_plan
+    from engine.memory import estimate_plan, reserve_plan
     from engine.pipeline import drive
     from engine.video import VideoReader, VideoWriter
     from engine.video.writer import check_output_path
@@ -129,13 +129,18 @@ def _run(
     backend = resolve_backend(options.backend)
     check_device(backend, options.device)
     check_output_path(options.output, options.overwrite)
-    with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
+    with (
+        contextlib.ExitStack() as reserved,
+        VideoReader(options.input, start=options.start, duration=options.duration) as reader,
+    ):
         info = reader.info
         plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
         for note in plan.notes:
             log(note)
-        estimate = check_plan_memory(options, plan) if options.check_memory else None
-        estimate = estimate or estimate_plan(plan)
+        estimate = estimate_plan(plan)
+        if options.check_memory:  # refused here, before anything is loaded or written
+            estimate, held = reserve_plan(options, plan)
+            reserved.enter_context(held)
         if on_progress is not None:
             on_progress(Progress(0, None, 0.0, None, "build"))
         writer = VideoWriter(

@@ -13,8 +13,12 @@ another process took the memory) becomes one line too (``OutOfMemoryError``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +109,79 @@ def estimate_plan(plan: Any) -> MemoryEstimate:
     return MemoryEstimate(parts)
 
 
+def _ledger() -> Path:
+    """Where running jobs on this machine record their estimates (one file each)."""
+    from export.weights import cache_dir
+
+    return cache_dir() / "memory-reservations"
+
+
+def _rss_bytes(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None  # the process has ended: its reservation is stale
+    return 0
+
+
+def reserved_elsewhere() -> int:
+    """Bytes other running jobs have estimated but not yet allocated.
+
+    Two jobs that start together both see the memory free; each one's reservation
+    makes the other's check count it. Per process: its jobs' estimates minus its RSS.
+    """
+    by_pid: dict[int, int] = {}
+    ledger = _ledger()
+    for entry in ledger.glob("*.json") if ledger.is_dir() else []:
+        try:
+            record = json.loads(entry.read_text())
+            by_pid[int(record["pid"])] = by_pid.get(int(record["pid"]), 0) + int(record["bytes"])
+        except (OSError, ValueError, KeyError):
+            continue
+    outstanding = 0
+    for pid, planned in by_pid.items():
+        rss = _rss_bytes(pid)
+        if rss is None:
+            continue
+        outstanding += max(0, planned - rss)
+    return outstanding
+
+
+@contextlib.contextmanager
+def reservation(estimate: MemoryEstimate, options: Any = None, plan: Any = None) -> Iterator[None]:
+    """Check ``estimate`` against what is available and hold it for the ``with`` body.
+
+    The check and the record happen under one lock, so of two jobs that start at
+    once, the second sees the first's reservation. ``options``/``plan`` given: a
+    refusal names settings that fit.
+    """
+    import fcntl
+
+    ledger = _ledger()
+    ledger.mkdir(parents=True, exist_ok=True)
+    entry = ledger / f"{os.getpid()}-{uuid.uuid4().hex}.json"
+    with open(ledger / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            available = available_bytes()
+            if available is not None and estimate.peak_bytes > available:
+                if options is None or plan is None:
+                    raise OutOfMemoryError(
+                        f"this job needs about {estimate.peak_mb} MB of memory but "
+                        f"{available // MB} MB is available"
+                    )
+                raise OutOfMemoryError(refusal(options, plan, estimate, available))
+            entry.write_text(json.dumps({"pid": os.getpid(), "bytes": estimate.peak_bytes}))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        entry.unlink(missing_ok=True)
+
+
 def _cgroup_limit() -> int | None:
     """Bytes the cgroup (v2) still allows, when it sets a limit."""
     try:
@@ -134,7 +211,9 @@ def available_bytes() -> int | None:
         candidates.append(room)
     if limit := os.environ.get("VX_MEMORY_LIMIT_MB"):
         candidates.append(int(float(limit) * MB))
-    return min(candidates) if candidates else None
+    if not candidates:
+        return None
+    return max(0, min(candidates) - reserved_elsewhere())
 
 
 def _alternatives(options: Any, plan: Any) -> list[tuple[str, Any]]:
@@ -201,6 +280,12 @@ def check_plan_memory(options: Any, plan: Any) -> MemoryEstimate:
     return estimate
 
 
+def reserve_plan(options: Any, plan: Any) -> tuple[MemoryEstimate, Any]:
+    """(estimate, the reservation to hold while the run lasts); refused when it does not fit."""
+    estimate = estimate_plan(plan)
+    return estimate, reservation(estimate, options, plan)
+
+
 # Text of the runtimes' allocation failures (ORT raises RuntimeException/Fail with it).
 _ALLOCATION_TEXT = ("failed to allocate", "bad_alloc", "out of memory", "cannot allocate memory")
 
@@ -212,9 +297,17 @@ def as_allocation_failure(error: BaseException, stage: str = "the run") -> OutOf
     text = str(error).lower()
     if not isinstance(error, MemoryError) and not any(t in text for t in _ALLOCATION_TEXT):
         return None
+    import re
+
     available = available_bytes()
-    room = f" ({available // MB} MB available now)" if available is not None else ""
+    room = f"; {available // MB} MB is available now" if available is not None else ""
+    module = type(error).__module__
+    runtime = {"onnxruntime": "ONNX Runtime", "torch": "PyTorch"}.get(
+        module.split(".")[0], "Python"
+    )
+    size = re.search(r"size (\d+)", text)
+    what = f"could not allocate {int(size.group(1)) / MB:.0f} MB" if size else "could not allocate"
     return OutOfMemoryError(
-        f"{stage} ran out of memory{room}: {type(error).__name__}; "
+        f"{stage} ran out of memory: {runtime} {what}{room}; "
         "lower --tile, --vfi-scale or the output size, or use --order vfi-first"
     )

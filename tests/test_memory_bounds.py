@@ -32,8 +32,12 @@ def _opts(**kw) -> RunOptions:
 
 @pytest.mark.parametrize(
     ("size", "scale", "multiple"),
-    [((1920, 1080), 1.0, 32), ((2560, 1440), 0.5, 64), ((3840, 2160), 0.5, 64),
-     ((7680, 4320), 0.25, 128)],
+    [
+        ((1920, 1080), 1.0, 32),
+        ((2560, 1440), 0.5, 64),
+        ((3840, 2160), 0.5, 64),
+        ((7680, 4320), 0.25, 128),
+    ],
 )
 def test_flow_scale_follows_rife_resolution(size, scale, multiple) -> None:
     plan = make_plan(_opts(sr=None, vfi="rife-hdv3"), *size, Fraction(24), "ort-cpu")
@@ -53,7 +57,9 @@ def test_vfi_scale_override_and_bad_value() -> None:
     # vfi-first: RIFE runs at the source size, so its scale follows that size
     plan = make_plan(
         _opts(sr="realesr-animevideov3-x2", vfi="rife-hdv3", order="vfi-first"),
-        1920, 1080, Fraction(24),
+        1920,
+        1080,
+        Fraction(24),
     )
     assert (plan.vfi_width, plan.vfi_height, plan.vfi_scale) == (1920, 1080, 1.0)
 
@@ -92,7 +98,9 @@ def test_auto_order_follows_the_table() -> None:
         interp = {"interp": 2} if ratio == 2 else {"fps": fps * ratio}
         plan = make_plan(
             _opts(sr=f"realesr-animevideov3-x{scale}", vfi="rife-hdv3", **interp),
-            320, 180, fps,
+            320,
+            180,
+            fps,
         )
         assert plan.order == order
     assert auto_order(1, Fraction(2)) == "sr-first"
@@ -121,7 +129,9 @@ def test_estimate_grows_with_size_and_refusal_names_what_fits(monkeypatch) -> No
 
 def _clip(tmp_path: Path, frames: int = 4) -> Path:
     source = tmp_path / "in.mkv"
-    make_clip(source, frames=frames, width=64, height=48, content="bigbuckbunny.mp4", pix_fmt="yuv444p")
+    make_clip(
+        source, frames=frames, width=64, height=48, content="bigbuckbunny.mp4", pix_fmt="yuv444p"
+    )
     return source
 
 
@@ -141,8 +151,15 @@ def _cli(*args: str, env: dict | None = None, prelude: str = "") -> subprocess.C
 
 def test_run_refused_up_front_with_one_line(tmp_path: Path) -> None:
     source, output = _clip(tmp_path), tmp_path / "out.mkv"
-    result = _cli("run", str(source), "-o", str(output), "--vfi", "rife-hdv3",
-                  env={"VX_MEMORY_LIMIT_MB": "50"})
+    result = _cli(
+        "run",
+        str(source),
+        "-o",
+        str(output),
+        "--vfi",
+        "rife-hdv3",
+        env={"VX_MEMORY_LIMIT_MB": "50"},
+    )
     assert result.returncode == 3, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "MB is available" in lines[0], result.stderr
@@ -159,9 +176,24 @@ def test_allocation_failure_under_a_real_cap_is_one_line(tmp_path: Path) -> None
         "vm = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
         "resource.setrlimit(resource.RLIMIT_AS, (vm + 600 * 2**20, vm + 600 * 2**20))\n"
     )
-    result = _cli("run", str(source), "-o", str(output), "--sr", "none", "--scale", "20",
-                  "--vfi", "rife-hdv3", "--vfi-scale", "1", "--no-memory-check",
-                  "--progress", "none", prelude=prelude)
+    result = _cli(
+        "run",
+        str(source),
+        "-o",
+        str(output),
+        "--sr",
+        "none",
+        "--scale",
+        "20",
+        "--vfi",
+        "rife-hdv3",
+        "--vfi-scale",
+        "1",
+        "--no-memory-check",
+        "--progress",
+        "none",
+        prelude=prelude,
+    )
     assert result.returncode == 3, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "ran out of memory" in lines[0], result.stderr
@@ -180,9 +212,18 @@ def test_vfi_first_runs_rife_at_source_size_then_sr(tmp_path: Path, sr: str) -> 
     for order in ("sr-first", "vfi-first"):
         out = tmp_path / f"{order}.mkv"
         summary = run(
-            RunOptions(input=source, output=out, sr=sr, vfi="rife-hdv3", interp=2,
-                       order=order, codec="ffv1", pix_fmt="bgr0", progress="none",
-                       audio=False),
+            RunOptions(
+                input=source,
+                output=out,
+                sr=sr,
+                vfi="rife-hdv3",
+                interp=2,
+                order=order,
+                codec="ffv1",
+                pix_fmt="bgr0",
+                progress="none",
+                audio=False,
+            ),
             log=lambda m: None,
         )
         assert summary.order == order and (summary.width, summary.height) == (128, 96)

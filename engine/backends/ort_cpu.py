@@ -30,6 +30,9 @@ def _session_options(threads: int | None, spin: bool):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # no spin-waiting: slower on an idle machine, faster when others compete for the cores
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    # fatal only: a failed kernel (e.g. "Failed to allocate") is raised to us anyway, and
+    # ORT's own logger would print it as extra lines beside the run's one-line error
+    options.log_severity_level = 4
     return options
 
 
