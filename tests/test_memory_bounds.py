@@ -242,3 +242,41 @@ def test_memory_estimate_is_in_the_summary(tmp_path: Path) -> None:
     options = RunOptions(input=source, output=tmp_path / "o.mkv", vfi="rife-hdv3")
     estimate = estimate_memory(options, probe_video(source))
     assert 100 * MB < estimate.peak_bytes < 2000 * MB
+
+
+def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(tmp_path: Path) -> None:
+    """A real upload to a real server on loopback whose memory allowance is 50 MB."""
+    import json
+    import os
+
+    from engine.server.testing import ServerProcess
+
+    source = tmp_path / "in.mp4"
+    make_clip(
+        source,
+        frames=3,
+        width=64,
+        height=48,
+        content="bigbuckbunny.mp4",
+        codec="libx264",
+        pix_fmt="yuv420p",
+    )
+    os.environ["VX_MEMORY_LIMIT_MB"] = "50"  # inherited by the server process only
+    try:
+        server = ServerProcess(tmp_path / "data")
+        server.start()
+    finally:
+        del os.environ["VX_MEMORY_LIMIT_MB"]
+    try:
+        with server.client() as client, source.open("rb") as video:
+            refused = client.post(
+                "/api/jobs",
+                files={"file": (source.name, video, "video/mp4")},
+                data={"options": json.dumps({"vfi": "rife-hdv3"})},
+            )
+            assert refused.status_code == 422, refused.text
+            assert "50 MB is available" in refused.json()["error"]
+            assert client.get("/api/models").status_code == 200  # still serving
+            assert client.get("/api/jobs").json() == []  # nothing was queued
+    finally:
+        server.stop()

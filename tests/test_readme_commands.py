@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -104,9 +105,15 @@ def _serve_briefly(argv: list[str], cwd: Path, env: dict, line: str) -> None:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 pytest.fail(f"README line failed: {line}\n{process.stdout.read()}")
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/models")
+            if "--token" in argv:  # the README's token: the API answers only with it
+                request.add_header("Authorization", f"Bearer {argv[argv.index('--token') + 1]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=2):
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    assert response.status == 200, f"{line}: /api/models gave {response.status}"
                     return
+            except urllib.error.HTTPError as error:
+                pytest.fail(f"README line serves but /api/models gave {error.code}: {line}")
             except OSError:
                 time.sleep(0.3)
         pytest.fail(f"README line did not start serving in 60 s: {line}")
