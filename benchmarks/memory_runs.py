@@ -28,17 +28,9 @@ CASES: dict[str, tuple[tuple[int, int, int], list[str], int]] = {
     "rife-4k-full-scale": ((3840, 2160, 3), ["--sr", "none", "--vfi-scale", "1"], 1),
     "rife-4k": ((3840, 2160, 3), ["--sr", "none"], 1),
     "rife-8k": ((7680, 4320, 2), ["--sr", "none"], 1),
+    # the plan tiles SR inputs above 1080p at 512 by default
     "sr-rife-8k": ((3840, 2160, 2), ["--sr", "realesr-animevideov3-x2"], 1),
-    "sr-rife-8k-tile512": (
-        (3840, 2160, 2),
-        ["--sr", "realesr-animevideov3-x2", "--tile", "512"],
-        1,
-    ),
-    "sr-rife-8k-two-at-once": (
-        (3840, 2160, 2),
-        ["--sr", "realesr-animevideov3-x2", "--tile", "512"],
-        2,
-    ),
+    "sr-rife-8k-two-at-once": ((3840, 2160, 2), ["--sr", "realesr-animevideov3-x2"], 2),
 }
 
 

@@ -190,6 +190,10 @@ def _runner_settings(options: RunOptions) -> RunnerSettings:
     return RunnerSettings(threads=options.threads, spin=spin)
 
 
+# SR inputs above 1080p run in tiles of 512 unless --tile says otherwise.
+LARGE_SR_INPUT = 1920 * 1088
+LARGE_INPUT_TILE = 512
+
 # Each queue between threads holds whole float32 frames (398 MB at 8K): at most this
 # many bytes per queue, and at least one frame.
 QUEUE_BYTES = 400 * 2**20
@@ -226,6 +230,7 @@ def make_plan(
         raise OptionsError(f"--sr {sr.name} is a {sr.kind} model; pick a super-resolution model")
     if vfi is not None and vfi.kind != "vfi":
         raise OptionsError(f"--vfi {vfi.name} is a {vfi.kind} model; pick rife-hdv3 or rife-v4")
+    notes: list[str] = []
     sr_scale = sr.scale if sr else 1
     out_width, out_height = _target_size(options, width, height, sr_scale)
     if out_width > MAX_WIDTH or out_height > MAX_HEIGHT:
@@ -234,6 +239,11 @@ def make_plan(
             "lower --scale/--width/--height"
         )
     tile = options.tile if options.tile is not None else (sr.tiling.default_tile if sr else 0)
+    if options.tile is None and sr is not None and tile == 0 and width * height > LARGE_SR_INPUT:
+        # whole-frame SR of a 4K input needs ~8.5 GB (1075 B per input pixel, see
+        # engine.memory); tiles bound it by the tile (~340 MB at 512)
+        tile = LARGE_INPUT_TILE
+        notes.append(f"{sr.name}: --tile {tile} (input above 1080p; --tile 0 for whole frames)")
     overlap = options.tile_overlap
     if overlap is None:
         overlap = sr.tiling.default_overlap if sr else 0
@@ -243,7 +253,6 @@ def make_plan(
         raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
     if options.tile_batch < 1:
         raise OptionsError(f"--tile-batch {options.tile_batch}: must be 1 or more")
-    notes: list[str] = []
     sr_model = vfi_model = None
     if sr is not None:
         window = tile + 2 * overlap

@@ -280,3 +280,15 @@ def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(tmp_path: Path
             assert client.get("/api/jobs").json() == []  # nothing was queued
     finally:
         server.stop()
+
+
+def test_memory_table_matches_the_calibration_results() -> None:
+    import json
+
+    from engine.memory import MODEL_MEMORY
+
+    results = json.loads((REPO / "benchmarks/results/memory_calibration.json").read_text())
+    assert "EPYC" in results["machine"]["cpu"]
+    for row in results["rows"]:
+        fixed, per_pixel = MODEL_MEMORY[(row["model"], float(row["flow_scale"]))]
+        assert (fixed, per_pixel) == (row["fixed_mb"], row["bytes_per_pixel"])
