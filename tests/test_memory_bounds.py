@@ -111,7 +111,7 @@ def test_estimate_grows_with_size_and_refusal_names_what_fits(monkeypatch) -> No
     small = estimate_plan(make_plan(options, 320, 180, Fraction(24), "ort-cpu"))
     plan = make_plan(options, 3840, 2160, Fraction(24), "ort-cpu")
     big = estimate_plan(plan)
-    assert big.peak_bytes > 20 * small.peak_bytes
+    assert big.peak_bytes > 10 * small.peak_bytes
     # an allowance between the smallest alternative and this plan's own estimate
     monkeypatch.setenv("VX_MEMORY_LIMIT_MB", str(big.peak_mb // 2))
     with pytest.raises(OutOfMemoryError) as caught:
