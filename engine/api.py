@@ -135,12 +135,12 @@ def _run(
     ):
         info = reader.info
         plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
-        for note in plan.notes:
-            log(note)
         estimate = estimate_plan(plan)
         if options.check_memory:  # refused here, before anything is loaded or written
             estimate, held = reserve_plan(options, plan)
             reserved.enter_context(held)
+        for note in plan.notes:  # after the check: a refusal stays the only line
+            log(note)
         if on_progress is not None:
             on_progress(Progress(0, None, 0.0, None, "build"))
         writer = VideoWriter(
