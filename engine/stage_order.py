@@ -17,9 +17,9 @@ Order = Literal["sr-first", "vfi-first"]
 # (SR scale, fps ratio) -> order; from benchmarks/results/stage_order.json (see README)
 ORDER_TABLE: dict[tuple[int, Fraction], Order] = {
     (2, Fraction(2)): "sr-first",
-    (2, Fraction(5, 2)): "sr-first",
+    (2, Fraction(5, 2)): "vfi-first",
     (4, Fraction(2)): "sr-first",
-    (4, Fraction(5, 2)): "sr-first",
+    (4, Fraction(5, 2)): "vfi-first",
 }
 
 

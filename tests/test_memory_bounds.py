@@ -292,3 +292,13 @@ def test_memory_table_matches_the_calibration_results() -> None:
     for row in results["rows"]:
         fixed, per_pixel = MODEL_MEMORY[(row["model"], float(row["flow_scale"]))]
         assert (fixed, per_pixel) == (row["fixed_mb"], row["bytes_per_pixel"])
+
+
+def test_order_table_is_the_benchmark_verdict() -> None:
+    import json
+
+    results = json.loads((REPO / "benchmarks/results/stage_order.json").read_text())
+    assert "EPYC" in results["machine"]["cpu"]
+    ratio = {"2x": Fraction(2), "2.5x": Fraction(5, 2)}
+    table = {(int(v["sr"][1:]), ratio[v["interp"]]): v["auto"] for v in results["verdicts"]}
+    assert table == ORDER_TABLE
