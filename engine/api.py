@@ -54,7 +54,9 @@ def make_runner(model: ModelPlan, plan: RunPlan, log: Callable[[str], None]):
     desc = model.desc
     onnx_path = None
     if not plan.backend.startswith("torch"):
-        onnx_path, _ = ensure_artifact(desc.name, model.artifact, log=log, weights=model.weights)
+        onnx_path, _ = ensure_artifact(
+            desc.name, model.artifact, log=log, weights=model.weights, flow_scale=desc.flow_scale
+        )
     spec = RunnerSpec(
         model=desc.name,
         onnx_path=onnx_path,
@@ -105,14 +107,47 @@ def precision_summary(plan: RunPlan) -> str:
     return " ".join(f"{m.desc.name}:{m.precision}" for m in plan.models)
 
 
+def estimate_memory(options: RunOptions, info):
+    """The run's estimated peak host memory (``engine.memory.MemoryEstimate``) for an
+    input described by ``info`` (VideoInfo); pure: nothing is loaded or allocated.
+
+    What the server checks at submission, with ``engine.memory.check_plan_memory``.
+    """
+    from engine.memory import estimate_plan
+
+    return estimate_plan(make_plan(options, info.width, info.height, info.fps))
+
+
 def run(
     options: RunOptions,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     log: Callable[[str], None] | None = None,
 ) -> RunSummary:
-    """Enhance ``options.input`` into ``options.output``; raises VxError subclasses."""
+    """Enhance ``options.input`` into ``options.output``; raises VxError subclasses.
+
+    A run whose estimated peak memory exceeds what is available is refused before
+    anything is loaded; an allocation that fails anyway (ORT "Failed to allocate",
+    MemoryError, torch OOM) is raised as one-line ``OutOfMemoryError``, output removed.
+    """
+    from engine.memory import as_allocation_failure
+
+    try:
+        return _run(options, on_progress, cancel, log)
+    except Exception as exc:
+        if (oom := as_allocation_failure(exc)) is not None and oom is not exc:
+            raise oom from None
+        raise
+
+
+def _run(
+    options: RunOptions,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    log: Callable[[str], None] | None,
+) -> RunSummary:
     from engine.backends.select import GPU_BACKENDS, resolve_backend
+    from engine.memory import estimate_plan, reserve_plan
     from engine.pipeline import drive
     from engine.video import VideoReader, VideoWriter
     from engine.video.writer import check_output_path
@@ -122,10 +157,17 @@ def run(
     backend = resolve_backend(options.backend)
     check_device(backend, options.device)
     check_output_path(options.output, options.overwrite)
-    with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
+    with (
+        contextlib.ExitStack() as reserved,
+        VideoReader(options.input, start=options.start, duration=options.duration) as reader,
+    ):
         info = reader.info
         plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
-        for note in plan.notes:
+        estimate = estimate_plan(plan)
+        if options.check_memory:  # refused here, before anything is loaded or written
+            estimate, held = reserve_plan(options, plan)
+            reserved.enter_context(held)
+        for note in plan.notes:  # after the check: a refusal stays the only line
             log(note)
         # measured before the writer exists, logged once it does: an option the writer
         # refuses stays a one-line error, not warnings followed by an error
@@ -201,6 +243,9 @@ def run(
         sr_skipped=stats.sr_skipped,
         vfi_skipped=stats.vfi_skipped,
         dedup=plan.dedup,
+        order=plan.order if plan.vfi else "",
+        vfi_scale=plan.vfi_scale,
+        memory_estimate_mb=estimate.peak_mb,
     )
     if on_progress is not None:
         on_progress(Progress(stats.frames_out, stats.frames_out, summary.fps, 0.0, "done"))

@@ -37,6 +37,10 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("vx-engine: interrupted", err=True)
             sys.exit(130)
+        except MemoryError:
+            # anywhere outside a run (which reports its own): still one line, no traceback
+            click.echo("vx-engine: error: out of memory", err=True)
+            sys.exit(3)
 
 
 def _model_or_none(value: str | None) -> str | None:
@@ -176,6 +180,28 @@ def _validate_openvino(model: str) -> None:
     default=RunOptions.scene_threshold,
     show_default=True,
     help="Mean luma change (0-1) that counts as a scene cut; 0 disables.",
+)
+@click.option(
+    "--vfi-scale",
+    type=float,
+    default=None,
+    help="RIFE flow-estimation scale: 1, 0.5 or 0.25 (default: 1 up to 1080p, 0.5 at 4K, "
+    "0.25 at 8K).",
+)
+@click.option(
+    "--order",
+    type=click.Choice(["auto", "sr-first", "vfi-first"]),
+    default="auto",
+    show_default=True,
+    help="Stage order: vfi-first interpolates at the source size, then upscales every frame; "
+    "auto follows the measured stage-order table.",
+)
+@click.option(
+    "--memory-check/--no-memory-check",
+    "check_memory",
+    default=True,
+    show_default=True,
+    help="Refuse a run whose estimated peak memory exceeds what is available.",
 )
 @click.option("--tile", type=int, default=None, help="Tile size in input pixels; 0 = whole frame.")
 @click.option("--tile-overlap", type=int, default=None, help="Context/blend band between tiles.")

@@ -23,6 +23,7 @@ class BuildOptions:
     opset: int = 17
     force: bool = False
     weights: Path | None = None  # a user's official .pth / flownet.pkl
+    flow_scale: float = 1.0  # RIFE only: the flow-estimation scale exported into the graph
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class RunOptions:
     # held frames (animation on twos/threes): off | exact | auto | smooth (engine.pipeline.dedup)
     dedup: Literal["off", "exact", "auto", "smooth"] = "auto"
     probe: bool = True  # log the fast probe's warnings before the run (engine.analysis)
+    vfi_scale: float | None = None  # RIFE flow scale; None = by resolution (1 / 0.5 / 0.25)
+    order: str = "auto"  # "sr-first", "vfi-first" or "auto" (the stage-order table)
+    check_memory: bool = True  # refuse a run whose estimated peak exceeds what is available
 
 
 @dataclass(frozen=True)
@@ -102,3 +106,6 @@ class RunSummary:
     sr_skipped: int = 0  # held source frames whose stages (SR, resize) were reused, not run
     vfi_skipped: int = 0  # output frames between held frames that needed no interpolation
     dedup: str = "off"
+    order: str = ""  # the stage order that ran: "sr-first" or "vfi-first"
+    vfi_scale: float | None = None  # RIFE's flow scale (None without interpolation)
+    memory_estimate_mb: int | None = None  # the estimated peak host memory

@@ -17,9 +17,19 @@ from engine.errors import OptionsError, UnknownModelError
 from engine.filters import FilterSpec, check_spec, is_classical, known, parse_filter
 from engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
 from engine.pipeline.tiling import segments
-from export.registry import MODELS, ModelDescriptor, get_model, with_denoise
+from engine.stage_order import auto_order
+from export.registry import (
+    MODELS,
+    ModelDescriptor,
+    default_flow_scale,
+    get_model,
+    with_denoise,
+    with_flow_scale,
+)
 
 Scheduler = Literal["host", "device"]
+Order = Literal["sr-first", "vfi-first"]
+ORDERS = ("auto", "sr-first", "vfi-first")
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,23 @@ class RunPlan:
     post: tuple[FilterSpec, ...] = ()
     vfi_classical: FilterSpec | None = None
     ai_strength: float = 1.0  # < 1: the model's output blended with lanczos
+    # sr-first: SR/resize on source frames, RIFE at the output size; vfi-first: RIFE at
+    # the source size, then SR/resize on every output frame
+    order: Order = "sr-first"
+    queue_frames: int = 4  # frames each inter-thread queue holds (fewer at 4K/8K)
+
+    @property
+    def vfi_width(self) -> int:
+        """The width RIFE works at (before padding)."""
+        return self.in_width if self.order == "vfi-first" else self.out_width
+
+    @property
+    def vfi_height(self) -> int:
+        return self.in_height if self.order == "vfi-first" else self.out_height
+
+    @property
+    def vfi_scale(self) -> float | None:
+        return self.vfi_model.desc.flow_scale if self.vfi_model else None
 
     @property
     def models(self) -> list[ModelPlan]:
@@ -190,6 +217,37 @@ def _runner_settings(options: RunOptions) -> RunnerSettings:
     return RunnerSettings(threads=options.threads, spin=spin, requests=options.requests)
 
 
+# SR inputs above 1080p run in tiles of 512 unless --tile says otherwise.
+LARGE_SR_INPUT = 1920 * 1088
+LARGE_INPUT_TILE = 512
+
+# Each queue between threads holds whole float32 frames (398 MB at 8K): at most this
+# many bytes per queue, and at least one frame.
+QUEUE_BYTES = 400 * 2**20
+
+
+def _queue_frames(width: int, height: int, default: int = 4) -> int:
+    return max(1, min(default, QUEUE_BYTES // (3 * 4 * width * height)))
+
+
+def _order(
+    options: RunOptions, sr: ModelDescriptor | None, in_fps: Fraction, out_fps, classical: bool
+) -> Order:
+    if options.order not in ORDERS:
+        raise OptionsError(f"--order {options.order}: use one of {', '.join(ORDERS)}")
+    if options.order == "vfi-first" and classical:
+        # classical stages (FFmpeg graphs, some holding frames back) run on source frames
+        raise OptionsError(
+            "--order vfi-first runs models only; drop the classical stages "
+            "(--pre/--post, --sr lanczos..., --vfi blend/minterpolate) or use --order sr-first"
+        )
+    if options.order != "auto":
+        return options.order  # type: ignore[return-value]
+    if options.vfi is None or classical:
+        return "sr-first"
+    return auto_order(sr.scale if sr else 1, out_fps / in_fps)
+
+
 def make_plan(
     options: RunOptions, width: int, height: int, in_fps: Fraction, backend: str | None = None
 ) -> RunPlan:
@@ -208,6 +266,7 @@ def make_plan(
         raise OptionsError(f"--sr {sr.name} is a {sr.kind} model; pick a super-resolution model")
     if vfi is not None and vfi.kind != "vfi":
         raise OptionsError(f"--vfi {vfi.name} is a {vfi.kind} model; pick rife-hdv3 or rife-v4")
+    notes: list[str] = [strength_note[0]] if strength_note else []
     # a classical upscaler has no scale of its own: 2x unless a size is given
     sr_scale = sr.scale if sr else (2 if sr_classical else 1)
     if strength_note:  # --ai-strength 0: lanczos at the model's size, no model loaded
@@ -223,6 +282,11 @@ def make_plan(
             f"--sr {options.sr} is a classical upscaler: it tiles nothing; drop --tile"
         )
     tile = options.tile if options.tile is not None else (sr.tiling.default_tile if sr else 0)
+    if options.tile is None and sr is not None and tile == 0 and width * height > LARGE_SR_INPUT:
+        # whole-frame SR of a 4K input needs ~8.5 GB (1075 B per input pixel, see
+        # engine.memory); tiles bound it by the tile (~340 MB at 512)
+        tile = LARGE_INPUT_TILE
+        notes.append(f"{sr.name}: --tile {tile} (input above 1080p; --tile 0 for whole frames)")
     overlap = options.tile_overlap
     if overlap is None:
         overlap = sr.tiling.default_overlap if sr else 0
@@ -232,7 +296,6 @@ def make_plan(
         raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
     if options.tile_batch < 1:
         raise OptionsError(f"--tile-batch {options.tile_batch}: must be 1 or more")
-    notes: list[str] = [strength_note[0]] if strength_note else []
     out_fps = _out_fps(options, in_fps)
     pre = tuple(parse_filter(text, "pre") for text in options.pre)
     post = tuple(parse_filter(text, "post") for text in options.post)
@@ -253,9 +316,14 @@ def make_plan(
             for length in (height, width)
         )
         sr_model = _model_plan(sr, options, backend, sr_hw, options.sr_weights, notes)
+    classical = bool(pre or post or sr_classical or vfi_classical or strength < 1.0)
+    order = _order(options, sr, in_fps, out_fps, classical)
     if vfi is not None:
+        vfi_w, vfi_h = (width, height) if order == "vfi-first" else (out_width, out_height)
+        scale = options.vfi_scale
+        vfi = with_flow_scale(vfi, default_flow_scale(vfi_w, vfi_h) if scale is None else scale)
         multiple = vfi.io.size_multiple
-        vfi_hw = (-(-out_height // multiple) * multiple, -(-out_width // multiple) * multiple)
+        vfi_hw = (-(-vfi_h // multiple) * multiple, -(-vfi_w // multiple) * multiple)
         vfi_model = _model_plan(vfi, options, backend, vfi_hw, options.vfi_weights, notes)
     return RunPlan(
         in_width=width,
@@ -286,6 +354,8 @@ def make_plan(
         post=post,
         vfi_classical=vfi_classical,
         ai_strength=strength,
+        order=order,
+        queue_frames=_queue_frames(out_width, out_height),
     )
 
 

@@ -65,6 +65,8 @@ def load_torch_model(desc: ModelDescriptor, weights: Path | None = None):
 def artifact_paths(desc: ModelDescriptor, precision: str, opset: int, weights: Path | None):
     """Artifacts are keyed by model, precision, opset and (for user weights) their hash."""
     tag = f"{desc.name}-{precision}-op{opset}"
+    if desc.flow_scale != 1.0:  # RIFE exported at a smaller flow scale
+        tag += f"-fs{desc.flow_scale:g}"
     if weights is not None:
         tag += "-w" + sha256_file(Path(weights))[:12]
     root = cache_dir() / "artifacts" / desc.name
@@ -86,9 +88,11 @@ def validation_inputs(desc: ModelDescriptor) -> list[np.ndarray]:
     if desc.kind == "sr":
         # a textured 64x96 crop keeps x4plus validation to seconds on 2 cores
         return [frames[0][None, :, 300:364, 560:656].copy()]
-    crops = [f[None, :, 232:488, 416:864].copy() for f in frames]  # 256x448, multiples of 32
+    # 256x448 (multiples of 32); 256x384 where the multiple is 128 (flow scale 0.25)
+    width = 448 // desc.size_multiple * desc.size_multiple
+    crops = [f[None, :, 232:488, 416 : 416 + width].copy() for f in frames]
     if desc.has_timestep_input:
-        crops.append(np.full((1, 1, 256, 448), 0.5, dtype=np.float32))
+        crops.append(np.full((1, 1, 256, width), 0.5, dtype=np.float32))
     return crops
 
 

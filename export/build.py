@@ -27,7 +27,7 @@ from export.artifacts import (
     write_json_atomic,
 )
 from export.locks import exclusive
-from export.registry import ModelDescriptor, get_model
+from export.registry import ModelDescriptor, get_model, with_flow_scale
 from export.weights import sha256_file
 
 # the build fails below these (ONNX Runtime vs PyTorch fp32 on a real frame)
@@ -75,7 +75,7 @@ def export_onnx(
     # fp16 takes minutes. Validation then runs at a different, larger size, which
     # also proves no trace-time shape was baked into the graph.
     # (Real-CUGAN reflect-pads ~20 px, so its corner is desc.min_input_size)
-    trace_size = max(8 if desc.kind == "sr" else 32, desc.min_input_size)
+    trace_size = max(8 if desc.kind == "sr" else max(32, desc.size_multiple), desc.min_input_size)
     trace = tuple(
         torch.from_numpy(np.ascontiguousarray(a[:, :, :trace_size, :trace_size])) for a in sample
     )
@@ -142,6 +142,8 @@ def _weights_digest(desc: ModelDescriptor, weights: Path | None) -> str:
 
 def build_onnx(options: BuildOptions, log: Log = stderr_log) -> tuple[Path, Path, dict, bool]:
     desc = get_model(options.model)
+    if options.flow_scale != 1.0:
+        desc = with_flow_scale(desc, options.flow_scale)
     if options.precision not in MIN_PSNR_DB:
         raise ExportError(f"unknown precision '{options.precision}'; use fp32, fp16 or int8")
     if options.precision == "fp16" and not desc.supports_half:
@@ -190,6 +192,7 @@ def _build_onnx(
         "inputs": names,
         "outputs": [desc.io.output],
         "size_multiple": desc.size_multiple,
+        "flow_scale": desc.flow_scale,
         "onnx_sha256": sha256_file(onnx_path),
         "weights_sha256": _weights_digest(desc, options.weights),
         "weights_source": str(options.weights) if options.weights else desc.source.requirement,

@@ -28,22 +28,27 @@ class BuildResult:
     reused: bool
 
 
-def _onnx(model: str, precision: str, weights: Path | None, log: Log) -> tuple[Path, dict]:
+def _onnx(
+    model: str, precision: str, weights: Path | None, log: Log, flow_scale: float = 1.0
+) -> tuple[Path, dict]:
     onnx_path, _, meta, _ = build_onnx(
-        BuildOptions(model=model, precision=precision, weights=weights), log
+        BuildOptions(model=model, precision=precision, weights=weights, flow_scale=flow_scale),
+        log,
     )
     return onnx_path, meta
 
 
-def _int8(model: str, precision: str, weights: Path | None, log: Log) -> tuple[Path, dict]:
+def _int8(
+    model: str, precision: str, weights: Path | None, log: Log, flow_scale: float = 1.0
+) -> tuple[Path, dict]:
     if weights is not None:
         raise ExportError("--precision int8 quantizes the pinned weights only; drop --weights")
     fp32_path, _ = _onnx(model, "fp32", None, log)
     return ensure_int8_artifact(model, fp32_path, log)
 
 
-# (model, precision, user weights, log) -> (artifact path, metadata), built on first use
-BUILDERS: dict[str, Callable[[str, str, Path | None, Log], tuple[Path, dict]]] = {
+# (model, precision, user weights, log, flow scale) -> (artifact path, metadata), on first use
+BUILDERS: dict[str, Callable[[str, str, Path | None, Log, float], tuple[Path, dict]]] = {
     "fp32": _onnx,
     "fp16": _onnx,
     "int8": _int8,
@@ -51,16 +56,20 @@ BUILDERS: dict[str, Callable[[str, str, Path | None, Log], tuple[Path, dict]]] =
 
 
 def ensure_artifact(
-    model: str, precision: str, log: Log = stderr_log, weights: Path | None = None
+    model: str,
+    precision: str,
+    log: Log = stderr_log,
+    weights: Path | None = None,
+    flow_scale: float = 1.0,
 ) -> tuple[Path, dict]:
-    """What `run` uses: the artifact for (model, precision[, weights]), built on first use."""
+    """What `run` uses: the artifact for (model, precision[, weights, flow scale]), built once."""
     try:
         builder = BUILDERS[precision]
     except KeyError:
         raise ExportError(
             f"unknown precision '{precision}'; use one of {', '.join(BUILDERS)}"
         ) from None
-    return builder(model, precision, weights, log)
+    return builder(model, precision, weights, log, flow_scale)
 
 
 def build_model(options: BuildOptions, log: Log = stderr_log, tensorrt: bool = True) -> BuildResult:

@@ -6,7 +6,7 @@ fresh machine with only a package registry can rebuild every artifact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from engine.errors import OptionsError, UnknownModelError
@@ -93,6 +93,9 @@ class ModelDescriptor:
     has_timestep_input: bool = False
     # smallest input H/W the network takes (Real-CUGAN reflect-pads 18-20 px per side)
     min_input_size: int = 1
+    # RIFE's flow-estimation resolution (the reference's --scale): 0.5 halves every
+    # stage's working size. Artifacts are exported per scale (``with_flow_scale``).
+    flow_scale: float = 1.0
 
     @property
     def io(self) -> ModelIO:
@@ -307,7 +310,7 @@ MODELS: dict[str, ModelDescriptor] = {
             kind="vfi",
             scale=1,
             arch="ifnet-hdv3",
-            arch_options={},
+            arch_options={"scale_list": (4, 2, 1)},
             size_multiple=32,
             supports_half=True,
             licence="MIT (ECCV2022-RIFE)",
@@ -321,7 +324,7 @@ MODELS: dict[str, ModelDescriptor] = {
             kind="vfi",
             scale=1,
             arch="ifnet-v4",
-            arch_options={},
+            arch_options={"scale_list": (8, 4, 2, 1)},
             size_multiple=32,
             supports_half=True,
             licence="MIT (Practical-RIFE); weights are the user's",
@@ -334,6 +337,44 @@ MODELS: dict[str, ModelDescriptor] = {
         *_cugan_models(),
     )
 }
+
+
+# The flow scales artifacts are exported at (the reference's --scale choices we ship).
+FLOW_SCALES = (1.0, 0.5, 0.25)
+# Above these pixel counts RIFE estimates flow at a smaller scale: full up to 1080p,
+# 0.5 up to 4K UHD, 0.25 above (the RIFE authors' and vs-rife's UHD advice).
+_FLOW_SCALE_STEPS = ((1920 * 1088, 1.0), (3840 * 2176, 0.5))
+
+
+def default_flow_scale(width: int, height: int) -> float:
+    """The flow scale for RIFE frames of ``width`` × ``height``."""
+    for pixels, scale in _FLOW_SCALE_STEPS:
+        if width * height <= pixels:
+            return scale
+    return 0.25
+
+
+def with_flow_scale(desc: ModelDescriptor, scale: float) -> ModelDescriptor:
+    """``desc`` estimating flow at ``scale``: the reference's ``scale_list / scale``.
+
+    Every stage works on a 1/scale-times smaller image, so the padding multiple grows
+    by 1/scale (32 -> 64 at 0.5, 128 at 0.25) to keep each stage's size integral.
+    """
+    if desc.kind != "vfi":
+        raise OptionsError(f"{desc.name} is not a frame-interpolation model; it has no flow scale")
+    if scale not in FLOW_SCALES:
+        raise OptionsError(
+            f"--vfi-scale {scale:g}: use one of {', '.join(f'{s:g}' for s in FLOW_SCALES)}"
+        )
+    if scale == desc.flow_scale:
+        return desc
+    base = [s * desc.flow_scale for s in desc.arch_options["scale_list"]]  # type: ignore[union-attr]
+    return replace(
+        desc,
+        arch_options={**desc.arch_options, "scale_list": tuple(s / scale for s in base)},
+        size_multiple=int(round(desc.size_multiple * desc.flow_scale / scale)),
+        flow_scale=scale,
+    )
 
 
 def get_model(name: str) -> ModelDescriptor:

@@ -57,12 +57,17 @@ def drive(
     cancel: Any = None,
     scheduling: Scheduling | None = None,
     hooks: DriveHooks | None = None,
-    queue_frames: int = QUEUE_FRAMES,
+    queue_frames: int | None = None,
     step_guard: Callable[[int], AbstractContextManager] | None = None,
 ) -> PipelineStats:
-    """Run ``plan`` over ``reader``'s frames into ``write``; runners must be active."""
+    """Run ``plan`` over ``reader``'s frames into ``write``; runners must be active.
+
+    ``queue_frames``: None = the plan's (fewer frames per queue at 4K/8K).
+    """
     from engine.video.source import open_source
 
+    if queue_frames is None:
+        queue_frames = getattr(plan, "queue_frames", QUEUE_FRAMES)
     hooks = hooks or DriveHooks()
     scheduling = scheduling or make_scheduling(plan, reader.info, queue_frames)
     if hooks.scheduling is not None:
@@ -79,6 +84,9 @@ def drive(
 
         dedup = Dedup(plan.dedup)
         source = _SourceView(source, fingerprinted(source))
+    post: list[Any] = []
+    if interpolator is not None and getattr(plan, "order", "sr-first") == "vfi-first":
+        filters, post = [], filters  # RIFE at the source size, SR on every output frame
     timeline = Timeline(
         scheduling.ops,
         filters,
@@ -88,6 +96,7 @@ def drive(
         plan.scene_threshold,
         PipelineStats(),
         dedup,
+        post_filters=post,
     )
     frames = source if hooks.source is None else _SourceView(source, hooks.source(source))
     return run_pipeline(

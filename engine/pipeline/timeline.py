@@ -133,6 +133,10 @@ class Timeline:
     interpolation (both sides are the same image); in smooth the slots of a held run
     wait until the next distinct drawing and are interpolated across the whole span
     from the previous drawing, so motion is even. Slots keep their exact timestamps.
+
+    ``post_filters`` run on every output frame after interpolation (``--order
+    vfi-first``: RIFE at the source size, then SR on each output frame); an image that
+    appears twice in one step's outputs (a held or repeated frame) is filtered once.
     """
 
     def __init__(
@@ -145,9 +149,11 @@ class Timeline:
         scene_threshold: float,
         stats: PipelineStats,
         dedup: Any = None,  # engine.pipeline.dedup.Dedup; None = off
+        post_filters: list[Any] | None = None,
     ) -> None:
         self.ops, self.filters, self.interpolator = ops, filters, interpolator
         self.dedup = dedup
+        self.post_filters = list(post_filters or [])
         self.anchor: Frame | None = None  # smooth: the first frame of the current drawing
         self.pending: list[Slot] = []  # smooth: slots waiting for the next drawing
         self.held_run = 0  # smooth: held copies of the anchor so far
@@ -194,6 +200,23 @@ class Timeline:
         return image, False
 
     def step(self, source: Frame) -> list[tuple[Any, Fraction]]:
+        return self._post(self._step(source))
+
+    def _post(self, outputs: list[tuple[Any, Fraction]]) -> list[tuple[Any, Fraction]]:
+        if not self.post_filters:
+            return outputs
+        done: dict[int, Any] = {}  # id(image) -> filtered: repeats are filtered once
+        filtered = []
+        for image, pts in outputs:
+            if id(image) not in done:
+                result = image
+                for stage in self.post_filters:
+                    result = stage.process(result)
+                done[id(image)] = result
+            filtered.append((done[id(image)], pts))
+        return filtered
+
+    def _step(self, source: Frame) -> list[tuple[Any, Fraction]]:
         self.stats.frames_in += 1
         if not self._sequence:
             image, held = self._filtered(source)
@@ -293,6 +316,9 @@ class Timeline:
 
     def finish(self) -> list[tuple[Any, Fraction]]:
         """The last frame's remaining slots; sets the cut count (one read of the flags)."""
+        return self._post(self._finish())
+
+    def _finish(self) -> list[tuple[Any, Fraction]]:
         tail = self._drain() if self._sequence else []
         self.stats.scene_cuts = self.ops.read_count(self._cuts)
         if self._retimes:

@@ -254,6 +254,9 @@ def create_app(
             except InputError as error:
                 reason = str(error).replace(str(upload_path), "the upload")  # no server paths
                 raise HTTPException(415, f"the upload is not a readable video: {reason}") from None
+            from engine.server.memory_check import refuse_if_memory_short  # issue 15
+
+            await run_in_threadpool(refuse_if_memory_short, settings, upload_path, info)
             job = await run_in_threadpool(
                 store.create,
                 upload_path,

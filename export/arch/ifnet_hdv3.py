@@ -94,9 +94,15 @@ class IFBlock(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, flow: torch.Tensor, scale: float
+        self, x: torch.Tensor | Sequence[torch.Tensor], flow: torch.Tensor, scale: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = resize_by(x, 1.0 / scale)
+        if isinstance(x, torch.Tensor):
+            x = resize_by(x, 1.0 / scale)
+        else:
+            # Resize each part, then concatenate: the same values (bilinear acts per
+            # channel) without a full-resolution 7-channel concat per call, which at 8K
+            # is ~930 MB (the reference's order; where ORT failed to allocate).
+            x = torch.cat([resize_by(part, 1.0 / scale) for part in x], 1)
         # flow is in pixels, so it shrinks with the image
         flow = resize_by(flow, 1.0 / scale) * (1.0 / scale)
         feat = self.conv0(torch.cat((x, flow), 1))
@@ -149,10 +155,8 @@ class IFNetHDv3(nn.Module):
         ):
             # Run the block from both frames' points of view and average: the
             # reference's built-in symmetric ensemble (not optional in HDv3).
-            flow0, mask0 = block(torch.cat((warped0, warped1, mask), 1), flow, scale)
-            flow1, mask1 = block(
-                torch.cat((warped1, warped0, -mask), 1), _swap_directions(flow), scale
-            )
+            flow0, mask0 = block((warped0, warped1, mask), flow, scale)
+            flow1, mask1 = block((warped1, warped0, -mask), _swap_directions(flow), scale)
             flow = flow + (flow0 + _swap_directions(flow1)) / 2
             mask = mask + (mask0 - mask1) / 2
             warped0 = backward_warp(img0, flow[:, :2])
