@@ -276,7 +276,8 @@ def test_tiles_are_exact_without_se(frame):
     """No SE blocks (nose): aligned tiles with 32 px of overlap give the whole-frame pixels,
     since the network's context is its 18 px prepadding. With SE, each tile has its own
     means (benchmarks/results/cugan_tiling.md measures what that costs)."""
-    from engine.tiling import run_tiled
+    from engine.pipeline.ops import HOST_OPS
+    from engine.pipeline.tiling import run_tiled, sync_submit
 
     model = load_torch_model(MODELS["realcugan-nose-x2-no-denoise"])
     chw = np.ascontiguousarray(frame[280:376, 560:730].transpose(2, 0, 1), dtype=np.float32)
@@ -287,7 +288,7 @@ def test_tiles_are_exact_without_se(frame):
             return model(torch.from_numpy(batch)).numpy()
 
     whole = infer(chw[None])[0]
-    tiled = run_tiled(chw, infer, 2, 64, 32)
+    tiled = run_tiled(chw, sync_submit(infer), 2, 64, 32, HOST_OPS)
     assert psnr(whole, tiled) >= 60.0
 
 

@@ -173,6 +173,8 @@ def test_allocation_failure_under_a_real_cap_is_one_line(tmp_path: Path) -> None
     # after the imports, cap the address space at what is mapped now + 600 MB
     prelude = (
         "import resource, engine.api, onnxruntime, numpy, av, torch\n"
+        # backend selection probes OpenVINO's devices: mapped before the cap, not after
+        "from engine.backends.select import probe_facts; probe_facts()\n"
         "vm = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
         "resource.setrlimit(resource.RLIMIT_AS, (vm + 600 * 2**20, vm + 600 * 2**20))\n"
     )
@@ -189,6 +191,14 @@ def test_allocation_failure_under_a_real_cap_is_one_line(tmp_path: Path) -> None
         "rife-hdv3",
         "--vfi-scale",
         "1",
+        # ORT is the runtime whose allocation is capped here (openvino would import late)
+        "--backend",
+        "ort-cpu",
+        "--precision",
+        "fp32",
+        "--codec",
+        "ffv1",
+        "--no-probe",
         "--no-memory-check",
         "--progress",
         "none",

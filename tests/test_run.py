@@ -9,6 +9,7 @@ Everything is tiny (64x48 .. 192x256, a few dozen frames) to keep CPU time low.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -322,7 +323,8 @@ def test_progress_json_lines(tmp_path: Path) -> None:
     assert summary["stage"] == "summary" and summary["frames_out"] == 24
     # the JSON summary names the decoder and why NVDEC did not decode (a CPU run)
     assert summary["decoder"] == "pyav" and summary["nvdec_fallback"]
-    assert summary["precision"] == "realesr-animevideov3-x2 fp32, rife-hdv3 fp32"
+    # what ran per model; auto precision picks by machine (bf16 on a bf16 CPU with openvino)
+    assert re.fullmatch(r"realesr-animevideov3-x2:\w+ rife-hdv3:\w+", summary["precision"])
     assert events and all(set(e) == {"frame", "total", "fps", "eta_s", "stage"} for e in events)
     assert events[0]["stage"] == "build" and events[-1]["stage"] == "done"
     frames = [e["frame"] for e in events]
