@@ -1,4 +1,5 @@
-"""The page in a real headless Chromium: upload, progress to 100 %, preview slider, download.
+"""The page in a real headless Chromium: upload (ready), probe warnings, preview before the
+start with the split slider, start, progress to 100 %, download.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make setup`` installs them).
 """
@@ -80,19 +81,22 @@ def test_page_upload_progress_preview_slider(tmp_path, browser):
         wait.until(lambda d: len(Select(d.find_element(By.ID, "sr")).options) > 1)
         Select(browser.find_element(By.ID, "sr")).select_by_value("realesr-animevideov3-x2")
         browser.find_element(By.ID, "file").send_keys(str(clip))
-        browser.find_element(By.ID, "start").click()
+        browser.find_element(By.ID, "upload").click()
 
-        wait.until(lambda d: d.find_element(By.ID, "progress-text").text.startswith("100%"))
-        assert browser.find_element(By.ID, "bar").get_attribute("value") == "100"
-        assert "done" in browser.find_element(By.ID, "progress-text").text
-        download = wait.until(
-            lambda d: (
-                d.find_element(By.ID, "download").is_displayed()
-                and d.find_element(By.ID, "download")
-            )
-        )
-        assert download.get_attribute("href").startswith("blob:")  # fetched with the token
+        # the probe's warnings right after the upload: 136 lines is below 240p
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#warnings li.warn"))
+        codes = [
+            e.get_attribute("data-code")
+            for e in browser.find_elements(By.CSS_SELECTOR, "#warnings li.warn")
+        ]
+        assert "low-resolution" in codes, codes
+        assert "below 240p" in browser.find_element(By.ID, "warnings").text
+        job_id = browser.execute_script("return state.jobId")
+        with server.client() as client:
+            assert client.get(f"/api/jobs/{job_id}").json()["state"] == "ready"
 
+        # preview before the start, with a setting changed after the upload (no re-upload)
+        Select(browser.find_element(By.ID, "baseline")).select_by_value("lanczos")
         browser.find_element(By.ID, "preview").click()
         wait.until(
             lambda d: d.execute_script(
@@ -105,7 +109,11 @@ def test_page_upload_progress_preview_slider(tmp_path, browser):
             "return [a.naturalWidth, a.naturalHeight, b.naturalWidth, b.naturalHeight]"
         )
         assert sizes == [640, 272, 640, 272]
+        assert "before = lanczos" in browser.find_element(By.ID, "message").text
         assert after_clip_percent(browser) == pytest.approx(50)
+        with server.client() as client:
+            job = client.get(f"/api/jobs/{job_id}").json()
+        assert job["state"] == "ready"
 
         slider = browser.find_element(By.ID, "split")
         # A real drag: press on the thumb (the middle) and move left by 30 % of the track.
@@ -117,9 +125,24 @@ def test_page_upload_progress_preview_slider(tmp_path, browser):
         assert after_clip_percent(browser) == pytest.approx(moved_to)
 
         ARTIFACTS.mkdir(exist_ok=True)
-        screenshot = ARTIFACTS / "browser-preview.png"
-        browser.find_element(By.TAG_NAME, "body").screenshot(str(screenshot))
-        assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        for screenshot in (ARTIFACTS / "browser-preview.png", Path("/tmp/vx-browser-preview.png")):
+            browser.find_element(By.TAG_NAME, "body").screenshot(str(screenshot))
+            assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+        browser.find_element(By.ID, "start").click()
+        wait.until(lambda d: d.find_element(By.ID, "progress-text").text.startswith("100%"))
+        assert browser.find_element(By.ID, "bar").get_attribute("value") == "100"
+        assert "done" in browser.find_element(By.ID, "progress-text").text
+        download = wait.until(
+            lambda d: (
+                d.find_element(By.ID, "download").is_displayed()
+                and d.find_element(By.ID, "download")
+            )
+        )
+        assert download.get_attribute("href").startswith("blob:")  # fetched with the token
+        with server.client() as client:
+            jobs = client.get("/api/jobs").json()
+        assert [j["id"] for j in jobs] == [job_id] and jobs[0]["state"] == "done"  # one upload
 
 
 def test_docs_render_offline(tmp_path, browser):

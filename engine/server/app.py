@@ -15,24 +15,19 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import Cancelled, InputError, OptionsError, VxError
+from engine.errors import InputError, OptionsError, VxError
 from engine.server.docs import UPLOAD_SCHEMA, add_offline_docs
 from engine.server.guard import Guard, allowed_hosts
-from engine.server.job_settings import (
-    JobSettings,
-    parse_settings,
-    public_video_info,
-    validation_message,
-)
+from engine.server.job_settings import parse_settings, parse_upload_options, public_video_info
 from engine.server.jobs import Job, JobStore, QueueSlots
 from engine.server.limits import JobLimits, LimitError, check_job, read_header
-from engine.server.preview import render_preview, role_names
+from engine.server.moment import RunnerCache
+from engine.server.staging import add_staging_routes, warnings_of
 from engine.server.uploads import FORM_OVERHEAD_BYTES, DiskFull, receive_upload
-from engine.server.worker import PreviewTask, Worker, worker_devices
+from engine.server.worker import Worker, worker_devices
 from export.registry import MODELS
 
 log = logging.getLogger("vx-engine.server")
@@ -42,15 +37,6 @@ SSE_KEEPALIVE_S = 15.0
 QUEUE_FULL_RETRY_S = 30
 
 DISK_FULL_RETRY_S = 600
-PREVIEW_BUSY_RETRY_S = 5
-PREVIEW_POLL_S = 0.1
-
-
-class PreviewRequest(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    start: float | None = Field(None, ge=0, description="seconds; default: mid-clip")
-    duration: float = Field(2.0, gt=0, le=10, description="seconds of video to process")
 
 
 def sweep_interval_s(keep_finished_s: float) -> float:
@@ -98,6 +84,7 @@ def create_app(
         max_disk_bytes = (shutil.disk_usage(data_dir).free + store.disk_used()) // 2
     worker = Worker(store, worker_devices(workers, gpus), max_previews=max_previews)
     slots = QueueSlots(store, max_queued)
+    runners = RunnerCache()  # previews' loaded models, kept between previews
 
     def purge_expired(keep_s: float) -> None:
         purged = store.purge_finished(time.time() - keep_s)
@@ -125,6 +112,7 @@ def create_app(
         if sweeper is not None:
             sweeper.cancel()
         await run_in_threadpool(worker.stop)
+        runners.close()
         store.close()
 
     app = FastAPI(
@@ -214,7 +202,7 @@ def create_app(
         summary="Upload a video and queue a job",
         openapi_extra=UPLOAD_SCHEMA,
     )
-    async def create_job(request: Request) -> dict[str, str]:
+    async def create_job(request: Request) -> dict[str, Any]:
         # The slot is taken before the upload is read, atomically, and uploads still
         # arriving hold theirs: refusing a 2 GiB upload after storing it wastes the
         # client's bandwidth and our disk, and N parallel uploads cannot all pass.
@@ -241,7 +229,7 @@ def create_app(
                 )
             except DiskFull:
                 raise disk_full(used) from None
-            settings = parse_settings(received.options_json)
+            settings, start = parse_upload_options(received.options_json)
             try:  # from the container header: nothing is decoded before the limits pass
                 header = await run_in_threadpool(read_header, upload_path)
                 check_job(settings, header, limits)
@@ -257,16 +245,23 @@ def create_app(
             from engine.server.memory_check import refuse_if_memory_short  # issue 15
 
             await run_in_threadpool(refuse_if_memory_short, settings, upload_path, info)
+            public = public_video_info(info)
+            if not start:  # a ready job shows what the probe found before anything runs
+                public["warnings"] = await run_in_threadpool(warnings_of, upload_path)
             job = await run_in_threadpool(
                 store.create,
                 upload_path,
                 settings.model_dump(),
                 received.file_name,
-                public_video_info(info),
+                public,
+                "queued" if start else "ready",
             )
         finally:
             upload_path.unlink(missing_ok=True)  # moved into the job's folder on success
             slots.release()
+        if not start:
+            log.info("job %s ready (%s)", job.id, settings.model_dump_json())
+            return {"id": job.id, "state": "ready", "warnings": public["warnings"]}
         worker.submit(job.id)
         log.info("job %s queued (%s)", job.id, settings.model_dump_json())
         return {"id": job.id}
@@ -331,57 +326,7 @@ def create_app(
             )
         return FileResponse(output, media_type="video/mp4", filename=f"vx-{job.id}.mp4")
 
-    @api.post(
-        "/jobs/{job_id}/preview",
-        summary="Before/after frames of a short sample",
-        openapi_extra={
-            "requestBody": {
-                "content": {"application/json": {"schema": PreviewRequest.model_json_schema()}}
-            }
-        },
-    )
-    async def job_preview(job_id: str, request: Request) -> dict[str, Any]:
-        job = await run_in_threadpool(get_job, job_id)
-        body = await request.body()  # at most 64 KiB: Guard caps JSON bodies
-        try:
-            asked = PreviewRequest.model_validate_json(body) if body.strip() else PreviewRequest()
-        except ValidationError as error:
-            raise HTTPException(422, validation_message(error)) from None
-        settings = JobSettings.model_validate(job.settings)
-
-        def render(cancel: Any, device: int) -> dict[str, Any]:
-            return render_preview(
-                store, job, settings, asked.start, asked.duration, cancel=cancel, device=device
-            )
-
-        task = PreviewTask(job.id, render)
-        if not worker.submit_preview(task):
-            raise HTTPException(
-                429,
-                f"{worker.max_previews} previews are already waiting; retry in "
-                f"{PREVIEW_BUSY_RETRY_S} s",
-                headers={"Retry-After": str(PREVIEW_BUSY_RETRY_S)},
-            )
-        try:  # previews run on the worker threads: here we only wait, or give up
-            while not task.done.is_set():
-                if await request.is_disconnected():
-                    log.info("preview of job %s: client left, cancelled", job.id)
-                    worker.cancel_preview(task)
-                    return {}
-                await asyncio.sleep(PREVIEW_POLL_S)
-        finally:
-            if not task.done.is_set():
-                worker.cancel_preview(task)
-        error = task.error
-        if error is None and task.result is not None:
-            return task.result
-        if isinstance(error, Cancelled) or task.cancel.is_set():
-            raise HTTPException(409, f"the preview of job {job.id} was cancelled (job deleted)")
-        if isinstance(error, FileNotFoundError) or store.get(job.id) is None:
-            raise HTTPException(404, f"job {job.id} was deleted during the preview")
-        if isinstance(error, (InputError, OptionsError)):
-            raise HTTPException(422, f"preview failed: {role_names(str(error), store, job.id)}")
-        raise error if error is not None else RuntimeError("preview ended without a result")
+    add_staging_routes(api, store, worker, slots, limits, runners, get_job)
 
     @api.delete("/jobs/{job_id}", summary="Cancel a job and delete its files")
     def delete_job(job_id: str) -> dict[str, str]:

@@ -34,7 +34,9 @@ UPLOAD_SCHEMA = {
                             + "; ".join(
                                 f"{name}: {field.description}"
                                 for name, field in JobSettings.model_fields.items()
-                            ),
+                            )
+                            + '; start: false = upload and probe only: the job is "ready"'
+                            " (preview it, then POST /api/jobs/{id}/start)",
                             "example": json.dumps(
                                 {
                                     "sr": "realesr-animevideov3-x2",

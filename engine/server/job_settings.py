@@ -27,7 +27,7 @@ from engine.errors import OptionsError
 from engine.filters import Kind, check_spec, is_classical, parse_filter
 from engine.filters import known as known_filters
 from engine.options import MAX_HEIGHT, RunOptions
-from export.registry import MODELS
+from export.registry import DENOISE_LEVELS, MODELS, with_denoise
 
 # Encoders an .mp4 can hold; each is also checked against the FFmpeg that PyAV bundles.
 MP4_CODECS = (
@@ -129,6 +129,9 @@ class JobSettings(BaseModel):
     pre: list[str] = Field([], max_length=4, description="FFmpeg filters before SR: nlmeans...")
     post: list[str] = Field([], max_length=4, description="FFmpeg filters after SR: unsharp, cas")
     ai_strength: float = Field(1.0, ge=0, le=1, description="model × s + lanczos × (1 - s)")
+    denoise: str | None = Field(
+        None, description=f"Real-CUGAN denoise level: {'|'.join(DENOISE_LEVELS)}; null = model's"
+    )
 
     @field_validator("pre")
     @classmethod
@@ -194,6 +197,11 @@ class JobSettings(BaseModel):
             raise ValueError("give either interp or fps, not both")
         if self.ai_strength != 1 and (self.sr is None or is_classical("sr", self.sr)):
             raise ValueError("ai_strength blends an SR model with lanczos: pick an sr model")
+        if self.denoise is not None:  # the CLI's check: a level the chosen model family has
+            try:
+                with_denoise(self.sr or "sr null", self.denoise)
+            except OptionsError as error:
+                raise ValueError(str(error).replace("--denoise", "denoise")) from None
         return self
 
     @property
@@ -224,12 +232,29 @@ class JobSettings(BaseModel):
             pre=tuple(self.pre),
             post=tuple(self.post),
             ai_strength=self.ai_strength,
+            denoise=self.denoise,
             overwrite=True,
             start=start,
             duration=duration,
             device=device,
             progress="none",
         )
+
+
+# Pairs that name one target two ways: an override of one drops the base's other.
+EXCLUSIVE = (("scale", "height"), ("interp", "fps"))
+
+
+def with_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> JobSettings:
+    """A job's stored settings with a client's changes (``start``, ``preview``): the keys
+    given replace the job's; ``scale``/``height`` and ``interp``/``fps`` replace each other.
+    ValidationError as ``JobSettings.model_validate`` raises it."""
+    merged = {**base, **overrides}
+    for one, other in EXCLUSIVE:
+        for given, dropped in ((one, other), (other, one)):
+            if overrides.get(given) is not None and dropped not in overrides:
+                merged[dropped] = None
+    return JobSettings.model_validate(merged)
 
 
 def validation_message(error: Exception) -> str:
@@ -270,8 +295,7 @@ def public_video_info(info: object) -> dict[str, Any]:
     return public
 
 
-def parse_settings(options_json: str | None) -> JobSettings:
-    """The upload's ``options`` field, validated; HTTPException(422) naming each problem."""
+def options_object(options_json: str | None) -> dict[str, Any]:
     from fastapi import HTTPException
 
     try:
@@ -284,7 +308,31 @@ def parse_settings(options_json: str | None) -> JobSettings:
         raise HTTPException(422, "options is not valid JSON (a number is too long)") from None
     if not isinstance(raw, dict):
         raise HTTPException(422, 'options must be a JSON object, e.g. {"sr": null, "height": 720}')
+    return raw
+
+
+def settings_from(raw: dict[str, Any], base: dict[str, Any] | None = None) -> JobSettings:
+    """``raw`` validated (over ``base``'s settings when given); HTTPException(422) naming
+    each problem."""
+    from fastapi import HTTPException
+
     try:
-        return JobSettings.model_validate(raw)
+        return JobSettings.model_validate(raw) if base is None else with_overrides(base, raw)
     except ValidationError as error:
         raise HTTPException(422, validation_message(error)) from None
+
+
+def parse_settings(options_json: str | None) -> JobSettings:
+    """The upload's ``options`` field, validated; HTTPException(422) naming each problem."""
+    return parse_upload_options(options_json)[0]
+
+
+def parse_upload_options(options_json: str | None) -> tuple[JobSettings, bool]:
+    """(settings, start): ``"start": false`` uploads and probes only (the job is ``ready``)."""
+    from fastapi import HTTPException
+
+    raw = options_object(options_json)
+    start = raw.pop("start", True)
+    if not isinstance(start, bool):
+        raise HTTPException(422, f"start: must be true or false, got {json.dumps(start)[:40]}")
+    return settings_from(raw), start

@@ -21,9 +21,12 @@ from typing import Any, Literal
 
 from engine.errors import OptionsError
 
-JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+JobState = Literal["ready", "queued", "running", "done", "failed", "cancelled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 RESTART_ERROR = "interrupted by server restart; submit the video again"
+# "ready": uploaded and probed, not queued (``start: false``) until POST .../start.
+# A ready job costs no worker time, so it is outside --max-queued; it expires
+# --keep-hours after its upload, as a finished job does after its end.
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -97,6 +100,7 @@ class Job:
             },
             "settings": self.settings,
             "input": {"name": self.input_name, **self.input_info},
+            "warnings": self.input_info.get("warnings", []),  # the probe's, when measured
             "result": self.result,
             "error": self.error,
         }
@@ -166,11 +170,16 @@ class JobStore:
 
     # -- rows ---------------------------------------------------------------
     def create(
-        self, upload: Path, settings: dict[str, Any], input_name: str, input_info: dict[str, Any]
+        self,
+        upload: Path,
+        settings: dict[str, Any],
+        input_name: str,
+        input_info: dict[str, Any],
+        state: JobState = "queued",
     ) -> Job:
         job = Job(
             id=str(uuid.uuid4()),
-            state="queued",
+            state=state,
             created_at=time.time(),
             settings=settings,
             input_name=input_name[:255],
@@ -224,6 +233,16 @@ class JobStore:
             )
         return cursor.rowcount == 1
 
+    def queue_ready(self, job_id: str, settings: dict[str, Any]) -> bool:
+        """ready -> queued with ``settings``, atomically; False when it is not ready (any more)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET state = 'queued', stage = 'queued', settings = ?"
+                " WHERE id = ? AND state = 'ready'",
+                (json.dumps(settings), job_id),
+            )
+        return cursor.rowcount == 1
+
     def delete(self, job_id: str) -> JobState | None:
         """Delete the row; return the state it had at that instant (None: no such job).
 
@@ -248,13 +267,15 @@ class JobStore:
             ).fetchone()[0]
 
     def purge_finished(self, finished_before: float) -> list[str]:
-        """Delete the jobs that ended before ``finished_before`` (epoch s): rows, then files."""
+        """Delete the jobs that ended before ``finished_before`` (epoch s), and the ready
+        ones uploaded before it and never started: rows, then files."""
         terminal = tuple(sorted(TERMINAL_STATES))
         marks = ", ".join("?" for _ in terminal)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT id FROM jobs WHERE state IN ({marks}) AND finished_at < ?",
-                (*terminal, finished_before),
+                f"SELECT id FROM jobs WHERE (state IN ({marks}) AND finished_at < ?)"
+                " OR (state = 'ready' AND created_at < ?)",
+                (*terminal, finished_before, finished_before),
             ).fetchall()
             ids = [row["id"] for row in rows]
             self._db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])

@@ -1,8 +1,12 @@
 """The job workers: threads that run ``engine.api.run`` in-process, one job each.
 
 All threads take work from one scheduler: previews first (from their own short queue,
-so a preview is not stuck behind hours of queued jobs), then jobs. A preview thus never
-runs beside a job on the same device, and ``--workers`` bounds both. ``vx-engine serve --workers N`` starts N:
+so a preview is not stuck behind hours of queued jobs), then jobs; after
+``PREVIEWS_IN_A_ROW`` previews while a job waits, the job goes first, so previews of
+one job delay another job by a bounded number of previews (a moment preview is
+seconds). A running job is never interrupted: a preview waits for a free worker. A
+preview thus never runs beside a job on the same device, and ``--workers`` bounds both.
+``vx-engine serve --workers N`` starts N:
 on a machine with GPUs worker i runs its jobs on GPU ``i mod (number of GPUs)``, so
 ``--workers 4`` on four GPUs is one job per GPU. The default is one: on a CPU-only
 machine a second concurrent run would only split the same cores.
@@ -26,6 +30,9 @@ from engine.server.preview import role_names
 
 log = logging.getLogger("vx-engine.server")
 PROGRESS_WRITE_INTERVAL_S = 0.25  # SQLite writes per second per job, at most 4
+# Previews go first, but a client previewing in a loop must not starve the queue:
+# after this many previews in a row while a job waits, a free worker takes the job.
+PREVIEWS_IN_A_ROW = 4
 
 
 def summary_to_json(summary: RunSummary) -> dict[str, Any]:
@@ -68,6 +75,7 @@ class Worker:
         self._jobs: deque[str] = deque()
         self._previews: deque[PreviewTask] = deque()
         self._preview_tasks: dict[int, PreviewTask] = {}
+        self._previews_in_a_row = 0
         self._wake = threading.Condition()
         self._cancel_events: dict[str, threading.Event] = {}
         self._finished_events: dict[str, threading.Event] = {}
@@ -155,10 +163,12 @@ class Worker:
                 self._wake.wait()
             if self._stopping.is_set():
                 return None
-            if self._previews:
+            if self._previews and not (self._jobs and self._previews_in_a_row >= PREVIEWS_IN_A_ROW):
+                self._previews_in_a_row += 1
                 task = self._previews.popleft()
                 self._preview_tasks[id(task)] = task
                 return task
+            self._previews_in_a_row = 0
             return self._jobs.popleft()
 
     def _render(self, task: PreviewTask, device: int) -> None:

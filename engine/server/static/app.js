@@ -1,10 +1,14 @@
-// vx-engine page: upload, follow progress over SSE, before/after preview, download.
+// vx-engine page: upload (start: false) -> probe warnings -> settings -> one-moment
+// preview (split slider) -> start -> progress over SSE -> download. Settings changed after
+// the upload go with each preview and with the start: the video is uploaded once.
+// Server data goes into the page through textContent / attributes, never innerHTML.
 // fetch() rather than EventSource/<a href> for API calls, because only fetch can send
 // the bearer token header.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { file: null, jobId: null, resultUrl: null };
+const state = { file: null, jobId: null, resultUrl: null, busy: false };
+const CLASSICAL_SR = ["lanczos", "bicubic", "spline"];
 
 function authHeaders() {
   const token = $("token").value.trim();
@@ -29,8 +33,8 @@ async function api(path, init = {}) {
 async function loadModels() {
   try {
     const models = await (await api("/api/models")).json();
-    $("sr").innerHTML = '<option value="">none</option>';
-    $("vfi").innerHTML = "";
+    $("sr").replaceChildren(new Option("none", ""));
+    $("vfi").replaceChildren();
     for (const model of models) {
       const option = new Option(`${model.name} (x${model.scale})`, model.name);
       option.title = `${model.description} — ${model.licence}`;
@@ -51,21 +55,48 @@ function chooseFile(file) {
   const size = file && (file.size < 2 ** 20 ? `${Math.ceil(file.size / 1024)} KiB`
     : `${(file.size / 2 ** 20).toFixed(1)} MiB`);
   $("drop-text").textContent = file ? `${file.name} (${size})` : "Drop a video here";
-  $("start").disabled = !file;
+  state.jobId = null;  // a new file is a new job
+  $("upload").disabled = !file;
+  $("preview").disabled = $("start").disabled = true;
+  $("probe").classList.add("hidden");
 }
 
 function settings() {
-  const options = { sr: $("sr").value || null };
-  if ($("height").value) options.height = Number($("height").value);
-  if ($("fps").value) { options.fps = $("fps").value; options.vfi = $("vfi").value || null; }
-  if ($("pre").value) options.pre = [$("pre").value];
-  if ($("post").value) options.post = [$("post").value];
+  // Every key explicit: the server applies these over the job's stored settings.
+  const sr = $("sr").value || null;
+  const options = {
+    sr,
+    height: $("height").value ? Number($("height").value) : null,
+    fps: $("fps").value || null,
+    vfi: $("fps").value ? $("vfi").value || null : null,
+    pre: $("pre").value ? [$("pre").value] : [],
+    post: $("post").value ? [$("post").value] : [],
+    denoise: $("denoise").value || null,
+    ai_strength: 1,
+  };
   const strength = Number($("ai-strength").value);
   // a blend needs a model: the classical upscalers and "none" keep the default
-  if (strength !== 1 && options.sr && !["lanczos", "bicubic", "spline"].includes(options.sr)) {
-    options.ai_strength = strength;
-  }
+  if (strength !== 1 && sr && !CLASSICAL_SR.includes(sr)) options.ai_strength = strength;
   return options;
+}
+
+function showWarnings(warnings) {
+  const list = $("warnings");
+  list.replaceChildren();
+  for (const warning of warnings) {
+    const item = document.createElement("li");
+    item.className = "warn";
+    item.dataset.code = warning.code;
+    item.textContent = `${warning.code}: ${warning.message}`;
+    list.append(item);
+  }
+  if (!warnings.length) {
+    const item = document.createElement("li");
+    item.className = "ok";
+    item.textContent = "no warnings: nothing in the source that defeats enhancement";
+    list.append(item);
+  }
+  $("probe").classList.remove("hidden");
 }
 
 function showProgress(event) {
@@ -101,26 +132,42 @@ async function follow(jobId) {
   return last;
 }
 
-async function start() {
-  $("start").disabled = true;
+async function upload() {
+  $("upload").disabled = true;
   const form = new FormData();
-  form.append("options", JSON.stringify(settings()));
+  form.append("options", JSON.stringify({ ...settings(), start: false }));
   form.append("file", state.file);
-  say("Uploading…");
+  say("Uploading and probing…");
   try {
-    const { id } = await (await api("/api/jobs", { method: "POST", body: form })).json();
-    state.jobId = id;
-    $("preview").disabled = false;
-    $("delete").disabled = false;
+    const job = await (await api("/api/jobs", { method: "POST", body: form })).json();
+    state.jobId = job.id;
+    showWarnings(job.warnings || []);
+    $("preview").disabled = $("start").disabled = $("delete").disabled = false;
     $("download").classList.add("hidden");
-    say(`Job ${id} queued.`);
-    const last = await follow(id);
-    if (last && last.state === "done") { say("Done."); await offerDownload(id); }
+    $("progress-text").textContent = "ready: not started";
+    say(`Uploaded (job ${job.id}, ready). Preview the settings, then Start.`);
+  } catch (error) {
+    say(error.message, true);
+    $("upload").disabled = !state.file;
+  }
+}
+
+async function start() {
+  $("start").disabled = $("upload").disabled = true;
+  say("Starting…");
+  try {
+    await api(`/api/jobs/${state.jobId}/start`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(settings()),
+    });
+    say(`Job ${state.jobId} queued.`);
+    const last = await follow(state.jobId);
+    if (last && last.state === "done") { say("Done."); await offerDownload(state.jobId); }
     else say(`Job ended ${last ? last.state : "without news"}${last && last.error ? `: ${last.error}` : ""}`, true);
   } catch (error) {
     say(error.message, true);
-  } finally {
-    $("start").disabled = !state.file;
+    $("start").disabled = false;  // still ready: a refused start can be retried
   }
 }
 
@@ -139,17 +186,33 @@ async function offerDownload(jobId) {
 
 async function preview() {
   $("preview").disabled = true;
-  say("Rendering a short preview…");
+  say("Rendering the preview…");
+  const asked = { ...settings(), baseline: $("baseline").value };
+  if ($("at").value !== "") asked.at_s = Number($("at").value);
   try {
-    const frames = await (await api(`/api/jobs/${state.jobId}/preview`, { method: "POST" })).json();
+    const frames = await (await api(`/api/jobs/${state.jobId}/preview`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(asked),
+    })).json();
     $("before").src = frames.before;
+    $("before").alt = `before (${frames.baseline})`;
     $("after").src = frames.after;
     $("compare").classList.remove("hidden");
-    say(`Preview at ${frames.start_s} s, ${frames.width}×${frames.height}: drag the slider to compare.`);
+    $("halfway-box").classList.toggle("hidden", !frames.halfway);
+    if (frames.halfway) {
+      $("halfway").src = frames.halfway;
+      $("halfway-text").textContent = `interpolated at ${frames.halfway_at_s} s, halfway to the next source frame`;
+    }
+    if (frames.warnings) showWarnings(frames.warnings);
+    const when = frames.at_s ?? frames.start_s;
+    say(`Preview at ${when} s, ${frames.width}×${frames.height}` +
+      (frames.elapsed_s != null ? ` in ${frames.elapsed_s} s` : "") +
+      `: before = ${frames.baseline || "bicubic"}, after = your settings; drag the slider to compare.`);
   } catch (error) {
     say(`Preview failed: ${error.message}`, true);
   } finally {
-    $("preview").disabled = false;
+    $("preview").disabled = !state.jobId;
   }
 }
 
@@ -158,7 +221,8 @@ async function remove() {
     await api(`/api/jobs/${state.jobId}`, { method: "DELETE" });
     say(`Job ${state.jobId} deleted.`);
     state.jobId = null;
-    $("preview").disabled = $("delete").disabled = true;
+    $("preview").disabled = $("delete").disabled = $("start").disabled = true;
+    $("upload").disabled = !state.file;
     $("download").classList.add("hidden");
   } catch (error) { say(error.message, true); }
 }
@@ -177,6 +241,7 @@ drop.addEventListener("drop", (event) => {
   if (event.dataTransfer.files.length) chooseFile(event.dataTransfer.files[0]);
 });
 $("file").addEventListener("change", (event) => chooseFile(event.target.files[0] || null));
+$("upload").addEventListener("click", upload);
 $("start").addEventListener("click", start);
 $("preview").addEventListener("click", preview);
 $("delete").addEventListener("click", remove);
