@@ -539,3 +539,13 @@ def test_delete_and_claim_are_atomic(tmp_path):
         assert store.list() == []
     finally:
         store.close()
+
+
+def test_a_classical_upscaler_is_costed_at_its_default_scale() -> None:
+    """`sr: "lanczos"` is no registry model: the cost limits take the plan's 2x, no KeyError."""
+    from engine.server import limits
+    from engine.server.job_settings import JobSettings
+
+    assert limits._sr_scale(JobSettings(sr="lanczos")) == 2
+    assert limits._sr_scale(JobSettings(sr="realesr-animevideov3-x4")) == 4
+    assert limits._sr_scale(JobSettings(sr="none")) == 1

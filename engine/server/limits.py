@@ -102,7 +102,10 @@ def read_header(path: Path) -> Header:
 
 
 def _sr_scale(settings: JobSettings) -> int:
-    return MODELS[settings.sr].scale if settings.sr else 1
+    if not settings.sr:
+        return 1
+    desc = MODELS.get(settings.sr)
+    return desc.scale if desc is not None else 2  # a classical upscaler: 2x, as the plan
 
 
 def _out_pixels(settings: JobSettings, header: Header) -> float:
