@@ -256,3 +256,22 @@ def read_all(path: Path, **kwargs: float) -> tuple[np.ndarray, list[Fraction], A
     with VideoReader(path, **kwargs) as reader:
         frames = list(reader)
     return np.stack([f.rgb for f in frames]), [f.pts for f in frames], reader
+
+
+def decode_rgb24(path: str | Path) -> list[np.ndarray]:
+    """Every frame of a file as H×W×3 uint8 RGB (what a client of the server sees)."""
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def psnr8(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of two 8-bit images."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def bicubic8(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """PIL's bicubic resize of an 8-bit H×W×3 frame to ``size`` (width, height)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC))

@@ -14,10 +14,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-import av
 import httpx
 import numpy as np
 import pytest
+from media import bicubic8, decode_rgb24, psnr8
 from PIL import Image
 
 from engine.samples import sample_video
@@ -44,20 +44,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("serve") / "data"
     with ServerProcess(data, token=TOKEN, max_upload_mb=1) as running:
         yield running
-
-
-def decode_rgb(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def bicubic(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC))
 
 
 def submit(client: httpx.Client, path: Path, options: dict | None = None) -> httpx.Response:
@@ -133,12 +119,12 @@ def test_job_completes_with_sse_progress_result_and_preview(server, clip):
         assert result.status_code == 200 and result.headers["content-type"] == "video/mp4"
         result_path = server.data_dir.parent / "result.mp4"
         result_path.write_bytes(result.content)
-        outputs, inputs = decode_rgb(result_path), decode_rgb(clip)
+        outputs, inputs = decode_rgb24(result_path), decode_rgb24(clip)
         assert len(outputs) == CLIP_FRAMES
         assert outputs[0].shape == (2 * CLIP_H, 2 * CLIP_W, 3)
         # Same pictures, upscaled: each output frame is close to bicubic of *its* input frame.
         scores = [
-            psnr(out, bicubic(src, (2 * CLIP_W, 2 * CLIP_H)))
+            psnr8(out, bicubic8(src, (2 * CLIP_W, 2 * CLIP_H)))
             for out, src in zip(outputs, inputs, strict=True)
         ]
         assert min(scores) > 22.0, f"output vs bicubic PSNR {scores}"
@@ -155,10 +141,10 @@ def test_job_completes_with_sse_progress_result_and_preview(server, clip):
         assert before.shape == after.shape == (2 * CLIP_H, 2 * CLIP_W, 3)
         # The preview's "after" is the same moment the full run produced at that time.
         start_index = round(body["start_s"] * 25)
-        assert psnr(after, outputs[start_index]) > 30.0
+        assert psnr8(after, outputs[start_index]) > 30.0
         neighbour = outputs[start_index + 3]  # ...and not a neighbouring one (bikes move)
-        assert psnr(after, outputs[start_index]) > psnr(after, neighbour) + 6.0
-        assert psnr(before, bicubic(inputs[start_index], (2 * CLIP_W, 2 * CLIP_H))) > 40.0
+        assert psnr8(after, outputs[start_index]) > psnr8(after, neighbour) + 6.0
+        assert psnr8(before, bicubic8(inputs[start_index], (2 * CLIP_W, 2 * CLIP_H))) > 40.0
 
         deleted = client.delete(f"/api/jobs/{job_id}")
         assert deleted.status_code == 200
@@ -252,9 +238,9 @@ def test_restart_mid_job_fails_running_and_resumes_queued(tmp_path, clip):
         assert resumed["state"] == "done", resumed
         result = tmp_path / "resumed.mp4"
         result.write_bytes(client.get(f"/api/jobs/{queued_id}/result").content)
-        outputs, inputs = decode_rgb(result), decode_rgb(clip)
+        outputs, inputs = decode_rgb24(result), decode_rgb24(clip)
         assert len(outputs) == CLIP_FRAMES and outputs[0].shape == inputs[0].shape
-        assert min(psnr(o, i) for o, i in zip(outputs, inputs, strict=True)) > 30.0
+        assert min(psnr8(o, i) for o, i in zip(outputs, inputs, strict=True)) > 30.0
 
         # A graceful stop (SIGTERM) mid-job ends the same way, not as "cancelled" or lost.
         stopped_id = submit(client, long_clip, {"sr": SR_MODEL}).json()["id"]

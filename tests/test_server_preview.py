@@ -14,9 +14,9 @@ import time
 import uuid
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
+from media import bicubic8, decode_rgb24, psnr8
 from PIL import Image
 
 from engine.samples import sample_video
@@ -31,23 +31,9 @@ def image(data_url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
 
 
-def decode_rgb(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def bicubic(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC))
-
-
 def test_ready_job_previews_in_seconds_then_starts(tmp_path):
     clip = make_clip(sample_video("bikes.mp4"), tmp_path / "bikes.mp4", FRAMES, W, H, FPS)
-    inputs = decode_rgb(clip)
+    inputs = decode_rgb24(clip)
     options = {"start": False, "sr": SR_MODEL, "vfi": VFI_MODEL, "height": 720, "fps": "50"}
     with ServerProcess(tmp_path / "data") as server, server.client(timeout=120) as client:
         with clip.open("rb") as video:
@@ -81,11 +67,11 @@ def test_ready_job_previews_in_seconds_then_starts(tmp_path):
             assert [w["code"] for w in body["warnings"]] == codes
             index = round(body["at_s"] * FPS)
             assert index == 10
-            reference = bicubic(inputs[index], (1280, 720))
+            reference = bicubic8(inputs[index], (1280, 720))
             # FFmpeg's bicubic/lanczos against PIL's bicubic: same frame, other kernels
-            assert psnr(before, reference) > 30.0, psnr(before, reference)
+            assert psnr8(before, reference) > 30.0, psnr8(before, reference)
             # the enhanced frame is this moment, not a neighbour (bikes move)
-            assert psnr(after, reference) > psnr(after, bicubic(inputs[index + 3], (1280, 720)))
+            assert psnr8(after, reference) > psnr8(after, bicubic8(inputs[index + 3], (1280, 720)))
         print(f"preview elapsed_s: first {elapsed[0]} s, with loaded runners {elapsed[1]} s")
         assert client.get(f"/api/jobs/{job_id}").json()["state"] == "ready"
 
@@ -116,13 +102,13 @@ def test_ready_job_previews_in_seconds_then_starts(tmp_path):
         assert job["state"] == "done", job
         result = tmp_path / "result.mp4"
         result.write_bytes(client.get(f"/api/jobs/{job_id}/result").content)
-        outputs = decode_rgb(result)
+        outputs = decode_rgb24(result)
         assert len(outputs) == 2 * FRAMES and outputs[0].shape == (360, 640, 3)
         # The preview is the run: source frame 10 is output frame 20 at 50 fps, the
         # halfway frame is output 21 (the encoder's loss aside).
-        assert psnr(image(small["after"]), outputs[20]) > 30.0
-        assert psnr(image(small["halfway"]), outputs[21]) > 28.0
-        assert psnr(image(small["halfway"]), outputs[21]) > psnr(
+        assert psnr8(image(small["after"]), outputs[20]) > 30.0
+        assert psnr8(image(small["halfway"]), outputs[21]) > 28.0
+        assert psnr8(image(small["halfway"]), outputs[21]) > psnr8(
             image(small["halfway"]), outputs[20]
         )
 
