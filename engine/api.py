@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.errors import Cancelled, InputError, OptionsError
+from engine.errors import Cancelled, InputError
 from engine.options import Progress, RunOptions, RunSummary
-from engine.plan import ModelPlan, RunPlan, make_plan
+from engine.plan import make_plan
+from engine.runners import check_device, make_runner, make_runners, precision_summary
 
 ProgressCallback = Callable[[Progress], None]
+__all__ = ["check_device", "make_runner", "make_runners", "precision_summary", "probe", "run"]
 
 
 def probe_video(path: Path | str):
@@ -44,69 +46,6 @@ def source_warnings(path: Path) -> list[str]:
     return [f"probe: [{w['code']}] {w['message']}" for w in report["warnings"]]
 
 
-def make_runner(model: ModelPlan, plan: RunPlan, log: Callable[[str], None]):
-    """The runner of one planned model; builds its missing ONNX artifact first."""
-    from engine.backends.base import RunnerSpec
-    from engine.backends.select import create_runner
-    from export.artifacts import load_torch_model
-    from export.builders import ensure_artifact
-
-    desc = model.desc
-    onnx_path = None
-    if not plan.backend.startswith("torch"):
-        onnx_path, _ = ensure_artifact(
-            desc.name, model.artifact, log=log, weights=model.weights, flow_scale=desc.flow_scale
-        )
-    spec = RunnerSpec(
-        model=desc.name,
-        onnx_path=onnx_path,
-        precision=model.precision,
-        max_input_hw=model.max_input_hw,
-        opt_input_hw=model.max_input_hw,
-        max_batch=plan.tile_batch if desc.kind == "sr" else 1,
-        io=desc.io,
-    )
-    options: dict = {}
-    if plan.backend == "ort-cpu":
-        options = {"threads": plan.runner.threads, "spin": plan.runner.spin}
-    elif plan.backend == "openvino":
-        options = {"threads": plan.runner.threads, "requests": plan.runner.requests}
-    return create_runner(
-        plan.backend,
-        spec,
-        model_factory=lambda: load_torch_model(desc, model.weights),
-        device=plan.device,
-        **options,
-    )
-
-
-def make_runners(plan: RunPlan, log: Callable[[str], None]):
-    """(SR runner, VFI runner), each None when that stage is off."""
-    sr = make_runner(plan.sr_model, plan, log) if plan.sr_model else None
-    vfi = make_runner(plan.vfi_model, plan, log) if plan.vfi_model else None
-    return sr, vfi
-
-
-def check_device(backend: str, device: int | str) -> None:
-    """OptionsError (one line) when ``device`` is no device this backend can use here."""
-    from engine.backends.select import GPU_BACKENDS, device_problem, gpu_count
-
-    if backend == "openvino":
-        from engine.backends.select import openvino_device_problem, probe_facts
-
-        problem = openvino_device_problem(device, probe_facts().openvino_devices)
-    else:
-        count = gpu_count() if backend in GPU_BACKENDS else 0
-        problem = device_problem(backend, device, count)
-    if problem is not None:
-        raise OptionsError(problem)
-
-
-def precision_summary(plan: RunPlan) -> str:
-    """What ran, per model: ``realesr-animevideov3-x2:bf16 rife-hdv3:bf16``."""
-    return " ".join(f"{m.desc.name}:{m.precision}" for m in plan.models)
-
-
 def estimate_memory(options: RunOptions, info):
     """The run's estimated peak host memory (``engine.memory.MemoryEstimate``) for an
     input described by ``info`` (VideoInfo); pure: nothing is loaded or allocated.
@@ -133,6 +72,10 @@ def run(
     from engine.memory import as_allocation_failure
 
     try:
+        if options.chunks is not None:  # chunked, resumable, maybe on Ray workers
+            from engine.distributed import run_chunked
+
+            return run_chunked(options, on_progress, cancel, log)
         return _run(options, on_progress, cancel, log)
     except Exception as exc:
         if (oom := as_allocation_failure(exc)) is not None and oom is not exc:

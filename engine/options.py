@@ -27,6 +27,20 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
+class ChunkOptions:
+    """A chunked run (``engine.distributed``): resumable, and on Ray workers with ``ray``."""
+
+    chunk_seconds: float = 60.0  # about this long, starting at keyframes
+    resume: bool = False  # reuse the verified segments of an interrupted run
+    work_dir: Path | None = None  # None = a hidden folder beside the output
+    keep_work: bool = False  # keep the work directory after success
+    ray: str | None = None  # None = this process; "local", "auto" or a cluster address
+    ray_workers: int | None = None  # None = one per GPU, else CPUs / threads per worker
+    ship_input: bool = False  # send the input through Ray's object store (no shared disk)
+    resume_command: str | None = None  # the command an interrupted run prints
+
+
+@dataclass(frozen=True)
 class RunOptions:
     input: Path
     output: Path
@@ -73,6 +87,7 @@ class RunOptions:
     vfi_scale: float | None = None  # RIFE flow scale; None = by resolution (1 / 0.5 / 0.25)
     order: str = "auto"  # "sr-first", "vfi-first" or "auto" (the stage-order table)
     check_memory: bool = True  # refuse a run whose estimated peak exceeds what is available
+    chunks: ChunkOptions | None = None  # None = one pass
 
 
 @dataclass(frozen=True)
@@ -109,3 +124,11 @@ class RunSummary:
     order: str = ""  # the stage order that ran: "sr-first" or "vfi-first"
     vfi_scale: float | None = None  # RIFE's flow scale (None without interpolation)
     memory_estimate_mb: int | None = None  # the estimated peak host memory
+    # chunked runs: how many, reused from an interrupted run, retried after a failure,
+    # the workers that ran them, the source frames run this time, and how they were joined
+    chunks: int = 0
+    chunks_reused: int = 0
+    retries: int = 0
+    workers: int = 0
+    frames_processed: int | None = None
+    assembly: str = ""

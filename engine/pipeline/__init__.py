@@ -59,10 +59,12 @@ def drive(
     hooks: DriveHooks | None = None,
     queue_frames: int | None = None,
     step_guard: Callable[[int], AbstractContextManager] | None = None,
+    window: tuple[Fraction, Fraction | None] | None = None,
 ) -> PipelineStats:
     """Run ``plan`` over ``reader``'s frames into ``write``; runners must be active.
 
     ``queue_frames``: None = the plan's (fewer frames per queue at 4K/8K).
+    ``window``: a chunk's output range (``Timeline``); the reader feeds its context frames.
     """
     from engine.video.source import open_source
 
@@ -97,6 +99,7 @@ def drive(
         PipelineStats(),
         dedup,
         post_filters=post,
+        window=window,
     )
     frames = source if hooks.source is None else _SourceView(source, hooks.source(source))
     return run_pipeline(

@@ -150,8 +150,12 @@ class Timeline:
         stats: PipelineStats,
         dedup: Any = None,  # engine.pipeline.dedup.Dedup; None = off
         post_filters: list[Any] | None = None,
+        window: tuple[Fraction, Fraction | None] | None = None,
     ) -> None:
         self.ops, self.filters, self.interpolator = ops, filters, interpolator
+        # a chunk's share of the run: outputs with lo <= pts < hi (hi None: to the end), and
+        # the cuts whose left frame lies there; the frames fed around it only give context
+        self.window = window
         self.dedup = dedup
         self.post_filters = list(post_filters or [])
         self.anchor: Frame | None = None  # smooth: the first frame of the current drawing
@@ -200,7 +204,22 @@ class Timeline:
         return image, False
 
     def step(self, source: Frame) -> list[tuple[Any, Fraction]]:
-        return self._post(self._step(source))
+        return self._post(self._kept(self._step(source)))
+
+    def _inside(self, pts: Fraction) -> bool:
+        if self.window is None:
+            return True
+        lo, hi = self.window
+        return lo <= pts and (hi is None or pts < hi)
+
+    def _kept(self, outputs: list[tuple[Any, Fraction]]) -> list[tuple[Any, Fraction]]:
+        if self.window is None:
+            return outputs
+        return [(image, pts) for image, pts in outputs if self._inside(pts)]
+
+    def _count_cut(self, left: Frame, cut: Any) -> None:
+        if self._inside(left.pts):  # each chunk counts the cuts that start in it: none twice
+            self._cuts = self.ops.add_flag(self._cuts, cut)
 
     def _post(self, outputs: list[tuple[Any, Fraction]]) -> list[tuple[Any, Fraction]]:
         if not self.post_filters:
@@ -247,8 +266,7 @@ class Timeline:
         if self._retimes:  # minterpolate: the interpolator keeps the timeline itself
             previous, self.previous = self.previous, current
             if previous is not None:
-                cut = ops.cut_flag(previous.luma, current.luma, self.threshold)
-                self._cuts = ops.add_flag(self._cuts, cut)
+                self._count_cut(previous, ops.cut_flag(previous.luma, current.luma, self.threshold))
             return self.interpolator.push(image, current.pts)
         slots = self.retimer.advance(current.pts)
         previous, self.previous = self.previous, current
@@ -261,7 +279,7 @@ class Timeline:
             self.stats.vfi_skipped += sum(1 for slot in slots if slot.t != 0)
             return [(previous.image, slot.pts) for slot in slots]
         cut = ops.cut_flag(previous.luma, current.luma, self.threshold)
-        self._cuts = ops.add_flag(self._cuts, cut)
+        self._count_cut(previous, cut)
         known_cut = ops.known_true(cut)
         self.interpolator.new_pair()
         outputs: list[tuple[Any, Fraction]] = []
@@ -294,7 +312,7 @@ class Timeline:
         waiting, self.pending = self.pending + slots, []
         self.anchor = current
         cut = ops.cut_flag(anchor.luma, current.luma, self.threshold)
-        self._cuts = ops.add_flag(self._cuts, cut)
+        self._count_cut(anchor, cut)
         known_cut = ops.known_true(cut)
         self.interpolator.new_pair()
         span = current.pts - anchor.pts
@@ -316,7 +334,7 @@ class Timeline:
 
     def finish(self) -> list[tuple[Any, Fraction]]:
         """The last frame's remaining slots; sets the cut count (one read of the flags)."""
-        return self._post(self._finish())
+        return self._post(self._kept(self._finish()))
 
     def _finish(self) -> list[tuple[Any, Fraction]]:
         tail = self._drain() if self._sequence else []

@@ -118,10 +118,15 @@ class VideoReader:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        start: float | None = None,
-        duration: float | None = None,
+        start: float | Fraction | None = None,
+        duration: float | Fraction | None = None,
+        pts_zero: Fraction | None = None,
     ) -> None:
         self.path = Path(path)
+        # seconds after the stream's first timestamp that pts 0 stands for; None = the first
+        # kept frame. A chunk (``engine.distributed``) passes the run's, so its frames keep
+        # the whole run's timestamps and land on the same output slots.
+        self._pts_zero = pts_zero
         self.warnings: list[str] = []
         start_offset = _seconds(start, "start") or Fraction(0)
         duration_limit = _seconds(duration, "duration")
@@ -299,9 +304,10 @@ class VideoReader:
         if pending is None:
             raise InputError(f"{self.path}: a VideoReader can be iterated only once")
         index = 0
+        zero = self._first_time if self._pts_zero is None else self._origin + self._pts_zero
         while pending is not None:
             frame, time = pending
-            yield index, time - self._first_time, frame
+            yield index, time - zero, frame
             index += 1
             pending = next(self._decoded, None)
 

@@ -270,6 +270,16 @@ class VideoWriter:
         self._colorspace_tag = input_tag if same_matrix else AVCOL_SPC_BY_MATRIX[self.matrix]
         self._range_tag = AVCOL_RANGE_JPEG if self.full_range else AVCOL_RANGE_MPEG
 
+    @property
+    def colour_tags(self) -> dict[str, int]:
+        """The stream's colour tags (AVColor* ints), for a file assembled from segments."""
+        return {
+            "colorspace": self._colorspace_tag,
+            "color_range": self._range_tag,
+            "color_primaries": self._primaries,
+            "color_trc": self._transfer,
+        }
+
     def _fail(self, action: str, error: BaseException) -> OutputError:
         self.abort()
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__

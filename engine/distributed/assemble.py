@@ -1,0 +1,107 @@
+"""The final file from its segments by stream copy: no re-encode.
+
+The segments' video packets are copied in order into one stream under the output's
+temporary name; the source's audio and subtitles are muxed once beside them with the
+single pass's trim rules (``AudioCarrier``), and the file is renamed into place at the
+end. Colour tags are the ones the segments' writer derived from the source (NUT, the
+segments' container, does not store them). Segments whose stream headers differ (another encoder or settings, e.g.
+workers on different machines) or whose timestamps would go backwards are refused.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from engine.errors import OutputError
+from engine.video.audio import AudioCarrier
+
+_AUDIO_LOOKAHEAD_S = Fraction(1, 2)  # as the writer: audio muxed a little ahead of video
+
+
+@dataclass(frozen=True)
+class Assembly:
+    segments: int
+    packets: int
+    bytes: int
+    wall_s: float
+
+    def describe(self) -> str:
+        return f"stream-copied concat of {self.segments} segments"
+
+
+def assemble(
+    segments: list[Path],
+    output: Path,
+    audio_source: Path | None,
+    audio_start: float,
+    audio_duration: float | None,
+    colour: dict[str, int] | None = None,
+) -> Assembly:
+    """Join ``segments`` into ``output`` (via its temp name); OutputError on any mismatch."""
+    started = time.perf_counter()
+    temp = output.with_name(f".{output.stem}.partial{output.suffix}")
+    packets = 0
+    try:
+        out = av.open(str(temp), "w")
+    except (av.error.FFmpegError, OSError) as error:
+        raise OutputError(f"cannot create {output}: {error}; check the directory") from None
+    carrier: AudioCarrier | None = None
+    try:
+        with av.open(str(segments[0])) as first:
+            template = first.streams.video[0]
+            extradata = template.codec_context.extradata
+            time_base = template.time_base
+            video = out.add_stream_from_template(template)
+            video.time_base = time_base
+            for name, value in (colour or {}).items():  # as the writer tagged the segments
+                setattr(video.codec_context, name, value)
+        if audio_source is not None:
+            carrier = AudioCarrier(out, audio_source, audio_start, audio_duration)
+        last_dts: int | None = None
+        for number, path in enumerate(segments):
+            with av.open(str(path)) as segment:
+                stream = segment.streams.video[0]
+                if stream.codec_context.extradata != extradata or stream.time_base != time_base:
+                    raise OutputError(
+                        f"segment {number} ({path.name}) was encoded with other stream settings "
+                        "than segment 0; run the chunks with one encoder (--codec) and remove the work directory"
+                    )
+                for packet in segment.demux(stream):
+                    if packet.size == 0:
+                        continue
+                    if last_dts is not None and packet.dts is not None and packet.dts <= last_dts:
+                        raise OutputError(
+                            f"segment {number} ({path.name}) starts before the previous one ends "
+                            f"(dts {packet.dts} <= {last_dts}); remove the work directory and run again"
+                        )
+                    last_dts = packet.dts if packet.dts is not None else last_dts
+                    packet.stream = video
+                    out.mux(packet)
+                    packets += 1
+                    if carrier is not None and packet.pts is not None:
+                        carrier.pump(packet.pts * Fraction(stream.time_base) + _AUDIO_LOOKAHEAD_S)
+        if carrier is not None:
+            carrier.finish()
+        out.close()
+        os.replace(temp, output)
+    except BaseException as error:
+        try:
+            out.close()
+        except (av.error.FFmpegError, OSError):
+            pass
+        temp.unlink(missing_ok=True)
+        if isinstance(error, (av.error.FFmpegError, OSError)):
+            raise OutputError(f"assembling {output} failed: {error}; nothing was written") from None
+        raise
+    finally:
+        if carrier is not None:
+            carrier.close()
+    return Assembly(
+        len(segments), packets, os.path.getsize(output), round(time.perf_counter() - started, 3)
+    )

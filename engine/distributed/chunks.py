@@ -1,0 +1,148 @@
+"""The chunk plan: the run's source frames split at keyframes, found by demuxing (no decode).
+
+A chunk owns the source frames ``[first, first + frames)`` and so the output timestamps
+in ``[lo, hi)``: the slots whose left source frame lies inside it. It decodes ``before``
+frames ahead of its range and ``after`` frames past it (at least the one frame past its
+end that interpolation and the scene-cut decision across the boundary need), and keeps
+only its own outputs, so the assembled chunks are the single pass's frames, timestamps
+and cuts.
+
+Look-back: held-frame dedup compares a frame with its anchor, so with ``--dedup`` on a
+chunk also feeds the frame before its range. ``smooth`` holds up to ``SMOOTH_MAX_HOLD``
+slots for the next drawing, so it reads that many more on both sides. A held run longer
+than the look-back that crosses a boundary restarts there (the first frame of a chunk
+is then upscaled itself rather than reusing an earlier copy): in ``exact`` mode that is
+the same image, in ``auto`` one within the held threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from engine.errors import InputError, OptionsError
+from engine.pipeline.timeline import SMOOTH_MAX_HOLD
+from engine.video.clock import SourceClock, exact_seconds
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk's share of the run; times are exact seconds."""
+
+    index: int
+    first: int  # first owned source frame (run frame numbers from 0)
+    frames: int  # owned source frames
+    lo: Fraction  # output pts range it owns: [lo, hi); hi None = to the end
+    hi: Fraction | None
+    decode_start: Fraction  # s after the stream's first timestamp where its reader starts
+    decode_duration: Fraction | None  # s its reader reads (None = to the run's end)
+
+    def describe(self) -> str:
+        return f"chunk {self.index} (frames {self.first}-{self.first + self.frames - 1})"
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    chunks: tuple[Chunk, ...]
+    pts_zero: Fraction  # s after the stream's origin of the run's first frame (output pts 0)
+    frames: int  # source frames in the run
+    keyframes: int
+
+    @property
+    def count(self) -> int:
+        return len(self.chunks)
+
+
+def context_frames(dedup: str, interpolates: bool) -> tuple[int, int]:
+    """(frames decoded before a chunk, frames past its end) for these settings."""
+    if dedup == "smooth":
+        return SMOOTH_MAX_HOLD + 1, SMOOTH_MAX_HOLD + 1
+    return (1 if dedup != "off" else 0), (1 if interpolates else 0)
+
+
+def source_times(path: Path, start: float | None, duration: float | None):
+    """(stream origin s, sorted frame times s, keyframe flags) of the run's range."""
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as error:
+        raise InputError(f"{path} is not a readable video ({error}); give a video file") from None
+    with container:
+        if not container.streams.video:
+            raise InputError(f"{path} has no video stream; give a file with video")
+        stream = container.streams.video[0]
+        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        fps = Fraction(stream.average_rate or stream.guessed_rate or stream.base_rate or 25)
+        origin = (stream.start_time or 0) * time_base
+        packets = []
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the demuxer's flush packet
+                continue
+            if packet.pts is None:
+                raise OptionsError(
+                    f"{path}: its video packets carry no timestamps, so it cannot be split "
+                    "into chunks; remux it into .mkv or .mp4 first, or run without chunks"
+                )
+            packets.append((packet.pts, bool(packet.is_keyframe)))
+    packets.sort()
+    start_s = exact_seconds(start) if start else None
+    duration_s = exact_seconds(duration) if duration else None
+    clock = SourceClock(origin, fps, start_s, duration_s)
+    times, keys = [], []
+    for pts, key in packets:  # the reader's timestamp rules, so frame k here is frame k there
+        if clock.place(pts, time_base) is None:
+            if clock.ended:
+                break
+            continue
+        times.append(clock.last_time)
+        keys.append(key)
+    if not times:
+        raise InputError(f"{path} has no video frames in the asked range; check --start")
+    return origin, times, keys
+
+
+def plan_chunks(
+    path: Path,
+    chunk_seconds: float,
+    start: float | None = None,
+    duration: float | None = None,
+    context: tuple[int, int] = (0, 1),
+) -> ChunkPlan:
+    """Chunks of about ``chunk_seconds`` starting at keyframes, over the run's range."""
+    if not chunk_seconds > 0:
+        raise OptionsError(f"--chunk-seconds must be positive, got {chunk_seconds}")
+    origin, times, keys = source_times(path, start, duration)
+    length = exact_seconds(chunk_seconds)
+    starts = [0]
+    for frame in range(1, len(times)):
+        if keys[frame] and times[frame] - times[starts[-1]] >= length:
+            starts.append(frame)
+    zero = times[0]
+    run_end = (
+        None if duration is None else origin + exact_seconds(start or 0) + exact_seconds(duration)
+    )
+    before, after = context
+    chunks = []
+    for position, first in enumerate(starts):
+        end = starts[position + 1] if position + 1 < len(starts) else len(times)
+        decode_first = max(first - before, 0)
+        decode_start = times[decode_first] - origin
+        past = end + after  # frames [decode_first, past) are read
+        if past < len(times):
+            decode_duration: Fraction | None = times[past] - origin - decode_start
+        else:
+            decode_duration = None if run_end is None else run_end - origin - decode_start
+        chunks.append(
+            Chunk(
+                index=position,
+                first=first,
+                frames=end - first,
+                lo=times[first] - zero,
+                hi=None if end == len(times) else times[end] - zero,
+                decode_start=decode_start,
+                decode_duration=decode_duration,
+            )
+        )
+    return ChunkPlan(tuple(chunks), zero - origin, len(times), sum(keys))
