@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from engine.cli_chunks import chunk_flags, pop_chunk_options
 from engine.errors import OptionsError, VxError
 from engine.options import BuildOptions, RunOptions
 
@@ -299,6 +300,7 @@ def _validate_openvino(model: str) -> None:
     "auto = also near-identical ones, smooth = also interpolate evenly between drawings.",
 )
 @click.option("--probe/--no-probe", default=True, help="Print the source's probe warnings first.")
+@chunk_flags
 def run(
     input: Path,
     output: Path,
@@ -316,6 +318,7 @@ def run(
     from engine.api import run as run_job
     from engine.progress import ProgressPrinter
 
+    chunks = pop_chunk_options(rest)
     options = RunOptions(
         input=input,
         output=output,
@@ -327,6 +330,7 @@ def run(
         progress=progress,
         pre=tuple(pre),
         post=tuple(post),
+        chunks=chunks,
         **rest,
     )
     printer = ProgressPrinter(options.progress)

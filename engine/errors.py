@@ -53,6 +53,10 @@ class OptionsError(VxError):
     """Options that contradict each other or exceed limits."""
 
 
+class ChunkFailed(VxError):
+    """A chunk of a chunked run failed (after its retries); its work directory stays resumable."""
+
+
 class Cancelled(VxError):
     """The run was cancelled (web job deleted, Ctrl-C)."""
 

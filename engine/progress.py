@@ -64,5 +64,11 @@ class ProgressPrinter:
             f"  dedup {summary.dedup}: held frames reused {summary.sr_skipped}, "
             f"interpolations skipped {summary.vfi_skipped}",
         ]
+        if summary.chunks:
+            lines.append(
+                f"  chunks {summary.chunks} ({summary.chunks_reused} reused, {summary.retries} "
+                f"retried) on {summary.workers} worker(s), {summary.frames_processed} source "
+                f"frames run; {summary.assembly}"
+            )
         lines += [f"  warning: {w}" for w in summary.warnings]
         print("\n".join(lines), file=sys.stderr)

@@ -33,7 +33,7 @@ from engine.distributed.segment import (
     encode_chunk,
     file_sha256,
 )
-from engine.errors import Cancelled, OptionsError, VxError
+from engine.errors import Cancelled, ChunkFailed, OptionsError, VxError
 from engine.options import ChunkOptions, Progress, RunOptions, RunSummary
 
 _RECORDED = ("frames_out", "scene_cuts", "sr_skipped", "vfi_skipped", "codec", "decoder", "colour")
@@ -41,10 +41,6 @@ _RECORDED = ("frames_out", "scene_cuts", "sr_skipped", "vfi_skipped", "codec", "
 
 def default_work_dir(output: Path) -> Path:
     return output.with_name(f".{output.name}.vx-work")
-
-
-class ChunkFailed(VxError):
-    """A chunk failed (after its retries); the work directory stays resumable."""
 
 
 class LocalChunks:

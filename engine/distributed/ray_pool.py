@@ -1,0 +1,305 @@
+"""Chunks on Ray actors: each loads its models once and runs many chunks.
+
+``--ray local`` starts Ray on this machine, ``auto`` joins the cluster ``ray start``
+made (or ``RAY_ADDRESS``), anything else is a cluster address. Workers are actors
+with ``num_cpus`` = their threads, and ``num_gpus=1`` on the GPU backends (one GPU
+each; NOT RUN IN CI: no GPU there). Ray restarts a worker whose process dies and
+retries its chunk (``max_restarts``/``max_task_retries``); a chunk that still fails is
+sent to another worker, up to ``ATTEMPTS`` tries in all. Segments come back through the
+object store as bytes, and only the driver writes them, the manifest and the output.
+The input is read from its path (every node must see it), or with ``ship_input`` from
+one copy put in the object store.
+
+``VX_FAULT_CHUNK=<index>:exit`` (a test's fault, read by the workers) makes the worker
+running that chunk die mid-chunk on its first attempt; ``<index>:raise`` makes the chunk
+raise on every attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from engine.distributed.chunks import Chunk, ChunkPlan
+from engine.distributed.segment import SEGMENT_SUFFIX, ChunkResult, encode_chunk
+from engine.errors import Cancelled, ChunkFailed, OptionsError
+from engine.options import ChunkOptions, RunOptions
+
+ATTEMPTS = 3  # tries of one chunk in all (Ray's own retries included)
+THREADS_PER_WORKER = 4  # default CPU threads per worker when --ray-workers is not given
+_FAULT_ENV = "VX_FAULT_CHUNK"
+_REPORT_S = 0.25
+
+
+class Tally:
+    """Ray actor: attempts and live frame counts per chunk, for retries and progress."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[int, int] = {}
+        self.frames: dict[int, int] = {}
+
+    def started(self, chunk: int) -> int:
+        self.attempts[chunk] = self.attempts.get(chunk, 0) + 1
+        self.frames[chunk] = 0
+        return self.attempts[chunk]
+
+    def progress(self, chunk: int, frames: int) -> None:
+        self.frames[chunk] = frames
+
+    def snapshot(self) -> tuple[dict[int, int], dict[int, int]]:
+        return dict(self.frames), dict(self.attempts)
+
+
+class ChunkWorker:
+    """Ray actor: one plan's models, loaded once, and the chunks sent to it."""
+
+    def __init__(
+        self, options: RunOptions, size: tuple[int, int], fps: Fraction, backend: str, tally: Any
+    ) -> None:
+        import contextlib
+
+        import ray
+
+        from engine.plan import make_plan
+        from engine.runners import make_runners
+
+        started = time.perf_counter()
+        # by name, not a handle in the arguments: a restarted actor needs its arguments again
+        self.options, self.tally = options, ray.get_actor(tally)
+        self.plan = make_plan(options, size[0], size[1], fps, backend=backend)
+        self._active = contextlib.ExitStack()
+        self.runners = make_runners(self.plan, lambda message: None)
+        for runner in self.runners:
+            if runner is not None:
+                self._active.enter_context(runner)
+        self.load_s = time.perf_counter() - started
+        self._inputs: dict[str, Path] = {}
+        self._scratch = Path(tempfile.mkdtemp(prefix="vx-worker-"))
+
+    def info(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "load_s": round(self.load_s, 3)}
+
+    def _input(self, shipped: list | None) -> Path | None:
+        if not shipped:
+            return None
+        import ray
+
+        ref, suffix = shipped
+        key = ref.hex()
+        if key not in self._inputs:
+            path = self._scratch / f"input-{key[:16]}{suffix}"
+            path.write_bytes(ray.get(ref))
+            self._inputs[key] = path
+        return self._inputs[key]
+
+    def run(
+        self, chunk: Chunk, pts_zero: Fraction, shipped: list | None
+    ) -> tuple[ChunkResult, bytes]:
+        import ray
+
+        attempt = ray.get(self.tally.started.remote(chunk.index))
+        fault = os.environ.get(_FAULT_ENV, "")
+        faulty, _, mode = fault.partition(":")
+        if faulty == str(chunk.index) and mode == "raise":
+            raise RuntimeError(f"fault injected by {_FAULT_ENV}={fault}")
+        last = [0.0]
+
+        def on_frames(frames: int) -> None:
+            if faulty == str(chunk.index) and mode == "exit" and attempt == 1 and frames >= 2:
+                os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies mid-chunk
+            if time.perf_counter() - last[0] >= _REPORT_S:
+                last[0] = time.perf_counter()
+                self.tally.progress.remote(chunk.index, frames)
+
+        segment = self._scratch / f"segment-{chunk.index:05d}{SEGMENT_SUFFIX}"
+        result = encode_chunk(
+            self.options, self.plan, chunk, pts_zero, self.runners, segment,
+            on_frames=on_frames, input_path=self._input(shipped),
+        )  # fmt: skip
+        data = segment.read_bytes()
+        segment.unlink()
+        return result, data
+
+
+def connect(address: str) -> bool:
+    """Connect to Ray as ``--ray`` asks; True when this call started (and owns) it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": "error",
+    }
+    if address == "local":
+        ray.init(**kwargs)
+    elif address == "auto":
+        if not os.environ.get("RAY_ADDRESS") and not _cluster_running():
+            raise OptionsError(
+                "--ray auto found no Ray cluster on this machine (no `ray start` and no RAY_ADDRESS); "
+                "start one with `ray start --head`, or use --ray local"
+            )
+        ray.init(address="auto", **kwargs)
+    else:
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, ValueError, RuntimeError) as error:
+            raise OptionsError(
+                f"--ray {address}: cannot connect ({error}); check the address"
+            ) from None
+    return True
+
+
+def _cluster_running() -> bool:
+    return Path(tempfile.gettempdir(), "ray", "ray_current_cluster").exists()
+
+
+def default_workers(cluster: dict[str, float], on_gpu: bool, threads: int) -> int:
+    """One worker per GPU on the GPU backends; else the cluster's CPUs / threads per worker."""
+    if on_gpu and cluster.get("GPU", 0) >= 1:
+        return int(cluster["GPU"])
+    return max(1, int(cluster.get("CPU", 1)) // max(threads, 1))
+
+
+class RayChunks:
+    """The chunks of one run on a pool of ``ChunkWorker`` actors."""
+
+    def __init__(
+        self, options: RunOptions, chunking: ChunkOptions, plan: Any, log: Callable[[str], None]
+    ) -> None:
+        try:
+            import ray
+        except ModuleNotFoundError:
+            raise OptionsError("--ray needs Ray: pip install 'vx-engine[cluster]'") from None
+        from engine.backends.select import GPU_BACKENDS
+
+        self.ray, self.log, self.retries = ray, log, 0
+        self.owns = connect(chunking.ray or "local")
+        cluster = ray.cluster_resources()
+        on_gpu = plan.backend in GPU_BACKENDS
+        if chunking.ray_workers is not None:
+            if chunking.ray_workers < 1:
+                raise OptionsError(f"--ray-workers must be 1 or more, got {chunking.ray_workers}")
+            self.workers = chunking.ray_workers
+            threads = options.threads or max(1, int(cluster.get("CPU", 1)) // self.workers)
+        else:
+            threads = options.threads or THREADS_PER_WORKER
+            self.workers = default_workers(cluster, on_gpu, threads)
+        options = replace(
+            options, input=Path(options.input).resolve(), threads=threads, chunks=None
+        )
+        tally_name = f"vx-tally-{os.getpid()}-{time.time_ns()}"
+        self.tally = ray.remote(Tally).options(num_cpus=0, name=tally_name).remote()
+        env = {k: v for k, v in os.environ.items() if k == _FAULT_ENV or k.startswith("VX_")}
+        actor = ray.remote(ChunkWorker).options(
+            num_cpus=threads,
+            num_gpus=1 if on_gpu else 0,
+            max_restarts=ATTEMPTS - 1,
+            max_task_retries=ATTEMPTS - 1,
+            runtime_env={"env_vars": env} if env else None,
+        )
+        size, fps = (plan.in_width, plan.in_height), plan.in_fps
+        self.started = time.perf_counter()
+        self.pool = [
+            actor.remote(options, size, fps, plan.backend, tally_name) for _ in range(self.workers)
+        ]
+        self.shipped = None
+        if chunking.ship_input:
+            self.shipped = [ray.put(Path(options.input).read_bytes()), Path(options.input).suffix]
+        self.worker_info: list[dict[str, Any]] = []
+
+    def run(
+        self,
+        chunks: list[Chunk],
+        chunk_plan: ChunkPlan,
+        segment_path: Callable[[Chunk], Path],
+        on_frames: Callable[[int, int], None],
+        on_done: Callable[[ChunkResult], None],
+        cancel: Any,
+    ) -> None:
+        ray = self.ray
+        queue = list(chunks)
+        failures: dict[int, int] = {}
+        failed = ""
+        idle = list(self.pool)
+        running: dict[Any, tuple[Chunk, Any]] = {}
+        while (queue and idle) or running:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            while queue and idle:
+                chunk, worker = queue.pop(0), idle.pop(0)
+                running[worker.run.remote(chunk, chunk_plan.pts_zero, self.shipped)] = (
+                    chunk,
+                    worker,
+                )
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=_REPORT_S)
+            frames, _ = ray.get(self.tally.snapshot.remote())
+            for index, count in frames.items():
+                if any(chunk.index == index for chunk, _ in running.values()):
+                    on_frames(index, count)
+            for ref in ready:
+                chunk, worker = running.pop(ref)
+                try:
+                    result, data = ray.get(ref)
+                except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as error:
+                    failures[chunk.index] = failures.get(chunk.index, 0) + 1
+                    if not isinstance(error, ray.exceptions.RayActorError):
+                        idle.append(worker)  # the worker lives; the chunk goes to the next one
+                    if failures[chunk.index] >= ATTEMPTS or not (idle or running):
+                        # the other chunks still run, so a resume has only this one left
+                        failed = failed or (
+                            f"{chunk.describe()} failed after {self._attempts(chunk)} attempts: {_cause(error)}"
+                        )
+                        continue
+                    queue.insert(0, chunk)
+                    continue
+                idle.append(worker)
+                self._store(segment_path(chunk), data, result)
+                on_done(result)
+        self.retries = sum(count - 1 for count in ray.get(self.tally.snapshot.remote())[1].values())
+        if failed or queue:
+            raise ChunkFailed(failed or f"{len(queue)} chunks were left with no live worker")
+
+    def _attempts(self, chunk: Chunk) -> int:
+        return self.ray.get(self.tally.snapshot.remote())[1].get(chunk.index, 1)
+
+    @staticmethod
+    def _store(path: Path, data: bytes, result: ChunkResult) -> None:
+        if hashlib.sha256(data).hexdigest() != result.sha256:
+            raise ChunkFailed(
+                f"chunk {result.index}: its segment arrived damaged (SHA-256 differs); run again with --resume"
+            )
+        temp = path.with_name(f".{path.name}.partial")
+        temp.write_bytes(data)
+        os.replace(temp, path)
+
+    def close(self) -> None:
+        ray = self.ray
+        if self.pool:
+            try:
+                self.worker_info = ray.get([w.info.remote() for w in self.pool], timeout=10)
+            except Exception:  # a dead worker has nothing to report
+                self.worker_info = []
+        for worker in self.pool:
+            ray.kill(worker)
+        ray.kill(self.tally)
+        self.pool = []
+        if self.owns:
+            ray.shutdown()
+
+
+def _cause(error: BaseException) -> str:
+    cause = getattr(error, "cause", None)
+    if cause is not None:
+        return f"{type(cause).__name__}: {cause}"
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else 'worker died'}"
