@@ -10,6 +10,7 @@ workers on different machines) or whose timestamps would go backwards are refuse
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import av
 
+from engine.distributed.segment import packets_path
 from engine.errors import OutputError
 from engine.video.audio import AudioCarrier
 
@@ -42,11 +44,12 @@ def assemble(
     audio_start: float,
     audio_duration: float | None,
     colour: dict[str, int] | None = None,
+    rate: Fraction | None = None,
 ) -> Assembly:
     """Join ``segments`` into ``output`` (via its temp name); OutputError on any mismatch."""
     started = time.perf_counter()
     temp = output.with_name(f".{output.stem}.partial{output.suffix}")
-    packets = 0
+    copied = 0
     try:
         out = av.open(str(temp), "w")
     except (av.error.FFmpegError, OSError) as error:
@@ -58,13 +61,20 @@ def assemble(
             extradata = template.codec_context.extradata
             time_base = template.time_base
             video = out.add_stream_from_template(template)
-            video.time_base = time_base
+            # the single pass's request to the muxer: the writer's ticks and frame rate
+            video.time_base = Fraction(
+                json.loads(packets_path(segments[0]).read_text())["time_base"]
+            )
+            if rate is not None:
+                video.codec_context.framerate = rate
             for name, value in (colour or {}).items():  # as the writer tagged the segments
                 setattr(video.codec_context, name, value)
         if audio_source is not None:
             carrier = AudioCarrier(out, audio_source, audio_start, audio_duration)
         last_dts: int | None = None
         for number, path in enumerate(segments):
+            record = json.loads(packets_path(path).read_text())
+            timestamps, ticks = record["packets"], Fraction(record["time_base"])
             with av.open(str(path)) as segment:
                 stream = segment.streams.video[0]
                 if stream.codec_context.extradata != extradata or stream.time_base != time_base:
@@ -72,9 +82,15 @@ def assemble(
                         f"segment {number} ({path.name}) was encoded with other stream settings "
                         "than segment 0; run the chunks with one encoder (--codec) and remove the work directory"
                     )
-                for packet in segment.demux(stream):
-                    if packet.size == 0:
-                        continue
+                packets = [packet for packet in segment.demux(stream) if packet.size]
+                if len(packets) != len(timestamps):
+                    raise OutputError(
+                        f"segment {number} ({path.name}) holds {len(packets)} packets, its record "
+                        f"{len(timestamps)}; remove the work directory and run again"
+                    )
+                for packet, (pts, dts, duration) in zip(packets, timestamps, strict=True):
+                    packet.time_base = ticks  # the writer's; mux rescales to the stream's
+                    packet.pts, packet.dts, packet.duration = pts, dts, duration
                     if last_dts is not None and packet.dts is not None and packet.dts <= last_dts:
                         raise OutputError(
                             f"segment {number} ({path.name}) starts before the previous one ends "
@@ -83,9 +99,9 @@ def assemble(
                     last_dts = packet.dts if packet.dts is not None else last_dts
                     packet.stream = video
                     out.mux(packet)
-                    packets += 1
+                    copied += 1
                     if carrier is not None and packet.pts is not None:
-                        carrier.pump(packet.pts * Fraction(stream.time_base) + _AUDIO_LOOKAHEAD_S)
+                        carrier.pump(pts * ticks + _AUDIO_LOOKAHEAD_S)
         if carrier is not None:
             carrier.finish()
         out.close()

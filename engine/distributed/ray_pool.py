@@ -17,7 +17,6 @@ raise on every attempt.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import tempfile
@@ -29,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.distributed.chunks import Chunk, ChunkPlan
-from engine.distributed.segment import SEGMENT_SUFFIX, ChunkResult, encode_chunk
+from engine.distributed.segment import (
+    SEGMENT_SUFFIX,
+    ChunkResult,
+    encode_chunk,
+    packets_path,
+    segment_sha256,
+)
 from engine.errors import Cancelled, ChunkFailed, OptionsError
 from engine.options import ChunkOptions, RunOptions
 
@@ -124,8 +129,9 @@ class ChunkWorker:
             self.options, self.plan, chunk, pts_zero, self.runners, segment,
             on_frames=on_frames, input_path=self._input(shipped),
         )  # fmt: skip
-        data = segment.read_bytes()
+        data = segment.read_bytes(), packets_path(segment).read_bytes()
         segment.unlink()
+        packets_path(segment).unlink()
         return result, data
 
 
@@ -273,14 +279,17 @@ class RayChunks:
         return self.ray.get(self.tally.snapshot.remote())[1].get(chunk.index, 1)
 
     @staticmethod
-    def _store(path: Path, data: bytes, result: ChunkResult) -> None:
-        if hashlib.sha256(data).hexdigest() != result.sha256:
+    def _store(path: Path, data: tuple[bytes, bytes], result: ChunkResult) -> None:
+        """The segment and its packet timestamps into the work directory, verified."""
+        for target, content in zip((path, packets_path(path)), data, strict=True):
+            temp = target.with_name(f".{target.name}.partial")
+            temp.write_bytes(content)
+            os.replace(temp, target)
+        if segment_sha256(path) != result.sha256:
+            path.unlink()
             raise ChunkFailed(
                 f"chunk {result.index}: its segment arrived damaged (SHA-256 differs); run again with --resume"
             )
-        temp = path.with_name(f".{path.name}.partial")
-        temp.write_bytes(data)
-        os.replace(temp, path)
 
     def close(self) -> None:
         ray = self.ray

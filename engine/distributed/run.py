@@ -31,7 +31,8 @@ from engine.distributed.segment import (
     ChunkResult,
     check_concat_codec,
     encode_chunk,
-    file_sha256,
+    packets_path,
+    segment_sha256,
 )
 from engine.errors import Cancelled, ChunkFailed, OptionsError, VxError
 from engine.options import ChunkOptions, Progress, RunOptions, RunSummary
@@ -211,6 +212,7 @@ def run_chunked(
                 float(chunk_plan.pts_zero),
                 options.duration,
                 colour=records[0]["colour"],
+                rate=plan.out_fps,
             )
         except BaseException as error:
             kept = sum(1 for r in records if r["state"] == "done")
@@ -276,7 +278,11 @@ def _verified(existing: dict, manifest: dict, work_dir: Path) -> set[int]:
         ):
             continue
         segment = work_dir / f"{old['segment']}{SEGMENT_SUFFIX}"
-        if segment.exists() and file_sha256(segment) == old.get("sha256"):
+        if (
+            segment.exists()
+            and packets_path(segment).exists()
+            and segment_sha256(segment) == old.get("sha256")
+        ):
             reusable.add(old["index"])
     return reusable
 

@@ -9,6 +9,7 @@ process, or a Ray actor) only decides where.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -54,12 +55,27 @@ def check_concat_codec(codec: str) -> None:
         )
 
 
-def file_sha256(path: Path) -> str:
+def packets_path(segment: Path) -> Path:
+    """The segment's packet timestamps: NUT rebuilds dts on reading and may shift pts."""
+    return segment.with_suffix(".packets.json")
+
+
+def segment_sha256(segment: Path) -> str:
+    """SHA-256 of a segment and its packet timestamps, as the manifest records it."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
+    for path in (segment, packets_path(segment)):
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def write_packets(segment: Path, time_base: Fraction, packets: list[tuple[int, int, int]]) -> None:
+    """(pts, dts, duration) of each packet in ``time_base`` ticks, in the segment's order."""
+    path = packets_path(segment)
+    temp = path.with_name(f".{path.name}.partial")
+    temp.write_text(json.dumps({"time_base": str(time_base), "packets": packets}))
+    os.replace(temp, path)
 
 
 def encode_chunk(
@@ -100,6 +116,7 @@ def encode_chunk(
             overwrite=True,
             on_gpu=plan.backend in GPU_BACKENDS,
         )
+        writer.packet_log = []
 
         def progress(event: Progress) -> None:
             if on_frames is not None:
@@ -116,6 +133,7 @@ def encode_chunk(
                 window=(chunk.lo, chunk.hi),
             )
             writer.close()
+            write_packets(segment, writer.time_base, writer.packet_log)
         except BaseException:
             writer.abort()
             raise
@@ -130,7 +148,7 @@ def encode_chunk(
         vfi_skipped=stats.vfi_skipped,
         codec=writer.codec,
         decoder=stats.decoder,
-        sha256=file_sha256(segment),
+        sha256=segment_sha256(segment),
         bytes=os.path.getsize(segment),
         wall_s=round(time.perf_counter() - started, 3),
         colour=writer.colour_tags,

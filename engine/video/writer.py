@@ -133,6 +133,9 @@ class VideoWriter:
         self._last_dts: int | None = None
         self._inexact_pts = 0
         self.frames_written = 0
+        # (pts, dts, duration) of every video packet in mux order, when a caller asks: a
+        # chunk's segment keeps them, since its container may shift or drop timestamps
+        self.packet_log: list[tuple[int, int, int]] | None = None
 
     def _open(
         self,
@@ -305,6 +308,12 @@ class VideoWriter:
             self._last_dts = packet.dts
         return packets
 
+    def _mux(self, packets: list) -> None:
+        packets = self._checked_dts(packets)
+        if self.packet_log is not None:
+            self.packet_log += [(p.pts, p.dts, p.duration) for p in packets]
+        self._container.mux(packets)
+
     def write(self, rgb: np.ndarray, pts: Fraction) -> None:
         """Encode one float32 (3, H, W) RGB frame shown at ``pts`` seconds."""
         if self._closed:
@@ -322,7 +331,7 @@ class VideoWriter:
         frame.pts, frame.time_base = ticks, self.time_base
         frame.colorspace, frame.color_range = self._colorspace_tag, self._range_tag
         try:
-            self._container.mux(self._checked_dts(self._video.encode(frame)))
+            self._mux(self._video.encode(frame))
             if self._audio is not None:
                 self._audio.pump(Fraction(pts) + _AUDIO_LOOKAHEAD_S)
         except (av.error.FFmpegError, OSError) as error:
@@ -339,7 +348,7 @@ class VideoWriter:
                 f"no frames were written to {self.path}; the input produced no frames"
             )
         try:
-            self._container.mux(self._checked_dts(self._video.encode(None)))
+            self._mux(self._video.encode(None))
             if self._audio is not None:
                 self._audio.finish()
             self._container.close()
