@@ -27,7 +27,7 @@ from engine.server.limits import JobLimits, LimitError, check_job, read_header
 from engine.server.moment import RunnerCache
 from engine.server.staging import add_staging_routes, warnings_of
 from engine.server.uploads import FORM_OVERHEAD_BYTES, DiskFull, receive_upload
-from engine.server.worker import Worker, worker_devices
+from engine.server.worker import JOB_CHUNK_SECONDS, Worker, worker_devices
 from export.registry import MODELS
 
 log = logging.getLogger("vx-engine.server")
@@ -58,6 +58,8 @@ def create_app(
     limits: JobLimits | None = None,
     max_disk_bytes: int | None = None,
     max_previews: int = 4,
+    ray: str | None = None,
+    chunk_seconds: float | None = None,
 ) -> FastAPI:
     """The app. ``max_queued``: uploads are refused (503) while that many jobs wait or
     arrive; ``keep_finished_s``: finished jobs and their files are deleted that long after
@@ -65,7 +67,8 @@ def create_app(
     previews run at once, spread over the GPUs when there are any; ``max_previews``:
     previews that may wait (429 beyond); ``limits``: what one job may cost (default: from
     this machine); ``max_disk_bytes``: uploads are refused (507) once the data folder holds
-    that much. Without a ``token`` only ``bind_host``, loopback names and ``allow_hosts`` are
+    that much; ``ray``: a Ray address whose workers run the jobs' chunks;
+    ``chunk_seconds``: the length of a job's chunks (what a restart can lose). Without a ``token`` only ``bind_host``, loopback names and ``allow_hosts`` are
     served (DNS rebinding)."""
     if token == "":
         raise OptionsError("the token is empty; give a non-empty --token or none at all")
@@ -82,7 +85,13 @@ def create_app(
         import shutil
 
         max_disk_bytes = (shutil.disk_usage(data_dir).free + store.disk_used()) // 2
-    worker = Worker(store, worker_devices(workers, gpus), max_previews=max_previews)
+    worker = Worker(
+        store,
+        worker_devices(workers, gpus),
+        max_previews=max_previews,
+        ray=ray,
+        chunk_seconds=chunk_seconds or JOB_CHUNK_SECONDS,
+    )
     slots = QueueSlots(store, max_queued)
     runners = RunnerCache()  # previews' loaded models, kept between previews
 

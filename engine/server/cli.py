@@ -127,6 +127,20 @@ def _is_loopback(host: str) -> bool:
     help="Longest input in seconds [default: 7200 with a GPU, 600 without].",
 )
 @click.option(
+    "--chunk-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Jobs run in chunks this long, so a restart resumes them (losing at most one chunk).",
+)
+@click.option(
+    "--ray",
+    default=None,
+    metavar="ADDRESS",
+    help="Run jobs' chunks on this Ray cluster (auto: the one `ray start` made) instead of "
+    "in the server's process.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -150,6 +164,8 @@ def serve_command(
     max_sr_mp: float | None,
     max_frames: int | None,
     max_duration_s: float | None,
+    chunk_seconds: float,
+    ray: str | None,
     log_level: str,
 ) -> None:
     """Serve the web page and the jobs API (OpenAPI docs at /docs)."""
@@ -207,7 +223,13 @@ def serve_command(
             limits=limits,
             max_disk_bytes=int(max_disk_gb * 2**30) if max_disk_gb else None,
             max_previews=max_previews,
+            ray=ray,
+            chunk_seconds=chunk_seconds,
         )
+        if ray is not None:  # once: every job's chunks then use this connection
+            from engine.distributed.ray_pool import connect
+
+            connect(ray)
     except VxError as error:
         raise click.ClickException(str(error)) from None
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

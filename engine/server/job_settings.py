@@ -26,7 +26,7 @@ from pydantic import (
 from engine.errors import OptionsError
 from engine.filters import Kind, check_spec, is_classical, parse_filter
 from engine.filters import known as known_filters
-from engine.options import MAX_HEIGHT, RunOptions
+from engine.options import MAX_HEIGHT, ChunkOptions, RunOptions
 from export.registry import DENOISE_LEVELS, MODELS, with_denoise
 
 # Encoders an .mp4 can hold; each is also checked against the FFmpeg that PyAV bundles.
@@ -216,6 +216,7 @@ class JobSettings(BaseModel):
         start: float | None = None,
         duration: float | None = None,
         device: int = 0,
+        chunks: ChunkOptions | None = None,
     ) -> RunOptions:
         return RunOptions(
             input=input_path,
@@ -238,6 +239,7 @@ class JobSettings(BaseModel):
             duration=duration,
             device=device,
             progress="none",
+            chunks=chunks,
         )
 
 

@@ -1,8 +1,10 @@
 """Jobs persisted in SQLite under the server's data directory.
 
 A row is the source of truth for a job's state, so a restarted server knows
-every job it ever accepted: running ones come back ``failed`` (their partial
-output is unusable), queued ones are handed to the worker again.
+every job it ever accepted: a running job that ran in chunks goes back to the queue
+and resumes from its work directory's manifest; one that could not be chunked comes
+back ``failed`` (its partial output is unusable); queued ones are handed to the
+worker again.
 """
 
 from __future__ import annotations
@@ -283,10 +285,27 @@ class JobStore:
             self.remove_files(job_id)
         return ids
 
+    def work_dir(self, job_id: str) -> Path:
+        """A chunked job's segments and manifest (``engine.distributed``)."""
+        return self.job_dir(job_id) / "work"
+
+    def resumable(self, job_id: str) -> bool:
+        return (self.work_dir(job_id) / "manifest.json").exists()
+
     def recover(self) -> list[str]:
-        """After a restart: fail the jobs that were running, return the queued ones in order."""
+        """After a restart: requeue the running jobs that can resume from their manifest
+        (first, in their order), fail the others, and return them with the queued ones."""
         now = time.time()
         with self._lock:
+            running = self._db.execute(
+                "SELECT id FROM jobs WHERE state = 'running' ORDER BY started_at"
+            ).fetchall()
+        resumed = [row["id"] for row in running if self.resumable(row["id"])]
+        with self._lock:
+            self._db.executemany(
+                "UPDATE jobs SET state = 'queued', stage = 'resuming' WHERE id = ?",
+                [(job_id,) for job_id in resumed],
+            )
             self._db.execute(
                 "UPDATE jobs SET state = 'failed', stage = 'failed', error = ?, finished_at = ?"
                 " WHERE state = 'running'",
@@ -300,7 +319,7 @@ class JobStore:
                 self.output_path(job.id).unlink(missing_ok=True)
         for leftover in self.uploads_dir.iterdir():  # uploads cut off by the restart
             leftover.unlink(missing_ok=True)
-        return [row["id"] for row in queued]
+        return resumed + [row["id"] for row in queued if row["id"] not in resumed]
 
     def close(self) -> None:
         with self._lock:

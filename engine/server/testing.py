@@ -21,13 +21,23 @@ def free_port() -> int:
 
 
 def make_clip(
-    source: Path, destination: Path, frames: int, width: int, height: int, fps: int = 25
+    source: Path,
+    destination: Path,
+    frames: int,
+    width: int,
+    height: int,
+    fps: int = 25,
+    keyframe_every: int | None = None,
 ) -> Path:
-    """The first ``frames`` frames of ``source`` at ``width``x``height``, H.264 in MP4."""
+    """The first ``frames`` frames of ``source`` at ``width``x``height``, H.264 in MP4
+    (a keyframe every ``keyframe_every`` frames, where chunks may start; None: x264's)."""
     import av
 
     with av.open(str(source)) as reader, av.open(str(destination), "w") as writer:
-        stream = writer.add_stream("libx264", rate=Fraction(fps))
+        gop = (
+            {"g": str(keyframe_every), "keyint_min": str(keyframe_every)} if keyframe_every else {}
+        )
+        stream = writer.add_stream("libx264", rate=Fraction(fps), options=gop)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for index, frame in enumerate(reader.decode(video=0)):
             if index >= frames:

@@ -10,6 +10,11 @@ preview thus never runs beside a job on the same device, and ``--workers`` bound
 on a machine with GPUs worker i runs its jobs on GPU ``i mod (number of GPUs)``, so
 ``--workers 4`` on four GPUs is one job per GPU. The default is one: on a CPU-only
 machine a second concurrent run would only split the same cores.
+
+Every job whose codec joins by stream copy runs in chunks of ``JOB_CHUNK_SECONDS`` with
+its work directory in the job's folder, so a server that stops or dies mid-job resumes
+it from its manifest after the restart (``JobStore.recover``); with ``serve --ray`` the
+chunks run on the cluster's workers instead of in this process.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.errors import Cancelled, VxError
-from engine.options import Progress, RunSummary
+from engine.options import ChunkOptions, Progress, RunSummary
 from engine.server.job_settings import JobSettings
 from engine.server.jobs import RESTART_ERROR, JobStore
 from engine.server.preview import role_names
@@ -33,6 +38,8 @@ PROGRESS_WRITE_INTERVAL_S = 0.25  # SQLite writes per second per job, at most 4
 # Previews go first, but a client previewing in a loop must not starve the queue:
 # after this many previews in a row while a job waits, a free worker takes the job.
 PREVIEWS_IN_A_ROW = 4
+# a restart loses at most this much of a job's work; each chunk costs one extra frame
+JOB_CHUNK_SECONDS = 10.0
 
 
 def summary_to_json(summary: RunSummary) -> dict[str, Any]:
@@ -65,11 +72,18 @@ class Worker:
     jobs run on); ``cancel(id)`` stops the job at its next frame."""
 
     def __init__(
-        self, store: JobStore, devices: Sequence[int] = (0,), max_previews: int = 4
+        self,
+        store: JobStore,
+        devices: Sequence[int] = (0,),
+        max_previews: int = 4,
+        ray: str | None = None,
+        chunk_seconds: float = JOB_CHUNK_SECONDS,
     ) -> None:
         if not devices:
             raise ValueError("a worker needs at least one thread")
         self.store = store
+        self.ray = ray  # a Ray address: jobs' chunks run on that cluster
+        self.chunk_seconds = chunk_seconds
         self.devices = tuple(devices)
         self.max_previews = max_previews
         self._jobs: deque[str] = deque()
@@ -217,10 +231,22 @@ class Worker:
         if job is None or cancel_event.is_set() or not self.store.claim(job_id):
             return
         from engine import api  # heavy (onnxruntime, torch for builds): only when a job runs
+        from engine.distributed.segment import CONCAT_SAFE_CODECS
 
         settings = JobSettings.model_validate(job.settings)
+        chunks = None
+        if settings.codec == "auto" or settings.codec in CONCAT_SAFE_CODECS:
+            chunks = ChunkOptions(
+                chunk_seconds=self.chunk_seconds,
+                resume=True,  # a first run finds no manifest and starts fresh
+                work_dir=self.store.work_dir(job_id),
+                ray=self.ray,
+            )
         options = settings.to_run_options(
-            self.store.input_path(job_id), self.store.output_path(job_id), device=device
+            self.store.input_path(job_id),
+            self.store.output_path(job_id),
+            device=device,
+            chunks=chunks,
         )
         last_write = 0.0
 
@@ -247,6 +273,10 @@ class Worker:
                 log=lambda message: log.info("job %s: %s", job_id, message),
             )
         except Cancelled:
+            if self._stopping.is_set() and self.store.resumable(job_id):
+                # the work directory stays: the next start resumes the job from it
+                self.store.update(job_id, state="queued", stage="resuming")
+                return
             if self._stopping.is_set():
                 self.store.update(
                     job_id,
