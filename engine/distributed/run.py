@@ -152,8 +152,6 @@ def run_chunked(
         if options.check_memory:
             estimate, reservation = reserve_plan(options, plan)
             held.enter_context(reservation)
-        for note in plan.notes:
-            log(note)
         existing = read_manifest(work_dir) if work_dir.exists() else None
         if existing is not None and not chunking.resume:
             raise OptionsError(
@@ -176,6 +174,8 @@ def run_chunked(
                 for i, record in enumerate(manifest["chunks"])
             ]
         write_json(work_dir / "manifest.json", manifest)
+        for note in plan.notes:  # after the checks: a refusal stays the only line
+            log(note)
         records = manifest["chunks"]
         pending = [chunk for chunk in chunk_plan.chunks if chunk.index not in reused]
         executor = _executor(options, chunking, plan, log)

@@ -1,0 +1,238 @@
+"""Chunked, resumable and Ray runs produce the single pass's video.
+
+A real clip (bikes.mp4 frames, a cut to other content at frame 40, AAC audio, H.264
+with a keyframe every 12 frames) is upscaled x2 and interpolated 25 -> 60 fps with the
+real models. ``--chunk-seconds 1`` splits it at frames 0, 36 and 72, so no boundary
+falls on the cut. Outputs are FFV1: every frame is compared with the single pass's at
+>= 50 dB, with the same exact timestamps. Ray runs start a real local Ray instance
+(``--ray local``) in the CLI's process; nothing of Ray is mocked. Worker faults come from
+``VX_FAULT_CHUNK``, read by the real Ray workers: ``1:exit`` SIGKILLs the worker process
+running chunk 1 mid-chunk on its first attempt, ``1:raise`` fails chunk 1 every attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from media import audio_samples, make_clip, psnr
+
+from engine.api import run
+from engine.distributed.chunks import plan_chunks
+from engine.options import RunOptions
+
+FRAMES, CUT, FPS = 75, 40, 25
+FLAGS = [
+    "--sr", "realesr-animevideov3-x2", "--vfi", "rife-hdv3", "--fps", "60",
+    "--codec", "ffv1", "--no-probe",
+]  # fmt: skip
+AAC_FRAME = 1024  # samples: "within one audio frame"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("chunks") / "clip.mp4"
+    make_clip(
+        path, frames=FRAMES, width=64, height=48, fps=FPS, codec="libx264", pix_fmt="yuv420p",
+        audio=True, scene_cut_at=CUT, content="bikes.mp4",
+        options={"g": "12", "keyint_min": "12", "sc_threshold": "0"},
+    )  # fmt: skip
+    return path
+
+
+def decoded(path: Path) -> tuple[list[np.ndarray], list[int], object]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(video=0))
+        return (
+            [f.to_ndarray(format="gbrp").astype(np.float32) / 255 for f in frames],
+            [f.pts for f in frames],
+            stream.time_base,
+        )
+
+
+@pytest.fixture(scope="module")
+def single(clip: Path):
+    output = clip.with_name("single.mkv")
+    options = RunOptions(
+        input=clip, output=output, sr="realesr-animevideov3-x2", vfi="rife-hdv3",
+        fps=Fraction(60), codec="ffv1", probe=False, progress="none",
+    )  # fmt: skip
+    summary = run(options, log=lambda message: None)
+    return output, summary, decoded(output)
+
+
+def vx(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", "run", *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600, **kwargs,
+    )  # fmt: skip
+
+
+def summary_of(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return next(line for line in lines if line["stage"] == "summary")
+
+
+def assert_single_pass(output: Path, single, summary: dict) -> None:
+    reference_path, reference_summary, (frames, pts, time_base) = single
+    got_frames, got_pts, got_base = decoded(output)
+    assert len(got_frames) == len(frames) == 180
+    assert [p * got_base for p in got_pts] == [p * time_base for p in pts]  # exact timestamps
+    worst = min(psnr(a, b) for a, b in zip(frames, got_frames, strict=True))
+    assert worst >= 50.0, worst
+    samples, rate = audio_samples(output)
+    assert rate == 48000 and abs(samples - audio_samples(reference_path)[0]) <= AAC_FRAME
+    # no blend across the cut (source frames 39 -> 40 at 1.56 s and 1.60 s): the slot at
+    # 1.5833 s (output frame 95) shows the nearer source frame, as the slot at 1.60 s does
+    assert psnr(got_frames[95], got_frames[96]) >= 50.0
+    assert summary["scene_cuts"] == reference_summary.scene_cuts >= 1
+    assert "stream-copied concat" in summary["assembly"]
+
+
+def test_chunk_plan_starts_at_keyframes_and_not_on_the_cut(clip):
+    plan = plan_chunks(clip, 1.0)
+    firsts = [chunk.first for chunk in plan.chunks]
+    assert firsts == [0, 36, 72] and CUT not in firsts
+    assert sum(chunk.frames for chunk in plan.chunks) == plan.frames == FRAMES
+    assert [chunk.lo for chunk in plan.chunks] == [Fraction(f, FPS) for f in firsts]
+
+
+def test_chunked_run_is_the_single_pass(clip, single, tmp_path):
+    output = tmp_path / "chunked.mkv"
+    summary = summary_of(
+        vx(str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--progress", "json")
+    )
+    assert (summary["chunks"], summary["chunks_reused"], summary["frames_processed"]) == (
+        3,
+        0,
+        FRAMES,
+    )
+    assert_single_pass(output, single, summary)
+    assert not (tmp_path / ".chunked.mkv.vx-work").exists()  # success removes the work
+
+
+def test_ray_run_is_the_single_pass(clip, single, tmp_path):
+    output = tmp_path / "ray.mkv"
+    result = vx(str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--ray", "local",
+                "--ray-workers", "2", "--progress", "json")  # fmt: skip
+    summary = summary_of(result)
+    assert (summary["chunks"], summary["workers"], summary["retries"]) == (3, 2, 0)
+    assert_single_pass(output, single, summary)
+
+
+def test_ray_worker_killed_mid_chunk_is_retried(clip, single, tmp_path):
+    output = tmp_path / "killed.mkv"
+    result = vx(str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--ray", "local",
+                "--ray-workers", "2", "--progress", "json", env={"VX_FAULT_CHUNK": "1:exit"})  # fmt: skip
+    summary = summary_of(result)
+    assert summary["retries"] >= 1 and summary["chunks"] == 3
+    assert_single_pass(output, single, summary)
+
+
+def test_chunk_failing_every_retry_fails_in_one_line_and_resumes(clip, single, tmp_path):
+    output = tmp_path / "failing.mkv"
+    args = [str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--progress", "json"]
+    failed = vx(*args, "--ray", "local", "--ray-workers", "2", env={"VX_FAULT_CHUNK": "1:raise"})
+    assert failed.returncode != 0 and not output.exists()
+    error = failed.stderr.strip().splitlines()[-1]
+    assert error.startswith("vx-engine: error: chunk 1 (frames 36-71) failed after 3 attempts")
+    assert "RuntimeError: fault injected" in error and "--resume" in error
+    assert "Traceback" not in failed.stderr
+    manifest = json.loads((tmp_path / ".failing.mkv.vx-work" / "manifest.json").read_text())
+    assert [c["state"] for c in manifest["chunks"]] == ["done", "pending", "done"]
+    summary = summary_of(vx(*args, "--resume"))
+    assert (summary["chunks_reused"], summary["frames_processed"]) == (2, 36)
+    assert_single_pass(output, single, summary)
+
+
+def _start_and_stop_after_a_chunk(
+    args: list[str], work: Path, sig: int
+) -> subprocess.CompletedProcess:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "run", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        manifest = work / "manifest.json"
+        try:
+            states = [c["state"] for c in json.loads(manifest.read_text())["chunks"]]
+        except (OSError, ValueError):
+            states = []
+        if "done" in states and "pending" in states:
+            process.send_signal(sig)
+            break
+        time.sleep(0.02)
+    out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_sigkill_then_resume_runs_only_the_rest(clip, single, tmp_path):
+    output = tmp_path / "resumed.mkv"
+    work = tmp_path / ".resumed.mkv.vx-work"
+    args = [str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--progress", "json"]
+    killed = _start_and_stop_after_a_chunk(args, work, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert not output.exists() and not list(tmp_path.glob(".resumed.partial*"))
+    records = json.loads((work / "manifest.json").read_text())["chunks"]
+    done_frames = sum(c["frames"] for c in records if c["state"] == "done")
+
+    def refused(result: subprocess.CompletedProcess, *words: str) -> None:
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert all(word in lines[0] for word in words), lines[0]
+
+    refused(vx(*args), "holds an interrupted run", "--resume")
+    refused(
+        vx(*args[:-2], "--fps", "50", "--progress", "json", "--resume"), "other settings", "fps"
+    )
+    stat = clip.stat()
+    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    try:
+        refused(vx(*args, "--resume"), "another input", "modification time")
+    finally:
+        os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    summary = summary_of(vx(*args, "--resume"))
+    assert summary["chunks_reused"] >= 1
+    assert summary["frames_processed"] == FRAMES - done_frames
+    assert_single_pass(output, single, summary)
+
+
+def test_sigterm_prints_the_command_that_resumes(clip, single, tmp_path):
+    output = tmp_path / "stopped.mkv"
+    args = [str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--progress", "json"]
+    stopped = _start_and_stop_after_a_chunk(args, tmp_path / ".stopped.mkv.vx-work", signal.SIGTERM)
+    line = stopped.stderr.strip().splitlines()[-1]
+    assert stopped.returncode == 130 and "resume with: vx-engine run" in line, stopped.stderr
+    command = shlex.split(line.split("resume with: ", 1)[1])
+    assert command[-1] == "--resume" and not output.exists()
+    resumed = subprocess.run(
+        [sys.executable, "-m", "engine.cli", *command[1:]],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    summary = summary_of(resumed)
+    assert summary["chunks_reused"] >= 1
+    assert_single_pass(output, single, summary)
+
+
+def test_codec_that_cannot_be_joined_is_refused(clip, tmp_path):
+    result = vx(str(clip), "-o", str(tmp_path / "vp9.mkv"), "--sr", "none", "--codec", "libvpx-vp9",
+                "--chunk-seconds", "1")  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1
+    assert "libvpx-vp9" in lines[0] and "ffv1, libx264, libx265" in lines[0]
