@@ -213,28 +213,54 @@ def test_bad_uploads_get_4xx_and_leave_nothing(server, clip, tmp_path):
     assert snapshot(server) == before
 
 
-def test_restart_mid_job_fails_running_and_resumes_queued(tmp_path, clip):
-    # 250 frames of SR keep the worker busy long enough to kill it mid-run.
-    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
-    data = tmp_path / "data"
-    first = ServerProcess(data).start()
+def chunks_done(data: Path, job_id: str) -> int:
+    try:
+        manifest = json.loads((data / "jobs" / job_id / "work" / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for chunk in manifest["chunks"] if chunk["state"] == "done")
+
+
+def test_restart_mid_job_resumes_it_from_its_chunks(tmp_path, clip):
+    # 250 frames of SR (10 s, a keyframe every 25 frames) in 2-second chunks: five chunks,
+    # and the worker stays busy long enough to kill the server after the first
+    long_clip = make_clip(
+        sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136, keyframe_every=25
+    )
+    data, chunking = tmp_path / "data", ("--chunk-seconds", "2")
+    first = ServerProcess(data, extra_args=chunking).start()
     try:
         with first.client() as client:
             slow_id = submit(client, long_clip, {"sr": SR_MODEL}).json()["id"]
             queued_id = submit(client, clip, {"sr": None}).json()["id"]
-            running = wait_for(client, slow_id, lambda job: job["progress"]["frame"] >= 1)
-            assert running["state"] == "running"
+            deadline = time.monotonic() + 300
+            while chunks_done(data, slow_id) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.get(f"/api/jobs/{slow_id}").json()["state"] == "running"
             assert client.get(f"/api/jobs/{queued_id}").json()["state"] == "queued"
     finally:
-        first.kill()
+        first.kill()  # SIGKILL: no shutdown handler runs
 
-    with ServerProcess(data) as second, second.client() as client:
-        slow = client.get(f"/api/jobs/{slow_id}").json()
-        assert slow["state"] == "failed" and slow["error"] == RESTART_ERROR
-        assert client.get(f"/api/jobs/{slow_id}/result").status_code == 409
-        events = sse_events(client, slow_id)  # a terminal job's stream ends at once
-        assert [e["state"] for e in events] == ["failed"]
-        resumed = wait_for(client, queued_id, lambda job: job["state"] in ("done", "failed"))
+    with ServerProcess(data, extra_args=chunking) as second, second.client() as client:
+        events = sse_events(client, slow_id)  # the stream picks the job up and runs to done
+        assert events[-1]["state"] == "done", events[-1]
+        frames = [event["frame"] for event in events]
+        assert frames == sorted(frames), f"progress went backwards: {frames}"
+        summary = client.get(f"/api/jobs/{slow_id}").json()["result"]
+        assert summary["chunks"] == 5 and summary["chunks_reused"] >= 1
+        assert summary["frames_processed"] <= 250 - 50 and summary["frames_out"] == 250
+        assert "stream-copied concat" in summary["assembly"]
+        result = tmp_path / "resumed-long.mp4"
+        result.write_bytes(client.get(f"/api/jobs/{slow_id}/result").content)
+        upscaled, sources = decode_rgb24(result), decode_rgb24(long_clip)
+        assert len(upscaled) == 250 and upscaled[0].shape == (272, 640, 3)
+        # every frame, those at the chunk boundaries (every 50) too, is its source upscaled
+        worst = min(
+            psnr8(up, bicubic8(source, (640, 272)))
+            for up, source in zip(upscaled, sources, strict=True)
+        )
+        assert worst > 25.0, worst
+        resumed = wait_for(client, queued_id, lambda job: job["state"] in TERMINAL)
         assert resumed["state"] == "done", resumed
         result = tmp_path / "resumed.mp4"
         result.write_bytes(client.get(f"/api/jobs/{queued_id}/result").content)
@@ -242,15 +268,33 @@ def test_restart_mid_job_fails_running_and_resumes_queued(tmp_path, clip):
         assert len(outputs) == CLIP_FRAMES and outputs[0].shape == inputs[0].shape
         assert min(psnr8(o, i) for o, i in zip(outputs, inputs, strict=True)) > 30.0
 
-        # A graceful stop (SIGTERM) mid-job ends the same way, not as "cancelled" or lost.
+        # A graceful stop (SIGTERM) mid-job keeps its chunks: the next start resumes it.
         stopped_id = submit(client, long_clip, {"sr": SR_MODEL}).json()["id"]
         wait_for(client, stopped_id, lambda job: job["progress"]["frame"] >= 1)
         second.stop()
         # uvicorn re-raises SIGTERM after its clean shutdown; -9 would mean it hung and was killed
         assert second.process.returncode in (0, -signal.SIGTERM)
-    with ServerProcess(data) as third, third.client() as client:
-        stopped = client.get(f"/api/jobs/{stopped_id}").json()
-        assert stopped["state"] == "failed" and stopped["error"] == RESTART_ERROR
+    with ServerProcess(data, extra_args=chunking) as third, third.client() as client:
+        stopped = wait_for(client, stopped_id, lambda job: job["state"] in TERMINAL)
+        assert stopped["state"] == "done", stopped
+
+
+def test_unchunkable_job_interrupted_by_a_restart_fails(tmp_path, clip):
+    # mpeg4 segments cannot be joined by stream copy: such a job runs in one pass
+    data = tmp_path / "data"
+    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
+    first = ServerProcess(data).start()
+    try:
+        with first.client() as client:
+            job_id = submit(client, long_clip, {"sr": SR_MODEL, "codec": "mpeg4"}).json()["id"]
+            wait_for(client, job_id, lambda job: job["progress"]["frame"] >= 1)
+    finally:
+        first.kill()
+    with ServerProcess(data) as second, second.client() as client:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        assert job["state"] == "failed" and job["error"] == RESTART_ERROR
+        assert client.get(f"/api/jobs/{job_id}/result").status_code == 409
+        assert [e["state"] for e in sse_events(client, job_id)] == ["failed"]
 
 
 def test_delete_cancels_a_running_job(tmp_path, clip):
