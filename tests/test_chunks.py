@@ -236,3 +236,26 @@ def test_codec_that_cannot_be_joined_is_refused(clip, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1
     assert "libvpx-vp9" in lines[0] and "ffv1, libx264, libx265" in lines[0]
+
+
+def test_pool_never_asks_for_more_workers_than_the_cluster_places():
+    from engine.distributed.ray_pool import size_pool
+
+    assert size_pool([2], 0, False, 2, None) == (2, 1, None)  # 2 workers share 2 CPUs
+    assert size_pool([16, 16], 0, False, None, None) == (8, 4, None)  # 4 threads each
+    workers, threads, note = size_pool([2], 0, False, 8, 1)
+    assert (workers, threads) == (2, 1) and "only 2 worker(s)" in note
+    assert size_pool([16], 4, True, None, None) == (4, 1, None)  # one per GPU
+    with pytest.raises(Exception, match="more than any Ray node has"):
+        size_pool([2, 2], 0, False, None, 4)
+
+
+def test_look_back_follows_the_held_frame_state(clip):
+    from engine.distributed.chunks import context_frames
+
+    assert context_frames("off", True) == (0, 1) and context_frames("auto", True) == (1, 1)
+    assert context_frames("smooth", True) == (5, 5)
+    plan = plan_chunks(clip, 1.0, context=context_frames("smooth", True))
+    first, second = plan.chunks[:2]  # frames 0-35 read to frame 40; 36-71 from frame 31 on
+    assert (first.decode_start, first.decode_duration) == (0, Fraction(41, FPS))
+    assert second.decode_start == Fraction(31, FPS) and second.decode_duration is None

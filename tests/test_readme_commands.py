@@ -8,15 +8,19 @@ left out (CI runs them). A failure quotes the README line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,6 +126,26 @@ def _serve_briefly(argv: list[str], cwd: Path, env: dict, line: str) -> None:
         process.wait(timeout=20)
 
 
+@contextlib.contextmanager
+def ray_cluster(env: dict) -> Iterator[None]:
+    """`ray start --head` in a temporary directory, as the README's cluster section starts
+    it (`--ray auto` finds it as a user's would); `ray stop` at the end."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="vxray-", dir="/tmp")  # short: Ray's socket paths
+    subprocess.run(
+        [ray, "start", "--head", "--port", str(port),
+         "--num-cpus", "2", "--temp-dir", temp, "--include-dashboard=false",
+         "--disable-usage-stats"],
+        check=True, capture_output=True, env=env, timeout=120,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
 @pytest.mark.parametrize("line", readme_commands(README.read_text()))
 def test_readme_command_runs(line: str, clip: Path, tmp_path: Path) -> None:
     if any(f"--backend {name}" in line for name in NEEDS_GPU) and not _cuda():
@@ -133,14 +157,16 @@ def test_readme_command_runs(line: str, clip: Path, tmp_path: Path) -> None:
         return
     if argv[0] == "run":
         argv += ["--progress", "none"] if "--progress" not in argv else []
-    result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", *argv],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    cluster = ray_cluster(env) if "--ray auto" in line else contextlib.nullcontext()
+    with cluster:
+        result = subprocess.run(
+            [sys.executable, "-m", "engine.cli", *argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert result.returncode == 0, (
         f"README line failed (exit {result.returncode}): {line}\n{result.stderr[-2000:]}"
     )

@@ -89,6 +89,13 @@ class ChunkWorker:
         self._inputs: dict[str, Path] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="vx-worker-"))
 
+    def shutdown(self) -> None:
+        """Release the models and this worker's scratch files (a shipped input, segments)."""
+        import shutil
+
+        self._active.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
     def info(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "load_s": round(self.load_s, 3)}
 
@@ -149,12 +156,13 @@ def connect(address: str) -> bool:
     if address == "local":
         ray.init(**kwargs)
     elif address == "auto":
-        if not os.environ.get("RAY_ADDRESS") and not _cluster_running():
+        try:
+            ray.init(address="auto", **kwargs)
+        except ConnectionError:
             raise OptionsError(
-                "--ray auto found no Ray cluster on this machine (no `ray start` and no RAY_ADDRESS); "
+                "--ray auto found no Ray cluster (no `ray start` here and no RAY_ADDRESS); "
                 "start one with `ray start --head`, or use --ray local"
-            )
-        ray.init(address="auto", **kwargs)
+            ) from None
     else:
         try:
             ray.init(address=address, **kwargs)
@@ -165,15 +173,40 @@ def connect(address: str) -> bool:
     return True
 
 
-def _cluster_running() -> bool:
-    return Path(tempfile.gettempdir(), "ray", "ray_current_cluster").exists()
+def size_pool(
+    node_cpus: list[int], gpus: int, on_gpu: bool, workers: int | None, threads: int | None
+) -> tuple[int, int, str | None]:
+    """(workers, threads each, a note when fewer workers than asked fit) for this cluster.
 
-
-def default_workers(cluster: dict[str, float], on_gpu: bool, threads: int) -> int:
-    """One worker per GPU on the GPU backends; else the cluster's CPUs / threads per worker."""
-    if on_gpu and cluster.get("GPU", 0) >= 1:
-        return int(cluster["GPU"])
-    return max(1, int(cluster.get("CPU", 1)) // max(threads, 1))
+    One worker per GPU on the GPU backends; else as many workers of ``threads`` (default
+    ``THREADS_PER_WORKER``, at most a node's CPUs) as the nodes hold. Never more workers
+    than can be placed at once: a worker Ray cannot place would hold its chunk forever.
+    """
+    if workers is not None and workers < 1:
+        raise OptionsError(f"--ray-workers must be 1 or more, got {workers}")
+    largest = max(node_cpus, default=1)
+    if threads is not None and threads > largest:
+        raise OptionsError(
+            f"--threads {threads} is more than any Ray node has ({largest} CPUs); use --threads {largest} or fewer"
+        )
+    if on_gpu and gpus >= 1:
+        capacity, threads = int(gpus), threads or 1
+    else:
+        if threads is None:
+            share = sum(node_cpus) // workers if workers else THREADS_PER_WORKER
+            threads = max(1, min(share, largest))
+        capacity = max(1, sum(cpus // threads for cpus in node_cpus))
+    asked = workers or capacity
+    if asked > capacity:
+        return (
+            capacity,
+            threads,
+            (
+                f"--ray-workers {asked}: only {capacity} worker(s) of {threads} thread(s) fit this "
+                f"cluster at once; running {capacity}"
+            ),
+        )
+    return asked, threads, None
 
 
 class RayChunks:
@@ -190,16 +223,16 @@ class RayChunks:
 
         self.ray, self.log, self.retries = ray, log, 0
         self.owns = connect(chunking.ray or "local")
-        cluster = ray.cluster_resources()
+        node_cpus = [
+            int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")
+        ]
+        gpus = int(ray.cluster_resources().get("GPU", 0))
         on_gpu = plan.backend in GPU_BACKENDS
-        if chunking.ray_workers is not None:
-            if chunking.ray_workers < 1:
-                raise OptionsError(f"--ray-workers must be 1 or more, got {chunking.ray_workers}")
-            self.workers = chunking.ray_workers
-            threads = options.threads or max(1, int(cluster.get("CPU", 1)) // self.workers)
-        else:
-            threads = options.threads or THREADS_PER_WORKER
-            self.workers = default_workers(cluster, on_gpu, threads)
+        self.workers, threads, note = size_pool(
+            node_cpus, gpus, on_gpu, chunking.ray_workers, options.threads
+        )
+        if note:
+            log(note)
         options = replace(
             options, input=Path(options.input).resolve(), threads=threads, chunks=None
         )
@@ -298,6 +331,10 @@ class RayChunks:
                 self.worker_info = ray.get([w.info.remote() for w in self.pool], timeout=10)
             except Exception:  # a dead worker has nothing to report
                 self.worker_info = []
+        try:  # a dead worker has nothing to release
+            ray.get([worker.shutdown.remote() for worker in self.pool], timeout=30)
+        except Exception:
+            pass
         for worker in self.pool:
             ray.kill(worker)
         ray.kill(self.tally)

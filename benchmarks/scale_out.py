@@ -1,0 +1,179 @@
+"""Chunked and Ray runs against the single pass, in one run on this machine.
+
+The clip: 300 frames (12 s at 25 fps) of bikes.mp4 at 160x96, H.264 with a keyframe
+every 25 frames, upscaled x2 (realesr-animevideov3-x2, the engine's defaults: openvino
+bf16 where the CPU has bf16) into libx264. Measured, in rotating order, best of ROUNDS:
+
+* ``run`` in one pass against ``--chunk-seconds 2`` (6 chunks), both with 2 threads:
+  the chunking overhead (goal <= 10%);
+* the same frames as 1 chunk and as 6 chunks in the chunked driver: the per-chunk
+  fixed cost, (wall_6 - wall_1) / 5;
+* ``--ray`` with 2 workers of 1 thread against 1 worker of 1 thread (goal >= 1.7x), on a
+  Ray instance this process started once (its start is reported apart), both as the
+  whole run and as its chunk phase (the run less its workers' start and model load);
+* a worker's start (actor creation + model load) and its model load alone;
+* segment bytes per second of output and the driver's assembly speed, from a kept
+  work directory.
+
+The figures feed the paper estimate of what limits a 16- and a 128-GPU cluster,
+written beside them (results/scale_out.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+from benchmarks.common import log, save_result
+
+MODEL = "realesr-animevideov3-x2"
+FRAMES, SIZE, KEYFRAME_EVERY, CHUNK_S = 300, (160, 96), 25, 2.0
+ROUNDS = 2
+
+
+def make_clip(path: Path) -> Path:
+    from engine.samples import sample_video
+    from engine.server.testing import make_clip as clip_from_sample
+
+    return clip_from_sample(
+        sample_video("bikes.mp4"), path, FRAMES, *SIZE, keyframe_every=KEYFRAME_EVERY
+    )
+
+
+def timed_run(options) -> tuple[float, object]:
+    from engine.api import run
+
+    if options.output.exists():
+        options.output.unlink()
+    started = time.perf_counter()
+    summary = run(options, log=lambda message: None)
+    return time.perf_counter() - started, summary
+
+
+def worker_start_s(base, threads: int) -> tuple[float, float]:
+    """(actor creation to ready, of which model load) for one ChunkWorker."""
+    import ray
+
+    from engine.distributed.ray_pool import ChunkWorker, Tally
+    from engine.plan import make_plan
+
+    plan = make_plan(replace(base, threads=threads), *SIZE, Fraction(25))
+    name = f"bench-tally-{time.time_ns()}"
+    tally = ray.remote(Tally).options(num_cpus=0, name=name).remote()
+    ray.get(tally.snapshot.remote())
+    started = time.perf_counter()
+    worker = (
+        ray.remote(ChunkWorker)
+        .options(num_cpus=threads)
+        .remote(replace(base, threads=threads, chunks=None), SIZE, Fraction(25), plan.backend, name)
+    )
+    info = ray.get(worker.info.remote())
+    total = time.perf_counter() - started
+    ray.kill(worker)
+    ray.kill(tally)
+    return total, info["load_s"]
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__).parse_args()
+    import os
+
+    import ray
+
+    from engine.distributed.assemble import assemble
+    from engine.options import ChunkOptions, RunOptions
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clip = make_clip(folder / "clip.mp4")
+        base = RunOptions(
+            input=clip, output=folder / "out.mp4", sr=MODEL, codec="libx264", probe=False,
+            progress="none", overwrite=True,
+        )  # fmt: skip
+        timed_run(replace(base, threads=2))  # builds the artifacts, warms the caches
+        started = time.perf_counter()
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level="error")
+        ray_start_s = time.perf_counter() - started
+
+        def chunked(seconds: float, **ray_options) -> ChunkOptions:
+            return ChunkOptions(chunk_seconds=seconds, work_dir=folder / "work", **ray_options)
+
+        cases = {
+            "single pass, 2 threads": replace(base, threads=2),
+            "chunked 2 s (6 chunks), 2 threads": replace(base, threads=2, chunks=chunked(CHUNK_S)),
+            "chunked 1 chunk, 2 threads": replace(base, threads=2, chunks=chunked(60.0)),
+            "ray 1 worker x 1 thread": replace(
+                base, threads=1, chunks=chunked(CHUNK_S, ray="local", ray_workers=1)
+            ),
+            "ray 2 workers x 1 thread": replace(
+                base, threads=1, chunks=chunked(CHUNK_S, ray="local", ray_workers=2)
+            ),
+        }
+        best: dict[str, float] = {}
+        summaries: dict[str, object] = {}
+        order = list(cases)
+        for round_index in range(ROUNDS):
+            for name in order[round_index % len(order) :] + order[: round_index % len(order)]:
+                wall, summary = timed_run(cases[name])
+                log(f"{name}: {wall:.2f} s ({summary.frames_out} frames, {summary.chunks} chunks)")
+                best[name] = min(best.get(name, float("inf")), wall)
+                summaries[name] = summary
+        start_1, load_1 = min(worker_start_s(base, 1) for _ in range(ROUNDS))
+
+        # segment bytes and the driver's assembly speed, from a kept work directory
+        kept = replace(cases["chunked 2 s (6 chunks), 2 threads"])
+        kept = replace(kept, chunks=replace(kept.chunks, keep_work=True))
+        timed_run(kept)
+        work = folder / "work"
+        segments = sorted(work.glob("segment-*.nut"))
+        segment_bytes = sum(p.stat().st_size for p in segments)
+        assembly = min(
+            (assemble(segments, folder / f"joined{i}.mp4", clip, 0.0, None) for i in range(3)),
+            key=lambda a: a.wall_s,
+        )
+        shutil.rmtree(work)
+        ray.shutdown()
+
+    output_s = FRAMES / 25
+    single, chunked6 = best["single pass, 2 threads"], best["chunked 2 s (6 chunks), 2 threads"]
+    one_chunk = best["chunked 1 chunk, 2 threads"]
+    ray1, ray2 = best["ray 1 worker x 1 thread"], best["ray 2 workers x 1 thread"]
+    per_chunk = (chunked6 - one_chunk) / 5
+    rows = [
+        {"measure": "chunked / single pass (2 threads each), wall", "value": round(chunked6 / single, 3), "goal": "<= 1.10"},
+        {"measure": "ray 2x1 / 1x1 speed-up, whole run", "value": round(ray1 / ray2, 3), "goal": ">= 1.7"},
+        {"measure": "ray 2x1 / 1x1 speed-up, chunk phase (run less one worker start)", "value": round((ray1 - start_1) / (ray2 - start_1), 3), "goal": ">= 1.7"},
+        {"measure": "per-chunk fixed cost, s ((6 chunks - 1 chunk) / 5)", "value": round(per_chunk, 3), "goal": ""},
+        {"measure": "worker start (actor + model load), s", "value": round(start_1, 3), "goal": ""},
+        {"measure": "  of which model load, s", "value": round(load_1, 3), "goal": ""},
+        {"measure": "Ray start in this process (ray.init), s", "value": round(ray_start_s, 3), "goal": ""},
+        {"measure": "segment bytes per second of output (libx264, 320x192)", "value": round(segment_bytes / output_s), "goal": ""},
+        {"measure": "driver assembly speed, MB/s (stream copy, with audio pass)", "value": round(assembly.bytes / assembly.wall_s / 1e6, 1), "goal": ""},
+        {"measure": "driver assembly speed, packets/s", "value": round(assembly.packets / assembly.wall_s), "goal": ""},
+    ]  # fmt: skip
+    walls = [{"run": name, "best wall s": round(best[name], 3)} for name in cases]
+    save_result(
+        "scale_out",
+        "Chunked and Ray runs against the single pass (x2 SR, 300 frames 160x96 -> 320x192)",
+        ["measure", "value", "goal"],
+        rows,
+        notes=[
+            f"clip: bikes.mp4 frames 0-{FRAMES - 1} at {SIZE[0]}x{SIZE[1]}, libx264 with a keyframe "
+            f"every {KEYFRAME_EVERY} frames; {MODEL}, engine defaults (auto backend and precision), "
+            f"libx264 output; best of {ROUNDS} rounds in rotating order, models built beforehand",
+            "walls: " + "; ".join(f"{w['run']} {w['best wall s']} s" for w in walls),
+            "Ray runs use a Ray instance this process started once (its start is the row above); "
+            "each run starts its own workers, whose start and model load are inside its wall",
+            f"cores: {os.cpu_count()}; 2 Ray workers of 1 thread use both, as the single pass does",
+        ],
+        extra={"walls": walls, "frames": FRAMES, "chunk_seconds": CHUNK_S},
+    )
+
+
+if __name__ == "__main__":
+    main()
