@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from engine.errors import Cancelled, InputError
@@ -72,6 +73,8 @@ def run(
     from engine.memory import as_allocation_failure
 
     try:
+        if options.chunks is not None and not _chunked(options, options.chunks):
+            options = replace(options, chunks=None)
         if options.chunks is not None:  # chunked, resumable, maybe on Ray workers
             from engine.distributed import run_chunked
 
@@ -81,6 +84,22 @@ def run(
         if (oom := as_allocation_failure(exc)) is not None and oom is not exc:
             raise oom from None
         raise
+
+
+def _chunked(options: RunOptions, chunks) -> bool:
+    """Whether a run with ``chunks`` (a ChunkOptions) runs chunked: always, unless it asks
+    for it only on long inputs and this one is shorter or cannot be chunked."""
+    if chunks.only_if_longer_than_s is None:
+        return True
+    from engine.distributed.segment import CONCAT_SAFE_CODECS
+
+    if options.codec not in ("auto", *CONCAT_SAFE_CODECS) or options.vfi == "minterpolate":
+        return False
+    info = probe_video(options.input)
+    length = (info.duration_s or 0.0) - (options.start or 0.0)
+    if options.duration is not None:
+        length = min(length, options.duration)
+    return length >= chunks.only_if_longer_than_s
 
 
 def _run(

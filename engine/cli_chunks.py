@@ -12,6 +12,9 @@ import click
 
 from engine.options import ChunkOptions
 
+# inputs this long run in chunks by default, so an interruption can resume (the overhead:
+# benchmarks/results/scale_out.md)
+AUTO_CHUNK_MIN_S = 600.0
 _NAMES = (
     "chunk_seconds",
     "resume",
@@ -31,7 +34,8 @@ def chunk_flags(command: Callable[..., Any]) -> Callable[..., Any]:
             type=float,
             default=None,
             help="Run in chunks of about this many seconds (split at keyframes), resumable "
-            "with --resume; default: one pass (60 s chunks with --resume or --ray).",
+            "with --resume; 0 = one pass. Default: 60 s chunks for inputs of 10 minutes or "
+            "more (and with --resume or --ray), one pass for shorter ones.",
         ),
         click.option(
             "--resume",
@@ -72,13 +76,14 @@ def chunk_flags(command: Callable[..., Any]) -> Callable[..., Any]:
 def pop_chunk_options(values: dict[str, Any]) -> ChunkOptions | None:
     """The ChunkOptions the flags in ``values`` ask for (removed from it); None = one pass."""
     given = {name: values.pop(name) for name in _NAMES}
-    chunked = given["chunk_seconds"] is not None or given["resume"] or given["ray"] is not None
-    if not chunked:
+    seconds = given["chunk_seconds"]
+    if seconds == 0:
         return None
     argv = list(sys.argv[1:])
     command = shlex.join(["vx-engine", *argv, *([] if "--resume" in argv else ["--resume"])])
+    explicit = seconds is not None or given["resume"] or given["ray"] is not None
     return ChunkOptions(
-        chunk_seconds=given["chunk_seconds"] or ChunkOptions.chunk_seconds,
+        chunk_seconds=seconds or ChunkOptions.chunk_seconds,
         resume=given["resume"],
         work_dir=given["work_dir"],
         keep_work=given["keep_work"],
@@ -86,4 +91,5 @@ def pop_chunk_options(values: dict[str, Any]) -> ChunkOptions | None:
         ray_workers=given["ray_workers"],
         ship_input=given["ray_ship_input"],
         resume_command=command,
+        only_if_longer_than_s=None if explicit else AUTO_CHUNK_MIN_S,
     )

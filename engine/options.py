@@ -38,6 +38,8 @@ class ChunkOptions:
     ray_workers: int | None = None  # None = one per GPU, else CPUs / threads per worker
     ship_input: bool = False  # send the input through Ray's object store (no shared disk)
     resume_command: str | None = None  # the command an interrupted run prints
+    # chunk only an input at least this long (the CLI's default); None = always
+    only_if_longer_than_s: float | None = None
 
 
 @dataclass(frozen=True)

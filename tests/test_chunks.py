@@ -259,3 +259,19 @@ def test_look_back_follows_the_held_frame_state(clip):
     first, second = plan.chunks[:2]  # frames 0-35 read to frame 40; 36-71 from frame 31 on
     assert (first.decode_start, first.decode_duration) == (0, Fraction(41, FPS))
     assert second.decode_start == Fraction(31, FPS) and second.decode_duration is None
+
+
+def test_long_inputs_run_in_chunks_by_default(tmp_path):
+    # ten minutes at 1 fps (a keyframe every 12 s): `run` chunks it at 60 s unless told not to
+    long = tmp_path / "long.mp4"
+    make_clip(long, frames=600, width=32, height=32, fps=1, codec="libx264", pix_fmt="yuv420p",
+              options={"g": "12", "keyint_min": "12", "sc_threshold": "0"})  # fmt: skip
+    args = [str(long), "--sr", "none", "--progress", "json"]
+    default = summary_of(vx(*args, "-o", str(tmp_path / "default.mp4")))
+    assert (default["chunks"], default["frames_out"]) == (10, 600)
+    assert "stream-copied concat" in default["assembly"]
+    one_pass = summary_of(vx(*args, "-o", str(tmp_path / "one.mp4"), "--chunk-seconds", "0"))
+    assert (one_pass["chunks"], one_pass["frames_out"]) == (0, 600)
+    short = summary_of(vx(str(tmp_path / "one.mp4"), "--sr", "none", "--duration", "30",
+                          "--progress", "json", "-o", str(tmp_path / "short.mp4")))  # fmt: skip
+    assert short["chunks"] == 0  # 30 s of it: one pass

@@ -91,6 +91,24 @@ def test_openvino_splits_a_tile_batch_over_async_requests():
     np.testing.assert_allclose(batched, single, atol=1e-5)
 
 
+def test_a_runner_with_fewer_threads_than_cores_is_not_pinned():
+    """Pinned, two one-thread runners (Ray workers, server jobs) share the first core."""
+    import os
+
+    import openvino as ov
+
+    model = "realesr-animevideov3-x2"
+    onnx_path, _ = ensure_artifact(model, "fp32", log=lambda message: None)
+    tile = np.concatenate(_bikes(1, 32, 48))
+    spec = RunnerSpec(model=model, onnx_path=onnx_path, precision="fp32")
+    with create_runner("openvino", spec, threads=1) as runner:
+        runner.infer({"input": tile})
+        compiled, _ = next(iter(runner._compiled.values()))
+        pinned = compiled.get_property(ov.properties.hint.enable_cpu_pinning)
+        threads = compiled.get_property(ov.properties.inference_num_threads)
+    assert threads == 1 and pinned is ((os.cpu_count() or 1) <= 1)
+
+
 def _read(path: Path) -> np.ndarray:
     import av
 

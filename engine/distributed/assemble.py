@@ -119,5 +119,5 @@ def assemble(
         if carrier is not None:
             carrier.close()
     return Assembly(
-        len(segments), packets, os.path.getsize(output), round(time.perf_counter() - started, 3)
+        len(segments), copied, os.path.getsize(output), round(time.perf_counter() - started, 3)
     )

@@ -68,8 +68,9 @@ def create_app(
     previews that may wait (429 beyond); ``limits``: what one job may cost (default: from
     this machine); ``max_disk_bytes``: uploads are refused (507) once the data folder holds
     that much; ``ray``: a Ray address whose workers run the jobs' chunks;
-    ``chunk_seconds``: the length of a job's chunks (what a restart can lose). Without a ``token`` only ``bind_host``, loopback names and ``allow_hosts`` are
-    served (DNS rebinding)."""
+    ``chunk_seconds``: the length of a job's chunks (what a restart can lose). Without a
+    ``token`` only ``bind_host``, loopback names and ``allow_hosts`` are served (DNS
+    rebinding)."""
     if token == "":
         raise OptionsError("the token is empty; give a non-empty --token or none at all")
     if max_queued < 1:
