@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 from benchmarks.common import RESULTS_DIR, save_result
@@ -40,7 +41,8 @@ def make_clip(width: int, height: int, frames: int) -> Path:
 
     from engine.samples import sample_video
 
-    path = CLIPS / f"bbb-{width}x{height}-{frames}.mp4"
+    # timestamps k/24 s (an earlier maker left them unset: every frame at 0, read as 576 fps)
+    path = CLIPS / f"bbb-{width}x{height}-{frames}-24fps.mp4"
     if path.is_file():
         return path
     CLIPS.mkdir(parents=True, exist_ok=True)
@@ -58,7 +60,7 @@ def make_clip(width: int, height: int, frames: int) -> Path:
             scaled = frame.reformat(
                 width=width, height=height, format="yuv420p", interpolation="LANCZOS"
             )
-            scaled.pts = None
+            scaled.pts, scaled.time_base = written, Fraction(1, 24)
             out.mux(stream.encode(scaled))
             written += 1
             if written == frames:

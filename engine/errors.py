@@ -11,6 +11,9 @@ class VxError(Exception):
     """Base of all user-facing errors. ``exit_code`` is what the CLI returns."""
 
     exit_code = 2
+    # the tail of the message that says how to resume (a chunked run's work directory and
+    # command); a server, whose users cannot run commands, drops it from what it shows
+    resume_hint: str | None = None
 
     def __str__(self) -> str:  # one line, always
         return " ".join(super().__str__().split())

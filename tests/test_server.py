@@ -297,6 +297,25 @@ def test_unchunkable_job_interrupted_by_a_restart_fails(tmp_path, clip):
         assert [e["state"] for e in sse_events(client, job_id)] == ["failed"]
 
 
+def test_a_failing_chunk_fails_its_job_with_the_cause_and_no_resume_hint(
+    tmp_path, clip, monkeypatch
+):
+    # the server's users cannot run commands: the engine's "resume with" tail is dropped,
+    # and the failed job's chunks are removed with it
+    monkeypatch.setenv("VX_FAULT_CHUNK", "0:raise")  # read by the server's chunk runs
+    data = tmp_path / "data"
+    with ServerProcess(data) as server, server.client() as client:
+        job_id = submit(client, clip, {"sr": None}).json()["id"]
+        job = wait_for(client, job_id, lambda job: job["state"] in TERMINAL)
+        assert job["state"] == "failed", job
+        error = job["error"]
+        assert "chunk 0" in error and "fault injected by VX_FAULT_CHUNK=0:raise" in error, error
+        assert "resume" not in error and str(data) not in error and "\n" not in error, error
+        assert not (data / "jobs" / job_id / "work").exists()
+        assert client.get(f"/api/jobs/{job_id}/result").status_code == 409
+        assert client.get("/api/models").status_code == 200  # still serving
+
+
 def test_delete_cancels_a_running_job(tmp_path, clip):
     long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
     with ServerProcess(tmp_path / "data") as running, running.client() as client:

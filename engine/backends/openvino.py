@@ -10,6 +10,7 @@ its PRelu rewrite: fp32 0.94x, bf16 1.9x at 54-58 dB from fp32, int8 2.6x at 41 
   first sight and kept: a stream of equal frames compiles once, never per frame.
 - Compiled models are cached in ``$VX_CACHE/openvino`` (OpenVINO's CACHE_DIR), so a
   second process imports instead of compiling (what makes GPU start-up bearable).
+  Compiles of one ONNX file take a file lock, across threads and processes.
 - ``requests`` infer requests per shape. With more than one, OpenVINO runs that many
   CPU streams (THROUGHPUT hint) and a batch of N tiles is split into N asynchronous
   requests, so tiles overlap. With one, the LATENCY hint gives every core to it.
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from engine.backends.base import RunnerBase, RunnerSpec, require_onnx
+from export.locks import exclusive
 
 # OpenVINO's names for our precisions (int8 QDQ graphs keep their unquantized tail in f32)
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
@@ -103,9 +105,13 @@ class OpenVinoRunner(RunnerBase):
         if entry is None:
             model = self.model.clone()
             model.reshape(dict(zip(self.input_names, [list(s) for s in shapes], strict=True)))
-            compiled = self.core.compile_model(
-                model, self.device, compile_config(self.spec.precision, self.requests, self.threads)
-            )
+            config = compile_config(self.spec.precision, self.requests, self.threads)
+            # OpenVINO writes a cache blob in place and then makes it read-only: two jobs
+            # compiling the same model at once (two server workers) failed with "cannot set
+            # permissions" on the other's blob; under the lock the second imports the first's
+            cache_key = openvino_cache_dir() / self.spec.onnx_path.name
+            with exclusive(cache_key):
+                compiled = self.core.compile_model(model, self.device, config)
             entry = (compiled, [compiled.create_infer_request() for _ in range(self.requests)])
             self._compiled[shapes] = entry
         return entry[1]

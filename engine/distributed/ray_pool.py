@@ -29,6 +29,7 @@ from typing import Any
 
 from engine.distributed.chunks import Chunk, ChunkPlan
 from engine.distributed.segment import (
+    FAULT_ENV,
     SEGMENT_SUFFIX,
     ChunkResult,
     encode_chunk,
@@ -40,7 +41,6 @@ from engine.options import ChunkOptions, RunOptions
 
 ATTEMPTS = 3  # tries of one chunk in all (Ray's own retries included)
 THREADS_PER_WORKER = 4  # default CPU threads per worker when --ray-workers is not given
-_FAULT_ENV = "VX_FAULT_CHUNK"
 _REPORT_S = 0.25
 
 
@@ -118,10 +118,7 @@ class ChunkWorker:
         import ray
 
         attempt = ray.get(self.tally.started.remote(chunk.index))
-        fault = os.environ.get(_FAULT_ENV, "")
-        faulty, _, mode = fault.partition(":")
-        if faulty == str(chunk.index) and mode == "raise":
-            raise RuntimeError(f"fault injected by {_FAULT_ENV}={fault}")
+        faulty, _, mode = os.environ.get(FAULT_ENV, "").partition(":")
         last = [0.0]
 
         def on_frames(frames: int) -> None:
@@ -238,7 +235,7 @@ class RayChunks:
         )
         tally_name = f"vx-tally-{os.getpid()}-{time.time_ns()}"
         self.tally = ray.remote(Tally).options(num_cpus=0, name=tally_name).remote()
-        env = {k: v for k, v in os.environ.items() if k == _FAULT_ENV or k.startswith("VX_")}
+        env = {k: v for k, v in os.environ.items() if k.startswith("VX_")}
         actor = ray.remote(ChunkWorker).options(
             num_cpus=threads,
             num_gpus=1 if on_gpu else 0,

@@ -221,13 +221,16 @@ def run_chunked(
                 f"resume with: {resume_command(chunking)}"
             )
             if isinstance(error, KeyboardInterrupt | Cancelled):
-                raise Cancelled(f"interrupted; {where}") from None
-            if isinstance(error, VxError):
+                failure: VxError = Cancelled(f"interrupted; {where}")
+            elif isinstance(error, VxError):
                 error.args = (f"{error}; {where}",)
-                raise error from None
-            raise ChunkFailed(
-                f"chunked run failed: {type(error).__name__}: {error}; {where}"
-            ) from error
+                failure = error
+            else:
+                failure = ChunkFailed(
+                    f"chunked run failed: {type(error).__name__}: {error}; {where}"
+                )
+            failure.resume_hint = where
+            raise failure from (None if isinstance(error, VxError | KeyboardInterrupt) else error)
         finally:
             executor.close()
     if not chunking.keep_work:

@@ -22,6 +22,10 @@ from engine.distributed.chunks import Chunk
 from engine.errors import OptionsError
 from engine.options import RunOptions
 
+# a test's fault: "<chunk index>:raise" fails that chunk on every try (local and Ray runs);
+# engine.distributed.ray_pool adds "<chunk index>:exit", a worker killed mid-chunk
+FAULT_ENV = "VX_FAULT_CHUNK"
+
 # Encoders whose segments join by stream copy: every segment starts with a keyframe
 # (x264/x265/NVENC open each segment with an IDR, FFV1 is intra-only), and equal
 # settings give equal stream headers, which the assembler checks.
@@ -99,6 +103,9 @@ def encode_chunk(
     from engine.pipeline import drive
     from engine.video import VideoReader, VideoWriter
 
+    fault = os.environ.get(FAULT_ENV, "")
+    if fault == f"{chunk.index}:raise":  # a test's chunk that fails on every try
+        raise RuntimeError(f"fault injected by {FAULT_ENV}={fault}")
     started = time.perf_counter()
     source = input_path or options.input
     with VideoReader(

@@ -20,6 +20,7 @@ chunks run on the cluster's workers instead of in this process.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections import deque
@@ -297,12 +298,16 @@ class Worker:
             self.store.output_path(job_id).unlink(missing_ok=True)
             return
         except VxError as error:
+            message = str(error)
+            if error.resume_hint:  # a failed job is final here: its chunks are not kept
+                message = message.removesuffix(f"; {' '.join(error.resume_hint.split())}")
+                shutil.rmtree(self.store.work_dir(job_id), ignore_errors=True)
             self.store.update(
                 job_id,
                 state="failed",
                 stage="failed",
                 # the engine names files by path; the client knows them by role only
-                error=role_names(str(error), self.store, job_id),
+                error=role_names(message, self.store, job_id),
                 finished_at=time.time(),
             )
             self.store.output_path(job_id).unlink(missing_ok=True)
