@@ -17,7 +17,7 @@ test: setup
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: setup
-	$(BIN)/python -m engine.demo
+	$(BIN)/python -m vx_engine.demo
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_cpu

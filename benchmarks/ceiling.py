@@ -73,8 +73,8 @@ def model_flops(name: str, height: int, width: int) -> tuple[float, tuple[int, i
     """(FLOPs of one inference at H×W, output H×W)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from export.artifacts import load_torch_model
-    from export.registry import get_model
+    from vx_engine.export.artifacts import load_torch_model
+    from vx_engine.export.registry import get_model
 
     torch = torch_setup()
     desc = get_model(name)
@@ -90,9 +90,9 @@ def model_flops(name: str, height: int, width: int) -> tuple[float, tuple[int, i
 
 def ort_seconds(name: str, height: int, width: int, runs: int) -> float:
     """Median seconds of one ort-cpu inference (runner.infer only) on real-valued input."""
-    from engine.backends.base import RunnerSpec
-    from engine.backends.select import create_runner
-    from export.builders import ensure_artifact
+    from vx_engine.backends.base import RunnerSpec
+    from vx_engine.backends.select import create_runner
+    from vx_engine.export.builders import ensure_artifact
 
     onnx_path, _ = ensure_artifact(name, "fp32", log=log)
     runner = create_runner("ort-cpu", RunnerSpec(model=name, onnx_path=onnx_path, precision="fp32"))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.measure import machine_info, percentile
+from vx_engine.measure import machine_info, percentile
 
 # VX_RESULTS_DIR: where a run on a borrowed machine writes, to be copied back from there
 RESULTS_DIR = Path(os.environ.get("VX_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
@@ -50,7 +50,7 @@ def clip_frames(
     ``size`` (W, H) by FFmpeg's swscale when given."""
     import av
 
-    from engine.samples import sample_video
+    from vx_engine.samples import sample_video
 
     frames: list[np.ndarray] = []
     with av.open(str(sample_video(name))) as container:
@@ -82,7 +82,7 @@ def to_hwc_uint8(chw: np.ndarray) -> np.ndarray:
 
 def write_lossless_rgb(path: Path, frames: Sequence[np.ndarray], fps: int = 25) -> Path:
     """FFV1 RGB (bgr0): the engine reads it back bit-exactly (no YUV rounding)."""
-    from engine.video import VideoWriter
+    from vx_engine.video import VideoWriter
 
     height, width = frames[0].shape[:2]
     with VideoWriter(
@@ -200,12 +200,12 @@ def engine_sr_stage(
 ):
     """(SuperResolution stage, runner) exactly as ``run`` builds them; ``backend`` and
     ``precision`` may be "auto" (resolved as ``run`` resolves them)."""
-    from engine.api import make_runners
-    from engine.backends.select import resolve_backend
-    from engine.options import RunOptions
-    from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.stages import build_stages
-    from engine.plan import make_plan
+    from vx_engine.api import make_runners
+    from vx_engine.backends.select import resolve_backend
+    from vx_engine.options import RunOptions
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.stages import build_stages
+    from vx_engine.plan import make_plan
 
     options = RunOptions(
         input=Path("-"), output=Path("-"), sr=model, tile=tile, backend=backend, precision=precision
@@ -236,8 +236,8 @@ def openvino_direct(model: str, precision: str | None = None):
     inference precision set when given), one synchronous request; -> (rgb -> rgb, precision)."""
     import openvino
 
-    from export.builders import ensure_artifact
-    from export.registry import get_model
+    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.registry import get_model
 
     if get_model(model).output_resize:  # the x2/x3 models are the x4 net plus a resize
         raise ValueError("openvino_direct covers the native-scale models only")
@@ -433,7 +433,7 @@ def median_fps(seconds: Sequence[float]) -> float:
 def rife_2x_options(source: Path, output: Path):
     """`vx-engine run` options that double a lossless RGB clip's frame rate with RIFE only
     (no SR, no cut detection, lossless RGB out): what the VFI comparisons time and score."""
-    from engine.options import RunOptions
+    from vx_engine.options import RunOptions
 
     return RunOptions(
         input=source,

@@ -48,7 +48,7 @@ NCNN_THREADS = 2
 
 
 def cugan_names() -> list[str]:
-    from export.registry import MODELS
+    from vx_engine.export.registry import MODELS
 
     return [name for name, desc in MODELS.items() if desc.arch == "cugan"]
 
@@ -91,10 +91,10 @@ def _onnx_checks(name: str, frame: np.ndarray, reference: np.ndarray) -> dict:
     """ONNX fp32/fp16 vs PyTorch (float outputs) and int8 (or why it is refused)."""
     import onnxruntime as ort
 
-    from engine.errors import ExportError
-    from export.artifacts import psnr as psnr_float
-    from export.builders import ensure_artifact
-    from export.quantize import quantize_sr
+    from vx_engine.errors import ExportError
+    from vx_engine.export.artifacts import psnr as psnr_float
+    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.quantize import quantize_sr
 
     x = to_chw_float(frame)[None]
     out: dict = {}
@@ -114,8 +114,8 @@ def _onnx_checks(name: str, frame: np.ndarray, reference: np.ndarray) -> dict:
 
 
 def run_model(name: str, frames: list[np.ndarray]) -> dict:
-    from export.artifacts import load_torch_model
-    from export.registry import get_model
+    from vx_engine.export.artifacts import load_torch_model
+    from vx_engine.export.registry import get_model
 
     torch = torch_setup()
     desc = get_model(name)
@@ -196,7 +196,7 @@ def part_ncnn(quick: bool) -> None:
 
 def _frame_wide_gates(model, x):
     """Run untiled once and record each SE block's gate (its input's frame-wide means)."""
-    from export.arch.cugan import SEBlock
+    from vx_engine.export.arch.cugan import SEBlock
 
     torch = torch_setup()
     gates: list = []
@@ -217,8 +217,8 @@ def _frame_wide_gates(model, x):
 def part_tiling(quick: bool) -> None:
     from engine.tiling import run_tiled
 
-    from export.artifacts import load_torch_model
-    from export.registry import get_model
+    from vx_engine.export.artifacts import load_torch_model
+    from vx_engine.export.registry import get_model
 
     torch = torch_setup()
     name = "realcugan-se-x2-conservative"
@@ -328,8 +328,8 @@ def lanczos_resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def part_restore(quick: bool) -> None:
-    from export.artifacts import load_torch_model
-    from export.registry import get_model
+    from vx_engine.export.artifacts import load_torch_model
+    from vx_engine.export.registry import get_model
 
     count = 2 if quick else 4
     clean = clip_frames("bigbuckbunny.mp4", 40, 12, (640, 360))

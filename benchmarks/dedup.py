@@ -1,6 +1,6 @@
 """Held-frame dedup: the ``auto`` threshold's measurements, and off vs auto side by side.
 
-1. Threshold: ``engine.video.fingerprint.held_score`` (largest |Δ| of 160-wide
+1. Threshold: ``vx_engine.video.fingerprint.held_score`` (largest |Δ| of 160-wide
    area-averaged luma, 8-bit units) for pairs known to be held (Big Buck Bunny
    on twos, encoded at x264 crf 18 / crf 30 / mpeg2 q31, and the sample's own
    24->25 fps duplicates) against pairs known to move (every other pair of the
@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.common import log, markdown_table, save_result
 from benchmarks.probe_clips import encode, on_twos, source_frames
-from engine.video.fingerprint import HELD_THRESHOLD, fingerprint, held_score
+from vx_engine.video.fingerprint import HELD_THRESHOLD, fingerprint, held_score
 
 
 def scores(path: Path) -> list[float]:
@@ -32,7 +32,7 @@ def scores(path: Path) -> list[float]:
 
 
 def threshold_rows(folder: Path) -> list[dict]:
-    from engine.samples import sample_video
+    from vx_engine.samples import sample_video
 
     rows = []
     frames = source_frames(count=60, size=(1280, 720))
@@ -76,8 +76,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def speed_rows(folder: Path) -> list[dict]:
-    from engine.api import run
-    from engine.options import RunOptions
+    from vx_engine.api import run
+    from vx_engine.options import RunOptions
 
     source = encode(
         folder / "twos.mkv",

@@ -29,12 +29,12 @@ import json, resource, sys, time
 from fractions import Fraction
 import numpy as np
 from benchmarks.flow_scale_quality import triplet
-from engine.backends.base import RunnerSpec
-from engine.backends.ort_cpu import OrtCpuRunner
-from engine.pipeline.ops import HOST_OPS
-from engine.pipeline.stages import RifeMidpoint
-from export.builders import ensure_artifact
-from export.registry import get_model, with_flow_scale
+from vx_engine.backends.base import RunnerSpec
+from vx_engine.backends.ort_cpu import OrtCpuRunner
+from vx_engine.pipeline.ops import HOST_OPS
+from vx_engine.pipeline.stages import RifeMidpoint
+from vx_engine.export.builders import ensure_artifact
+from vx_engine.export.registry import get_model, with_flow_scale
 
 scale = float(sys.argv[1])
 desc = with_flow_scale(get_model("rife-hdv3"), scale)
@@ -62,7 +62,7 @@ def triplet(clip: str, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Three consecutive real frames at 4K, float32 3×H×W in [0, 1]."""
     import av
 
-    from engine.samples import sample_video
+    from vx_engine.samples import sample_video
 
     frames = []
     with av.open(str(sample_video(clip))) as container:

@@ -40,8 +40,8 @@ def run_one(
     source: Path, output: Path, backend: str, precision: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     """One `vx-engine run` through the engine API, with each written frame's time."""
-    from engine.api import run
-    from engine.options import RunOptions
+    from vx_engine.api import run
+    from vx_engine.options import RunOptions
 
     written: list[float] = []
     options = RunOptions(
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     args.sr = None if str(args.sr).lower() == "none" else args.sr
     args.vfi = None if str(args.vfi).lower() == "none" else args.vfi
 
-    from engine.backends.select import available_backends
-    from engine.samples import sample_video
+    from vx_engine.backends.select import available_backends
+    from vx_engine.samples import sample_video
 
     available = set(available_backends())
     wanted = parse_contenders(args.contenders)
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _pipeline(backend: str) -> str:
-    from engine.backends.select import GPU_BACKENDS
+    from vx_engine.backends.select import GPU_BACKENDS
 
     return "device" if backend in GPU_BACKENDS else "cpu"
 

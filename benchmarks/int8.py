@@ -38,13 +38,13 @@ X4PLUS_CASES = [("realesrgan-x4plus", (320, 180), 1, 0)]
 
 
 def _int8_stage(model: str, frame_hw: tuple[int, int]):
-    from engine.backends.base import RunnerSpec
-    from engine.backends.ort_cpu import OrtCpuRunner
-    from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.stages import SuperResolution
-    from export.builders import ensure_artifact
-    from export.quantize import quantize_sr
-    from export.registry import get_model
+    from vx_engine.backends.base import RunnerSpec
+    from vx_engine.backends.ort_cpu import OrtCpuRunner
+    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.quantize import quantize_sr
+    from vx_engine.export.registry import get_model
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.stages import SuperResolution
 
     desc = get_model(model)
     fp32_path, _ = ensure_artifact(model, "fp32")
@@ -61,8 +61,8 @@ def _int8_stage(model: str, frame_hw: tuple[int, int]):
 
 
 def run_case(model: str, size: tuple[int, int], count: int, warmup: int) -> dict:
-    from export.artifacts import load_torch_model
-    from export.registry import get_model
+    from vx_engine.export.artifacts import load_torch_model
+    from vx_engine.export.registry import get_model
 
     torch = torch_setup()
     frames = clip_frames("bigbuckbunny.mp4", 40, max(count, warmup), size)

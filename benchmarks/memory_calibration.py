@@ -1,4 +1,4 @@
-"""Per-model memory figures for the run estimate (``engine.memory.MODEL_MEMORY``).
+"""Per-model memory figures for the run estimate (``vx_engine.memory.MODEL_MEMORY``).
 
 Each measurement is a fresh interpreter that loads one model into the ort-cpu runner
 exactly as ``vx-engine run`` does, runs two inferences at a given input size and
@@ -23,10 +23,10 @@ RESULTS = RESULTS_DIR / "memory_calibration.json"
 _PROBE = r"""
 import resource, sys, json
 import numpy as np
-from engine.backends.base import RunnerSpec
-from engine.backends.ort_cpu import OrtCpuRunner
-from export.builders import ensure_artifact
-from export.registry import get_model, with_flow_scale
+from vx_engine.backends.base import RunnerSpec
+from vx_engine.backends.ort_cpu import OrtCpuRunner
+from vx_engine.export.builders import ensure_artifact
+from vx_engine.export.registry import get_model, with_flow_scale
 
 model, flow_scale, h, w = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 desc = get_model(model)

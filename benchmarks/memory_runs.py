@@ -39,7 +39,7 @@ def make_clip(width: int, height: int, frames: int) -> Path:
     """Real frames (bigbuckbunny from frame 40) upscaled to width × height, libx264."""
     import av
 
-    from engine.samples import sample_video
+    from vx_engine.samples import sample_video
 
     # timestamps k/24 s (an earlier maker left them unset: every frame at 0, read as 576 fps)
     path = CLIPS / f"bbb-{width}x{height}-{frames}-24fps.mp4"
@@ -80,7 +80,7 @@ def run_case(name: str) -> dict:
         out, rss = work / f"out{job}.mkv", work / f"rss{job}.txt"
         command = [
             "/usr/bin/time", "-f", "%M", "-o", str(rss),
-            sys.executable, "-m", "engine.cli", "run", str(clip), "-o", str(out),
+            sys.executable, "-m", "vx_engine.cli", "run", str(clip), "-o", str(out),
             "--vfi", "rife-hdv3", "--interp", "2", "--progress", "json", "--no-audio", *flags,
         ]  # fmt: skip
         procs.append(
@@ -144,7 +144,7 @@ def main() -> None:
         rows,
         notes=[
             "peak RSS: GNU time %M of each `vx-engine run` process; estimate: the run's own "
-            "(engine.memory) before it starts; a refused run exits 3 with one line",
+            "(vx_engine.memory) before it starts; a refused run exits 3 with one line",
             "clips: bigbuckbunny frames 40+ upscaled with Lanczos, libx264 crf 16",
         ],
     )

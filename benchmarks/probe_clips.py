@@ -2,7 +2,7 @@
 
 The probe's thresholds (``benchmarks/probe_thresholds.py``) and its tests
 (``tests/test_probe.py``) use the same clips: Big Buck Bunny (animation) and
-bikes.mp4 (live action) from ``engine.samples``, scaled to 640x360, then one
+bikes.mp4 (live action) from ``vx_engine.samples``, scaled to 640x360, then one
 degradation each. ``make_case(name, path)`` writes one; ``CASES`` names them all.
 """
 
@@ -24,7 +24,7 @@ def source_frames(
     name: str = "bigbuckbunny.mp4", count: int = FRAMES, size=SIZE, start: int = 0
 ) -> list[av.VideoFrame]:
     """``count`` rgb24 frames of a sample clip, area-scaled to ``size`` by swscale."""
-    from engine.samples import sample_video
+    from vx_engine.samples import sample_video
 
     frames = []
     with av.open(str(sample_video(name))) as container:

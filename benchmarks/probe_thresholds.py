@@ -19,8 +19,8 @@ import av
 
 from benchmarks.common import log, save_result
 from benchmarks.probe_clips import CASES, encode, make_case, source_frames
-from engine.analysis import FAST, probe
-from engine.analysis import report as thresholds
+from vx_engine.analysis import FAST, probe
+from vx_engine.analysis import report as thresholds
 
 COLUMNS = [
     "case", "height", "blockiness", "blur", "noise", "cuts", "fields", "held", "pattern",
@@ -49,8 +49,8 @@ def remux_repeated(clip: Path, out: Path, copies: int) -> Path:
 
 
 def run_overhead(clip: Path, folder: Path) -> list[dict]:
-    from engine.api import run
-    from engine.options import RunOptions
+    from vx_engine.api import run
+    from vx_engine.options import RunOptions
 
     walls: dict[bool, list[float]] = {True: [], False: []}
     for probe_first in (True, False) * 3:
@@ -97,7 +97,7 @@ def main() -> None:
             ("bigbuckbunny.mp4 1280x720 5.3 s, default", None, None),
         ):
             if path is None:
-                from engine.samples import sample_video
+                from vx_engine.samples import sample_video
 
                 path = sample_video("bigbuckbunny.mp4")
             started = time.perf_counter()

@@ -43,9 +43,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=8, help="frames per clip (even)")
     args = parser.parse_args()
-    from engine.backends.base import RunnerSpec
-    from engine.backends.select import create_runner
-    from export.builders import ensure_artifact
+    from vx_engine.backends.base import RunnerSpec
+    from vx_engine.backends.select import create_runner
+    from vx_engine.export.builders import ensure_artifact
 
     onnx_path, _ = ensure_artifact(MODEL, "fp32")
     runners = {

@@ -22,7 +22,7 @@ from benchmarks.common import (
     machine_block,
     markdown_table,
 )
-from engine.measure import machine_info
+from vx_engine.measure import machine_info
 
 SCRIPTS = [
     "sr_peers",
@@ -236,7 +236,7 @@ def main() -> None:
     t0 = time.perf_counter()
     bench_json = RESULTS_DIR / "bench_cli.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "bench", *BENCH_ARGS, "--json", str(bench_json)]
+        [sys.executable, "-m", "vx_engine.cli", "bench", *BENCH_ARGS, "--json", str(bench_json)]
     )
     bench = (
         json.loads(bench_json.read_text())

@@ -39,8 +39,8 @@ LIGHT_ROUNDS = 5  # the model-free pair: short runs, more of them
 
 
 def make_clip(path: Path) -> Path:
-    from engine.samples import sample_video
-    from engine.server.testing import make_clip as clip_from_sample
+    from vx_engine.samples import sample_video
+    from vx_engine.server.testing import make_clip as clip_from_sample
 
     return clip_from_sample(
         sample_video("bikes.mp4"), path, FRAMES, *SIZE, keyframe_every=KEYFRAME_EVERY
@@ -48,7 +48,7 @@ def make_clip(path: Path) -> Path:
 
 
 def timed_run(options) -> tuple[float, object]:
-    from engine.api import run
+    from vx_engine.api import run
 
     if options.output.exists():
         options.output.unlink()
@@ -61,8 +61,8 @@ def worker_start_s(base, threads: int) -> tuple[float, float]:
     """(actor creation to ready, of which model load) for one ChunkWorker."""
     import ray
 
-    from engine.distributed.ray_pool import ChunkWorker, Tally
-    from engine.plan import make_plan
+    from vx_engine.distributed.ray_pool import ChunkWorker, Tally
+    from vx_engine.plan import make_plan
 
     plan = make_plan(replace(base, threads=threads), *SIZE, Fraction(25))
     name = f"bench-tally-{time.time_ns()}"
@@ -87,9 +87,9 @@ def main() -> None:
 
     import ray
 
-    from engine.distributed.assemble import assemble
-    from engine.distributed.chunks import context_frames
-    from engine.options import ChunkOptions, RunOptions
+    from vx_engine.distributed.assemble import assemble
+    from vx_engine.distributed.chunks import context_frames
+    from vx_engine.options import ChunkOptions, RunOptions
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

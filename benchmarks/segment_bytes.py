@@ -51,7 +51,7 @@ def video_bytes(path: Path) -> tuple[int, int]:
 
 
 def reencode(source: Path, target: Path, codec: str) -> None:
-    from engine.video import VideoReader, VideoWriter
+    from vx_engine.video import VideoReader, VideoWriter
 
     with VideoReader(source) as reader:
         writer = VideoWriter(target, reader.info.width, reader.info.height, Fraction(FPS),
@@ -64,9 +64,9 @@ def reencode(source: Path, target: Path, codec: str) -> None:
 def assembly_speed(source: Path, folder: Path, codec: str) -> tuple[int, int, float, float]:
     """(bytes, packets, best wall s with the source opened, without) of assembling a kept
     chunked run's segments."""
-    from engine.api import run
-    from engine.distributed.assemble import assemble
-    from engine.options import ChunkOptions, RunOptions
+    from vx_engine.api import run
+    from vx_engine.distributed.assemble import assemble
+    from vx_engine.options import ChunkOptions, RunOptions
 
     work = folder / f"work-{codec}"
     chunks = ChunkOptions(chunk_seconds=1.0, work_dir=work, keep_work=True)
@@ -88,8 +88,8 @@ def assembly_speed(source: Path, folder: Path, codec: str) -> tuple[int, int, fl
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
-    from engine.api import run
-    from engine.options import RunOptions
+    from vx_engine.api import run
+    from vx_engine.options import RunOptions
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,8 +117,8 @@ def main() -> None:
                         "MB_per_s_at_24fps": round(size / FRAMES * FPS / 1e6, 3),
                     }
                 )
-        from engine.samples import sample_video
-        from engine.server.testing import make_clip as clip_with_keyframes
+        from vx_engine.samples import sample_video
+        from vx_engine.server.testing import make_clip as clip_with_keyframes
 
         frames_4k = clip_with_keyframes(sample_video("bigbuckbunny.mp4"), folder / "4k.mp4",
                                         ASSEMBLY_FRAMES, 3840, 2160, fps=FPS, keyframe_every=FPS)  # fmt: skip

@@ -42,8 +42,8 @@ CASES = [
 
 
 def run_case(model: str, size: tuple[int, int], count: int, warmup: int) -> dict:
-    from export.artifacts import load_torch_model
-    from export.registry import get_model
+    from vx_engine.export.artifacts import load_torch_model
+    from vx_engine.export.registry import get_model
 
     torch = torch_setup()
     desc = get_model(model)

@@ -41,7 +41,7 @@ def originals(name: str, count: int) -> list[np.ndarray]:
     """``count`` frames of a real clip at HR, uint8 H×W×3."""
     import av
 
-    from engine.samples import sample_video
+    from vx_engine.samples import sample_video
 
     frames = []
     with av.open(str(sample_video(name))) as container:
@@ -84,7 +84,7 @@ def decode(path: Path) -> list[np.ndarray]:
 def run_order(source: Path, output: Path, scale: int, order: str, flags: list[str]) -> dict:
     rss = output.with_suffix(".rss")
     command = [
-        "/usr/bin/time", "-f", "%M", "-o", str(rss), sys.executable, "-m", "engine.cli",
+        "/usr/bin/time", "-f", "%M", "-o", str(rss), sys.executable, "-m", "vx_engine.cli",
         "run", str(source), "-o", str(output), "--sr", f"realesr-animevideov3-x{scale}",
         "--vfi", "rife-hdv3", "--order", order, "--codec", "ffv1", "--pix-fmt", "bgr0",
         "--progress", "none", "--overwrite", "--no-audio", *flags,

@@ -29,7 +29,7 @@ from benchmarks.common import (
     torch_setup,
     write_lossless_rgb,
 )
-from export.reference import ReferenceRife
+from vx_engine.export.reference import ReferenceRife
 
 SEQUENCES = [
     "Beanbags",
@@ -59,7 +59,7 @@ def load_png(path: Path) -> np.ndarray:
 
 
 def engine_midpoint(a: np.ndarray, b: np.ndarray, tmp: Path) -> np.ndarray:
-    from engine.api import run
+    from vx_engine.api import run
 
     source = write_lossless_rgb(tmp / "pair.mkv", [a, b])
     options = rife_2x_options(source, tmp / "out.mkv")

@@ -33,18 +33,18 @@ from benchmarks.common import (
     torch_setup,
     write_lossless_rgb,
 )
-from export.reference import ReferenceRife
+from vx_engine.export.reference import ReferenceRife
 
 CLIP, START, SOURCE_FRAMES = "bikes.mp4", 0, 17
 
 
 def engine_interpolator():
-    from engine.backends.base import RunnerSpec
-    from engine.backends.select import create_runner
-    from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.stages import RifeMidpoint
-    from export.builders import ensure_artifact
-    from export.registry import get_model
+    from vx_engine.backends.base import RunnerSpec
+    from vx_engine.backends.select import create_runner
+    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.registry import get_model
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.stages import RifeMidpoint
 
     desc = get_model("rife-hdv3")
     onnx_path, _ = ensure_artifact(desc.name, "fp32", log=log)
@@ -57,7 +57,7 @@ def engine_interpolator():
 
 def engine_run(kept: list[np.ndarray], tmp: Path) -> tuple[list[np.ndarray], float]:
     """`vx-engine run --sr none --vfi rife-hdv3 --interp 2` on a lossless RGB clip."""
-    from engine.api import run
+    from vx_engine.api import run
 
     source = write_lossless_rgb(tmp / "kept.mkv", kept)
     options = rife_2x_options(source, tmp / "doubled.mkv")

@@ -74,8 +74,8 @@ def video2x_way(source: Path, output: Path) -> int:
 
 
 def engine_run(source: Path, output: Path, backend: str = "auto", precision: str = "auto"):
-    from engine.api import run
-    from engine.options import RunOptions
+    from vx_engine.api import run
+    from vx_engine.options import RunOptions
 
     options = RunOptions(
         input=source,
@@ -134,8 +134,8 @@ def main() -> None:
 
         # quality: each output vs PyTorch fp32 on the same decoded input (first 4 frames)
         torch = torch_setup()
-        from export.artifacts import load_torch_model
-        from export.registry import get_model
+        from vx_engine.export.artifacts import load_torch_model
+        from vx_engine.export.registry import get_model
 
         model = load_torch_model(get_model(MODEL)).eval()
         with torch.inference_mode():

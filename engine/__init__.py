@@ -1,10 +1,10 @@
 """vx-engine runtime: decode -> super-resolution -> interpolation -> encode.
 
 Importing this package pulls in nothing heavy (no torch, no tensorrt), so
-``import engine`` works on any machine.
+``import vx_engine`` works on any machine.
 """
 
-from engine.errors import VxError
+from vx_engine.errors import VxError
 
 __all__ = ["VxError"]
 __version__ = "0.1.0"

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from engine.errors import Cancelled, InputError
-from engine.options import Progress, RunOptions, RunSummary
-from engine.plan import make_plan
-from engine.runners import check_device, make_runner, make_runners, precision_summary
+from vx_engine.errors import Cancelled, InputError
+from vx_engine.options import Progress, RunOptions, RunSummary
+from vx_engine.plan import make_plan
+from vx_engine.runners import check_device, make_runner, make_runners, precision_summary
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = ["check_device", "make_runner", "make_runners", "precision_summary", "probe", "run"]
@@ -21,7 +21,7 @@ __all__ = ["check_device", "make_runner", "make_runners", "precision_summary", "
 
 def probe_video(path: Path | str):
     """VideoInfo of a file, or InputError if it is not a readable video."""
-    from engine.video import VideoReader
+    from vx_engine.video import VideoReader
 
     with VideoReader(Path(path)) as reader:
         return reader.info
@@ -30,15 +30,15 @@ def probe_video(path: Path | str):
 def probe(path: Path | str, fast: bool = False) -> dict:
     """The probe report of ``vx-engine probe --json`` (for the server: warnings after an
     upload). ``fast``: the few samples ``run`` uses. InputError for a bad input."""
-    from engine.analysis import FAST, FULL
-    from engine.analysis import probe as probe_file
+    from vx_engine.analysis import FAST, FULL
+    from vx_engine.analysis import probe as probe_file
 
     return probe_file(Path(path), *(FAST if fast else FULL))
 
 
 def source_warnings(path: Path) -> list[str]:
     """The fast probe's warnings, one line each ("probe: [code] message")."""
-    from engine.analysis import FAST, probe
+    from vx_engine.analysis import FAST, probe
 
     try:
         report = probe(path, *FAST)
@@ -48,12 +48,12 @@ def source_warnings(path: Path) -> list[str]:
 
 
 def estimate_memory(options: RunOptions, info):
-    """The run's estimated peak host memory (``engine.memory.MemoryEstimate``) for an
+    """The run's estimated peak host memory (``vx_engine.memory.MemoryEstimate``) for an
     input described by ``info`` (VideoInfo); pure: nothing is loaded or allocated.
 
-    What the server checks at submission, with ``engine.memory.check_plan_memory``.
+    What the server checks at submission, with ``vx_engine.memory.check_plan_memory``.
     """
-    from engine.memory import estimate_plan
+    from vx_engine.memory import estimate_plan
 
     return estimate_plan(make_plan(options, info.width, info.height, info.fps))
 
@@ -70,13 +70,13 @@ def run(
     anything is loaded; an allocation that fails anyway (ORT "Failed to allocate",
     MemoryError, torch OOM) is raised as one-line ``OutOfMemoryError``, output removed.
     """
-    from engine.memory import as_allocation_failure
+    from vx_engine.memory import as_allocation_failure
 
     try:
         if options.chunks is not None and not _chunked(options, options.chunks):
             options = replace(options, chunks=None)
         if options.chunks is not None:  # chunked, resumable, maybe on Ray workers
-            from engine.distributed import run_chunked
+            from vx_engine.distributed import run_chunked
 
             return run_chunked(options, on_progress, cancel, log)
         return _run(options, on_progress, cancel, log)
@@ -91,7 +91,7 @@ def _chunked(options: RunOptions, chunks) -> bool:
     for it only on long inputs and this one is shorter or cannot be chunked."""
     if chunks.only_if_longer_than_s is None:
         return True
-    from engine.distributed.segment import CONCAT_SAFE_CODECS
+    from vx_engine.distributed.segment import CONCAT_SAFE_CODECS
 
     if options.codec not in ("auto", *CONCAT_SAFE_CODECS) or options.vfi == "minterpolate":
         return False
@@ -108,11 +108,11 @@ def _run(
     cancel: threading.Event | None,
     log: Callable[[str], None] | None,
 ) -> RunSummary:
-    from engine.backends.select import GPU_BACKENDS, resolve_backend
-    from engine.memory import estimate_plan, reserve_plan
-    from engine.pipeline import drive
-    from engine.video import VideoReader, VideoWriter
-    from engine.video.writer import check_output_path
+    from vx_engine.backends.select import GPU_BACKENDS, resolve_backend
+    from vx_engine.memory import estimate_plan, reserve_plan
+    from vx_engine.pipeline import drive
+    from vx_engine.video import VideoReader, VideoWriter
+    from vx_engine.video.writer import check_output_path
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """`vx-engine bench`: per-stage latency, throughput and memory of the real pipeline.
 
-The bench drives the very pipeline ``engine.api.run`` drives (``engine.pipeline.drive``:
+The bench drives the very pipeline ``vx_engine.api.run`` drives (``vx_engine.pipeline.drive``:
 the plan, its backend and scheduling, host or device, the PyAV reader and writer) with
 timers around the runners, the stages and the source (``DriveHooks``), so the numbers
 are those of a real run on every backend. The wrappers only record ``perf_counter``
@@ -36,8 +36,8 @@ from typing import Any
 
 import click
 
-from engine.errors import OptionsError
-from engine.measure import (
+from vx_engine.errors import OptionsError
+from vx_engine.measure import (
     MIB,
     STAGES,
     StageClock,
@@ -71,12 +71,12 @@ class BenchConfig:
 
 def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
     """Run the pipeline once under timers; returns the JSON-ready report."""
-    from engine.api import make_runners
-    from engine.backends.select import resolve_backend
-    from engine.options import RunOptions
-    from engine.pipeline import DriveHooks, drive
-    from engine.plan import make_plan
-    from engine.video import VideoReader, VideoWriter
+    from vx_engine.api import make_runners
+    from vx_engine.backends.select import resolve_backend
+    from vx_engine.options import RunOptions
+    from vx_engine.pipeline import DriveHooks, drive
+    from vx_engine.plan import make_plan
+    from vx_engine.video import VideoReader, VideoWriter
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     if config.warmup < 0:

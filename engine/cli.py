@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from engine.cli_chunks import chunk_flags, pop_chunk_options
-from engine.errors import OptionsError, VxError
-from engine.options import BuildOptions, RunOptions
+from vx_engine.cli_chunks import chunk_flags, pop_chunk_options
+from vx_engine.errors import OptionsError, VxError
+from vx_engine.options import BuildOptions, RunOptions
 
 
 def _fail(error: VxError) -> None:
@@ -79,11 +79,11 @@ def cli() -> None:
 def models() -> None:
     """List the model zoo: name, kind, scale, licence, weights cached, ONNX artifacts built,
     and the OpenVINO figures --precision auto reads (dB vs fp32; '-' until measured)."""
-    from engine.backends.openvino_validate import stored_validation
-    from export.artifacts import artifact_paths
-    from export.build import MIN_OPSET
-    from export.registry import MODELS
-    from export.weights import is_cached
+    from vx_engine.backends.openvino_validate import stored_validation
+    from vx_engine.export.artifacts import artifact_paths
+    from vx_engine.export.build import MIN_OPSET
+    from vx_engine.export.registry import MODELS
+    from vx_engine.export.weights import is_cached
 
     click.echo(
         f"{'name':<30} {'kind':<4} {'scale':>5}  {'cached':<6}  {'built':<10} "
@@ -124,7 +124,7 @@ def build(model: str, precision: str, opset: int, force: bool, weights: Path | N
 
     stdout gets one line per artifact (its path); diagnostics go to stderr.
     """
-    from export.builders import build_model
+    from vx_engine.export.builders import build_model
 
     options = BuildOptions(
         model=model, precision=precision, opset=opset, force=force, weights=weights
@@ -143,7 +143,7 @@ def _validate_openvino(model: str) -> None:
 
     if importlib.util.find_spec("openvino") is None:
         return
-    from engine.backends.openvino_validate import openvino_validation
+    from vx_engine.backends.openvino_validate import openvino_validation
 
     openvino_validation(model)
 
@@ -315,8 +315,8 @@ def run(
     **rest,
 ) -> None:
     """Enhance INPUT into OUTPUT: decode, super-resolve, interpolate, encode (audio kept)."""
-    from engine.api import run as run_job
-    from engine.progress import ProgressPrinter
+    from vx_engine.api import run as run_job
+    from vx_engine.progress import ProgressPrinter
 
     chunks = pop_chunk_options(rest)
     options = RunOptions(
@@ -346,8 +346,8 @@ def probe(input: Path, as_json: bool) -> None:
     from frames sampled across the file; warn and recommend run flags."""
     import json
 
-    from engine.analysis import format_text
-    from engine.analysis import probe as probe_file
+    from vx_engine.analysis import format_text
+    from vx_engine.analysis import probe as probe_file
 
     report = probe_file(input)
     click.echo(json.dumps(report) if as_json else format_text(report))
@@ -357,8 +357,8 @@ def _register_optional_commands() -> None:
     # bench and serve live in their own modules. serve needs the `serve` extra; without
     # it the command still exists and says what to install instead of vanishing.
     for module, attribute, extra in (
-        ("engine.bench", "bench_command", None),
-        ("engine.server.cli", "serve_command", "serve"),
+        ("vx_engine.bench", "bench_command", None),
+        ("vx_engine.server.cli", "serve_command", "serve"),
     ):
         try:
             imported = __import__(module, fromlist=[attribute])

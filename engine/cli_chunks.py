@@ -1,4 +1,4 @@
-"""The ``run`` flags of chunked, resumable and Ray runs (``engine.distributed``)."""
+"""The ``run`` flags of chunked, resumable and Ray runs (``vx_engine.distributed``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from engine.options import ChunkOptions
+from vx_engine.options import ChunkOptions
 
 # inputs this long run in chunks by default, so an interruption can resume (the overhead:
 # benchmarks/results/scale_out.md)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError, VxError
+from vx_engine.errors import InputError, VxError
 
 OUT_DIR = Path(os.environ.get("VX_DEMO_OUT", "demo-out"))
 # 2 cores do roughly a frame every few seconds at 720p -> 1440p; 1 s of video keeps
@@ -24,7 +24,7 @@ DEMO_START = 2.0  # past the title fade-in
 
 
 def _frame_at(path: Path, pts: Fraction) -> np.ndarray:
-    from engine.video import VideoReader
+    from vx_engine.video import VideoReader
 
     best = None
     with VideoReader(path) as reader:
@@ -40,8 +40,8 @@ def _frame_at(path: Path, pts: Fraction) -> np.ndarray:
 
 def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """Left half of ``before`` (resized to after's size) beside the right half of ``after``."""
-    from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.stages import Resize
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.stages import Resize
 
     before = Resize(*after.shape[1:], HOST_OPS).process(before)
     width = after.shape[2]
@@ -53,11 +53,11 @@ def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 def main() -> int:
     from PIL import Image
 
-    from engine.api import run
-    from engine.cli import install_signal_handlers
-    from engine.options import RunOptions
-    from engine.progress import ProgressPrinter
-    from engine.samples import sample_video
+    from vx_engine.api import run
+    from vx_engine.cli import install_signal_handlers
+    from vx_engine.options import RunOptions
+    from vx_engine.progress import ProgressPrinter
+    from vx_engine.samples import sample_video
 
     install_signal_handlers()
     try:

@@ -11,7 +11,7 @@ Where a filter has no float format FFmpeg's negotiation converts inside the grap
 (nlmeans and minterpolate run on 8-bit, unsharp on 16-bit YUV, the others on 16-bit RGB),
 exactly as the ``ffmpeg`` CLI does for ``format=gbrpf32le,FILTER``.
 
-PyAV is imported inside the functions: ``import engine`` stays light.
+PyAV is imported inside the functions: ``import vx_engine`` stays light.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from engine.errors import OptionsError
+from vx_engine.errors import OptionsError
 
 Kind = Literal["sr", "pre", "post", "vfi"]
 

@@ -231,7 +231,7 @@ def synthetic_clip(path: Path, width: int, height: int, frames: int, fps: int = 
     """A lossless test clip of moving gradients and a moving disc (textured, deterministic)."""
     import numpy as np
 
-    from engine.video import VideoWriter
+    from vx_engine.video import VideoWriter
 
     rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
     u, v = cols / max(width - 1, 1), rows / max(height - 1, 1)

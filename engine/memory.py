@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import VxError
+from vx_engine.errors import VxError
 
 MB = 2**20
 # The interpreter with the engine's imports and no session: 33 MB measured; PyAV's
@@ -83,7 +83,7 @@ def model_memory(name: str, flow_scale: float = 1.0) -> tuple[float, float]:
 
 
 def estimate_plan(plan: Any) -> MemoryEstimate:
-    """The estimate for ``plan`` (engine.plan.RunPlan) on the host scheduler."""
+    """The estimate for ``plan`` (vx_engine.plan.RunPlan) on the host scheduler."""
     out_px = plan.out_width * plan.out_height
     in_px = plan.in_width * plan.in_height
     parts = {"interpreter": int(BASELINE_MB * MB)}
@@ -113,7 +113,7 @@ def estimate_plan(plan: Any) -> MemoryEstimate:
 
 def _ledger() -> Path:
     """Where running jobs on this machine record their estimates (one file each)."""
-    from export.weights import cache_dir
+    from vx_engine.export.weights import cache_dir
 
     return cache_dir() / "memory-reservations"
 
@@ -249,7 +249,7 @@ def _alternatives(options: Any, plan: Any) -> list[tuple[str, Any]]:
 
 def refusal(options: Any, plan: Any, estimate: MemoryEstimate, available: int) -> str:
     """The one line: the estimate, what is available, and settings that would fit."""
-    from engine.plan import make_plan
+    from vx_engine.plan import make_plan
 
     fitting: list[str] = []
     kinds: set[str] = set()  # one suggestion per kind of change: the smallest that fits

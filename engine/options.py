@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 # int8: QDQ SR models on ort-cpu/openvino (2x fp32 speed at ~41 dB from it on animevideov3);
-# bf16: openvino on CPUs with native bf16; auto: engine.precision decides (the default)
+# bf16: openvino on CPUs with native bf16; auto: vx_engine.precision decides (the default)
 Precision = Literal["fp32", "fp16", "int8"]
 RunPrecision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 ProgressMode = Literal["bar", "json", "none"]
@@ -28,7 +28,7 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class ChunkOptions:
-    """A chunked run (``engine.distributed``): resumable, and on Ray workers with ``ray``."""
+    """A chunked run (``vx_engine.distributed``): resumable, and on Ray workers with ``ray``."""
 
     chunk_seconds: float = 60.0  # about this long, starting at keyframes
     resume: bool = False  # reuse the verified segments of an interrupted run
@@ -83,9 +83,9 @@ class RunOptions:
     pre: tuple[str, ...] = ()
     post: tuple[str, ...] = ()
     ai_strength: float = 1.0  # model output × s + lanczos × (1 - s); 0 loads no model
-    # held frames (animation on twos/threes): off | exact | auto | smooth (engine.pipeline.dedup)
+    # held frames (animation on twos/threes): off | exact | auto | smooth (vx_engine.pipeline.dedup)
     dedup: Literal["off", "exact", "auto", "smooth"] = "auto"
-    probe: bool = True  # log the fast probe's warnings before the run (engine.analysis)
+    probe: bool = True  # log the fast probe's warnings before the run (vx_engine.analysis)
     vfi_scale: float | None = None  # RIFE flow scale; None = by resolution (1 / 0.5 / 0.25)
     order: str = "auto"  # "sr-first", "vfi-first" or "auto" (the stage-order table)
     check_memory: bool = True  # refuse a run whose estimated peak exceeds what is available

@@ -13,12 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from engine.errors import OptionsError, UnknownModelError
-from engine.filters import FilterSpec, check_spec, is_classical, known, parse_filter
-from engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
-from engine.pipeline.tiling import segments
-from engine.stage_order import auto_order
-from export.registry import (
+from vx_engine.errors import OptionsError, UnknownModelError
+from vx_engine.export.registry import (
     MODELS,
     ModelDescriptor,
     default_flow_scale,
@@ -26,6 +22,10 @@ from export.registry import (
     with_denoise,
     with_flow_scale,
 )
+from vx_engine.filters import FilterSpec, check_spec, is_classical, known, parse_filter
+from vx_engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
+from vx_engine.pipeline.tiling import segments
+from vx_engine.stage_order import auto_order
 
 Scheduler = Literal["host", "device"]
 Order = Literal["sr-first", "vfi-first"]
@@ -74,7 +74,7 @@ class RunPlan:
     vfi_model: ModelPlan | None = None
     runner: RunnerSettings = RunnerSettings()
     scene_threshold: float = 0.12
-    dedup: str = "off"  # held-frame dedup mode (engine.pipeline.dedup)
+    dedup: str = "off"  # held-frame dedup mode (vx_engine.pipeline.dedup)
     notes: tuple[str, ...] = ()  # coercions, one line each, for the log
     # classical stages (FFmpeg filter graphs); sr_classical replaces the model (sr is None)
     sr_classical: FilterSpec | None = None
@@ -158,15 +158,15 @@ def _out_fps(options: RunOptions, in_fps: Fraction) -> Fraction:
 def _precision(
     desc: ModelDescriptor, requested: str, backend: str, device: int | str, notes: list[str]
 ):
-    """``engine.precision``'s choice for ``desc`` on ``backend``, fed with this machine's
+    """``vx_engine.precision``'s choice for ``desc`` on ``backend``, fed with this machine's
     facts and the stored validation figures ``auto`` reads; every coercion is a note."""
-    from engine.backends.select import openvino_device_name, probe_facts
-    from engine.precision import choose_precision
+    from vx_engine.backends.select import openvino_device_name, probe_facts
+    from vx_engine.precision import choose_precision
 
     facts = probe_facts()
     stored: dict[str, float] = {}
     if backend == "openvino" and requested == "auto" and facts.cpu_bf16:
-        from engine.backends.openvino_validate import openvino_validation
+        from vx_engine.backends.openvino_validate import openvino_validation
 
         stored = openvino_validation(desc.name)
     choice = choose_precision(
@@ -255,7 +255,7 @@ def make_plan(
 
     ``backend``: an already resolved backend; None resolves ``options.backend`` here.
     """
-    from engine.backends.select import GPU_BACKENDS, resolve_backend
+    from vx_engine.backends.select import GPU_BACKENDS, resolve_backend
 
     if backend is None:
         backend = resolve_backend(options.backend)
@@ -284,7 +284,7 @@ def make_plan(
     tile = options.tile if options.tile is not None else (sr.tiling.default_tile if sr else 0)
     if options.tile is None and sr is not None and tile == 0 and width * height > LARGE_SR_INPUT:
         # whole-frame SR of a 4K input needs ~8.5 GB (1075 B per input pixel, see
-        # engine.memory); tiles bound it by the tile (~340 MB at 512)
+        # vx_engine.memory); tiles bound it by the tile (~340 MB at 512)
         tile = LARGE_INPUT_TILE
         notes.append(f"{sr.name}: --tile {tile} (input above 1080p; --tile 0 for whole frames)")
     overlap = options.tile_overlap

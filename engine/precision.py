@@ -6,7 +6,7 @@ fp32 is at least ``AUTO_MIN_PSNR_DB`` for that backend and model:
 - NVIDIA GPU backends: fp16 where the model supports it (its fp16 artifact was
   validated at build time; a stored figure under the floor keeps fp32);
 - openvino on a CPU with native bf16 (AVX512_BF16 or AMX): int8, then bf16, each
-  only with an OpenVINO validation stored by ``engine.backends.openvino_validate`` at or above the
+  only with an OpenVINO validation stored by ``vx_engine.backends.openvino_validate`` at or above the
   floor (int8 measures ~41 dB, so today it is bf16);
 - openvino on an Intel GPU: fp16, OpenVINO's own GPU default (NOT RUN: no Intel GPU here);
 - everything else: fp32.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.errors import OptionsError
+from vx_engine.errors import OptionsError
 
 AUTO_MIN_PSNR_DB = 45.0
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import asdict
 
-from engine.options import Progress, ProgressMode, RunSummary
+from vx_engine.options import Progress, ProgressMode, RunSummary
 
 
 class ProgressPrinter:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.errors import OptionsError
-from engine.plan import ModelPlan, RunPlan
+from vx_engine.errors import OptionsError
+from vx_engine.plan import ModelPlan, RunPlan
 
 
 def make_runner(model: ModelPlan, plan: RunPlan, log: Callable[[str], None]):
     """The runner of one planned model; builds its missing ONNX artifact first."""
-    from engine.backends.base import RunnerSpec
-    from engine.backends.select import create_runner
-    from export.artifacts import load_torch_model
-    from export.builders import ensure_artifact
+    from vx_engine.backends.base import RunnerSpec
+    from vx_engine.backends.select import create_runner
+    from vx_engine.export.artifacts import load_torch_model
+    from vx_engine.export.builders import ensure_artifact
 
     desc = model.desc
     onnx_path = None
@@ -53,10 +53,10 @@ def make_runners(plan: RunPlan, log: Callable[[str], None]):
 
 def check_device(backend: str, device: int | str) -> None:
     """OptionsError (one line) when ``device`` is no device this backend can use here."""
-    from engine.backends.select import GPU_BACKENDS, device_problem, gpu_count
+    from vx_engine.backends.select import GPU_BACKENDS, device_problem, gpu_count
 
     if backend == "openvino":
-        from engine.backends.select import openvino_device_problem, probe_facts
+        from vx_engine.backends.select import openvino_device_problem, probe_facts
 
         problem = openvino_device_problem(device, probe_facts().openvino_devices)
     else:

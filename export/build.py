@@ -1,5 +1,5 @@
 """The ONNX builder: real weights -> PyTorch -> ONNX (fp32 or in-graph fp16), validated
-against PyTorch, with a metadata JSON. ``export.builders`` dispatches to it.
+against PyTorch, with a metadata JSON. ``vx_engine.export.builders`` dispatches to it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ExportError
-from engine.options import BuildOptions
-from export.artifacts import (
+from vx_engine.errors import ExportError
+from vx_engine.export.artifacts import (
     ARTIFACT_VERSION,
     Log,
     artifact_paths,
@@ -26,9 +25,10 @@ from export.artifacts import (
     validation_inputs,
     write_json_atomic,
 )
-from export.locks import exclusive
-from export.registry import ModelDescriptor, get_model, with_flow_scale
-from export.weights import sha256_file
+from vx_engine.export.locks import exclusive
+from vx_engine.export.registry import ModelDescriptor, get_model, with_flow_scale
+from vx_engine.export.weights import sha256_file
+from vx_engine.options import BuildOptions
 
 # the build fails below these (ONNX Runtime vs PyTorch fp32 on a real frame)
 MIN_PSNR_DB = {"fp32": 50.0, "fp16": 40.0}
@@ -122,7 +122,7 @@ def _versions() -> dict:
     import onnxruntime
     import torch
 
-    from engine import __version__
+    from vx_engine import __version__
 
     return {
         "vx-engine": __version__,

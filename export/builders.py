@@ -1,7 +1,7 @@
 """Precision -> builder: what `vx-engine build` and `run` call to get an artifact.
 
-fp32 and fp16 are ONNX exports (``export.build``), int8 a QDQ variant of the fp32
-artifact (``export.quantize``); a TensorRT engine is built beside the ONNX where
+fp32 and fp16 are ONNX exports (``vx_engine.export.build``), int8 a QDQ variant of the fp32
+artifact (``vx_engine.export.quantize``); a TensorRT engine is built beside the ONNX where
 TensorRT and a CUDA GPU exist. Builders do not import each other.
 """
 
@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import ExportError
-from engine.options import BuildOptions
-from export.artifacts import Log, stderr_log
-from export.build import build_onnx
-from export.quantize import ensure_int8_artifact, quantize_sr
+from vx_engine.errors import ExportError
+from vx_engine.export.artifacts import Log, stderr_log
+from vx_engine.export.build import build_onnx
+from vx_engine.export.quantize import ensure_int8_artifact, quantize_sr
+from vx_engine.options import BuildOptions
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def build_model(options: BuildOptions, log: Log = stderr_log, tensorrt: bool = T
 
 def _maybe_build_engine(onnx_path: Path, meta: dict, log: Log) -> Path | None:
     """TensorRT engine beside the ONNX. NOT RUN IN CI: TensorRT cannot be installed there."""
-    from export import tensorrt_build, tensorrt_engine
+    from vx_engine.export import tensorrt_build, tensorrt_engine
 
     reason = tensorrt_build.unavailable_reason()
     if reason is not None:

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.errors import WeightsError
-from export.ncnn import NcnnLayer, NcnnModel
+from vx_engine.errors import WeightsError
+from vx_engine.export.ncnn import NcnnLayer, NcnnModel
 
 _BICUBIC_MODE = 3  # ncnn Interp 0=resize_type: 1 nearest, 2 bilinear, 3 bicubic
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import WeightsError
+from vx_engine.errors import WeightsError
 
 PARAM_MAGIC = 7767517
 FLAG_FP16 = 0x01306B47

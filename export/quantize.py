@@ -3,7 +3,7 @@
 Recipe, chosen by measurement on a 2-core AVX512-VNNI CPU (benchmarks/results/int8.md,
 animevideov3-x4 at 320x180, PSNR vs PyTorch fp32):
 
-- PRelu is rewritten (``export.graph_rewrites.rewrite_prelu``) *before* quantizing, so
+- PRelu is rewritten (``vx_engine.export.graph_rewrites.rewrite_prelu``) *before* quantizing, so
   its depthwise convolutions are quantized too and ORT fuses the whole body into
   QLinearConv/QLinearAdd. Quantizing the PRelu graph as exported leaves PRelu in fp32
   between Q/DQ pairs: 1.15x fp32 instead of ~2x.
@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ExportError
-from export.artifacts import (
+from vx_engine.errors import ExportError
+from vx_engine.export.artifacts import (
     ARTIFACT_VERSION,
     Log,
     load_torch_model,
@@ -50,9 +50,9 @@ from export.artifacts import (
     validation_inputs,
     write_json_atomic,
 )
-from export.locks import exclusive
-from export.registry import ModelDescriptor, get_model
-from export.weights import sha256_file
+from vx_engine.export.locks import exclusive
+from vx_engine.export.registry import ModelDescriptor, get_model
+from vx_engine.export.weights import sha256_file
 
 # int8 vs PyTorch fp32 on the held-out frame; measured 41-42 dB for animevideov3-x4
 # (fp16 builds need 40 dB; int8 noise is ~1/255 RMS across 17 layers), so 36 dB
@@ -76,8 +76,8 @@ def int8_paths(fp32_path: Path) -> tuple[Path, Path]:
 
 def calibration_crops(count: int, crop: int) -> list[np.ndarray]:
     """``count`` real NCHW [0,1] crops, alternating clips, spread over frames and positions."""
-    from engine.samples import sample_video
-    from engine.video import VideoReader
+    from vx_engine.samples import sample_video
+    from vx_engine.video import VideoReader
 
     per_clip = [count // 2 + count % 2, count // 2]
     crops: list[np.ndarray] = []
@@ -131,8 +131,8 @@ def _crop_reader(input_name: str, crops: list[np.ndarray]):
 def _held_out_inputs(desc) -> list[np.ndarray]:
     """bigbuckbunny frame 40 (not calibrated on): validation_inputs' 64x96 native crop, and the
     whole frame area-downscaled 8x to 90x160 (flat sky and fine edges: what a crop misses)."""
-    from engine.samples import sample_video
-    from engine.video import VideoReader
+    from vx_engine.samples import sample_video
+    from vx_engine.video import VideoReader
 
     with VideoReader(sample_video("bigbuckbunny.mp4")) as reader:
         whole = next(decoded.rgb for decoded in reader if decoded.index == 40)
@@ -254,7 +254,7 @@ def _quantize(
         quantize_static,
     )
 
-    from export.graph_rewrites import rewrite_prelu
+    from vx_engine.export.graph_rewrites import rewrite_prelu
 
     started = time.perf_counter()
     log(f"quantize: {desc.name} int8, {calibration_frames} calibration crops")

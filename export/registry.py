@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from engine.errors import OptionsError, UnknownModelError
+from vx_engine.errors import OptionsError, UnknownModelError
 
 ModelKind = Literal["sr", "vfi"]
 
@@ -78,7 +78,7 @@ class ModelDescriptor:
     name: str
     kind: ModelKind
     scale: int  # spatial scale (1 for VFI)
-    arch: str  # key into export.arch.build_arch
+    arch: str  # key into vx_engine.export.arch.build_arch
     arch_options: dict[str, object]
     size_multiple: int  # input H and W must be multiples of this (runtime pads)
     supports_half: bool

@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.errors import OptionsError, WeightsError
-from export.arch import build_arch
-from export.convert_ncnn import load_ncnn_weights, ncnn_output_resize
-from export.ncnn import load_ncnn
-from export.registry import ModelDescriptor
-from export.state_dict import check_fits
-from export.weights import fetch_weights
+from vx_engine.errors import OptionsError, WeightsError
+from vx_engine.export.arch import build_arch
+from vx_engine.export.convert_ncnn import load_ncnn_weights, ncnn_output_resize
+from vx_engine.export.ncnn import load_ncnn
+from vx_engine.export.registry import ModelDescriptor
+from vx_engine.export.state_dict import check_fits
+from vx_engine.export.weights import fetch_weights
 
 # Keys cubic (a = -0.75) weights at t = 0.5: a 0.5x bicubic resize samples halfway
 # between source pixels 2x and 2x+1, i.e. these four taps at stride 2.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch import nn
 
-from engine.errors import WeightsError
+from vx_engine.errors import WeightsError
 
 
 def check_fits(state: dict, net: nn.Module, path: Path, target: str, fix: str) -> None:

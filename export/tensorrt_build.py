@@ -1,6 +1,6 @@
 """TensorRT engines from the ONNX artifacts, the pure half: profiles, cache keys, names.
 
-These run and are tested everywhere. ``export.tensorrt_engine.build_engine*`` drive the
+These run and are tested everywhere. ``vx_engine.export.tensorrt_engine.build_engine*`` drive the
 TensorRT 10.x/11.x Python API with them and are NOT RUN IN CI (no TensorRT there);
 they run on a CUDA machine (``make gpu-check``).
 
@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from engine.errors import ExportError
-from export import registry
+from vx_engine.errors import ExportError
+from vx_engine.export import registry
 
 Shape = tuple[int, ...]
 Profile = dict[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max) NCHW

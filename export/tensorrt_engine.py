@@ -2,7 +2,7 @@
 
 NOT RUN IN CI: TensorRT cannot be installed there; these run on a CUDA machine
 (``make gpu-check``). The pure parts they rely on (profiles, cache keys, file
-names, metadata) live in ``export.tensorrt_build`` and are tested everywhere.
+names, metadata) live in ``vx_engine.export.tensorrt_build`` and are tested everywhere.
 Written against the TensorRT 10.x/11.x Python API: strongly typed networks (11.x
 removed ``BuilderFlag.FP16``; precision comes from the ONNX graph), one
 optimisation profile per execution context, a persistent timing cache.
@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ExportError
-from export.locks import exclusive
-from export.tensorrt_build import (
+from vx_engine.errors import ExportError
+from vx_engine.export.locks import exclusive
+from vx_engine.export.tensorrt_build import (
     DEFAULT_NUM_PROFILES,
     DEFAULT_WORKSPACE_BYTES,
     Log,
@@ -89,7 +89,7 @@ def build_engine(
     """
     reason = unavailable_reason()
     if reason is not None:
-        from engine.errors import BackendError
+        from vx_engine.errors import BackendError
 
         raise BackendError(f"cannot build a TensorRT engine for {Path(onnx_path).name}: {reason}")
     import tensorrt as trt
@@ -100,7 +100,7 @@ def build_engine(
     model = model or meta.get("model") or onnx_path.stem
     precision = precision or meta.get("precision") or "fp32"
     if onnx_sha256 is None:
-        from export.weights import sha256_file
+        from vx_engine.export.weights import sha256_file
 
         onnx_sha256 = meta.get("onnx_sha256") or sha256_file(onnx_path)
     gpu_name, capability = gpu_facts(device)

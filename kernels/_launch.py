@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from triton import knobs
 
-from engine.errors import BackendError
+from vx_engine.errors import BackendError
 
 
 def interpreted() -> bool:

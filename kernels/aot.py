@@ -2,7 +2,7 @@
 
 The interpreter is more lenient than the compiler (types, constexpr use), so
 CPU-only CI runs this to prove the GPU path still compiles down to a cubin:
-``TRITON_INTERPRET=0 python -m kernels.aot 90``. Triton's wheel ships ptxas, so
+``TRITON_INTERPRET=0 python -m vx_engine.kernels.aot 90``. Triton's wheel ships ptxas, so
 no CUDA toolkit or device is needed.
 """
 
@@ -66,8 +66,8 @@ def compile_all(arch: int = 90) -> dict[str, int]:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from kernels import blend, color, pack
-    from kernels._launch import interpreted
+    from vx_engine.kernels import blend, color, pack
+    from vx_engine.kernels._launch import interpreted
 
     if interpreted():
         raise RuntimeError("unset TRITON_INTERPRET: interpreted kernels cannot be compiled")

@@ -13,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels._launch import block_2d, check_device
+from vx_engine.kernels._launch import block_2d, check_device
 
 
 def feather_mask(

@@ -1,6 +1,6 @@
 """Triton kernels: NV12/P010 (4:2:0, interleaved chroma) <-> planar float RGB.
 
-The maths is exactly ``kernels.reference`` (same coefficients, same left-sited
+The maths is exactly ``vx_engine.kernels.reference`` (same coefficients, same left-sited
 bilinear chroma, same round-half-up quantisation), evaluated in fp32.
 """
 
@@ -10,8 +10,8 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels._launch import block_2d, check_device
-from kernels.reference import CHROMA_MODES, yuv_coefficients
+from vx_engine.kernels._launch import block_2d, check_device
+from vx_engine.kernels.reference import CHROMA_MODES, yuv_coefficients
 
 _FLOAT_OUTPUTS = (torch.float32, torch.float16, torch.bfloat16)
 

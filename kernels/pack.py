@@ -6,7 +6,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels._launch import block_1d, check_device
+from vx_engine.kernels._launch import block_1d, check_device
 
 
 @triton.jit

@@ -2,7 +2,7 @@
 
 NumPy only (no torch, no triton) so CPU video code can import the conversion
 maths and the matrix table without pulling in the GPU stack. The Triton kernels
-in ``kernels.color``/``kernels.blend``/``kernels.pack`` implement exactly these
+in ``vx_engine.kernels.color``/``vx_engine.kernels.blend``/``vx_engine.kernels.pack`` implement exactly these
 formulas; the tests hold each kernel against its reference here.
 
 Conventions (shared with the kernels):
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import OptionsError
+from vx_engine.errors import OptionsError
 
 # Luma weights (Kr, Kb) of each matrix; Kg = 1 - Kr - Kb. These three numbers
 # define the whole Y'CbCr <-> R'G'B' transform (ITU-R BT.601/709/2020).

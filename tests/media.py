@@ -53,7 +53,7 @@ def synthetic_frame(index: int, width: int, height: int, scene: int = 0) -> np.n
 
 
 def _sample_frames(name: str, count: int, width: int, height: int) -> list[np.ndarray]:
-    from engine.samples import sample_video
+    from vx_engine.samples import sample_video
 
     frames: list[np.ndarray] = []
     with av.open(str(sample_video(name))) as container:
@@ -250,8 +250,8 @@ def audio_samples(path: str | Path) -> tuple[int, int]:
 
 
 def read_all(path: Path, **kwargs: float) -> tuple[np.ndarray, list[Fraction], Any]:
-    """Decode a whole clip with engine.video: (frames, pts, the closed reader)."""
-    from engine.video import VideoReader
+    """Decode a whole clip with vx_engine.video: (frames, pts, the closed reader)."""
+    from vx_engine.video import VideoReader
 
     with VideoReader(path, **kwargs) as reader:
         frames = list(reader)

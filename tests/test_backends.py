@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.backends import select
-from engine.backends.base import RunnerSpec
-from engine.backends.select import ALL_BACKENDS, AUTO_ORDER, BackendFacts
-from engine.errors import BackendError
+from vx_engine.backends import select
+from vx_engine.backends.base import RunnerSpec
+from vx_engine.backends.select import ALL_BACKENDS, AUTO_ORDER, BackendFacts
+from vx_engine.errors import BackendError
 
 CPU_EP = ("CPUExecutionProvider",)
 CUDA_EPS = ("CUDAExecutionProvider", "CPUExecutionProvider")
@@ -181,9 +181,9 @@ def test_probe_here_matches_the_installed_packages():
 
 def test_importing_engine_and_select_loads_no_heavy_module():
     code = (
-        "import sys, engine, engine.backends.select, export.tensorrt_build, engine.gpu, engine.gpu.nvdec; "
+        "import sys, vx_engine, vx_engine.backends.select, vx_engine.export.tensorrt_build, vx_engine.gpu, vx_engine.gpu.nvdec; "
         "print(sorted(m for m in ('torch', 'tensorrt', 'onnxruntime', 'PyNvVideoCodec', 'av', "
-        "'openvino', 'engine.backends.openvino') "
+        "'openvino', 'vx_engine.backends.openvino') "
         "if m in sys.modules))"
     )
     result = subprocess.run(
@@ -209,7 +209,7 @@ def _one_line_backend_error(call) -> str:
     importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed here"
 )
 def test_tensorrt_runner_without_tensorrt_is_one_clear_line(tmp_path):
-    from engine.backends.tensorrt import TensorRTRunner
+    from vx_engine.backends.tensorrt import TensorRTRunner
 
     message = _one_line_backend_error(lambda: TensorRTRunner(_spec(tmp_path)))
     assert message.startswith("backend tensorrt cannot run here: tensorrt is not installed")
@@ -221,7 +221,7 @@ def test_tensorrt_runner_without_tensorrt_is_one_clear_line(tmp_path):
 def test_ort_cuda_runner_on_cpu_onnxruntime_is_one_clear_line(tmp_path):
     import onnxruntime
 
-    from engine.backends.ort_cuda import OrtCudaRunner, cuda_provider_missing
+    from vx_engine.backends.ort_cuda import OrtCudaRunner, cuda_provider_missing
 
     if (
         "CUDAExecutionProvider" in onnxruntime.get_available_providers()
@@ -236,7 +236,7 @@ def test_ort_cuda_runner_on_cpu_onnxruntime_is_one_clear_line(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_torch_cuda_runner_without_cuda_is_one_clear_line(tmp_path):
-    from engine.backends.torch_backend import TorchRunner
+    from vx_engine.backends.torch_backend import TorchRunner
 
     message = _one_line_backend_error(lambda: TorchRunner(_spec(tmp_path), _sr_net, device="cuda"))
     assert "torch-cuda cannot run here" in message and "CPU-only build" in message
@@ -283,7 +283,7 @@ def test_create_runner_routes_the_device_index(tmp_path):
 
 
 def test_ort_cuda_provider_options():
-    from engine.backends.ort_cuda import provider_list
+    from vx_engine.backends.ort_cuda import provider_list
 
     profile = {"input": ((1, 3, 64, 64), (1, 3, 256, 256), (1, 3, 1088, 1920))}
     providers = provider_list(list(TRT_EPS), 0, 1234, True, None, profile)
@@ -304,7 +304,7 @@ def test_ort_cuda_async_run_options_are_accepted_by_onnxruntime(tmp_path):
     """The no-sync run entry is set, and a real ORT session runs with it unchanged (CPU EP)."""
     import onnxruntime as ort
 
-    from engine.backends.ort_cuda import async_run_options
+    from vx_engine.backends.ort_cuda import async_run_options
 
     options = async_run_options(ort)
     assert options.get_run_config_entry("disable_synchronize_execution_providers") == "1"
@@ -322,7 +322,7 @@ def test_ort_cuda_async_run_options_are_accepted_by_onnxruntime(tmp_path):
 
 
 def test_runner_profiles_follow_the_video(tmp_path):
-    from engine.backends.tensorrt import profile_for_spec
+    from vx_engine.backends.tensorrt import profile_for_spec
 
     facts = {"kind": "vfi", "size_multiple": 32, "inputs": ["img0", "img1"]}
     spec = RunnerSpec("rife-hdv3", None, "fp16", max_input_hw=(720, 1280))
@@ -453,7 +453,7 @@ def test_ort_cpu_runner_matches_onnxruntime_direct_and_torch(tmp_path):
 
 # -- CPU side of engine/gpu -----------------------------------------------------------------
 def test_nvdec_fallback_reasons():
-    from engine.gpu.nvdec import StreamInfo, nvdec_fallback_reason
+    from vx_engine.gpu.nvdec import StreamInfo, nvdec_fallback_reason
 
     def info(codec="h264", pix_fmt="yuv420p"):
         return StreamInfo(codec, 1280, 720, pix_fmt, time_base=None, average_rate=None, frames=0)  # type: ignore[arg-type]
@@ -471,7 +471,7 @@ def test_nvdec_fallback_reasons():
 
 
 def test_split_nv12_recovers_planes_from_a_padded_pitched_surface():
-    from engine.gpu.nvdec import split_nv12
+    from vx_engine.gpu.nvdec import split_nv12
 
     rng = np.random.default_rng(5)
     height, width, coded_height, pitch = 270, 478, 272, 512
@@ -488,8 +488,8 @@ def test_split_nv12_recovers_planes_from_a_padded_pitched_surface():
 def test_decoder_falls_back_to_pyav_and_yields_the_same_planes_as_ffmpeg():
     import av
 
-    from engine.gpu.nvdec import Nv12Decoder
-    from engine.samples import sample_video
+    from vx_engine.gpu.nvdec import Nv12Decoder
+    from vx_engine.samples import sample_video
 
     path = sample_video("bikes.mp4")
     decoder = Nv12Decoder(path)
@@ -510,7 +510,7 @@ def test_decoder_falls_back_to_pyav_and_yields_the_same_planes_as_ffmpeg():
 
 
 def test_round_robin_and_host_download_ring():
-    from engine.gpu.streams import HostDownloadRing, RoundRobin
+    from vx_engine.gpu.streams import HostDownloadRing, RoundRobin
 
     order = RoundRobin(3)
     assert [order.take() for _ in range(7)] == [0, 1, 2, 0, 1, 2, 0]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.measure import STAGES, percentile, summarize
+from vx_engine.measure import STAGES, percentile, summarize
 
 
 @pytest.mark.parametrize("count", [1, 2, 5, 20, 101])
@@ -41,7 +41,7 @@ def test_percentile_rejects_bad_input() -> None:
 
 def _bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "bench", *args],
+        [sys.executable, "-m", "vx_engine.cli", "bench", *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -122,7 +122,7 @@ def test_prelu_rewrite_is_bit_exact_against_onnxruntime_prelu(constant_slope: bo
     import onnx
     import onnxruntime as ort
 
-    from export.graph_rewrites import rewrite_prelu
+    from vx_engine.export.graph_rewrites import rewrite_prelu
 
     # slopes outside [0, 1] too: the real models have -1.38 .. 1.85
     slope = np.random.default_rng(5).uniform(-1.5, 1.9, size=(16, 1, 1)).astype(np.float32)
@@ -144,11 +144,11 @@ def test_ort_cpu_runner_matches_pytorch_on_real_model() -> None:
     """The runner (rewritten graph, engine session options) against the fp32 PyTorch model."""
     torch = pytest.importorskip("torch")
 
-    from engine.backends.base import RunnerSpec
-    from engine.backends.ort_cpu import OrtCpuRunner
-    from export.artifacts import load_torch_model
-    from export.builders import ensure_artifact
-    from export.registry import get_model
+    from vx_engine.backends.base import RunnerSpec
+    from vx_engine.backends.ort_cpu import OrtCpuRunner
+    from vx_engine.export.artifacts import load_torch_model
+    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.registry import get_model
 
     desc = get_model("realesr-animevideov3-x4")
     onnx_path, _ = ensure_artifact(desc.name, "fp32", log=lambda message: None)

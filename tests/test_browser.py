@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.samples import sample_video
-from engine.server.testing import ServerProcess, make_clip
+from vx_engine.samples import sample_video
+from vx_engine.server.testing import ServerProcess, make_clip
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -27,9 +27,9 @@ import numpy as np
 import pytest
 from media import audio_samples, make_clip, psnr
 
-from engine.api import run
-from engine.distributed.chunks import plan_chunks
-from engine.options import RunOptions
+from vx_engine.api import run
+from vx_engine.distributed.chunks import plan_chunks
+from vx_engine.options import RunOptions
 
 FRAMES, CUT, FPS = 75, 40, 25
 FLAGS = [
@@ -74,7 +74,7 @@ def single(clip: Path):
 
 def vx(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", *args],
+        [sys.executable, "-m", "vx_engine.cli", "run", *args],
         capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600, **kwargs,
     )  # fmt: skip
 
@@ -161,7 +161,7 @@ def _start_and_stop_after_a_chunk(
     args: list[str], work: Path, sig: int
 ) -> subprocess.CompletedProcess:
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", *args],
+        [sys.executable, "-m", "vx_engine.cli", "run", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 300
@@ -220,7 +220,7 @@ def test_sigterm_prints_the_command_that_resumes(clip, single, tmp_path):
     command = shlex.split(line.split("resume with: ", 1)[1])
     assert command[-1] == "--resume" and not output.exists()
     resumed = subprocess.run(
-        [sys.executable, "-m", "engine.cli", *command[1:]],
+        [sys.executable, "-m", "vx_engine.cli", *command[1:]],
         capture_output=True,
         text=True,
         timeout=600,
@@ -239,7 +239,7 @@ def test_codec_that_cannot_be_joined_is_refused(clip, tmp_path):
 
 
 def test_pool_never_asks_for_more_workers_than_the_cluster_places():
-    from engine.distributed.ray_pool import size_pool
+    from vx_engine.distributed.ray_pool import size_pool
 
     assert size_pool([2], 0, False, 2, None) == (2, 1, None)  # 2 workers share 2 CPUs
     assert size_pool([16, 16], 0, False, None, None) == (8, 4, None)  # 4 threads each
@@ -251,7 +251,7 @@ def test_pool_never_asks_for_more_workers_than_the_cluster_places():
 
 
 def test_look_back_follows_the_held_frame_state(clip):
-    from engine.distributed.chunks import context_frames
+    from vx_engine.distributed.chunks import context_frames
 
     assert context_frames("off", True) == (0, 1) and context_frames("auto", True) == (1, 1)
     assert context_frames("smooth", True) == (5, 5)

@@ -20,11 +20,11 @@ import av
 import numpy as np
 import pytest
 
-from engine.api import run
-from engine.filters import POST_FILTERS, PRE_FILTERS, SR_FLAGS, VFI_FILTERS
-from engine.options import RunOptions
-from export.registry import MODELS
 from tests.media import make_clip, psnr
+from vx_engine.api import run
+from vx_engine.export.registry import MODELS
+from vx_engine.filters import POST_FILTERS, PRE_FILTERS, SR_FLAGS, VFI_FILTERS
+from vx_engine.options import RunOptions
 
 REPO = Path(__file__).resolve().parents[1]
 FFMPEG = shutil.which("ffmpeg")
@@ -174,7 +174,7 @@ def test_bad_classical_input_is_one_line(
 ) -> None:
     output = tmp_path / "out.mkv"
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", str(clip), "-o", str(output),
+        [sys.executable, "-m", "vx_engine.cli", "run", str(clip), "-o", str(output),
          "--progress", "none", *args],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip
@@ -188,7 +188,7 @@ def test_job_settings_take_the_classical_stages_as_the_cli_does(tmp_path: Path) 
     pytest.importorskip("pydantic")
     from pydantic import ValidationError
 
-    from engine.server.job_settings import JobSettings, validation_message
+    from vx_engine.server.job_settings import JobSettings, validation_message
 
     settings = JobSettings(sr="lanczos", vfi="blend", pre=["nlmeans:s=3"], post=["cas"])
     options = settings.to_run_options(tmp_path / "in.mp4", tmp_path / "out.mp4")

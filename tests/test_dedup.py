@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from benchmarks.probe_clips import encode, on_twos, source_frames
-from engine.api import run
-from engine.options import RunOptions
+from vx_engine.api import run
+from vx_engine.options import RunOptions
 
 SIZE = (96, 64)
 
@@ -146,10 +146,10 @@ class LinearBlend:
 def _timeline_outputs(mode: str, cadence: list[int]):
     from fractions import Fraction
 
-    from engine.pipeline.dedup import Dedup
-    from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.timeline import Frame, PipelineStats, Timeline
-    from engine.video.fingerprint import Fingerprint
+    from vx_engine.pipeline.dedup import Dedup
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.timeline import Frame, PipelineStats, Timeline
+    from vx_engine.video.fingerprint import Fingerprint
 
     stats = PipelineStats()
     dedup = None if mode == "off" else Dedup(mode)

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from media import make_clip, psnr, read_all, synthetic_frame
 
-from engine.errors import OptionsError
-from engine.video import VideoWriter
-from engine.video.encoders import encoder_candidates, quality_options
+from vx_engine.errors import OptionsError
+from vx_engine.video import VideoWriter
+from vx_engine.video.encoders import encoder_candidates, quality_options
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES, WIDTH, HEIGHT = 6, 64, 48
@@ -94,7 +94,7 @@ def test_cli_run_with_h264_nvenc_finishes_and_names_the_encoder(tmp_path):
     make_clip(source, frames=4, width=WIDTH, height=HEIGHT)
     out = tmp_path / "out.mp4"
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", str(source), "-o", str(out)]
+        [sys.executable, "-m", "vx_engine.cli", "run", str(source), "-o", str(out)]
         + ["--sr", "none", "--codec", "h264_nvenc"],
         capture_output=True,
         text=True,

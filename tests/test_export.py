@@ -15,12 +15,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from engine.errors import ChecksumError, WeightsError
-from engine.options import BuildOptions
-from export.artifacts import load_torch_model, psnr, validation_inputs
-from export.build import MIN_PSNR_DB, build_onnx
-from export.registry import MODELS, get_model
-from export.weights import cached_path, fetch_source_files
+from vx_engine.errors import ChecksumError, WeightsError
+from vx_engine.export.artifacts import load_torch_model, psnr, validation_inputs
+from vx_engine.export.build import MIN_PSNR_DB, build_onnx
+from vx_engine.export.registry import MODELS, get_model
+from vx_engine.export.weights import cached_path, fetch_source_files
+from vx_engine.options import BuildOptions
 
 # models that ship weights; rife-v4's export is tested with random weights (test_rife_models);
 # Real-CUGAN's in test_cugan
@@ -69,7 +69,7 @@ def test_onnx_matches_pytorch(name, precision):
 
 def _cli(*args, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
+        [sys.executable, "-m", "vx_engine.cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -91,7 +91,7 @@ def test_build_on_clean_cache_prints_one_path(tmp_path):
 def test_two_builds_at_once_on_a_clean_cache_build_once(tmp_path):
     """Two processes that need the same artifact: one fetches and exports, the other waits
     for its lock and reuses the result (without the lock both write the same .partial)."""
-    command = [sys.executable, "-m", "engine.cli", "build", "realesr-animevideov3-x2"]
+    command = [sys.executable, "-m", "vx_engine.cli", "build", "realesr-animevideov3-x2"]
     env = {**os.environ, "VX_CACHE": str(tmp_path)}
     builds = [
         subprocess.Popen(
@@ -154,8 +154,8 @@ def test_failed_download_names_package_and_reason(tmp_path, monkeypatch):
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_ort_cpu_runner_matches_the_artifact(name, precision):
     """The runner's load-time PRelu rewrite keeps fp32 and in-graph fp16 artifacts exact."""
-    from engine.backends.base import RunnerSpec
-    from engine.backends.ort_cpu import OrtCpuRunner
+    from vx_engine.backends.base import RunnerSpec
+    from vx_engine.backends.ort_cpu import OrtCpuRunner
 
     desc = get_model(name)
     onnx_path, _, meta, _ = build_onnx(BuildOptions(model=name, precision=precision))

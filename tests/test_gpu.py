@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.backends.base import RunnerSpec
-from engine.errors import BackendError
-from export.registry import SR_INPUTS, ModelIO
+from vx_engine.backends.base import RunnerSpec
+from vx_engine.errors import BackendError
+from vx_engine.export.registry import SR_INPUTS, ModelIO
 
 pytestmark = [
     pytest.mark.gpu,
@@ -143,7 +143,7 @@ def export(net: torch.nn.Module, path, sample: torch.Tensor, scale: int = 2) -> 
 @needs_pynvvideocodec
 @pytest.mark.parametrize("codec", ["libx264", "libx265"])
 def test_nvdec_frames_match_pyav(tmp_path, codec):
-    from engine.gpu.nvdec import Nv12Decoder
+    from vx_engine.gpu.nvdec import Nv12Decoder
 
     clip = tmp_path / f"clip-{codec}.mp4"
     write_clip(clip, codec)
@@ -166,7 +166,7 @@ def test_nvdec_frames_match_pyav(tmp_path, codec):
 
 @needs_pynvvideocodec
 def test_nvdec_falls_back_to_pyav_for_av1_where_the_gpu_cannot(tmp_path):
-    from engine.gpu.nvdec import Nv12Decoder
+    from vx_engine.gpu.nvdec import Nv12Decoder
 
     clip = tmp_path / "clip-av1.mp4"
     write_clip(clip, "libsvtav1", frames=16, height=288, width=512)
@@ -183,7 +183,7 @@ def test_nvdec_falls_back_to_pyav_for_av1_where_the_gpu_cannot(tmp_path):
 
 # -- torch-cuda ----------------------------------------------------------------------------
 def test_torch_cuda_fp16_is_close_to_fp32_and_fp32_to_cpu(no_tf32):
-    from engine.backends.torch_backend import TorchRunner
+    from vx_engine.backends.torch_backend import TorchRunner
 
     image = smooth_image(256, 320)
     with TorchRunner(RunnerSpec("tiny", None, "fp32", io=TINY_IO), sr_net, device="cpu") as cpu:
@@ -228,8 +228,8 @@ def _profiled_sync_calls(loop) -> list[str]:
 
 
 def test_torch_cuda_steady_state_loop_issues_no_host_sync():
-    from engine.backends.torch_backend import TorchRunner
-    from engine.gpu.streams import HostDownloadRing
+    from vx_engine.backends.torch_backend import TorchRunner
+    from vx_engine.gpu.streams import HostDownloadRing
 
     tiles = [smooth_image(128, 128, seed).cuda() for seed in range(4)]
     ring = HostDownloadRing(count=3)
@@ -254,9 +254,9 @@ def test_torch_cuda_steady_state_loop_issues_no_host_sync():
 @needs_tensorrt
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_tensorrt_engine_build_cache_and_runner(tmp_path, precision, no_tf32):
-    from engine.backends.tensorrt import TensorRTRunner
-    from export import tensorrt_build as tb
-    from export.tensorrt_engine import build_engine
+    from vx_engine.backends.tensorrt import TensorRTRunner
+    from vx_engine.export import tensorrt_build as tb
+    from vx_engine.export.tensorrt_engine import build_engine
 
     net = sr_net()
     onnx_path = tmp_path / f"tiny-{precision}.onnx"
@@ -312,7 +312,7 @@ def test_ort_cuda_runner_matches_torch(tmp_path, no_tf32):
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("onnxruntime-gpu not installed")
-    from engine.backends.ort_cuda import OrtCudaRunner
+    from vx_engine.backends.ort_cuda import OrtCudaRunner
 
     net = sr_net()
     onnx_path = tmp_path / "tiny.onnx"

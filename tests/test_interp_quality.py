@@ -15,12 +15,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.api import run
-from engine.options import RunOptions
-from engine.samples import sample_video
-from engine.video import VideoReader, VideoWriter
-from export.artifacts import psnr
-from export.reference import ReferenceRife
+from vx_engine.api import run
+from vx_engine.export.artifacts import psnr
+from vx_engine.export.reference import ReferenceRife
+from vx_engine.options import RunOptions
+from vx_engine.samples import sample_video
+from vx_engine.video import VideoReader, VideoWriter
 
 SOURCE_FRAMES = 9  # frames 0..8 of bikes.mp4: 5 kept, 4 rebuilt
 

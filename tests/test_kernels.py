@@ -21,8 +21,8 @@ from kernel_support import (  # first: it selects the Triton interpreter without
     to_numpy,
 )
 
-import kernels
-from kernels import reference as ref
+from vx_engine import kernels
+from vx_engine.kernels import reference as ref
 
 # --------------------------------------------------------------------------- table
 

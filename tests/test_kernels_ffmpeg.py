@@ -16,8 +16,8 @@ from kernel_support import (  # first: it selects the Triton interpreter without
     to_numpy,
 )
 
-import kernels
-from kernels import reference as ref
+from vx_engine import kernels
+from vx_engine.kernels import reference as ref
 
 # --------------------------------------------------------------------------- real frame vs FFmpeg
 
@@ -26,7 +26,7 @@ from kernels import reference as ref
 def bunny_frame():
     """Frame 30 of bigbuckbunny.mp4 (720p yuv420p, limited range, untagged colorspace)."""
     av = pytest.importorskip("av")
-    from engine.samples import sample_video
+    from vx_engine.samples import sample_video
 
     with av.open(str(sample_video("bigbuckbunny.mp4"))) as container:
         for index, frame in enumerate(container.decode(video=0)):
@@ -127,7 +127,7 @@ def test_nv12_round_trip_on_real_frame(bunny_frame):
 def test_cpu_tensors_without_interpreter_raise_backend_error():
     script = (
         "import torch, kernels\n"
-        "from engine.errors import BackendError\n"
+        "from vx_engine.errors import BackendError\n"
         "try:\n"
         "    kernels.pack_uint8(torch.zeros(3, 2, 2))\n"
         "except BackendError as error:\n"
@@ -136,7 +136,9 @@ def test_cpu_tensors_without_interpreter_raise_backend_error():
     env = {**os.environ, "TRITON_INTERPRET": "0"}
     result = subprocess.run(
         [sys.executable, "-c", script],
-        cwd=Path(__file__).resolve().parents[1],  # the repo root, so `import kernels` finds it
+        cwd=Path(__file__)
+        .resolve()
+        .parents[1],  # the repo root, so `from vx_engine import kernels` finds it
         env=env,
         capture_output=True,
         text=True,
@@ -150,7 +152,7 @@ def test_every_kernel_compiles_to_a_cubin_without_a_gpu(tmp_path):
     """The interpreter is lenient; the real compiler (ptxas ships in the triton wheel) is not."""
     env = {**os.environ, "TRITON_INTERPRET": "0", "TRITON_CACHE_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "kernels.aot", "90"],
+        [sys.executable, "-m", "vx_engine.kernels.aot", "90"],
         cwd=Path(__file__).resolve().parents[1],
         env=env,
         capture_output=True,

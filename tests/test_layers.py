@@ -1,7 +1,7 @@
 """The package structure: no import cycles, layers point down, no private names across modules.
 
 Every import statement counts, also those inside functions (a lazy import still ties two
-modules together: ``export.build`` and ``export.quantize`` once imported each other that way).
+modules together: ``vx_engine.export.build`` and ``vx_engine.export.quantize`` once imported each other that way).
 """
 
 from __future__ import annotations
@@ -10,20 +10,32 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("engine", "export", "kernels")
+# folder -> import name, as pyproject.toml's [tool.setuptools.package-dir] maps them
+PACKAGES = {"engine": "vx_engine", "export": "vx_engine.export", "kernels": "vx_engine.kernels"}
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(path: Path, folder: str) -> str:
+    parts = list(path.relative_to(ROOT / folder).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    return ".".join(parts)
+    return ".".join([PACKAGES[folder], *parts])
 
 
 def _modules() -> dict[str, Path]:
     return {
-        _module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")
+        _module_name(path, folder): path
+        for folder in PACKAGES
+        for path in (ROOT / folder).rglob("*.py")
     }
+
+
+def _folder(name: str) -> str:
+    """The top folder a module lives in: vx_engine.export.x -> export, vx_engine.x -> engine."""
+    return next(
+        f
+        for f, pkg in sorted(PACKAGES.items(), key=lambda i: -len(i[1]))
+        if name == pkg or name.startswith(pkg + ".")
+    )
 
 
 def _imports(path: Path, name: str, known: set[str]) -> list[tuple[str, list[str]]]:
@@ -39,7 +51,7 @@ def _imports(path: Path, name: str, known: set[str]) -> list[tuple[str, list[str
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             names = [alias.name for alias in node.names]
-            # ``from export import registry`` imports a module
+            # ``from vx_engine.export import registry`` imports a module
             submodules = [f"{base}.{n}" for n in names if f"{base}.{n}" in known]
             if submodules:
                 found += [(module, []) for module in submodules]
@@ -95,7 +107,8 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def _without_packages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     """Package ``__init__`` modules re-export their children; an edge child -> package is
     an edge to the child's siblings, which is what the cycle check must see."""
-    packages = {name for name in graph if (ROOT / name.replace(".", "/")).is_dir()}
+    modules = _modules()
+    packages = {name for name in graph if modules[name].name == "__init__.py"}
     return {name: {t for t in targets if t not in packages} for name, targets in graph.items()}
 
 
@@ -109,11 +122,11 @@ def test_no_import_cycles() -> None:
 
 def test_layers_point_down() -> None:
     """export/ and kernels/ never import the runtime's backends, pipeline or faces."""
-    upper = ("engine.backends", "engine.pipeline", "engine.api", "engine.cli", "engine.server")
+    upper = tuple(f"vx_engine.{name}" for name in ("backends", "pipeline", "api", "cli", "server"))
     wrong = [
         (name, target)
         for name, targets in _graph().items()
-        if name.startswith(("export", "kernels"))
+        if _folder(name) in ("export", "kernels")
         for target in targets
         if target.startswith(upper)
     ]
@@ -141,6 +154,6 @@ def test_no_private_modules_imported_from_another_package() -> None:
         for name, path in modules.items()
         for target, _ in _imports(path, name, known)
         if any(part.startswith("_") and part != "__init__" for part in target.split("."))
-        and target.split(".")[0] != name.split(".")[0]
+        and _folder(target) != _folder(name)
     ]
     assert private == []

@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 _RUN_AND_REPORT = """
 import resource, sys
 from pathlib import Path
-from engine.api import run
-from engine.options import RunOptions
+from vx_engine.api import run
+from vx_engine.options import RunOptions
 summary = run(RunOptions(input=Path(sys.argv[1]), output=Path(sys.argv[2]), progress="none"),
               log=lambda message: None)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -44,8 +44,8 @@ def _peak_rss_kib(source: Path, output: Path) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_peak_memory_does_not_grow_with_length(tmp_path: Path) -> None:
-    from engine.options import RunOptions
-    from export.builders import ensure_artifact
+    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.options import RunOptions
 
     # On a cold cache the first child would also export the ONNX model, and that peak
     # would hide the run's own; build it here, outside the measured processes.

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from media import make_clip, psnr, read_all
 
-from engine.errors import OptionsError
-from engine.memory import MB, OutOfMemoryError, check_plan_memory, estimate_plan
-from engine.options import RunOptions
-from engine.plan import make_plan
-from engine.stage_order import ORDER_TABLE, auto_order
-from export.registry import get_model, with_flow_scale
+from vx_engine.errors import OptionsError
+from vx_engine.export.registry import get_model, with_flow_scale
+from vx_engine.memory import MB, OutOfMemoryError, check_plan_memory, estimate_plan
+from vx_engine.options import RunOptions
+from vx_engine.plan import make_plan
+from vx_engine.stage_order import ORDER_TABLE, auto_order
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,8 +69,8 @@ def test_smaller_flow_scale_exports_match_pytorch(tmp_path: Path) -> None:
     import onnxruntime as ort
     import torch
 
-    from export.artifacts import load_torch_model, validation_inputs
-    from export.builders import ensure_artifact
+    from vx_engine.export.artifacts import load_torch_model, validation_inputs
+    from vx_engine.export.builders import ensure_artifact
 
     desc = with_flow_scale(get_model("rife-hdv3"), 0.5)
     path, meta = ensure_artifact("rife-hdv3", "fp32", log=lambda m: None, flow_scale=0.5)
@@ -138,7 +138,7 @@ def _clip(tmp_path: Path, frames: int = 4) -> Path:
 def _cli(*args: str, env: dict | None = None, prelude: str = "") -> subprocess.CompletedProcess:
     import os
 
-    code = prelude + "import sys; from engine.cli import main; sys.argv[0]='vx-engine'; main()"
+    code = prelude + "import sys; from vx_engine.cli import main; sys.argv[0]='vx-engine'; main()"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
@@ -172,9 +172,9 @@ def test_allocation_failure_under_a_real_cap_is_one_line(tmp_path: Path) -> None
     source, output = _clip(tmp_path), tmp_path / "out.mkv"
     # after the imports, cap the address space at what is mapped now + 600 MB
     prelude = (
-        "import resource, engine.api, onnxruntime, numpy, av, torch\n"
+        "import resource, vx_engine.api, onnxruntime, numpy, av, torch\n"
         # backend selection probes OpenVINO's devices: mapped before the cap, not after
-        "from engine.backends.select import probe_facts; probe_facts()\n"
+        "from vx_engine.backends.select import probe_facts; probe_facts()\n"
         "vm = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
         "resource.setrlimit(resource.RLIMIT_AS, (vm + 600 * 2**20, vm + 600 * 2**20))\n"
     )
@@ -215,7 +215,7 @@ def test_allocation_failure_under_a_real_cap_is_one_line(tmp_path: Path) -> None
 def test_vfi_first_runs_rife_at_source_size_then_sr(tmp_path: Path, sr: str) -> None:
     """Both orders give the same source frames (SR of each); the interpolated frames
     differ (RIFE at a different size) but stay close."""
-    from engine.api import run
+    from vx_engine.api import run
 
     source = _clip(tmp_path)
     outputs = {}
@@ -246,7 +246,7 @@ def test_vfi_first_runs_rife_at_source_size_then_sr(tmp_path: Path, sr: str) -> 
 
 
 def test_memory_estimate_is_in_the_summary(tmp_path: Path) -> None:
-    from engine.api import estimate_memory, probe_video
+    from vx_engine.api import estimate_memory, probe_video
 
     source = _clip(tmp_path)
     options = RunOptions(input=source, output=tmp_path / "o.mkv", vfi="rife-hdv3")
@@ -259,7 +259,7 @@ def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(tmp_path: Path
     import json
     import os
 
-    from engine.server.testing import ServerProcess
+    from vx_engine.server.testing import ServerProcess
 
     source = tmp_path / "in.mp4"
     make_clip(
@@ -295,7 +295,7 @@ def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(tmp_path: Path
 def test_memory_table_matches_the_calibration_results() -> None:
     import json
 
-    from engine.memory import MODEL_MEMORY
+    from vx_engine.memory import MODEL_MEMORY
 
     results = json.loads((REPO / "benchmarks/results/memory_calibration.json").read_text())
     assert "EPYC" in results["machine"]["cpu"]

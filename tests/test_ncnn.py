@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import WeightsError
-from export.ncnn import FLAG_FP16, load_ncnn, parse_param_text
-from export.registry import MODELS
-from export.weights import fetch_weights
+from vx_engine.errors import WeightsError
+from vx_engine.export.ncnn import FLAG_FP16, load_ncnn, parse_param_text
+from vx_engine.export.registry import MODELS
+from vx_engine.export.weights import fetch_weights
 
 # Real-ESRGAN files (Convolution/PReLU only); Real-CUGAN's are read in tests/test_cugan.py
 SR_MODELS = [name for name, desc in MODELS.items() if desc.kind == "sr" and desc.arch != "cugan"]

@@ -2,7 +2,7 @@
 
 Without CUDA the torch side runs on CPU tensors with the Triton kernels in the interpreter
 (``TRITON_INTERPRET=1``); with CUDA the same tests run on the GPU (``make gpu-check``).
-Both sides use the same PyTorch runners, the same ``engine.pipeline.drive``, the same
+Both sides use the same PyTorch runners, the same ``vx_engine.pipeline.drive``, the same
 source and timeline; what differs is ``HostScheduling``/``HostOps`` against
 ``CudaScheduling``/``TorchOps`` (NV12 kernel colour conversion, Triton tile blending,
 cut flags kept on the device). Clips are real encodes (tests/media.py). Tolerances:
@@ -28,20 +28,20 @@ if not torch.cuda.is_available():
 
 from media import make_clip, psnr  # noqa: E402
 
-from engine.backends.base import RunnerSpec  # noqa: E402
-from engine.backends.torch_backend import TorchRunner  # noqa: E402
-from engine.errors import OutputError  # noqa: E402
-from engine.options import RunOptions  # noqa: E402
-from engine.pipeline import drive, make_scheduling  # noqa: E402
-from engine.pipeline.cuda import CudaScheduling  # noqa: E402
-from engine.pipeline.ops import HOST_OPS, TorchOps, downscaled_luma  # noqa: E402
-from engine.pipeline.tiling import run_tiled, sync_submit  # noqa: E402
-from engine.plan import make_plan  # noqa: E402
-from engine.video import VideoReader  # noqa: E402
-from engine.video.clock import SourceClock  # noqa: E402
-from export.arch.ifnet_v4 import IFNetV4  # noqa: E402
-from export.artifacts import load_torch_model  # noqa: E402
-from export.registry import get_model  # noqa: E402
+from vx_engine.backends.base import RunnerSpec  # noqa: E402
+from vx_engine.backends.torch_backend import TorchRunner  # noqa: E402
+from vx_engine.errors import OutputError  # noqa: E402
+from vx_engine.export.arch.ifnet_v4 import IFNetV4  # noqa: E402
+from vx_engine.export.artifacts import load_torch_model  # noqa: E402
+from vx_engine.export.registry import get_model  # noqa: E402
+from vx_engine.options import RunOptions  # noqa: E402
+from vx_engine.pipeline import drive, make_scheduling  # noqa: E402
+from vx_engine.pipeline.cuda import CudaScheduling  # noqa: E402
+from vx_engine.pipeline.ops import HOST_OPS, TorchOps, downscaled_luma  # noqa: E402
+from vx_engine.pipeline.tiling import run_tiled, sync_submit  # noqa: E402
+from vx_engine.plan import make_plan  # noqa: E402
+from vx_engine.video import VideoReader  # noqa: E402
+from vx_engine.video.clock import SourceClock  # noqa: E402
 
 CUDA = torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1"
 DEVICE = torch.device("cuda" if CUDA else "cpu")

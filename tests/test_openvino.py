@@ -1,5 +1,5 @@
 """The openvino backend against ort-cpu on real frames, the default (auto) run against fp32,
-the one-line refusals, and engine.precision's decisions.
+the one-line refusals, and vx_engine.precision's decisions.
 
 OpenVINO runs for real here (a 2-core AMD EPYC with avx512_bf16, no AMX); only its
 absence is simulated, by making ``import openvino`` fail in a subprocess.
@@ -15,22 +15,22 @@ import numpy as np
 import pytest
 from media import make_clip, psnr
 
-from engine.api import run
-from engine.backends.base import RunnerSpec
-from engine.backends.select import create_runner, probe_facts
-from engine.errors import OptionsError
-from engine.options import RunOptions
-from engine.precision import choose_precision
-from export.builders import ensure_artifact
-from export.registry import MODELS
+from vx_engine.api import run
+from vx_engine.backends.base import RunnerSpec
+from vx_engine.backends.select import create_runner, probe_facts
+from vx_engine.errors import OptionsError
+from vx_engine.export.builders import ensure_artifact
+from vx_engine.export.registry import MODELS
+from vx_engine.options import RunOptions
+from vx_engine.precision import choose_precision
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _bikes(count: int, height: int, width: int, start: int = 30) -> list[np.ndarray]:
     """Consecutive real frames of bikes.mp4, centre-cropped, float32 1x3xHxW in [0, 1]."""
-    from engine.samples import sample_video
-    from engine.video import VideoReader
+    from vx_engine.samples import sample_video
+    from vx_engine.video import VideoReader
 
     frames = []
     with VideoReader(sample_video("bikes.mp4")) as reader:
@@ -173,7 +173,9 @@ def _cli(*args: str, block_openvino: bool = False) -> subprocess.CompletedProces
     # sys.modules["openvino"] = None makes every `import openvino` (and find_spec) fail for
     # real, as on a machine without the wheel
     prelude = "import sys; sys.modules['openvino'] = None; " if block_openvino else ""
-    code = prelude + "from engine.cli import main; sys.argv = ['vx-engine', *sys.argv[1:]]; main()"
+    code = (
+        prelude + "from vx_engine.cli import main; sys.argv = ['vx-engine', *sys.argv[1:]]; main()"
+    )
     if not block_openvino:
         code = "import sys; " + code
     return subprocess.run(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import OptionsError, UnknownModelError
-from engine.options import RunOptions
-from engine.plan import make_plan
+from vx_engine.errors import OptionsError, UnknownModelError
+from vx_engine.options import RunOptions
+from vx_engine.plan import make_plan
 
 
 def _opts(**kw) -> RunOptions:

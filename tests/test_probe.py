@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.probe_clips import CASES, make_case
-from engine.analysis import probe
-from engine.errors import InputError
+from vx_engine.analysis import probe
+from vx_engine.errors import InputError
 
 CODES = {
     "low-resolution",
@@ -78,7 +78,7 @@ def test_sampling_a_longer_file_reads_only_samples(tmp_path: Path) -> None:
 def test_cli_json_and_bad_input(reports, tmp_path: Path) -> None:
     clip = make_case("held-frames", tmp_path / "held.mkv")
     done = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "probe", str(clip), "--json"],
+        [sys.executable, "-m", "vx_engine.cli", "probe", str(clip), "--json"],
         capture_output=True,
         text=True,
         check=True,
@@ -87,7 +87,7 @@ def test_cli_json_and_bad_input(reports, tmp_path: Path) -> None:
     assert {"warnings", "recommend", "width", "blockiness"} <= set(report)
     assert [w["code"] for w in report["warnings"]] == ["held-frames"]
     text = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "probe", str(clip)], capture_output=True, text=True
+        [sys.executable, "-m", "vx_engine.cli", "probe", str(clip)], capture_output=True, text=True
     )
     assert (
         "[held-frames]" in text.stdout
@@ -97,7 +97,7 @@ def test_cli_json_and_bad_input(reports, tmp_path: Path) -> None:
     bad.write_bytes(b"not a video at all")
     for args in (["probe", str(bad)], ["probe", str(tmp_path / "missing.mkv")]):
         failed = subprocess.run(
-            [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True
+            [sys.executable, "-m", "vx_engine.cli", *args], capture_output=True, text=True
         )
         assert failed.returncode != 0 and failed.stdout == ""
         lines = failed.stderr.strip().splitlines()
@@ -107,7 +107,7 @@ def test_cli_json_and_bad_input(reports, tmp_path: Path) -> None:
 
 
 def test_api_probe_fast_for_the_server(tmp_path: Path) -> None:
-    from engine import api
+    from vx_engine import api
 
     clip = make_case("held-frames", tmp_path / "held.mkv")
     report = api.probe(clip, fast=True)

@@ -15,12 +15,12 @@ import onnx
 import pytest
 import torch
 
-from engine.backends.base import RunnerSpec
-from engine.backends.ort_cpu import OrtCpuRunner
-from export.artifacts import load_torch_model, psnr
-from export.builders import ensure_artifact
-from export.quantize import MIN_INT8_PSNR_DB, quantize_sr
-from export.registry import get_model
+from vx_engine.backends.base import RunnerSpec
+from vx_engine.backends.ort_cpu import OrtCpuRunner
+from vx_engine.export.artifacts import load_torch_model, psnr
+from vx_engine.export.builders import ensure_artifact
+from vx_engine.export.quantize import MIN_INT8_PSNR_DB, quantize_sr
+from vx_engine.export.registry import get_model
 
 MODEL = "realesr-animevideov3-x4"
 
@@ -34,8 +34,8 @@ def int8_path():
 @pytest.fixture(scope="module")
 def frame() -> np.ndarray:
     """bigbuckbunny.mp4 frame 70, float CHW: not among the calibration frames (50, 67, 84...)."""
-    from engine.samples import sample_video
-    from engine.video import VideoReader
+    from vx_engine.samples import sample_video
+    from vx_engine.video import VideoReader
 
     with VideoReader(sample_video("bigbuckbunny.mp4")) as reader:
         return next(decoded.rgb for decoded in reader if decoded.index == 70)
@@ -87,7 +87,7 @@ def test_int8_matches_pytorch_fp32(int8_path, frame, crop):
 
 
 def test_int8_refuses_interpolation_models():
-    from engine.errors import ExportError
+    from vx_engine.errors import ExportError
 
     with pytest.raises(ExportError, match="only built for super-resolution"):
         quantize_sr("rife-hdv3", ensure_artifact("rife-hdv3", "fp32")[0])
@@ -99,9 +99,9 @@ def test_run_with_int8_matches_fp32_run(tmp_path):
 
     from media import make_clip, psnr, read_all
 
-    from engine.api import run
-    from engine.errors import OptionsError
-    from engine.options import RunOptions
+    from vx_engine.api import run
+    from vx_engine.errors import OptionsError
+    from vx_engine.options import RunOptions
 
     clip = tmp_path / "in.mkv"
     make_clip(clip, frames=3, width=96, height=64, fps=Fraction(25), content="bikes.mp4")

@@ -97,7 +97,7 @@ def _serve_briefly(argv: list[str], cwd: Path, env: dict, line: str) -> None:
     else:
         argv += ["--port", str(port := _free_port())]
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", *argv],
+        [sys.executable, "-m", "vx_engine.cli", *argv],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -160,7 +160,7 @@ def test_readme_command_runs(line: str, clip: Path, tmp_path: Path) -> None:
     cluster = ray_cluster(env) if "--ray auto" in line else contextlib.nullcontext()
     with cluster:
         result = subprocess.run(
-            [sys.executable, "-m", "engine.cli", *argv],
+            [sys.executable, "-m", "vx_engine.cli", *argv],
             cwd=tmp_path,
             env=env,
             capture_output=True,

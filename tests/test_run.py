@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 from media import audio_samples, make_clip, psnr
 
-from engine.api import run
-from engine.options import RunOptions, RunSummary
-from engine.pipeline.ops import downscaled_luma
-from engine.pipeline.timeline import SceneDetector
-from engine.samples import sample_video
-from engine.video import VideoReader
-from engine.video.colour import frame_to_rgb
+from vx_engine.api import run
+from vx_engine.options import RunOptions, RunSummary
+from vx_engine.pipeline.ops import downscaled_luma
+from vx_engine.pipeline.timeline import SceneDetector
+from vx_engine.samples import sample_video
+from vx_engine.video import VideoReader
+from vx_engine.video.colour import frame_to_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 SR_MODEL = "realesr-animevideov3-x2"
@@ -190,12 +190,12 @@ def test_colour_round_trip_bt709_limited(tmp_path: Path) -> None:
 
 
 def test_tiled_sr_matches_untiled_on_a_real_frame() -> None:
-    from engine.backends.base import RunnerSpec
-    from engine.backends.select import create_runner
-    from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.stages import SuperResolution
-    from export.builders import ensure_artifact
-    from export.registry import get_model
+    from vx_engine.backends.base import RunnerSpec
+    from vx_engine.backends.select import create_runner
+    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.registry import get_model
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.stages import SuperResolution
 
     with av.open(str(sample_video("bigbuckbunny.mp4"))) as container:
         for index, frame in enumerate(container.decode(video=0)):
@@ -300,7 +300,7 @@ def test_progress_json_lines(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "vx_engine.cli",
             "run",
             str(source),
             "-o",
@@ -355,11 +355,11 @@ def test_inference_failure_stops_all_threads_promptly(tmp_path: Path) -> None:
     import threading
     import time
 
-    from engine.pipeline.driver import HostScheduling, run_pipeline
-    from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.timeline import PipelineStats, Timeline
-    from engine.video import VideoWriter
-    from engine.video.source import ReaderSource
+    from vx_engine.pipeline.driver import HostScheduling, run_pipeline
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.timeline import PipelineStats, Timeline
+    from vx_engine.video import VideoWriter
+    from vx_engine.video.source import ReaderSource
 
     source = tmp_path / "in.mkv"
     make_clip(source, frames=20, width=64, height=48)
@@ -416,7 +416,7 @@ def test_torch_cpu_and_ort_cpu_give_the_same_video_with_start(tmp_path: Path) ->
     for backend in ("torch-cpu", "ort-cpu"):
         output = tmp_path / f"{backend}.mkv"
         result = subprocess.run(
-            [sys.executable, "-m", "engine.cli", "run", str(source), "-o", str(output)]
+            [sys.executable, "-m", "vx_engine.cli", "run", str(source), "-o", str(output)]
             + ["--backend", backend, "--start", "0.4", "--duration", "0.24"]
             + ["--vfi", VFI_MODEL, "--interp", "2", "--codec", "ffv1", "--pix-fmt", "yuv444p"]
             + ["--progress", "json"],

@@ -20,9 +20,9 @@ import pytest
 from media import bicubic8, decode_rgb24, psnr8
 from PIL import Image
 
-from engine.samples import sample_video
-from engine.server.jobs import RESTART_ERROR
-from engine.server.testing import ServerProcess, make_clip
+from vx_engine.samples import sample_video
+from vx_engine.server.jobs import RESTART_ERROR
+from vx_engine.server.testing import ServerProcess, make_clip
 
 pytestmark = pytest.mark.slow
 TOKEN = "test-token-5f1c"
@@ -376,7 +376,7 @@ def test_finished_jobs_are_deleted_after_keep_hours(tmp_path, clip):
 
 
 def test_purge_deletes_only_jobs_that_ended_before_the_cutoff(tmp_path):
-    from engine.server.jobs import JobStore
+    from vx_engine.server.jobs import JobStore
 
     store = JobStore(tmp_path / "data")
     try:
@@ -423,7 +423,7 @@ def test_two_workers_run_two_jobs_at_once(tmp_path, clip):
 
 
 def test_worker_devices_spread_over_the_gpus():
-    from engine.server.worker import worker_devices
+    from vx_engine.server.worker import worker_devices
 
     assert worker_devices(1, 0) == [0]
     assert worker_devices(3, 0) == [0, 0, 0]  # CPU only: every worker on "device 0"

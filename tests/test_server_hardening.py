@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.samples import sample_video
-from engine.server.testing import ServerProcess, make_clip
+from vx_engine.samples import sample_video
+from vx_engine.server.testing import ServerProcess, make_clip
 
 pytestmark = pytest.mark.slow
 TOKEN = "hardening-token-3d7a"
@@ -292,7 +292,7 @@ def test_unsafe_startups_are_refused_with_one_line(tmp_path, args, env):
         [
             sys.executable,
             "-m",
-            "engine.server",
+            "vx_engine.server",
             "--data",
             str(tmp_path / "d"),
             "--port",
@@ -494,8 +494,8 @@ def test_errors_headers_file_modes_and_extensionless_uploads(tokened, clips, tmp
 
 
 def test_role_names_replace_server_paths(tmp_path):
-    from engine.server.jobs import JobStore
-    from engine.server.preview import role_names
+    from vx_engine.server.jobs import JobStore
+    from vx_engine.server.preview import role_names
 
     store = JobStore(tmp_path / "data")
     try:
@@ -511,7 +511,7 @@ def test_role_names_replace_server_paths(tmp_path):
 
 # -- issue 10: DELETE cannot race the worker's claim -----------------------------------
 def test_delete_and_claim_are_atomic(tmp_path):
-    from engine.server.jobs import JobStore
+    from vx_engine.server.jobs import JobStore
 
     store = JobStore(tmp_path / "data")
     try:
@@ -543,8 +543,8 @@ def test_delete_and_claim_are_atomic(tmp_path):
 
 def test_a_classical_upscaler_is_costed_at_its_default_scale() -> None:
     """`sr: "lanczos"` is no registry model: the cost limits take the plan's 2x, no KeyError."""
-    from engine.server import limits
-    from engine.server.job_settings import JobSettings
+    from vx_engine.server import limits
+    from vx_engine.server.job_settings import JobSettings
 
     assert limits._sr_scale(JobSettings(sr="lanczos")) == 2
     assert limits._sr_scale(JobSettings(sr="realesr-animevideov3-x4")) == 4

@@ -19,8 +19,8 @@ import pytest
 from media import bicubic8, decode_rgb24, psnr8
 from PIL import Image
 
-from engine.samples import sample_video
-from engine.server.testing import ServerProcess, make_clip
+from vx_engine.samples import sample_video
+from vx_engine.server.testing import ServerProcess, make_clip
 
 SR_MODEL, VFI_MODEL = "realesr-animevideov3-x2", "rife-hdv3"
 W, H, FRAMES, FPS = 320, 180, 25, 25  # the case: 320x180, x2 SR + RIFE to 720p/50
@@ -116,7 +116,7 @@ def test_ready_job_previews_in_seconds_then_starts(tmp_path):
 
 
 def test_ready_jobs_expire_with_keep_hours_and_stay_out_of_the_queue(tmp_path):
-    from engine.server.jobs import JobStore, QueueSlots
+    from vx_engine.server.jobs import JobStore, QueueSlots
 
     store = JobStore(tmp_path / "data")
     try:
@@ -138,7 +138,7 @@ def test_ready_jobs_expire_with_keep_hours_and_stay_out_of_the_queue(tmp_path):
 
 @pytest.mark.parametrize("level", ["conservative", "3"])
 def test_denoise_setting_reaches_the_run_options(level):
-    from engine.server.job_settings import JobSettings, with_overrides
+    from vx_engine.server.job_settings import JobSettings, with_overrides
 
     settings = JobSettings.model_validate({"sr": "realcugan-se-x2-conservative", "denoise": level})
     assert settings.to_run_options(Path("a"), Path("b")).denoise == level

@@ -10,16 +10,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.errors import WeightsError
-from engine.samples import sample_video
-from export.arch import build_arch
-from export.arch.rrdb import RRDBNet
-from export.arch.srvgg import SRVGGNetCompact
-from export.convert_ncnn import load_ncnn_weights, ncnn_output_resize
-from export.ncnn import load_ncnn
-from export.registry import MODELS
-from export.sr_loader import SRModel, load_sr_model
-from export.weights import fetch_weights
+from vx_engine.errors import WeightsError
+from vx_engine.export.arch import build_arch
+from vx_engine.export.arch.rrdb import RRDBNet
+from vx_engine.export.arch.srvgg import SRVGGNetCompact
+from vx_engine.export.convert_ncnn import load_ncnn_weights, ncnn_output_resize
+from vx_engine.export.ncnn import load_ncnn
+from vx_engine.export.registry import MODELS
+from vx_engine.export.sr_loader import SRModel, load_sr_model
+from vx_engine.export.weights import fetch_weights
+from vx_engine.samples import sample_video
 
 # Real-ESRGAN; Real-CUGAN has its own tests/test_cugan.py
 SR_MODELS = [name for name, desc in MODELS.items() if desc.kind == "sr" and desc.arch != "cugan"]
@@ -219,7 +219,7 @@ def test_user_ncnn_param_path(tmp_path):
 @pytest.mark.parametrize("shape", [(1, 3, 64, 96), (2, 3, 37, 51), (1, 3, 8, 8)])
 def test_half_bicubic_convolutions_equal_torch_bicubic(shape):
     """The x2 model's 0.5x resize, written as strided depthwise convolutions."""
-    from export.sr_loader import HalfBicubic
+    from vx_engine.export.sr_loader import HalfBicubic
 
     image = torch.rand(shape, generator=torch.Generator().manual_seed(1))
     expected = torch.nn.functional.interpolate(

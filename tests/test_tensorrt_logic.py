@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from engine.errors import BackendError, ExportError, VxError
-from export import tensorrt_build as tb
-from export import tensorrt_engine
+from vx_engine.errors import BackendError, ExportError, VxError
+from vx_engine.export import tensorrt_build as tb
+from vx_engine.export import tensorrt_engine
 
 H100 = ("NVIDIA H100 80GB HBM3", (9, 0))
 TRT = "10.13.0.35"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.pipeline.ops import HOST_OPS
-from engine.pipeline.tiling import WINDOW_ALIGN, plan, ramp, run_tiled, segments, sync_submit
+from vx_engine.pipeline.ops import HOST_OPS
+from vx_engine.pipeline.tiling import WINDOW_ALIGN, plan, ramp, run_tiled, segments, sync_submit
 
 CASES = [(100, 130, 32, 8), (97, 61, 20, 6), (50, 50, 16, 0), (360, 640, 256, 16), (64, 64, 64, 8)]
 

@@ -7,10 +7,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from engine.pipeline.ops import HOST_OPS, downscaled_luma
-from engine.pipeline.stages import RifeMidpoint
-from engine.pipeline.timeline import Retimer, SceneDetector
-from export.registry import get_model
+from vx_engine.export.registry import get_model
+from vx_engine.pipeline.ops import HOST_OPS, downscaled_luma
+from vx_engine.pipeline.stages import RifeMidpoint
+from vx_engine.pipeline.timeline import Retimer, SceneDetector
 
 
 def _retime(source_pts: list[Fraction], out_fps: Fraction, last: Fraction):

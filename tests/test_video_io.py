@@ -1,4 +1,4 @@
-"""engine.video against real encodes: colour accuracy, pass-through, timestamps, audio, errors.
+"""vx_engine.video against real encodes: colour accuracy, pass-through, timestamps, audio, errors.
 
 Clips are made by tests/media.py with PyAV, whose RGB->YUV step is FFmpeg's swscale,
 so a matrix or range bug in engine/video/colour.py cannot cancel itself out.
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from media import make_audio_only, make_clip, psnr, read_all, synthetic_frame
 
-from engine.errors import InputError
-from engine.samples import sample_video
-from engine.video import VideoReader, VideoWriter
-from engine.video.colour import frame_to_rgb
+from vx_engine.errors import InputError
+from vx_engine.samples import sample_video
+from vx_engine.video import VideoReader, VideoWriter
+from vx_engine.video.colour import frame_to_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -270,7 +270,7 @@ def test_unreadable_input(tmp_path: Path) -> None:
         clip.chmod(0o600)
         script = textwrap.dedent(f"""
             import os
-            from engine.video import VideoReader
+            from vx_engine.video import VideoReader
             os.setgid(65534)
             os.setuid(65534)
             try:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from media import audio_samples, make_clip, read_all, synthetic_frame
 
-from engine.errors import OptionsError, OutputError
-from engine.samples import sample_video
-from engine.video import VideoReader, VideoWriter
+from vx_engine.errors import OptionsError, OutputError
+from vx_engine.samples import sample_video
+from vx_engine.video import VideoReader, VideoWriter
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -230,8 +230,8 @@ _FILL_DISK = textwrap.dedent(
     import resource, sys
     from fractions import Fraction
     import numpy as np
-    from engine.errors import OutputError
-    from engine.video import VideoWriter
+    from vx_engine.errors import OutputError
+    from vx_engine.video import VideoWriter
     out = sys.argv[1]
     if len(sys.argv) < 3:  # no small filesystem: a file-size limit gives the same write error (EFBIG)
         resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))

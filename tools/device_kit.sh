@@ -41,9 +41,9 @@ download "$KIT/av" "av==$AV_VERSION"
 download "$KIT/nvdec" "PyNvVideoCodec==$PYNVVIDEOCODEC_VERSION"
 
 VX_CACHE="$PWD/$KIT/cache" "$PY" - <<'PY'
-from engine.samples import sample_video
-from export.registry import get_model
-from export.weights import fetch_weights
+from vx_engine.samples import sample_video
+from vx_engine.export.registry import get_model
+from vx_engine.export.weights import fetch_weights
 
 for name in ("realesr-animevideov3-x2", "rife-hdv3"):
     fetch_weights(get_model(name))

@@ -72,6 +72,16 @@ if [ -n "${WHEELS:-}" ]; then
     export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
+# vx-engine itself: .venv has it (editable); a GPU image's python3 gets it in .gpu-site,
+# built from this checkout with no index, so the run imports this tree's code
+if ! has_module vx_engine || [ "$PY" = python3 ]; then
+    mkdir -p "$SITE"
+    "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-compile \
+        --disable-pip-version-check --target "$SITE" --upgrade . ||
+        { echo "gpu-check: could not install vx-engine into .gpu-site (needs setuptools)" >&2; exit 2; }
+    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+fi
+
 for module in torch av click numpy onnx onnxruntime pytest; do
     if ! has_module "$module"; then
         echo "gpu-check: $PY cannot import $module; run make setup, or pass WHEELS=dir with its wheel" >&2
@@ -92,8 +102,8 @@ unset TRITON_INTERPRET  # compiled kernels on the GPU, not the interpreter
 
 "$PY" - <<'PY'
 import torch
-from engine.backends.select import available_backends, probe_facts
-from export.tensorrt_build import unavailable_reason
+from vx_engine.backends.select import available_backends, probe_facts
+from vx_engine.export.tensorrt_build import unavailable_reason
 print(f"gpu-check: {torch.cuda.get_device_name(0)} sm_{''.join(map(str, torch.cuda.get_device_capability(0)))}, "
       f"torch {torch.__version__} (CUDA {torch.version.cuda})")
 print(f"gpu-check: facts {probe_facts()}")
@@ -119,12 +129,12 @@ for part in $PARTS; do
         "$PY" -m benchmarks.gpu_side_by_side ${CONTENDERS:+--contenders "$CONTENDERS"} 2>&1 |
             tee -a "$log" || status=1
         # per-stage latency of each GPU backend (vx-engine bench)
-        backends=${BACKENDS:-$("$PY" -c 'from engine.backends.select import available_backends as a; print(" ".join(b for b in a() if b in ("tensorrt", "ort-cuda", "torch-cuda")))')}
+        backends=${BACKENDS:-$("$PY" -c 'from vx_engine.backends.select import available_backends as a; print(" ".join(b for b in a() if b in ("tensorrt", "ort-cuda", "torch-cuda")))')}
         for backend in $backends; do
             for precision in fp16 fp32; do
                 out="$RESULTS/gpu-bench-$backend-$precision.json"
                 echo "gpu-check: bench $backend $precision -> $out" >&2
-                "$PY" -m engine.cli bench --backend "$backend" --precision "$precision" \
+                "$PY" -m vx_engine.cli bench --backend "$backend" --precision "$precision" \
                     --json "$out" 2>&1 | tee -a "$log" || status=1
             done
         done

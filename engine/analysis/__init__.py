@@ -1,8 +1,8 @@
 """``vx-engine probe``: know the source before spending hours on it.
 
-``probe(path)`` samples the file (``engine.analysis.measure``), turns the measured
+``probe(path)`` samples the file (``vx_engine.analysis.measure``), turns the measured
 values into warnings with stable codes and recommended ``run`` flags
-(``engine.analysis.report``), and returns one JSON-ready dict::
+(``vx_engine.analysis.report``), and returns one JSON-ready dict::
 
     {...measured values..., "warnings": [{"code", "message"}], "recommend": {...}}
 
@@ -20,9 +20,9 @@ FAST = (3, 8)  # what vx-engine run checks before it starts
 
 
 def probe(path: Path | str, samples: int = FULL[0], run_frames: int = FULL[1]) -> dict[str, Any]:
-    from engine.analysis.measure import measure
-    from engine.analysis.report import recommend, values, warnings
-    from engine.video import VideoReader
+    from vx_engine.analysis.measure import measure
+    from vx_engine.analysis.report import recommend, values, warnings
+    from vx_engine.video import VideoReader
 
     path = Path(path)
     with VideoReader(path) as reader:

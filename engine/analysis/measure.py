@@ -13,7 +13,7 @@ What each reports in the frame metadata (PyAV 18 / FFmpeg 8.1): ``lavfi.block``
 ``lavfi.signalstats.{YLOW,YHIGH,SATAVG,UAVG,VAVG,...}``. Each run gets a fresh graph,
 so the seam between two runs is never taken for a scene cut. What the filters do not
 cover is measured here: a noise estimate (Immerkær's Laplacian estimator) and the
-held-frame score of ``engine.video.fingerprint`` (the one dedup uses).
+held-frame score of ``vx_engine.video.fingerprint`` (the one dedup uses).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _run(container: Any, stream: Any, frames: Any, count: int | None, samples: S
     """Analyse up to ``count`` frames of the iterator ``frames`` (all when None)."""
     import av
 
-    from engine.video.fingerprint import fingerprint, held_score
+    from vx_engine.video.fingerprint import fingerprint, held_score
 
     graph = _graph(stream)
     time_base = Fraction(stream.time_base)

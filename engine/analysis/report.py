@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.analysis.measure import Samples
-from engine.video.fingerprint import HELD_THRESHOLD
+from vx_engine.analysis.measure import Samples
+from vx_engine.video.fingerprint import HELD_THRESHOLD
 
 LOW_LINES = 240  # the seed's "very low source resolution (below 240p)"
 BLOCK_MAX = 3.0  # blockdetect median: clean 1.0-1.8, mpeg2 q31 5.3

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from engine.errors import BackendError
-from export.registry import ModelIO, get_model
+from vx_engine.errors import BackendError
+from vx_engine.export.registry import ModelIO, get_model
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import RunnerBase, RunnerSpec, require_onnx
-from export.locks import exclusive
+from vx_engine.backends.base import RunnerBase, RunnerSpec, require_onnx
+from vx_engine.export.locks import exclusive
 
 # OpenVINO's names for our precisions (int8 QDQ graphs keep their unquantized tail in f32)
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 
 
 def openvino_cache_dir() -> Path:
-    from export.weights import cache_dir
+    from vx_engine.export.weights import cache_dir
 
     path = cache_dir() / "openvino"
     path.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,7 @@ class OpenVinoRunner(RunnerBase):
     ) -> None:
         require_onnx(spec, "openvino")
         if spec.precision not in INFERENCE_PRECISION:
-            from engine.errors import BackendError
+            from vx_engine.errors import BackendError
 
             raise BackendError(
                 f"openvino runs fp32, bf16, fp16 or int8, not {spec.precision}; "

@@ -3,9 +3,9 @@
 ``vx-engine build MODEL`` (fp32, openvino installed) and the first ``--precision auto``
 run on openvino write ``<model>-fp32-op17.openvino.json``: PSNR (dB) of OpenVINO
 fp32, bf16 (on a CPU with native bf16) and int8 (where the QDQ artifact is built)
-against ONNX Runtime fp32 on the same real inputs. ``engine.precision`` reads it.
+against ONNX Runtime fp32 on the same real inputs. ``vx_engine.precision`` reads it.
 
-Inputs: ``export.artifacts.validation_inputs`` (a textured 64x96 SR crop; for RIFE two
+Inputs: ``vx_engine.export.artifacts.validation_inputs`` (a textured 64x96 SR crop; for RIFE two
 consecutive 256x448 crops) and, for RIFE, a second pair with larger motion
 (bikes.mp4 frames 30 and 32), since a low-precision flow estimate fails on motion
 first. The sidecar is keyed by the fp32 artifact's hash, the openvino version and
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from export.artifacts import artifact_paths, psnr, validation_inputs
-from export.build import MIN_OPSET
-from export.builders import ensure_artifact
-from export.locks import exclusive
-from export.registry import ModelDescriptor, get_model
+from vx_engine.export.artifacts import artifact_paths, psnr, validation_inputs
+from vx_engine.export.build import MIN_OPSET
+from vx_engine.export.builders import ensure_artifact
+from vx_engine.export.locks import exclusive
+from vx_engine.export.registry import ModelDescriptor, get_model
 
 VALIDATION_VERSION = 1  # bump when the inputs or the method change
 Log = Callable[[str], None]
@@ -44,8 +44,8 @@ def sidecar_path(desc: ModelDescriptor) -> Path:
 
 
 def _moving_pair() -> list[np.ndarray]:
-    from engine.samples import sample_video
-    from engine.video import VideoReader
+    from vx_engine.samples import sample_video
+    from vx_engine.video import VideoReader
 
     frames = {}
     with VideoReader(sample_video("bikes.mp4")) as reader:
@@ -81,8 +81,8 @@ def _key(onnx_sha: str, cpu_bf16: bool) -> dict:
 
 
 def _worst_psnr(onnx_path: Path, precision: str, sets: list, names: list, refs: list) -> float:
-    from engine.backends.base import RunnerSpec
-    from engine.backends.openvino import OpenVinoRunner
+    from vx_engine.backends.base import RunnerSpec
+    from vx_engine.backends.openvino import OpenVinoRunner
 
     runner = OpenVinoRunner(RunnerSpec(model="check", onnx_path=onnx_path, precision=precision))
     with runner:
@@ -100,8 +100,8 @@ def openvino_validation(model: str, log: Log = _stderr) -> dict[str, float]:
     """{precision: worst PSNR dB vs ORT fp32} for OpenVINO on this CPU; cached in the sidecar."""
     import onnxruntime as ort
 
-    from engine.backends.select import cpu_has_bf16
-    from export.quantize import int8_paths
+    from vx_engine.backends.select import cpu_has_bf16
+    from vx_engine.export.quantize import int8_paths
 
     desc = get_model(model)
     onnx_path, meta = ensure_artifact(model, "fp32", log=log)

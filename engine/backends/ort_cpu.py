@@ -1,6 +1,6 @@
 """ONNX Runtime on the CPU: the backend every machine has.
 
-PRelu is rewritten at load time (``export.graph_rewrites.rewrite_prelu``, bit-exact)
+PRelu is rewritten at load time (``vx_engine.export.graph_rewrites.rewrite_prelu``, bit-exact)
 into ops ORT runs in its blocked NCHWc layout. Worker threads spin-wait by default
 (10% faster on an idle machine, equal inside the threaded pipeline); the plan's
 ``spin=False`` (``--no-spin``, or ``VX_ORT_SPIN=0``) turns that off where other
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import RunnerBase, RunnerSpec, require_onnx
+from vx_engine.backends.base import RunnerBase, RunnerSpec, require_onnx
 
 
 def _session_options(threads: int | None, spin: bool):
@@ -61,7 +61,7 @@ class OrtCpuRunner(RunnerBase):
     def activate_impl(self) -> None:
         import onnxruntime as ort
 
-        from export.graph_rewrites import rewrite_prelu
+        from vx_engine.export.graph_rewrites import rewrite_prelu
 
         model: str | bytes = str(self.spec.onnx_path)
         if self.fast_prelu:

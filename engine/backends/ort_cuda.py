@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.backends.base import RunnerBase, RunnerSpec, model_facts, require_onnx
-from engine.errors import BackendError
+from vx_engine.backends.base import RunnerBase, RunnerSpec, model_facts, require_onnx
+from vx_engine.errors import BackendError
 
 TRT_EP = "TensorrtExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -109,7 +109,7 @@ class OrtCudaRunner(RunnerBase):
         missing = cuda_provider_missing(ort.get_available_providers(), ort.__version__)
         if missing is not None:
             raise BackendError(f"backend ort-cuda cannot run here: {missing}")
-        from export.tensorrt_build import cuda_device_visible
+        from vx_engine.export.tensorrt_build import cuda_device_visible
 
         if not cuda_device_visible():
             raise BackendError(
@@ -131,7 +131,7 @@ class OrtCudaRunner(RunnerBase):
         import onnxruntime as ort
         import torch
 
-        from engine.backends.tensorrt import profile_for_spec
+        from vx_engine.backends.tensorrt import profile_for_spec
 
         facts = model_facts(self.spec)
         self.stream = torch.cuda.Stream(device=self.device)

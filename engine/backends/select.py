@@ -1,7 +1,7 @@
 """Which backend runs: cheap probing, the ``auto`` order, and runner construction.
 
 Probing never imports tensorrt (``find_spec`` only) and imports torch only when an
-NVIDIA driver is present, so ``import engine`` and ``--backend ort-cpu`` stay fast
+NVIDIA driver is present, so ``import vx_engine`` and ``--backend ort-cpu`` stay fast
 on CPU machines. Selection is a pure function of ``BackendFacts``, so every
 combination is tested without mocking libraries.
 """
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.backends.base import Runner, RunnerSpec
-from engine.errors import BackendError
+from vx_engine.backends.base import Runner, RunnerSpec
+from vx_engine.errors import BackendError
 
 # openvino ranks above ort-cpu on CPUs with native bf16, where it runs bf16 at 1.9x
 # ort-cpu fp32 (animevideov3-x4; RIFE 1.8x). At fp32 it measured 0.94x (SR) and 0.88x
@@ -245,22 +245,22 @@ def create_runner(
     heavy modules are imported only here."""
     backend = resolve_backend(backend, facts)
     if backend == "tensorrt":
-        from engine.backends.tensorrt import TensorRTRunner
+        from vx_engine.backends.tensorrt import TensorRTRunner
 
         return TensorRTRunner(spec, device=device, **options)
     if backend == "ort-cuda":
-        from engine.backends.ort_cuda import OrtCudaRunner
+        from vx_engine.backends.ort_cuda import OrtCudaRunner
 
         return OrtCudaRunner(spec, device=device, **options)
     if backend in ("torch-cuda", "torch-cpu"):
-        from engine.backends.torch_backend import TorchRunner
+        from vx_engine.backends.torch_backend import TorchRunner
 
         kind = backend.split("-")[1]
         return TorchRunner(spec, model_factory, device=kind, device_index=device, **options)
     if backend == "openvino":
-        from engine.backends.openvino import OpenVinoRunner
+        from vx_engine.backends.openvino import OpenVinoRunner
 
         return OpenVinoRunner(spec, device=openvino_device_name(device), **options)
-    from engine.backends.ort_cpu import OrtCpuRunner
+    from vx_engine.backends.ort_cpu import OrtCpuRunner
 
     return OrtCpuRunner(spec, **options)

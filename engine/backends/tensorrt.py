@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.backends.base import RunnerBase, RunnerSpec, model_facts
-from engine.errors import BackendError
+from vx_engine.backends.base import RunnerBase, RunnerSpec, model_facts
+from vx_engine.errors import BackendError
 
 NUM_CONTEXTS = 2
 
 
 def profile_for_spec(spec: RunnerSpec, facts: dict):
     """Shape range for the video at hand: SR tiles up to ``max_input_hw``, VFI exactly the frame."""
-    from export import tensorrt_build as tb
+    from vx_engine.export import tensorrt_build as tb
 
     kind = facts.get("kind", "sr")
     multiple = int(facts.get("size_multiple", 1))
@@ -91,7 +91,7 @@ class TensorRTRunner(RunnerBase):
         num_contexts: int = NUM_CONTEXTS,
         device: int = 0,
     ) -> None:
-        from export.tensorrt_build import unavailable_reason
+        from vx_engine.export.tensorrt_build import unavailable_reason
 
         reason = unavailable_reason()
         if reason is not None:
@@ -122,7 +122,7 @@ class TensorRTRunner(RunnerBase):
     def _ensure_engine(self) -> Path:
         if self.engine_path is not None:
             return self.engine_path
-        from export.tensorrt_engine import build_engine
+        from vx_engine.export.tensorrt_engine import build_engine
 
         facts = model_facts(self.spec)
         profile = profile_for_spec(self.spec, facts)

@@ -5,6 +5,6 @@
 copy, ``run`` drives it all, and ``ray_pool`` runs chunks on Ray actors.
 """
 
-from engine.distributed.run import run_chunked
+from vx_engine.distributed.run import run_chunked
 
 __all__ = ["run_chunked"]

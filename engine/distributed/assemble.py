@@ -19,9 +19,9 @@ from pathlib import Path
 
 import av
 
-from engine.distributed.segment import packets_path
-from engine.errors import OutputError
-from engine.video.audio import AudioCarrier
+from vx_engine.distributed.segment import packets_path
+from vx_engine.errors import OutputError
+from vx_engine.video.audio import AudioCarrier
 
 _AUDIO_LOOKAHEAD_S = Fraction(1, 2)  # as the writer: audio muxed a little ahead of video
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import av
 
-from engine.errors import InputError, OptionsError
-from engine.pipeline.timeline import SMOOTH_MAX_HOLD
-from engine.video.clock import SourceClock, exact_seconds
+from vx_engine.errors import InputError, OptionsError
+from vx_engine.pipeline.timeline import SMOOTH_MAX_HOLD
+from vx_engine.video.clock import SourceClock, exact_seconds
 
 
 @dataclass(frozen=True)

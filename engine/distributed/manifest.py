@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.distributed.chunks import Chunk, ChunkPlan
-from engine.errors import OptionsError
-from engine.options import RunOptions
+from vx_engine.distributed.chunks import Chunk, ChunkPlan
+from vx_engine.errors import OptionsError
+from vx_engine.options import RunOptions
 
 MANIFEST = "manifest.json"
 FORMAT = 1

@@ -27,8 +27,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from engine.distributed.chunks import Chunk, ChunkPlan
-from engine.distributed.segment import (
+from vx_engine.distributed.chunks import Chunk, ChunkPlan
+from vx_engine.distributed.segment import (
     FAULT_ENV,
     SEGMENT_SUFFIX,
     ChunkResult,
@@ -36,8 +36,8 @@ from engine.distributed.segment import (
     packets_path,
     segment_sha256,
 )
-from engine.errors import Cancelled, ChunkFailed, OptionsError
-from engine.options import ChunkOptions, RunOptions
+from vx_engine.errors import Cancelled, ChunkFailed, OptionsError
+from vx_engine.options import ChunkOptions, RunOptions
 
 ATTEMPTS = 3  # tries of one chunk in all (Ray's own retries included)
 THREADS_PER_WORKER = 4  # default CPU threads per worker when --ray-workers is not given
@@ -73,8 +73,8 @@ class ChunkWorker:
 
         import ray
 
-        from engine.plan import make_plan
-        from engine.runners import make_runners
+        from vx_engine.plan import make_plan
+        from vx_engine.runners import make_runners
 
         started = time.perf_counter()
         # by name, not a handle in the arguments: a restarted actor needs its arguments again
@@ -216,7 +216,7 @@ class RayChunks:
             import ray
         except ModuleNotFoundError:
             raise OptionsError("--ray needs Ray: pip install 'vx-engine[cluster]'") from None
-        from engine.backends.select import GPU_BACKENDS
+        from vx_engine.backends.select import GPU_BACKENDS
 
         self.ray, self.log, self.retries = ray, log, 0
         self.owns = connect(chunking.ray or "local")

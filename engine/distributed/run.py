@@ -2,7 +2,7 @@
 
 The driver alone writes the manifest and the output, whether the chunks run here
 (``LocalChunks``: the models loaded once, chunks one after another) or on Ray actors
-(``engine.distributed.ray_pool``), so a driver that dies is resumed with ``--resume``.
+(``vx_engine.distributed.ray_pool``), so a driver that dies is resumed with ``--resume``.
 An interrupted run (Ctrl-C, SIGTERM, a failed chunk) keeps its work directory and says
 the command that resumes it; one that succeeds removes it unless ``--keep-work``.
 """
@@ -19,14 +19,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.distributed.chunks import Chunk, ChunkPlan, context_frames, plan_chunks
-from engine.distributed.manifest import (
+from vx_engine.distributed.chunks import Chunk, ChunkPlan, context_frames, plan_chunks
+from vx_engine.distributed.manifest import (
     check_resumable,
     new_manifest,
     read_manifest,
     write_json,
 )
-from engine.distributed.segment import (
+from vx_engine.distributed.segment import (
     SEGMENT_SUFFIX,
     ChunkResult,
     check_concat_codec,
@@ -34,8 +34,8 @@ from engine.distributed.segment import (
     packets_path,
     segment_sha256,
 )
-from engine.errors import Cancelled, ChunkFailed, OptionsError, VxError
-from engine.options import ChunkOptions, Progress, RunOptions, RunSummary
+from vx_engine.errors import Cancelled, ChunkFailed, OptionsError, VxError
+from vx_engine.options import ChunkOptions, Progress, RunOptions, RunSummary
 
 _RECORDED = ("frames_out", "scene_cuts", "sr_skipped", "vfi_skipped", "codec", "decoder", "colour")
 
@@ -62,7 +62,7 @@ class LocalChunks:
         on_done: Callable[[ChunkResult], None],
         cancel: Any,
     ) -> None:
-        from engine.runners import make_runners
+        from vx_engine.runners import make_runners
 
         with contextlib.ExitStack() as active:
             runners = make_runners(self.plan, self.log)
@@ -121,14 +121,14 @@ def run_chunked(
     cancel: threading.Event | None,
     log: Callable[[str], None] | None,
 ) -> RunSummary:
-    from engine import __version__
-    from engine.backends.select import resolve_backend
-    from engine.distributed.assemble import assemble
-    from engine.memory import estimate_plan, reserve_plan
-    from engine.plan import make_plan
-    from engine.runners import check_device, precision_summary
-    from engine.video import VideoReader
-    from engine.video.writer import check_output_path
+    from vx_engine import __version__
+    from vx_engine.backends.select import resolve_backend
+    from vx_engine.distributed.assemble import assemble
+    from vx_engine.memory import estimate_plan, reserve_plan
+    from vx_engine.plan import make_plan
+    from vx_engine.runners import check_device, precision_summary
+    from vx_engine.video import VideoReader
+    from vx_engine.video.writer import check_output_path
 
     chunking = options.chunks or ChunkOptions()
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -293,7 +293,7 @@ def _verified(existing: dict, manifest: dict, work_dir: Path) -> set[int]:
 def _executor(options: RunOptions, chunking: ChunkOptions, plan: Any, log: Callable[[str], None]):
     if chunking.ray is None:
         return LocalChunks(options, plan, log)
-    from engine.distributed.ray_pool import RayChunks
+    from vx_engine.distributed.ray_pool import RayChunks
 
     return RayChunks(options, chunking, plan, log)
 

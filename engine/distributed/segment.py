@@ -1,6 +1,6 @@
 """One chunk through the one pipeline into a video-only segment.
 
-The same plan, runners and ``engine.pipeline.drive`` a single pass uses; the reader
+The same plan, runners and ``vx_engine.pipeline.drive`` a single pass uses; the reader
 starts at the chunk's context frames and keeps the run's timestamps (``pts_zero``), and
 the timeline keeps only the chunk's outputs (``window``). What runs the chunk (this
 process, or a Ray actor) only decides where.
@@ -18,12 +18,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from engine.distributed.chunks import Chunk
-from engine.errors import OptionsError
-from engine.options import RunOptions
+from vx_engine.distributed.chunks import Chunk
+from vx_engine.errors import OptionsError
+from vx_engine.options import RunOptions
 
 # a test's fault: "<chunk index>:raise" fails that chunk on every try (local and Ray runs);
-# engine.distributed.ray_pool adds "<chunk index>:exit", a worker killed mid-chunk
+# vx_engine.distributed.ray_pool adds "<chunk index>:exit", a worker killed mid-chunk
 FAULT_ENV = "VX_FAULT_CHUNK"
 
 # Encoders whose segments join by stream copy: every segment starts with a keyframe
@@ -84,7 +84,7 @@ def write_packets(segment: Path, time_base: Fraction, packets: list[tuple[int, i
 
 def encode_chunk(
     options: RunOptions,
-    plan: Any,  # engine.plan.RunPlan
+    plan: Any,  # vx_engine.plan.RunPlan
     chunk: Chunk,
     pts_zero: Fraction,
     runners: tuple[Any, Any],
@@ -98,10 +98,10 @@ def encode_chunk(
     ``on_frames(n)``: output frames written so far in this chunk, for aggregated progress.
     ``input_path``: where this worker reads the input (a shipped copy), default the run's.
     """
-    from engine.backends.select import GPU_BACKENDS
-    from engine.options import Progress
-    from engine.pipeline import drive
-    from engine.video import VideoReader, VideoWriter
+    from vx_engine.backends.select import GPU_BACKENDS
+    from vx_engine.options import Progress
+    from vx_engine.pipeline import drive
+    from vx_engine.video import VideoReader, VideoWriter
 
     fault = os.environ.get(FAULT_ENV, "")
     if fault == f"{chunk.index}:raise":  # a test's chunk that fails on every try

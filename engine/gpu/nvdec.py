@@ -37,7 +37,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InputError
+from vx_engine.errors import InputError
 
 # FFmpeg codec names NVDEC hardware decodes (subject to the per-chip caps query).
 NVDEC_CODECS = frozenset(

@@ -3,7 +3,7 @@
 ``drive`` is what ``vx-engine run`` and ``vx-engine bench`` call: it builds the
 scheduling the plan names (host: NumPy frames in threads; device: torch frames with
 CUDA streams), the source (PyAV reader or NVDEC), the stages on that scheduling's
-frame operations, and runs the one loop of ``engine.pipeline.driver``.
+frame operations, and runs the one loop of ``vx_engine.pipeline.driver``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.options import Progress
-from engine.pipeline.driver import HostScheduling, Scheduling, run_pipeline
-from engine.pipeline.stages import build_stages
-from engine.pipeline.threads import QUEUE_FRAMES
-from engine.pipeline.timeline import PipelineStats, Timeline
+from vx_engine.options import Progress
+from vx_engine.pipeline.driver import HostScheduling, Scheduling, run_pipeline
+from vx_engine.pipeline.stages import build_stages
+from vx_engine.pipeline.threads import QUEUE_FRAMES
+from vx_engine.pipeline.timeline import PipelineStats, Timeline
 
 __all__ = ["DriveHooks", "PipelineStats", "drive", "make_scheduling"]
 
@@ -39,7 +39,7 @@ def make_scheduling(plan: Any, info: Any, queue_frames: int = QUEUE_FRAMES) -> S
     need_luma = plan.vfi is not None or getattr(plan, "vfi_classical", None) is not None
     if plan.scheduler == "host":
         return HostScheduling(info.matrix, info.full_range, need_luma)
-    from engine.pipeline.cuda import CudaScheduling
+    from vx_engine.pipeline.cuda import CudaScheduling
 
     return CudaScheduling(
         info.matrix, info.full_range, info, plan.torch_device, need_luma, queue_frames
@@ -47,8 +47,8 @@ def make_scheduling(plan: Any, info: Any, queue_frames: int = QUEUE_FRAMES) -> S
 
 
 def drive(
-    plan: Any,  # engine.plan.RunPlan
-    reader: Any,  # the open engine.video.VideoReader of the input
+    plan: Any,  # vx_engine.plan.RunPlan
+    reader: Any,  # the open vx_engine.video.VideoReader of the input
     write: Callable[[np.ndarray, Fraction], None],
     sr_runner: Any,
     vfi_runner: Any,
@@ -66,7 +66,7 @@ def drive(
     ``queue_frames``: None = the plan's (fewer frames per queue at 4K/8K).
     ``window``: a chunk's output range (``Timeline``); the reader feeds its context frames.
     """
-    from engine.video.source import open_source
+    from vx_engine.video.source import open_source
 
     if queue_frames is None:
         queue_frames = getattr(plan, "queue_frames", QUEUE_FRAMES)
@@ -82,7 +82,7 @@ def drive(
         interpolator = None if interpolator is None else hooks.stage(interpolator)
     dedup = None
     if getattr(plan, "dedup", "off") != "off":
-        from engine.pipeline.dedup import Dedup, fingerprinted
+        from vx_engine.pipeline.dedup import Dedup, fingerprinted
 
         dedup = Dedup(plan.dedup)
         source = _SourceView(source, fingerprinted(source))

@@ -1,6 +1,6 @@
 """Classical stages of the one pipeline: FFmpeg filter graphs on any scheduling's frames.
 
-Every graph runs on the host (``engine.filters.FilterGraph``): a stage takes
+Every graph runs on the host (``vx_engine.filters.FilterGraph``): a stage takes
 ``ops.to_host(frame)`` and gives back ``ops.adopt(result)``, so the same stage runs on
 NumPy frames and on device tensors (a copy each way there).
 
@@ -25,8 +25,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from engine.filters import FilterGraph, FilterSpec
-from engine.pipeline.ops import FrameOps
+from vx_engine.filters import FilterGraph, FilterSpec
+from vx_engine.pipeline.ops import FrameOps
 
 
 class GraphFilter:

@@ -1,6 +1,6 @@
 """Scheduling for frames on a torch device: CUDA streams, events, a pinned download ring.
 
-The loop, the timeline and the stages are those of every run (``engine.pipeline``);
+The loop, the timeline and the stages are those of every run (``vx_engine.pipeline``);
 this module only decides where a frame's work runs:
 
 * decode thread, on an upload stream of its own: the source's frames become device
@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import BackendError
-from engine.pipeline.ops import TorchOps
-from engine.pipeline.threads import QUEUE_FRAMES
-from engine.pipeline.timeline import Frame
-from engine.video.colour import frame_to_rgb
-from engine.video.source import RawFrame, nv12_reason
+from vx_engine.errors import BackendError
+from vx_engine.pipeline.ops import TorchOps
+from vx_engine.pipeline.threads import QUEUE_FRAMES
+from vx_engine.pipeline.timeline import Frame
+from vx_engine.video.colour import frame_to_rgb
+from vx_engine.video.source import RawFrame, nv12_reason
 
 
 @dataclass
@@ -65,7 +65,7 @@ def record_event(device) -> Any:
 
 
 def check_kernels_can_run(device) -> None:
-    import kernels
+    from vx_engine import kernels
 
     if device.type != "cuda" and not kernels.interpreted():
         raise BackendError(
@@ -88,7 +88,7 @@ class CudaScheduling:
     ) -> None:
         import torch
 
-        from engine.gpu.streams import HostDownloadRing, StreamSlots
+        from vx_engine.gpu.streams import HostDownloadRing, StreamSlots
 
         device = torch.device(device)
         if device.type == "cuda" and device.index is None:
@@ -125,7 +125,7 @@ class CudaScheduling:
         return tensor
 
     def load(self, raw: RawFrame) -> Loaded:
-        from engine.gpu.nvdec import split_nv12
+        from vx_engine.gpu.nvdec import split_nv12
 
         if raw.y is not None:  # NVDEC planes, already on the device
             return Loaded(raw, y=raw.y, uv=raw.uv, ready=record_event(self.device))
@@ -144,7 +144,7 @@ class CudaScheduling:
     def convert(self, loaded: Loaded) -> Frame:
         import torch
 
-        import kernels
+        from vx_engine import kernels
 
         # Not slots.next(): that makes the side stream wait for the compute stream, which
         # would queue this conversion behind the inference it is meant to overlap. Inputs

@@ -11,7 +11,7 @@ so a slow fade made of many tiny steps is never frozen into one drawing.
   drawings across their whole time span instead of between held copies.
 
 The decision is made on the host from a fingerprint the decode thread computed from
-the decoded frame (``engine.video.fingerprint``), on both schedulings: deciding never
+the decoded frame (``vx_engine.video.fingerprint``), on both schedulings: deciding never
 reads a device tensor back, so the device path keeps its no-sync steady state. The
 state is this object alone, so a chunked run can ``seed`` it with the frame before
 its range.
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from engine.video.fingerprint import HELD_THRESHOLD, Fingerprint, held_score
+from vx_engine.video.fingerprint import HELD_THRESHOLD, Fingerprint, held_score
 
 DedupMode = Literal["off", "exact", "auto", "smooth"]
 MODES: tuple[str, ...] = ("off", "exact", "auto", "smooth")
@@ -55,7 +55,7 @@ class Dedup:
 
 def fingerprinted(source: Any) -> Iterator[Any]:
     """The source's RawFrames with ``fingerprint`` set (runs in the decode thread)."""
-    from engine.video.fingerprint import fingerprint, fingerprint_planes
+    from vx_engine.video.fingerprint import fingerprint, fingerprint_planes
 
     for raw in source:
         if raw.av_frame is not None:

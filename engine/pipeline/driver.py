@@ -4,7 +4,7 @@ Every run takes this loop, whatever device its frames live on. What differs betw
 the host and a device is only the scheduling (``Scheduling``: where frames are
 converted, how they come back to the host), and the frame operations it carries:
 ``HostScheduling`` here (NumPy frames, decode-thread conversion), ``CudaScheduling``
-in ``engine.pipeline.cuda`` (torch frames, CUDA streams, a pinned download ring).
+in ``vx_engine.pipeline.cuda`` (torch frames, CUDA streams, a pinned download ring).
 
 The calling thread runs frame N's stages, then converts frame N+1 before handing N's
 outputs to the encoder, so on a GPU the conversion of N+1 overlaps N's inference.
@@ -22,9 +22,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.options import Progress
-from engine.pipeline.ops import HOST_OPS, FrameOps
-from engine.pipeline.threads import (
+from vx_engine.options import Progress
+from vx_engine.pipeline.ops import HOST_OPS, FrameOps
+from vx_engine.pipeline.threads import (
     END,
     QUEUE_FRAMES,
     CallerThread,
@@ -35,9 +35,9 @@ from engine.pipeline.threads import (
     put_or_stop,
     stop_stages,
 )
-from engine.pipeline.timeline import Frame, PipelineStats, Timeline
-from engine.video.colour import frame_to_rgb
-from engine.video.source import RawFrame
+from vx_engine.pipeline.timeline import Frame, PipelineStats, Timeline
+from vx_engine.video.colour import frame_to_rgb
+from vx_engine.video.source import RawFrame
 
 
 class Scheduling(Protocol):
@@ -125,7 +125,7 @@ def record_written(
 
 
 def run_pipeline(
-    source: Any,  # engine.video.source: ReaderSource | NvdecSource
+    source: Any,  # vx_engine.video.source: ReaderSource | NvdecSource
     write: Callable[[np.ndarray, Fraction], None],
     timeline: Timeline,
     scheduling: Scheduling,

@@ -1,6 +1,6 @@
 """Frame operations: the only code that differs between frames on the host and on a device.
 
-The stages (``engine.pipeline.stages``) and the timeline (``engine.pipeline.timeline``)
+The stages (``vx_engine.pipeline.stages``) and the timeline (``vx_engine.pipeline.timeline``)
 are written once against these operations. ``HostOps`` works on NumPy arrays;
 ``TorchOps`` on torch tensors on any device, CUDA or CPU (where the Triton kernels run
 in the interpreter, ``TRITON_INTERPRET=1``: that is how CI runs the device path).
@@ -9,7 +9,7 @@ Frames are float32 3×H×W RGB in [0, 1]. A scene-cut flag is a Python bool on t
 and a 0-d bool tensor on a device, where it is never read back per frame: outputs are
 chosen with ``torch.where`` and the flags summed, then read once at the end.
 
-torch and the kernels are imported inside the methods: ``import engine`` stays light.
+torch and the kernels are imported inside the methods: ``import vx_engine`` stays light.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.pipeline.tiling import Tile, ramp
+from vx_engine.pipeline.tiling import Tile, ramp
 
 LUMA_WIDTH = 64  # scene luma is box-averaged to about this width
 
@@ -96,7 +96,7 @@ def downscaled_luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def feather_weights(tile: Tile, height: int, width: int, band: int) -> np.ndarray:
-    """The outer product of the tile's row and column ramps (``engine.pipeline.tiling.ramp``)."""
+    """The outer product of the tile's row and column ramps (``vx_engine.pipeline.tiling.ramp``)."""
     rows, cols = tile.rows, tile.cols
     return np.outer(
         ramp(height, rows.fade_in, rows.fade_out, band),
@@ -261,7 +261,7 @@ class TorchOps:
         key = (height, width, rows.fade_in, rows.fade_out, cols.fade_in, cols.fade_out, band)
         mask = self._masks.get(key)
         if mask is None:
-            import kernels
+            from vx_engine import kernels
 
             # ramp() caps the band at the kept length; feather_mask requires it
             vertical, horizontal = min(band, height), min(band, width)
@@ -275,14 +275,14 @@ class TorchOps:
         return mask
 
     def blend(self, acc, weights, tile_out, tile: Tile, band: int, top: int, left: int) -> None:
-        import kernels
+        from vx_engine import kernels
 
         height, width = tile_out.shape[1:]
         mask = self._mask(tile, height, width, band)
         kernels.blend_accumulate(acc, weights, tile_out, mask, top, left)
 
     def normalize(self, acc, weights):
-        import kernels
+        from vx_engine import kernels
 
         return kernels.blend_normalize(acc, weights)
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, Protocol
 
-from engine.backends.base import Runner
-from engine.pipeline.ops import FrameOps
-from engine.pipeline.tiling import Submit, run_tiled
-from export.registry import ModelIO
+from vx_engine.backends.base import Runner
+from vx_engine.export.registry import ModelIO
+from vx_engine.pipeline.ops import FrameOps
+from vx_engine.pipeline.tiling import Submit, run_tiled
 
 
 class Filter(Protocol):
@@ -154,18 +154,18 @@ class RifeTimestep(_Rife):
 
 
 def build_stages(
-    plan: Any,  # engine.plan.RunPlan
+    plan: Any,  # vx_engine.plan.RunPlan
     sr_runner: Runner | None,
     vfi_runner: Runner | None,
     ops: FrameOps,
 ) -> tuple[list[Filter], Interpolator | None]:
     """The run's filters (pre, SR, exact resize, post) and interpolator, on ``ops``' frames.
 
-    Classical stages (``engine.pipeline.classical``) are FFmpeg filter graphs; pre-filters
+    Classical stages (``vx_engine.pipeline.classical``) are FFmpeg filter graphs; pre-filters
     run at the input size, post-filters and the interpolator at the output size.
     """
-    from engine.errors import BackendError
-    from engine.pipeline.classical import classical_stages
+    from vx_engine.errors import BackendError
+    from vx_engine.pipeline.classical import classical_stages
 
     model_stage = None
     if plan.sr is not None:

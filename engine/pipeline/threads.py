@@ -11,7 +11,7 @@ import queue
 import threading
 from collections.abc import Callable
 
-from engine.errors import Cancelled
+from vx_engine.errors import Cancelled
 
 QUEUE_FRAMES = 4
 END = object()  # end-of-stream marker on every queue

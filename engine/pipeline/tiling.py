@@ -120,7 +120,7 @@ def run_tiled(
     scale: int,
     tile: int,
     tile_overlap: int,
-    ops: Any,  # engine.pipeline.ops.FrameOps of the frame's side
+    ops: Any,  # vx_engine.pipeline.ops.FrameOps of the frame's side
     batch: int = 1,
 ) -> Any:
     """Apply a model (N×3×h×w -> N×3×(h·scale)×(w·scale)) to a 3×H×W frame tile by tile.

@@ -128,7 +128,7 @@ class Timeline:
     on the device it is computed and discarded by ``ops.select``, since reading the
     flag back would stall the device once per pair.
 
-    Held frames (``dedup``, an ``engine.pipeline.dedup.Dedup``): a held frame reuses
+    Held frames (``dedup``, an ``vx_engine.pipeline.dedup.Dedup``): a held frame reuses
     the anchor's filter output; in exact/auto a pair ending in a held frame needs no
     interpolation (both sides are the same image); in smooth the slots of a held run
     wait until the next distinct drawing and are interpolated across the whole span
@@ -141,14 +141,14 @@ class Timeline:
 
     def __init__(
         self,
-        ops: Any,  # engine.pipeline.ops.FrameOps
+        ops: Any,  # vx_engine.pipeline.ops.FrameOps
         filters: list[Any],
         interpolator: Any,
         out_fps: Fraction,
         last_duration: Fraction,
         scene_threshold: float,
         stats: PipelineStats,
-        dedup: Any = None,  # engine.pipeline.dedup.Dedup; None = off
+        dedup: Any = None,  # vx_engine.pipeline.dedup.Dedup; None = off
         post_filters: list[Any] | None = None,
         window: tuple[Fraction, Fraction | None] | None = None,
     ) -> None:

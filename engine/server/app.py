@@ -18,17 +18,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import InputError, OptionsError, VxError
-from engine.server.docs import UPLOAD_SCHEMA, add_offline_docs
-from engine.server.guard import Guard, allowed_hosts
-from engine.server.job_settings import parse_settings, parse_upload_options, public_video_info
-from engine.server.jobs import Job, JobStore, QueueSlots
-from engine.server.limits import JobLimits, LimitError, check_job, read_header
-from engine.server.moment import RunnerCache
-from engine.server.staging import add_staging_routes, warnings_of
-from engine.server.uploads import FORM_OVERHEAD_BYTES, DiskFull, receive_upload
-from engine.server.worker import JOB_CHUNK_SECONDS, Worker, worker_devices
-from export.registry import MODELS
+from vx_engine.errors import InputError, OptionsError, VxError
+from vx_engine.export.registry import MODELS
+from vx_engine.server.docs import UPLOAD_SCHEMA, add_offline_docs
+from vx_engine.server.guard import Guard, allowed_hosts
+from vx_engine.server.job_settings import parse_settings, parse_upload_options, public_video_info
+from vx_engine.server.jobs import Job, JobStore, QueueSlots
+from vx_engine.server.limits import JobLimits, LimitError, check_job, read_header
+from vx_engine.server.moment import RunnerCache
+from vx_engine.server.staging import add_staging_routes, warnings_of
+from vx_engine.server.uploads import FORM_OVERHEAD_BYTES, DiskFull, receive_upload
+from vx_engine.server.worker import JOB_CHUNK_SECONDS, Worker, worker_devices
 
 log = logging.getLogger("vx-engine.server")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -77,7 +77,7 @@ def create_app(
         raise OptionsError(f"max_queued must be at least 1, got {max_queued}")
     if workers < 1:
         raise OptionsError(f"workers must be at least 1, got {workers}")
-    from engine.backends.select import gpu_count
+    from vx_engine.backends.select import gpu_count
 
     gpus = gpu_count()
     limits = limits or JobLimits.for_this_machine(gpus)
@@ -245,14 +245,16 @@ def create_app(
                 check_job(settings, header, limits)
             except LimitError as error:
                 raise HTTPException(error.status, str(error)) from None
-            from engine.api import probe_video  # the pipeline's imports wait for the first upload
+            from vx_engine.api import (
+                probe_video,  # the pipeline's imports wait for the first upload
+            )
 
             try:
                 info = await run_in_threadpool(probe_video, upload_path)
             except InputError as error:
                 reason = str(error).replace(str(upload_path), "the upload")  # no server paths
                 raise HTTPException(415, f"the upload is not a readable video: {reason}") from None
-            from engine.server.memory_check import refuse_if_memory_short  # issue 15
+            from vx_engine.server.memory_check import refuse_if_memory_short  # issue 15
 
             await run_in_threadpool(refuse_if_memory_short, settings, upload_path, info)
             public = public_video_info(info)

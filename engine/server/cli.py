@@ -1,4 +1,4 @@
-"""``vx-engine serve``: the web app on uvicorn (registered by ``engine.cli``)."""
+"""``vx-engine serve``: the web app on uvicorn (registered by ``vx_engine.cli``)."""
 
 from __future__ import annotations
 
@@ -188,8 +188,8 @@ def serve_command(
         )
     import uvicorn
 
-    from engine.server.app import create_app
-    from engine.server.limits import JobLimits
+    from vx_engine.server.app import create_app
+    from vx_engine.server.limits import JobLimits
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     if not _is_loopback(host) and token is None:
@@ -199,8 +199,8 @@ def serve_command(
             err=True,
         )
     os.umask(0o077)  # results, previews and the database: private to the server's user
-    from engine.backends.select import gpu_count
-    from engine.errors import VxError
+    from vx_engine.backends.select import gpu_count
+    from vx_engine.errors import VxError
 
     defaults = JobLimits.for_this_machine(gpu_count())
     limits = JobLimits(
@@ -227,7 +227,7 @@ def serve_command(
             chunk_seconds=chunk_seconds,
         )
         if ray is not None:  # once: every job's chunks then use this connection
-            from engine.distributed.ray_pool import connect
+            from vx_engine.distributed.ray_pool import connect
 
             connect(ray)
     except VxError as error:

@@ -14,7 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from engine.server.job_settings import JobSettings
+from vx_engine.server.job_settings import JobSettings
 
 DOCS_ASSETS = "/docs-assets"
 

@@ -23,11 +23,11 @@ from pydantic import (
     model_validator,
 )
 
-from engine.errors import OptionsError
-from engine.filters import Kind, check_spec, is_classical, parse_filter
-from engine.filters import known as known_filters
-from engine.options import MAX_HEIGHT, ChunkOptions, RunOptions
-from export.registry import DENOISE_LEVELS, MODELS, with_denoise
+from vx_engine.errors import OptionsError
+from vx_engine.export.registry import DENOISE_LEVELS, MODELS, with_denoise
+from vx_engine.filters import Kind, check_spec, is_classical, parse_filter
+from vx_engine.filters import known as known_filters
+from vx_engine.options import MAX_HEIGHT, ChunkOptions, RunOptions
 
 # Encoders an .mp4 can hold; each is also checked against the FFmpeg that PyAV bundles.
 MP4_CODECS = (

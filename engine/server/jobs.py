@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.errors import OptionsError
+from vx_engine.errors import OptionsError
 
 JobState = Literal["ready", "queued", "running", "done", "failed", "cancelled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
@@ -286,7 +286,7 @@ class JobStore:
         return ids
 
     def work_dir(self, job_id: str) -> Path:
-        """A chunked job's segments and manifest (``engine.distributed``)."""
+        """A chunked job's segments and manifest (``vx_engine.distributed``)."""
         return self.job_dir(job_id) / "work"
 
     def resumable(self, job_id: str) -> bool:

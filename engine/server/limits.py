@@ -1,6 +1,6 @@
 """What one job may cost, checked against the upload's container header before anything decodes.
 
-The engine's own probe (``engine.api.probe_video``) decodes the first frame to float32,
+The engine's own probe (``vx_engine.api.probe_video``) decodes the first frame to float32,
 so an 8000x8000 upload of 185 KB would cost the server 768 MB just to be looked at.
 ``read_header`` opens the container with every decoder told to skip all frames: width,
 height, rate, frame count and duration come from the header alone (a few MB, milliseconds).
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from engine.options import MAX_HEIGHT, MAX_WIDTH
-from engine.server.job_settings import MAX_FPS, JobSettings
-from export.registry import MODELS
+from vx_engine.export.registry import MODELS
+from vx_engine.options import MAX_HEIGHT, MAX_WIDTH
+from vx_engine.server.job_settings import MAX_FPS, JobSettings
 
 UHD_PIXELS = 3840 * 2160
 SR_BYTES_PER_PIXEL = 3 * 4 * 3  # float32 RGB, the SR output plus the resize's input and output

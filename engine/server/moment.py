@@ -1,8 +1,8 @@
 """The fast preview: the job's settings on the frames at one moment, not on a run.
 
 The frame at ``at_s`` (and, with VFI, the next source frame) is decoded once and goes
-through the very stages a run builds (``engine.plan.make_plan`` ->
-``engine.api.make_runners`` -> ``engine.pipeline.stages.build_stages`` on
+through the very stages a run builds (``vx_engine.plan.make_plan`` ->
+``vx_engine.api.make_runners`` -> ``vx_engine.pipeline.stages.build_stages`` on
 ``HOST_OPS``): pre-filters, SR or resize, AI-strength blend, post-filters; RIFE then
 runs once for the halfway frame. No writer, no encoder, no timeline.
 
@@ -100,8 +100,8 @@ def _png(image: np.ndarray) -> str:
 
 def _decode_at(path: Path, at_s: float, count: int) -> tuple[list[np.ndarray], list[float], Any]:
     """Up to ``count`` source frames from the first at or after ``at_s``, with their times."""
-    from engine.video import VideoReader
-    from engine.video.colour import frame_to_rgb
+    from vx_engine.video import VideoReader
+    from vx_engine.video.colour import frame_to_rgb
 
     images, times = [], []
     with VideoReader(path, start=at_s if at_s > 0 else None) as reader:
@@ -137,7 +137,7 @@ def _halfway(interpolator: Any, a: np.ndarray, b: np.ndarray, gap_s: float) -> n
 
 def render_moment(
     input_path: Path,
-    settings: Any,  # engine.server.job_settings.JobSettings
+    settings: Any,  # vx_engine.server.job_settings.JobSettings
     at_s: float | None,
     baseline: str,
     cache: RunnerCache,
@@ -146,14 +146,14 @@ def render_moment(
     on_log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Before/after (and halfway) images of one moment; runs on a worker thread."""
-    from engine import api
-    from engine.backends.select import resolve_backend
-    from engine.errors import Cancelled, InputError
-    from engine.filters import parse_filter
-    from engine.pipeline.classical import GraphFilter
-    from engine.pipeline.ops import HOST_OPS
-    from engine.pipeline.stages import build_stages
-    from engine.plan import make_plan
+    from vx_engine import api
+    from vx_engine.backends.select import resolve_backend
+    from vx_engine.errors import Cancelled, InputError
+    from vx_engine.filters import parse_filter
+    from vx_engine.pipeline.classical import GraphFilter
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.stages import build_stages
+    from vx_engine.plan import make_plan
 
     started = time.perf_counter()
     say = on_log or (lambda message: log.info("preview: %s", message))

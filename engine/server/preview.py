@@ -17,8 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from engine.server.job_settings import JobSettings
-from engine.server.jobs import Job, JobStore
+from vx_engine.server.job_settings import JobSettings
+from vx_engine.server.jobs import Job, JobStore
 
 log = logging.getLogger("vx-engine.server")
 
@@ -63,7 +63,7 @@ def render_preview(
     """Run on a worker thread (the scheduler's); ``cancel`` stops it at the next frame."""
     from PIL import Image
 
-    from engine import api
+    from vx_engine import api
 
     clip_s = float(job.input_info.get("duration_s") or 0.0)
     fps = float(Fraction(str(job.input_info.get("fps") or 25)))

@@ -2,9 +2,9 @@
 ``POST /api/jobs/{id}/preview``.
 
 A job uploaded with ``"start": false`` is ``ready``: uploaded, probed, not queued. Its
-settings can be previewed (one moment, ``engine.server.moment``) and changed without a
+settings can be previewed (one moment, ``vx_engine.server.moment``) and changed without a
 new upload; ``start`` queues it. Previews run on the worker scheduler's own queue
-(``Worker.submit_preview``); see ``engine.server.worker`` for how they share the workers
+(``Worker.submit_preview``); see ``vx_engine.server.worker`` for how they share the workers
 with jobs.
 """
 
@@ -19,18 +19,18 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from engine.errors import Cancelled, InputError, OptionsError
-from engine.server.job_settings import (
+from vx_engine.errors import Cancelled, InputError, OptionsError
+from vx_engine.server.job_settings import (
     JobSettings,
     options_object,
     settings_from,
     validation_message,
 )
-from engine.server.jobs import Job, JobStore, QueueSlots
-from engine.server.limits import JobLimits, LimitError, check_job, read_header
-from engine.server.moment import RunnerCache, render_moment
-from engine.server.preview import render_preview, role_names
-from engine.server.worker import PreviewTask, Worker
+from vx_engine.server.jobs import Job, JobStore, QueueSlots
+from vx_engine.server.limits import JobLimits, LimitError, check_job, read_header
+from vx_engine.server.moment import RunnerCache, render_moment
+from vx_engine.server.preview import render_preview, role_names
+from vx_engine.server.worker import PreviewTask, Worker
 
 log = logging.getLogger("vx-engine.server")
 PREVIEW_BUSY_RETRY_S = 5
@@ -75,7 +75,7 @@ PREVIEW_SCHEMA = {
 
 def warnings_of(path: Any) -> list[dict[str, str]]:
     """The fast probe's warnings; advisory, so a probe that cannot measure says so instead."""
-    from engine import api
+    from vx_engine import api
 
     try:
         return list(api.probe(path, fast=True)["warnings"])

@@ -52,7 +52,7 @@ def make_clip(
 
 
 class ServerProcess:
-    """``python -m engine.server`` on a free loopback port; ``kill()`` simulates a crash."""
+    """``python -m vx_engine.server`` on a free loopback port; ``kill()`` simulates a crash."""
 
     def __init__(
         self,
@@ -80,7 +80,7 @@ class ServerProcess:
         command = [
             sys.executable,
             "-m",
-            "engine.server",
+            "vx_engine.server",
             "--host",
             "127.0.0.1",
             "--port",

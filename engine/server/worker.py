@@ -1,4 +1,4 @@
-"""The job workers: threads that run ``engine.api.run`` in-process, one job each.
+"""The job workers: threads that run ``vx_engine.api.run`` in-process, one job each.
 
 All threads take work from one scheduler: previews first (from their own short queue,
 so a preview is not stuck behind hours of queued jobs), then jobs; after
@@ -28,11 +28,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.errors import Cancelled, VxError
-from engine.options import ChunkOptions, Progress, RunSummary
-from engine.server.job_settings import JobSettings
-from engine.server.jobs import RESTART_ERROR, JobStore
-from engine.server.preview import role_names
+from vx_engine.errors import Cancelled, VxError
+from vx_engine.options import ChunkOptions, Progress, RunSummary
+from vx_engine.server.job_settings import JobSettings
+from vx_engine.server.jobs import RESTART_ERROR, JobStore
+from vx_engine.server.preview import role_names
 
 log = logging.getLogger("vx-engine.server")
 PROGRESS_WRITE_INTERVAL_S = 0.25  # SQLite writes per second per job, at most 4
@@ -231,8 +231,8 @@ class Worker:
         job = self.store.get(job_id)
         if job is None or cancel_event.is_set() or not self.store.claim(job_id):
             return
-        from engine import api  # heavy (onnxruntime, torch for builds): only when a job runs
-        from engine.distributed.segment import CONCAT_SAFE_CODECS
+        from vx_engine import api  # heavy (onnxruntime, torch for builds): only when a job runs
+        from vx_engine.distributed.segment import CONCAT_SAFE_CODECS
 
         settings = JobSettings.model_validate(job.settings)
         chunks = None

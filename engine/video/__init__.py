@@ -3,9 +3,9 @@
 Heavy-ish import (PyAV) only: no torch. See ``reader.VideoReader`` and ``writer.VideoWriter``.
 """
 
-from engine.video.encoders import default_pix_fmt
-from engine.video.reader import DecodedFrame, VideoInfo, VideoReader
-from engine.video.writer import VideoWriter, check_output_path
+from vx_engine.video.encoders import default_pix_fmt
+from vx_engine.video.reader import DecodedFrame, VideoInfo, VideoReader
+from vx_engine.video.writer import VideoWriter, check_output_path
 
 __all__ = [
     "DecodedFrame",

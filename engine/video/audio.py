@@ -19,7 +19,7 @@ from typing import Any
 import av
 import numpy as np
 
-from engine.errors import InputError
+from vx_engine.errors import InputError
 
 # Codecs FFmpeg lists as storable in mp4/mov but that players handle badly there.
 _POOR_IN_MP4 = {"vorbis"}

@@ -39,7 +39,7 @@ def quality_options(codec: str, crf: int | float | None) -> dict[str, str]:
         return {}
     if is_nvenc(codec):
         if crf > NVENC_MAX_QUALITY:
-            from engine.errors import OptionsError
+            from vx_engine.errors import OptionsError
 
             raise OptionsError(
                 f"--crf {crf:g} is outside NVENC's quality scale 0-{NVENC_MAX_QUALITY}; "

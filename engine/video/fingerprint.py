@@ -1,7 +1,7 @@
 """A small fingerprint of a decoded frame: an exact digest and a luma thumbnail.
 
-Held-frame dedup (``engine.pipeline.dedup``) and the probe's held-frame count
-(``engine.analysis``) both compare frames this way, so what the probe calls "held"
+Held-frame dedup (``vx_engine.pipeline.dedup``) and the probe's held-frame count
+(``vx_engine.analysis``) both compare frames this way, so what the probe calls "held"
 is what a run skips. The fingerprint is made from the PyAV frame on the host, in the
 decode thread: deciding on it never reads anything back from a device.
 """

@@ -11,9 +11,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from engine.errors import InputError, OptionsError
-from engine.video.clock import SourceClock, exact_seconds
-from engine.video.colour import (
+from vx_engine.errors import InputError, OptionsError
+from vx_engine.video.clock import SourceClock, exact_seconds
+from vx_engine.video.colour import (
     AVCOL_SPC_RGB,
     AVCOL_UNSPECIFIED,
     bit_depth_of,
@@ -124,7 +124,7 @@ class VideoReader:
     ) -> None:
         self.path = Path(path)
         # seconds after the stream's first timestamp that pts 0 stands for; None = the first
-        # kept frame. A chunk (``engine.distributed``) passes the run's, so its frames keep
+        # kept frame. A chunk (``vx_engine.distributed``) passes the run's, so its frames keep
         # the whole run's timestamps and land on the same output slots.
         self._pts_zero = pts_zero
         self.warnings: list[str] = []

@@ -30,7 +30,7 @@ class RawFrame:
     av_frame: Any = None
     y: Any = None
     uv: Any = None
-    fingerprint: Any = None  # engine.video.fingerprint.Fingerprint, when dedup is on
+    fingerprint: Any = None  # vx_engine.video.fingerprint.Fingerprint, when dedup is on
 
 
 def nv12_reason(info: Any) -> str | None:
@@ -88,7 +88,7 @@ class NvdecSource:
     def __iter__(self) -> Iterator[RawFrame]:
         import av
 
-        from engine.gpu.nvdec import Nv12Decoder
+        from vx_engine.gpu.nvdec import Nv12Decoder
 
         decoder = Nv12Decoder(self.reader.path, device=self.device.index or 0, upload=True)
         self.decoder, self.nvdec_fallback = decoder.backend, decoder.fallback_reason
@@ -125,7 +125,7 @@ def _nvdec_unavailable(reader: Any, device: Any) -> str | None:
     """The static NVDEC checks (binding installed, codec, chip), before any decoder exists."""
     import torch
 
-    from engine.gpu.nvdec import nvdec_fallback_reason, probe_stream, pynvvideocodec_installed
+    from vx_engine.gpu.nvdec import nvdec_fallback_reason, probe_stream, pynvvideocodec_installed
 
     capability = tuple(torch.cuda.get_device_capability(device))
     return nvdec_fallback_reason(

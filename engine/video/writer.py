@@ -11,9 +11,9 @@ from typing import Any
 import av
 import numpy as np
 
-from engine.errors import InputError, OptionsError, OutputError
-from engine.video.audio import AudioCarrier
-from engine.video.colour import (
+from vx_engine.errors import InputError, OptionsError, OutputError
+from vx_engine.video.audio import AudioCarrier
+from vx_engine.video.colour import (
     AVCOL_RANGE_JPEG,
     AVCOL_RANGE_MPEG,
     AVCOL_SPC_BY_MATRIX,
@@ -22,7 +22,7 @@ from engine.video.colour import (
     matrix_from_tag,
     rgb_to_frame,
 )
-from engine.video.encoders import (
+from vx_engine.video.encoders import (
     AUTO,
     LOSSLESS_CODECS,
     NVENC_FALLBACK,
@@ -82,7 +82,7 @@ class VideoWriter:
     audio (and, where the container allows, subtitle) streams are carried over,
     trimmed to ``[audio_start, audio_start + audio_duration)`` seconds after its
     video's first timestamp. ``options`` are extra encoder options (e.g. ``{"qp": "0"}``).
-    ``codec`` may be "auto" or an NVENC encoder (``engine.video.encoders``: ``on_gpu``
+    ``codec`` may be "auto" or an NVENC encoder (``vx_engine.video.encoders``: ``on_gpu``
     says the run is on a GPU backend); ``self.codec`` is the encoder that opened.
     """
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 from torch import nn
 
-from engine.errors import ExportError
-from export.arch.cugan import RealCUGAN
-from export.arch.ifnet_hdv3 import IFNetHDv3
-from export.arch.ifnet_v4 import IFNetV4
-from export.arch.rrdb import RRDBNet
-from export.arch.srvgg import SRVGGNetCompact
+from vx_engine.errors import ExportError
+from vx_engine.export.arch.cugan import RealCUGAN
+from vx_engine.export.arch.ifnet_hdv3 import IFNetHDv3
+from vx_engine.export.arch.ifnet_v4 import IFNetV4
+from vx_engine.export.arch.rrdb import RRDBNet
+from vx_engine.export.arch.srvgg import SRVGGNetCompact
 
 # name -> constructor taking the descriptor's arch_options as keyword arguments
 ARCHS: dict[str, Callable[..., nn.Module]] = {

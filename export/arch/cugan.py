@@ -18,7 +18,7 @@ over the whole (padded) input, as the ncnn graph does for one tile.
 
 The "pro" ncnn files need no extra code: their input/output normalisation
 (``x * 0.7 + 0.15`` and its inverse in upcunet_v3) is folded into the weights.
-Modules are registered in ncnn layer order: ``export.convert_ncnn`` maps by order.
+Modules are registered in ncnn layer order: ``vx_engine.export.convert_ncnn`` maps by order.
 """
 
 from __future__ import annotations

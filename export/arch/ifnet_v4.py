@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from export.arch.ifnet_hdv3 import backward_warp, resize_by
+from vx_engine.export.arch.ifnet_hdv3 import backward_warp, resize_by
 
 
 def _conv_lrelu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
