@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from vx_engine.measure import machine_info, percentile
+from vx_engine.timing import machine_info, percentile
 
 # VX_RESULTS_DIR: where a run on a borrowed machine writes, to be copied back from there
 RESULTS_DIR = Path(os.environ.get("VX_RESULTS_DIR") or Path(__file__).resolve().parent / "results")

@@ -22,7 +22,7 @@ from benchmarks.common import (
     machine_block,
     markdown_table,
 )
-from vx_engine.measure import machine_info
+from vx_engine.timing import machine_info
 
 SCRIPTS = [
     "sr_peers",

@@ -37,7 +37,7 @@ from typing import Any
 import click
 
 from vx_engine.errors import OptionsError
-from vx_engine.measure import (
+from vx_engine.timing import (
     MIB,
     STAGES,
     StageClock,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vx_engine.measure import STAGES, percentile, summarize
+from vx_engine.timing import STAGES, percentile, summarize
 
 
 @pytest.mark.parametrize("count", [1, 2, 5, 20, 101])

@@ -1,6 +1,6 @@
 """``vx-engine probe``: know the source before spending hours on it.
 
-``probe(path)`` samples the file (``vx_engine.analysis.measure``), turns the measured
+``probe(path)`` samples the file (``vx_engine.analysis.sampling``), turns the measured
 values into warnings with stable codes and recommended ``run`` flags
 (``vx_engine.analysis.report``), and returns one JSON-ready dict::
 
@@ -20,14 +20,14 @@ FAST = (3, 8)  # what vx-engine run checks before it starts
 
 
 def probe(path: Path | str, samples: int = FULL[0], run_frames: int = FULL[1]) -> dict[str, Any]:
-    from vx_engine.analysis.measure import measure
     from vx_engine.analysis.report import recommend, values, warnings
+    from vx_engine.analysis.sampling import sample_file
     from vx_engine.video import VideoReader
 
     path = Path(path)
     with VideoReader(path) as reader:
         info = reader.info
-    measured = values(info, measure(path, info, samples, run_frames))
+    measured = values(info, sample_file(path, info, samples, run_frames))
     found = warnings(measured)
     measured["warnings"] = found
     measured["recommend"] = recommend(measured, {w["code"] for w in found})

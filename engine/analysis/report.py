@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vx_engine.analysis.measure import Samples
+from vx_engine.analysis.sampling import Samples
 from vx_engine.video.fingerprint import HELD_THRESHOLD
 
 LOW_LINES = 240  # the seed's "very low source resolution (below 240p)"

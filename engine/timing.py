@@ -1,5 +1,6 @@
-"""Measuring helpers for `vx-engine bench` and `benchmarks/`: percentiles, stage clocks,
-timed wrappers around runners and stages, memory, machine details, a synthetic clip."""
+"""Timing for `vx-engine bench` and `benchmarks/`: percentiles, stage clocks, timed
+wrappers around runners and stages, and what a timing is reported with (peak memory,
+machine details); also a synthetic clip to time on."""
 
 from __future__ import annotations
 

@@ -154,7 +154,7 @@ def _run(container: Any, stream: Any, frames: Any, count: int | None, samples: S
         samples.covered_s += last - first + (steps[-1] if steps else 0.0)
 
 
-def measure(path: Path, info: Any, samples: int = 8, run_frames: int = 24) -> Samples:
+def sample_file(path: Path, info: Any, samples: int = 8, run_frames: int = 24) -> Samples:
     """Decode ``samples`` runs of ``run_frames`` frames spread evenly over the file."""
     import av
 
