@@ -25,9 +25,9 @@ _HOMES = {
     "blend_accumulate": "vx_engine.kernels.blend",
     "blend_normalize": "vx_engine.kernels.blend",
     "interpreted": "vx_engine.kernels._launch",
-    "COLOR_MATRICES": "vx_engine.kernels.reference",
-    "MATRIX_KR_KB": "vx_engine.kernels.reference",
-    "yuv_coefficients": "vx_engine.kernels.reference",
+    "COLOR_MATRICES": "vx_engine.kernels.yuv_matrices",
+    "MATRIX_KR_KB": "vx_engine.kernels.yuv_matrices",
+    "yuv_coefficients": "vx_engine.kernels.yuv_matrices",
 }
 
 __all__ = sorted(_HOMES)

@@ -1,7 +1,8 @@
 """Triton kernels: NV12/P010 (4:2:0, interleaved chroma) <-> planar float RGB.
 
-The maths is exactly ``vx_engine.kernels.reference`` (same coefficients, same left-sited
-bilinear chroma, same round-half-up quantisation), evaluated in fp32.
+The maths is exactly ``vx_engine.kernels.reference`` (same coefficients, from
+``vx_engine.kernels.yuv_matrices``; same left-sited bilinear chroma, same round-half-up
+quantisation), evaluated in fp32.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import triton
 import triton.language as tl
 
 from vx_engine.kernels._launch import block_2d, check_device
-from vx_engine.kernels.reference import CHROMA_MODES, yuv_coefficients
+from vx_engine.kernels.reference import CHROMA_MODES
+from vx_engine.kernels.yuv_matrices import yuv_coefficients
 
 _FLOAT_OUTPUTS = (torch.float32, torch.float16, torch.bfloat16)
 

@@ -23,15 +23,16 @@ from kernel_support import (  # first: it selects the Triton interpreter without
 
 from vx_engine import kernels
 from vx_engine.kernels import reference as ref
+from vx_engine.kernels.yuv_matrices import COLOR_MATRICES, MATRIX_KR_KB
 
 # --------------------------------------------------------------------------- table
 
 
-@pytest.mark.parametrize("matrix", sorted(ref.MATRIX_KR_KB))
+@pytest.mark.parametrize("matrix", sorted(MATRIX_KR_KB))
 @pytest.mark.parametrize("bits", [8, 10, 16])
 @pytest.mark.parametrize("full_range", [False, True])
 def test_matrix_table_inverts_and_hits_nominal_codes(matrix: str, bits: int, full_range: bool):
-    coeffs = ref.COLOR_MATRICES[(matrix, full_range, bits)]
+    coeffs = COLOR_MATRICES[(matrix, full_range, bits)]
     rgb = np.random.default_rng(RNG_SEED).random((3, 1000))
     luma = coeffs.kr * rgb[0] + coeffs.kg * rgb[1] + coeffs.kb * rgb[2]
     cb, cr = (rgb[2] - luma) / coeffs.b_cb, (rgb[0] - luma) / coeffs.r_cr

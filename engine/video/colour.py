@@ -4,9 +4,11 @@ Why not swscale (``frame.reformat(format="gbrpf32le")``)? Measured with the
 FFmpeg 8.1 bundled in PyAV 18, its float/16-bit RGB output is scaled by
 255/256 (a 1/256 error at white) and its 10-bit full-range path is off by
 more than one 8-bit step; its rgb24 output is right but only 8 bits deep.
-These formulas are the textbook BT.601/709/2020 ones, in float32, so 10-bit
-input keeps its precision. swscale is still used for layout-only changes
-(semi-planar or packed input to planar) where no arithmetic happens.
+These formulas are the textbook BT.601/709/2020 ones (the matrices and code
+levels of ``vx_engine.kernels.yuv_matrices``, the GPU kernels' table too), in
+float32, so 10-bit input keeps its precision. swscale is still used for
+layout-only changes (semi-planar or packed input to planar) where no arithmetic
+happens.
 """
 
 from __future__ import annotations
@@ -15,12 +17,7 @@ import av
 import numpy as np
 from av.video.frame import VideoFrame
 
-# Luma coefficients (Kr, Kb) of each matrix; Kg = 1 - Kr - Kb.
-LUMA_COEFFICIENTS: dict[str, tuple[float, float]] = {
-    "bt601": (0.299, 0.114),
-    "bt709": (0.2126, 0.0722),
-    "bt2020": (0.2627, 0.0593),
-}
+from vx_engine.kernels.yuv_matrices import MATRIX_KR_KB, code_levels
 
 # AVColorSpace values (libavutil/pixfmt.h) -> matrix name. BT.2020 constant
 # luminance (10) is rare and decoded as non-constant (9): documented limitation.
@@ -81,25 +78,16 @@ def is_rgb_format(pix_fmt: str) -> bool:
     return bool(av.video.format.VideoFormat(pix_fmt).is_rgb)
 
 
-def _levels(bit_depth: int, full_range: bool) -> tuple[float, float, float, float]:
-    """(luma offset, luma scale, chroma offset, chroma scale) in code values."""
-    step = float(1 << (bit_depth - 8))
-    if full_range:
-        peak = float((1 << bit_depth) - 1)
-        return 0.0, peak, float(1 << (bit_depth - 1)), peak
-    return 16.0 * step, 219.0 * step, 128.0 * step, 224.0 * step
-
-
 def yuv_to_rgb(
     y: np.ndarray, u: np.ndarray, v: np.ndarray, bit_depth: int, matrix: str, full_range: bool
 ) -> np.ndarray:
     """Full-resolution Y, U, V code values -> float32 RGB (3, H, W) clipped to [0, 1]."""
-    kr, kb = LUMA_COEFFICIENTS[matrix]
+    kr, kb = MATRIX_KR_KB[matrix]
     kg = 1.0 - kr - kb
-    luma_offset, luma_scale, chroma_offset, chroma_scale = _levels(bit_depth, full_range)
-    luma = (y.astype(np.float32) - luma_offset) * np.float32(1.0 / luma_scale)
-    cb = (u.astype(np.float32) - chroma_offset) * np.float32(1.0 / chroma_scale)
-    cr = (v.astype(np.float32) - chroma_offset) * np.float32(1.0 / chroma_scale)
+    luma_offset, luma_span, chroma_offset, chroma_span = code_levels(bit_depth, full_range)
+    luma = (y.astype(np.float32) - luma_offset) * np.float32(1.0 / luma_span)
+    cb = (u.astype(np.float32) - chroma_offset) * np.float32(1.0 / chroma_span)
+    cr = (v.astype(np.float32) - chroma_offset) * np.float32(1.0 / chroma_span)
     rgb = np.empty((3, *luma.shape), np.float32)
     rgb[0] = luma + np.float32(2.0 * (1.0 - kr)) * cr
     rgb[2] = luma + np.float32(2.0 * (1.0 - kb)) * cb
@@ -111,9 +99,9 @@ def rgb_to_yuv(
     rgb: np.ndarray, bit_depth: int, matrix: str, full_range: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Float RGB (3, H, W) in [0, 1] -> unrounded full-resolution Y, U, V code values (float32)."""
-    kr, kb = LUMA_COEFFICIENTS[matrix]
+    kr, kb = MATRIX_KR_KB[matrix]
     kg = 1.0 - kr - kb
-    luma_offset, luma_scale, chroma_offset, chroma_scale = _levels(bit_depth, full_range)
+    luma_offset, luma_span, chroma_offset, chroma_span = code_levels(bit_depth, full_range)
     red, green, blue = (
         np.clip(channel, 0.0, 1.0) for channel in rgb.astype(np.float32, copy=False)
     )
@@ -121,9 +109,9 @@ def rgb_to_yuv(
     cb = (blue - luma) * np.float32(1.0 / (2.0 * (1.0 - kb)))
     cr = (red - luma) * np.float32(1.0 / (2.0 * (1.0 - kr)))
     return (
-        luma * np.float32(luma_scale) + np.float32(luma_offset),
-        cb * np.float32(chroma_scale) + np.float32(chroma_offset),
-        cr * np.float32(chroma_scale) + np.float32(chroma_offset),
+        luma * np.float32(luma_span) + np.float32(luma_offset),
+        cb * np.float32(chroma_span) + np.float32(chroma_offset),
+        cr * np.float32(chroma_span) + np.float32(chroma_offset),
     )
 
 
