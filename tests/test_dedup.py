@@ -19,6 +19,7 @@ import pytest
 from benchmarks.probe_clips import encode, on_twos, source_frames
 from vx_engine.api import run
 from vx_engine.options import RunOptions
+from vx_engine.pipeline.stage_kinds import StageKind
 
 SIZE = (96, 64)
 
@@ -131,6 +132,8 @@ def test_smooth_moves_evenly_on_twos(tmp_path: Path) -> None:
 
 class LinearBlend:
     """An interpolator whose answer is known exactly: (1 - t) a + t b."""
+
+    kind = StageKind.INTERPOLATOR
 
     def __init__(self) -> None:
         self.calls = 0

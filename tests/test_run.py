@@ -22,8 +22,8 @@ from media import audio_samples, make_clip, psnr
 
 from vx_engine.api import run
 from vx_engine.options import RunOptions, RunSummary
-from vx_engine.pipeline.ops import downscaled_luma
-from vx_engine.pipeline.timeline import SceneDetector
+from vx_engine.pipeline.ops import downscaled_luma, scene_score
+from vx_engine.pipeline.stage_kinds import StageKind
 from vx_engine.samples import sample_video
 from vx_engine.video import VideoReader
 from vx_engine.video.colour import frame_to_rgb
@@ -231,7 +231,7 @@ def test_no_blended_frame_at_a_scene_cut(tmp_path: Path) -> None:
     source = tmp_path / "cut.mkv"
     make_clip(source, frames=frames, width=128, height=64, content="bikes.mp4", scene_cut_at=cut_at)
     decoded_source = read_rgb(source)
-    cut_score = SceneDetector.score(
+    cut_score = scene_score(
         downscaled_luma(decoded_source[cut_at - 1]), downscaled_luma(decoded_source[cut_at])
     )
     output = tmp_path / "out.mkv"  # lossless 4:4:4 so source frames come back exactly
@@ -272,7 +272,7 @@ def test_default_scene_threshold_on_real_footage() -> None:
     with av.open(str(sample_video("bikes.mp4"))) as container:
         for frame in container.decode(video=0):  # 640x272, 250 frames, untagged -> BT.601
             lumas.append(downscaled_luma(frame_to_rgb(frame, "bt601", False)))
-    scores = np.array([SceneDetector.score(a, b) for a, b in zip(lumas, lumas[1:], strict=False)])
+    scores = np.array([scene_score(a, b) for a, b in zip(lumas, lumas[1:], strict=False)])
     cut_mask = np.zeros(scores.size, bool)
     cut_mask[sorted(BIKES_CUTS)] = True
     motion, cuts = scores[~cut_mask], scores[cut_mask]
@@ -340,6 +340,8 @@ def test_progress_json_lines(tmp_path: Path) -> None:
 class _FailsAtFrame:
     """A Filter that raises on its n-th frame, standing in for a model that crashes mid-run
     (out of memory, a driver reset), which cannot be provoked on demand."""
+
+    kind = StageKind.FRAME_FILTER
 
     def __init__(self, frame_number: int) -> None:
         self.frame_number, self.seen = frame_number, 0

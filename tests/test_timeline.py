@@ -1,4 +1,4 @@
-"""Retimer timestamps against a direct computation, and bisection depth/caching."""
+"""Retimer timestamps, bisection depth/caching, scene cuts, and dispatch on declared stage kinds."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ import numpy as np
 import pytest
 
 from vx_engine.export.registry import get_model
+from vx_engine.pipeline.classical import (
+    BlendInterpolator,
+    GraphFilter,
+    MinterpolateRetimer,
+    StrengthBlend,
+    Upscale,
+)
 from vx_engine.pipeline.ops import HOST_OPS, downscaled_luma
-from vx_engine.pipeline.stages import RifeMidpoint
-from vx_engine.pipeline.timeline import Retimer, SceneDetector
+from vx_engine.pipeline.stage_kinds import FILTER_KINDS, INTERPOLATOR_KINDS, StageKind
+from vx_engine.pipeline.stages import Resize, RifeMidpoint, RifeTimestep, SuperResolution
+from vx_engine.pipeline.timeline import Frame, PipelineStats, Retimer, Timeline
 
 
 def _retime(source_pts: list[Fraction], out_fps: Fraction, last: Fraction):
@@ -81,14 +89,94 @@ def test_bisection_reaches_dyadic_timesteps_and_caches_midpoints():
     assert runner.calls == 4
 
 
-def test_scene_detector_separates_motion_from_cut():
-    # a smooth picture panned by 3 px is motion; a different picture is a cut
+def _pictures() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A smooth picture, the same panned by 3 px (motion), and a different picture (a cut)."""
     yy, xx = np.mgrid[0:72, 0:131].astype(np.float32)
     smooth = 0.5 + 0.4 * np.sin(xx / 9.0) * np.cos(yy / 7.0)
     base = np.stack([smooth[:, :128]] * 3)
     moved = np.stack([smooth[:, 3:]] * 3)
     other = 1.0 - base * 0.8
-    detector = SceneDetector(0.1)
-    assert not detector.is_cut(downscaled_luma(base), downscaled_luma(moved))
-    assert detector.is_cut(downscaled_luma(base), downscaled_luma(other))
-    assert not SceneDetector(0).is_cut(downscaled_luma(base), downscaled_luma(other))
+    return base, moved, other
+
+
+def test_cut_flag_separates_motion_from_cut():
+    base, moved, other = (downscaled_luma(p) for p in _pictures())
+    assert not HOST_OPS.cut_flag(base, moved, 0.1)
+    assert HOST_OPS.cut_flag(base, other, 0.1)
+    assert not HOST_OPS.cut_flag(base, other, 0)  # threshold 0: detection off
+
+
+class _Blend:
+    """An interpolator whose answer is known exactly: (1 - t) a + t b."""
+
+    kind = StageKind.INTERPOLATOR
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def new_pair(self) -> None:
+        pass
+
+    def interpolate(self, a, b, t):
+        self.calls += 1
+        return (1 - float(t)) * a + float(t) * b
+
+
+def _run(timeline: Timeline, images: list[np.ndarray], fps: int) -> list[tuple]:
+    outputs = []
+    for index, image in enumerate(images):
+        luma = HOST_OPS.luma(image)
+        outputs += timeline.step(Frame(index, Fraction(index, fps), image, luma))
+    return outputs + timeline.finish()
+
+
+def test_timeline_blends_motion_and_repeats_across_a_cut():
+    base, moved, other = _pictures()
+    blend, stats = _Blend(), PipelineStats()
+    timeline = Timeline(HOST_OPS, [], blend, Fraction(50), Fraction(1, 25), 0.1, stats)
+    outputs = _run(timeline, [base, moved, other], 25)
+    assert [pts for _, pts in outputs] == [Fraction(k, 50) for k in range(6)]
+    assert stats.scene_cuts == 1 and blend.calls == 1  # base -> moved blended; the cut not
+    np.testing.assert_allclose(outputs[1][0], (base + moved) / 2, atol=1e-6)
+    assert outputs[3][0] is other  # halfway across the cut: the nearer frame, not a blend
+
+
+class _AverageAhead:
+    """A temporal filter: the mean of a frame and the next, counting the frames it carried."""
+
+    kind = StageKind.TEMPORAL_FILTER
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def reset(self) -> None:
+        self.seen = 0
+
+    def process(self, frame, ahead):
+        self.seen += 1
+        return frame if ahead is None else (frame + ahead) / 2
+
+
+def test_temporal_filter_reads_one_frame_ahead_and_keeps_timestamps():
+    images = [np.full((3, 4, 4), value, np.float32) for value in (0.0, 0.2, 0.6)]
+    stage = _AverageAhead()
+    timeline = Timeline(
+        HOST_OPS, [stage], None, Fraction(25), Fraction(1, 25), 0.0, PipelineStats()
+    )
+    outputs = _run(timeline, images, 25)
+    assert [pts for _, pts in outputs] == [Fraction(k, 25) for k in range(3)]
+    assert [round(float(image.mean()), 4) for image, _ in outputs] == [0.1, 0.4, 0.6]
+    assert stage.seen == 3
+
+
+def test_stages_declare_their_kind():
+    for stage in (SuperResolution, Resize, RifeMidpoint, RifeTimestep, Upscale, StrengthBlend):
+        assert stage.kind in FILTER_KINDS or stage.kind in INTERPOLATOR_KINDS
+    assert GraphFilter.kind is StageKind.SEQUENCE_FILTER
+    assert BlendInterpolator.kind is StageKind.INTERPOLATOR
+    assert MinterpolateRetimer.kind is StageKind.SEQUENCE_INTERPOLATOR
+    stats = PipelineStats()
+    with pytest.raises(TypeError, match="declares no stage kind"):
+        Timeline(HOST_OPS, [object()], None, Fraction(25), Fraction(1, 25), 0.0, stats)
+    with pytest.raises(TypeError, match="is a INTERPOLATOR; here it must be one of FRAME_FILTER"):
+        Timeline(HOST_OPS, [_Blend()], None, Fraction(25), Fraction(1, 25), 0.0, stats)

@@ -4,14 +4,15 @@ Every graph runs on the host (``vx_engine.filters.FilterGraph``): a stage takes
 ``ops.to_host(frame)`` and gives back ``ops.adopt(result)``, so the same stage runs on
 NumPy frames and on device tensors (a copy each way there).
 
-Three shapes fit the timeline:
-- ``GraphFilter``: a sequence stage (``push``/``drain``), one frame out per frame in but
+Their kinds (``vx_engine.pipeline.stage_kinds``):
+- ``GraphFilter``: a sequence filter (``push``/``drain``), one frame out per frame in but
   possibly later: atadenoise averages a window around each frame, so its first output
   comes several frames in. The timeline pairs each output with its source frame's
   timestamp and luma, in order.
-- ``BlendInterpolator``: ``interpolate(a, b, t)`` through FFmpeg's ``blend`` filter,
-  a(1-t) + b·t, one graph per distinct t (2x needs one).
-- ``MinterpolateRetimer``: minterpolate is a sequence filter, not a pair function: its
+- ``Upscale`` and ``StrengthBlend``: frame filters (``process``).
+- ``BlendInterpolator``: an interpolator, ``interpolate(a, b, t)`` through FFmpeg's
+  ``blend`` filter, a(1-t) + b·t, one graph per distinct t (2x needs one).
+- ``MinterpolateRetimer``: a sequence interpolator. minterpolate is not a pair function: its
   motion search carries vectors from pair to pair (EPZS) and it emits the frames between
   two source frames only once the frame after them has arrived. So it replaces the
   retimer's interpolation: source frames go in with exact timestamps, and its outputs
@@ -27,10 +28,13 @@ from typing import Any
 
 from vx_engine.filters import FilterGraph, FilterSpec
 from vx_engine.pipeline.ops import FrameOps
+from vx_engine.pipeline.stage_kinds import StageKind
 
 
 class GraphFilter:
     """A classical pre/post filter or upscaler: frames in order, outputs in order."""
+
+    kind = StageKind.SEQUENCE_FILTER
 
     def __init__(self, spec: FilterSpec, width: int, height: int, out: tuple[int, int], ops):
         self.spec, self.ops = spec, ops
@@ -47,6 +51,8 @@ class GraphFilter:
 class Upscale:
     """A one-in one-out FFmpeg ``scale`` (lanczos): used beside a model, never lags."""
 
+    kind = StageKind.FRAME_FILTER
+
     def __init__(self, flags: str, width: int, height: int, out: tuple[int, int], ops):
         self.inner = GraphFilter(FilterSpec("sr", flags), width, height, out, ops)
 
@@ -62,6 +68,8 @@ class StrengthBlend:
     and s = 0 never get here: the plan keeps the model alone, or drops it for lanczos.
     """
 
+    kind = StageKind.FRAME_FILTER
+
     def __init__(self, model: Any, lanczos: Upscale, strength: float, ops: FrameOps) -> None:
         self.model, self.lanczos, self.strength, self.ops = model, lanczos, strength, ops
 
@@ -73,6 +81,8 @@ class StrengthBlend:
 
 class BlendInterpolator:
     """a(1 - t) + b·t by FFmpeg's ``blend`` (top = a, opacity 1 - t), on float RGB."""
+
+    kind = StageKind.INTERPOLATOR
 
     def __init__(self, width: int, height: int, ops: FrameOps) -> None:
         self.width, self.height, self.ops = width, height, ops
@@ -122,7 +132,7 @@ class BlendInterpolator:
 class MinterpolateRetimer:
     """FFmpeg's minterpolate over the whole sequence: (image, pts) in, (image, pts) out."""
 
-    retimes = True  # the timeline hands it the source frames instead of asking for pairs
+    kind = StageKind.SEQUENCE_INTERPOLATOR  # given the source frames, not asked for pairs
 
     def __init__(
         self, spec: FilterSpec, width: int, height: int, out_fps: Fraction, ops: FrameOps

@@ -95,6 +95,15 @@ def downscaled_luma(rgb: np.ndarray) -> np.ndarray:
     return _box_luma(bt709_luma(rgb), lambda boxes: boxes.mean(axis=(1, 3)))
 
 
+def scene_score(luma_a: np.ndarray, luma_b: np.ndarray) -> float:
+    """Mean |Δ luma| of two scene lumas: above the threshold, a cut (``HostOps.cut_flag``).
+
+    The lumas are downscaled first, so the score ignores noise and fine motion, which
+    would otherwise look like change; a real cut changes the coarse picture.
+    """
+    return float(np.mean(np.abs(luma_a - luma_b)))
+
+
 def feather_weights(tile: Tile, height: int, width: int, band: int) -> np.ndarray:
     """The outer product of the tile's row and column ramps (``vx_engine.pipeline.tiling.ramp``)."""
     rows, cols = tile.rows, tile.cols
@@ -144,7 +153,7 @@ class HostOps:
     def cut_flag(self, luma_a, luma_b, threshold: float) -> bool | None:
         if threshold <= 0:
             return None
-        return float(np.mean(np.abs(luma_a - luma_b))) > threshold
+        return scene_score(luma_a, luma_b) > threshold
 
     def known_true(self, flag: bool | None) -> bool:
         return bool(flag)

@@ -1,6 +1,7 @@
-"""The stages, written once: super-resolution (tiled), exact resize, RIFE midpoint/bisection
-and RIFE timestep. A Filter maps frame -> frame; an Interpolator gives the frame at t
-between a and b.
+"""The model stages, written once: super-resolution (tiled), exact resize, RIFE
+midpoint/bisection and RIFE timestep; and ``build_stages``, the run's stages from its plan.
+Each declares its kind (``vx_engine.pipeline.stage_kinds``): SR and resize are frame
+filters, the RIFE stages interpolators.
 
 Frames are float32 3×H×W RGB in [0, 1], in whatever type the stage's ``FrameOps`` use;
 each model's calling convention (input and output names, size multiple) comes from its
@@ -12,23 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any
 
 from vx_engine.backends.base import Runner
 from vx_engine.export.registry import ModelIO
 from vx_engine.pipeline.ops import FrameOps
+from vx_engine.pipeline.stage_kinds import Interpolator, SequenceInterpolator, StageKind
 from vx_engine.pipeline.tiling import Submit, run_tiled
-
-
-class Filter(Protocol):
-    def process(self, frame: Any) -> Any: ...
-
-
-class Interpolator(Protocol):
-    def interpolate(self, a: Any, b: Any, t: Fraction) -> Any: ...
-
-    def new_pair(self) -> None:
-        """Forget per-pair caches: the next call starts a new (a, b) pair."""
 
 
 def runner_submit(runner: Runner, io: ModelIO, ops: FrameOps) -> Submit:
@@ -53,6 +44,8 @@ def runner_submit(runner: Runner, io: ModelIO, ops: FrameOps) -> Submit:
 class SuperResolution:
     """Tiled super-resolution through any runner."""
 
+    kind = StageKind.FRAME_FILTER
+
     def __init__(
         self,
         runner: Runner,
@@ -76,6 +69,8 @@ class SuperResolution:
 class Resize:
     """High-quality resize to an exact size (bicubic with antialiasing when shrinking)."""
 
+    kind = StageKind.FRAME_FILTER
+
     def __init__(self, height: int, width: int, ops: FrameOps) -> None:
         self.height, self.width, self.ops = height, width, ops
 
@@ -87,6 +82,8 @@ class Resize:
 
 class _Rife:
     """Padding to the model's multiple, the feeds, and cropping the output back."""
+
+    kind = StageKind.INTERPOLATOR
 
     def __init__(self, runner: Runner, io: ModelIO, ops: FrameOps) -> None:
         self.runner, self.io, self.ops = runner, io, ops
@@ -158,7 +155,7 @@ def build_stages(
     sr_runner: Runner | None,
     vfi_runner: Runner | None,
     ops: FrameOps,
-) -> tuple[list[Filter], Interpolator | None]:
+) -> tuple[list[Any], Interpolator | SequenceInterpolator | None]:
     """The run's filters (pre, SR, exact resize, post) and interpolator, on ``ops``' frames.
 
     Classical stages (``vx_engine.pipeline.classical``) are FFmpeg filter graphs; pre-filters
@@ -178,7 +175,7 @@ def build_stages(
             )
 
     pre, sr, post, classical_vfi = classical_stages(plan, ops, model_stage)
-    filters: list[Filter] = [*pre, *sr]
+    filters: list[Any] = [*pre, *sr]
     if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
         filters.append(Resize(plan.out_height, plan.out_width, ops))
     filters += post

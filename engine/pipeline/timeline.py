@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
+from vx_engine.pipeline.stage_kinds import (
+    FILTER_KINDS,
+    INTERPOLATOR_KINDS,
+    LookAhead,
+    StageKind,
+    kind_of,
+)
 
 # --dedup smooth spans a drawing held for up to 4 frames ("on fours"); a longer hold is a
 # still shot, shown still (the interpolation then spans only the frame before the change)
@@ -75,24 +81,6 @@ class Retimer:
         return self._slots_until(end, self.previous, cutoff)
 
 
-class SceneDetector:
-    """A cut is where mean |Δ luma| of downscaled frames exceeds ``threshold`` (0..1).
-
-    Downscaling first makes the score ignore noise and fine motion, which would
-    otherwise look like change; a real cut changes the coarse picture.
-    """
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-
-    @staticmethod
-    def score(luma_a: np.ndarray, luma_b: np.ndarray) -> float:
-        return float(np.mean(np.abs(luma_a - luma_b)))
-
-    def is_cut(self, luma_a: np.ndarray, luma_b: np.ndarray) -> bool:
-        return self.threshold > 0 and self.score(luma_a, luma_b) > self.threshold
-
-
 @dataclass
 class PipelineStats:
     """What a run counts; the schedulers fill it, the summary reports it."""
@@ -120,8 +108,25 @@ class Frame:
     fingerprint: Any = None  # host-side fingerprint for held-frame dedup (None: dedup off)
 
 
+def _as_filter(stage: Any) -> Any:
+    """A filter as the timeline runs it: a temporal filter one frame late, as a sequence."""
+    if kind_of(stage, FILTER_KINDS) is StageKind.TEMPORAL_FILTER:
+        return LookAhead(stage)
+    return stage
+
+
+def _is_sequence(stage: Any) -> bool:
+    return stage.kind is StageKind.SEQUENCE_FILTER
+
+
 class Timeline:
     """Filters, then retiming with interpolation and scene cuts: one source frame per step.
+
+    Each stage is run as its declared kind says (``vx_engine.pipeline.stage_kinds``):
+    frame filters within the step; sequence filters (and temporal filters, one frame
+    late) as their outputs come, paired in order with their source frames; an
+    interpolator per source pair, at the retimer's slots; a sequence interpolator
+    (minterpolate) with every source frame, giving timed outputs itself.
 
     Across a cut nothing is blended: the nearer source frame is repeated. Where the
     ops know the cut on the host (NumPy) the blend is skipped; where the flag stays
@@ -152,12 +157,22 @@ class Timeline:
         post_filters: list[Any] | None = None,
         window: tuple[Fraction, Fraction | None] | None = None,
     ) -> None:
-        self.ops, self.filters, self.interpolator = ops, filters, interpolator
+        self.ops, self.interpolator = ops, interpolator
+        # what each stage is, as it declares (``vx_engine.pipeline.stage_kinds``)
+        self.filters = [_as_filter(stage) for stage in filters]
+        # sequence (and temporal) stages may give a frame's output later; the source
+        # frames wait in ``_waiting``, in order, for theirs
+        self._sequence = any(_is_sequence(stage) for stage in self.filters)
+        self._retimes = interpolator is not None and (
+            kind_of(interpolator, INTERPOLATOR_KINDS) is StageKind.SEQUENCE_INTERPOLATOR
+        )
         # a chunk's share of the run: outputs with lo <= pts < hi (hi None: to the end), and
         # the cuts whose left frame lies there; the frames fed around it only give context
         self.window = window
         self.dedup = dedup
         self.post_filters = list(post_filters or [])
+        for stage in self.post_filters:  # run per output image, repeats once: no lag allowed
+            kind_of(stage, (StageKind.FRAME_FILTER,))
         self.anchor: Frame | None = None  # smooth: the first frame of the current drawing
         self.pending: list[Slot] = []  # smooth: slots waiting for the next drawing
         self.held_run = 0  # smooth: held copies of the anchor so far
@@ -167,16 +182,12 @@ class Timeline:
         self.stats = stats
         self.previous: Frame | None = None
         self._cuts: Any = 0  # summed cut flags, in the ops' type
-        # Sequence stages (``push``/``drain``: FFmpeg graphs such as atadenoise) may give
-        # a frame's output later; the source frames wait here, in order, for theirs.
-        self._sequence = any(hasattr(stage, "drain") for stage in filters)
         self._waiting: deque[Frame] = deque()
-        self._retimes = bool(getattr(interpolator, "retimes", False))
 
     def _through(self, images: list[Any], first: int) -> list[Any]:
         """``images`` through the filters from index ``first`` on."""
         for stage in self.filters[first:]:
-            if hasattr(stage, "drain"):
+            if _is_sequence(stage):
                 images = [out for image in images for out in stage.push(image)]
             else:
                 images = [stage.process(image) for image in images]
@@ -251,7 +262,7 @@ class Timeline:
         """End every sequence stage in order; what one gives still runs the later ones."""
         images: list[Any] = []
         for position, stage in enumerate(self.filters):
-            if hasattr(stage, "drain"):  # earlier drains were pushed through it already
+            if _is_sequence(stage):  # earlier drains were pushed through it already
                 images += self._through(stage.drain(), position + 1)
         outputs: list[tuple[Any, Fraction]] = []
         for frame in self._ready(images):
