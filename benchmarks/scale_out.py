@@ -61,12 +61,12 @@ def worker_start_s(base, threads: int) -> tuple[float, float]:
     """(actor creation to ready, of which model load) for one ChunkWorker."""
     import ray
 
-    from vx_engine.distributed.ray_pool import ChunkWorker, Tally
+    from vx_engine.distributed.ray_pool import ChunkCounters, ChunkWorker
     from vx_engine.plan import make_plan
 
     plan = make_plan(replace(base, threads=threads), *SIZE, Fraction(25))
     name = f"bench-tally-{time.time_ns()}"
-    tally = ray.remote(Tally).options(num_cpus=0, name=name).remote()
+    tally = ray.remote(ChunkCounters).options(num_cpus=0, name=name).remote()
     ray.get(tally.snapshot.remote())
     started = time.perf_counter()
     worker = (

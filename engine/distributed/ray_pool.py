@@ -44,7 +44,7 @@ THREADS_PER_WORKER = 4  # default CPU threads per worker when --ray-workers is n
 _REPORT_S = 0.25
 
 
-class Tally:
+class ChunkCounters:
     """Ray actor: attempts and live frame counts per chunk, for retries and progress."""
 
     def __init__(self) -> None:
@@ -234,7 +234,7 @@ class RayChunks:
             options, input=Path(options.input).resolve(), threads=threads, chunks=None
         )
         tally_name = f"vx-tally-{os.getpid()}-{time.time_ns()}"
-        self.tally = ray.remote(Tally).options(num_cpus=0, name=tally_name).remote()
+        self.tally = ray.remote(ChunkCounters).options(num_cpus=0, name=tally_name).remote()
         env = {k: v for k, v in os.environ.items() if k.startswith("VX_")}
         actor = ray.remote(ChunkWorker).options(
             num_cpus=threads,

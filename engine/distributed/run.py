@@ -182,7 +182,7 @@ def run_chunked(
         total_out = None
         if info.frame_count:
             total_out = int(round(chunk_plan.frames * plan.out_fps / plan.in_fps))
-        tally = _Tally(records, reused, total_out, on_progress)
+        tally = _WrittenFrames(records, reused, total_out, on_progress)
         results: dict[int, ChunkResult] = {}
 
         def done(result: ChunkResult) -> None:
@@ -298,7 +298,7 @@ def _executor(options: RunOptions, chunking: ChunkOptions, plan: Any, log: Calla
     return RayChunks(options, chunking, plan, log)
 
 
-class _Tally:
+class _WrittenFrames:
     """Output frames of every chunk (done, reused, in flight) for one progress stream."""
 
     def __init__(self, records, reused, total: int | None, on_progress) -> None:
