@@ -1,7 +1,7 @@
 """The classical stages beside the SR models, on real frames, scored against the originals.
 
 ``benchmarks/classical.py`` gives Set5/Set14 context through the ``ffmpeg`` CLI; this one
-runs the engine's own stages (``vx_engine.pipeline.classical``, FFmpeg filter graphs in PyAV,
+runs the engine's own stages (``vx_engine.pipeline.ffmpeg``, FFmpeg filter graphs in PyAV,
 and the SR models on ort-cpu fp32) on frames of the sample clips:
 
 - SR: frames area-downscaled to 320x180 are the originals; downscale them again (area,
@@ -77,8 +77,8 @@ def compress(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
 
 def graph_stage(spec_text: str, kind: str, size_in: tuple[int, int], size_out: tuple[int, int]):
     """The engine's classical stage for ``spec_text``, on host frames."""
-    from vx_engine.filters import parse_filter
-    from vx_engine.pipeline.classical import GraphFilter
+    from vx_engine.pipeline.ffmpeg.specs import parse_filter
+    from vx_engine.pipeline.ffmpeg.stages import GraphFilter
     from vx_engine.pipeline.ops import HOST_OPS
 
     return GraphFilter(parse_filter(spec_text, kind), *size_in, size_out, HOST_OPS)

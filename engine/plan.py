@@ -22,8 +22,9 @@ from vx_engine.export.registry import (
     with_denoise,
     with_flow_scale,
 )
-from vx_engine.filters import FilterSpec, check_spec, is_classical, known, parse_filter
 from vx_engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
+from vx_engine.pipeline.ffmpeg.graph import check_spec
+from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical, known, parse_filter
 from vx_engine.pipeline.tiling import segments
 from vx_engine.stage_order import auto_order
 

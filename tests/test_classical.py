@@ -23,8 +23,8 @@ import pytest
 from tests.media import make_clip, psnr
 from vx_engine.api import run
 from vx_engine.export.registry import MODELS
-from vx_engine.filters import POST_FILTERS, PRE_FILTERS, SR_FLAGS, VFI_FILTERS
 from vx_engine.options import RunOptions
+from vx_engine.pipeline.ffmpeg.specs import POST_FILTERS, PRE_FILTERS, SR_FLAGS, VFI_FILTERS
 
 REPO = Path(__file__).resolve().parents[1]
 FFMPEG = shutil.which("ffmpeg")

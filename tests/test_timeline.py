@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vx_engine.export.registry import get_model
-from vx_engine.pipeline.classical import (
+from vx_engine.pipeline.ffmpeg.stages import (
     BlendInterpolator,
     GraphFilter,
     MinterpolateRetimer,

@@ -158,11 +158,11 @@ def build_stages(
 ) -> tuple[list[Any], Interpolator | SequenceInterpolator | None]:
     """The run's filters (pre, SR, exact resize, post) and interpolator, on ``ops``' frames.
 
-    Classical stages (``vx_engine.pipeline.classical``) are FFmpeg filter graphs; pre-filters
+    Classical stages (``vx_engine.pipeline.ffmpeg``) are FFmpeg filter graphs; pre-filters
     run at the input size, post-filters and the interpolator at the output size.
     """
     from vx_engine.errors import BackendError
-    from vx_engine.pipeline.classical import classical_stages
+    from vx_engine.pipeline.ffmpeg.stages import classical_stages
 
     model_stage = None
     if plan.sr is not None:

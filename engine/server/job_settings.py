@@ -25,9 +25,10 @@ from pydantic import (
 
 from vx_engine.errors import OptionsError
 from vx_engine.export.registry import DENOISE_LEVELS, MODELS, with_denoise
-from vx_engine.filters import Kind, check_spec, is_classical, parse_filter
-from vx_engine.filters import known as known_filters
 from vx_engine.options import MAX_HEIGHT, ChunkOptions, RunOptions
+from vx_engine.pipeline.ffmpeg.graph import check_spec
+from vx_engine.pipeline.ffmpeg.specs import Kind, is_classical, parse_filter
+from vx_engine.pipeline.ffmpeg.specs import known as known_filters
 
 # Encoders an .mp4 can hold; each is also checked against the FFmpeg that PyAV bundles.
 MP4_CODECS = (

@@ -149,8 +149,8 @@ def render_moment(
     from vx_engine import api
     from vx_engine.backends.select import resolve_backend
     from vx_engine.errors import Cancelled, InputError
-    from vx_engine.filters import parse_filter
-    from vx_engine.pipeline.classical import GraphFilter
+    from vx_engine.pipeline.ffmpeg.specs import parse_filter
+    from vx_engine.pipeline.ffmpeg.stages import GraphFilter
     from vx_engine.pipeline.ops import HOST_OPS
     from vx_engine.pipeline.stages import build_stages
     from vx_engine.plan import make_plan

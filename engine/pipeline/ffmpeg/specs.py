@@ -1,17 +1,11 @@
-"""Classical stages by name: FFmpeg's own filters, parsed, checked and run as filter graphs.
+"""FFmpeg stages by name: what ``--sr/--pre/--post/--vfi NAME[:options]`` may name, parsed.
 
 ``--sr lanczos|bicubic|spline``, ``--pre nlmeans|bm3d|deblock|atadenoise[:options]``,
 ``--post unsharp|cas[:options]`` and ``--vfi blend|minterpolate[:options]`` name filters of
 the FFmpeg that PyAV bundles; nothing here is a hand-written kernel. Options are FFmpeg's
-own (``nlmeans:s=3:p=7``). A spec is checked by building its graph once at the run's
-size, so a bad option fails before any frame is decoded, in one line.
-
-Frames go in and out as ``gbrpf32le`` (planar float RGB): no quantisation at the edges.
-Where a filter has no float format FFmpeg's negotiation converts inside the graph
-(nlmeans and minterpolate run on 8-bit, unsharp on 16-bit YUV, the others on 16-bit RGB),
-exactly as the ``ffmpeg`` CLI does for ``format=gbrpf32le,FILTER``.
-
-PyAV is imported inside the functions: ``import vx_engine`` stays light.
+own (``nlmeans:s=3:p=7``). A spec is checked by building its graph once at the run's size
+(``vx_engine.pipeline.ffmpeg.graph.check_spec``), so a bad option fails before any frame
+is decoded, in one line.
 """
 
 from __future__ import annotations
@@ -20,8 +14,6 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
-
-import numpy as np
 
 from vx_engine.errors import OptionsError
 
@@ -53,7 +45,6 @@ _TABLES: dict[str, dict[str, str]] = {
     "vfi": VFI_FILTERS,
 }
 _FLAGS = {"sr": "--sr", "pre": "--pre", "post": "--post", "vfi": "--vfi"}
-FLOAT_RGB = "gbrpf32le"
 
 
 @dataclass(frozen=True)
@@ -112,83 +103,3 @@ def graph_error(spec: FilterSpec, error: BaseException) -> OptionsError:
         f"{_FLAGS[spec.kind]} {spec.text}: FFmpeg's {spec.name} refused it ({reason}); "
         f"its options: {_TABLES[spec.kind][spec.name]}"
     )
-
-
-class FilterGraph:
-    """A one-input FFmpeg filter graph with float RGB frames in and out (host NumPy).
-
-    ``push`` gives every frame the graph has ready (none while a temporal filter such as
-    atadenoise fills its window); ``drain`` ends the stream and gives the rest.
-    """
-
-    def __init__(
-        self,
-        chain: list[tuple[str, str]],
-        width: int,
-        height: int,
-        time_base: Fraction = Fraction(1, 1000),
-        spec: FilterSpec | None = None,
-    ) -> None:
-        import av
-
-        self.width, self.height, self.time_base = width, height, time_base
-        self._count = 0
-        try:
-            graph = av.filter.Graph()
-            node = source = graph.add_buffer(
-                width=width, height=height, format=FLOAT_RGB, time_base=time_base
-            )
-            for name, args in chain:
-                step = graph.add(name, args)
-                node.link_to(step)
-                node = step
-            last = graph.add("format", f"pix_fmts={FLOAT_RGB}")
-            node.link_to(last)
-            sink = graph.add("buffersink")
-            last.link_to(sink)
-            graph.configure()
-        except (av.error.FFmpegError, ValueError) as error:
-            spec = spec or FilterSpec("pre", chain[0][0])
-            raise graph_error(spec, error) from None
-        self._graph, self._source, self._sink = graph, source, sink
-
-    def push(self, image: np.ndarray, pts: int | None = None) -> list[tuple[np.ndarray, int]]:
-        """Feed a 3×H×W float32 RGB frame; (frame, pts in the output's time base) ready."""
-        from av.video.frame import VideoFrame
-
-        frame = VideoFrame.from_ndarray(
-            np.ascontiguousarray(image.transpose(1, 2, 0), dtype=np.float32), format=FLOAT_RGB
-        )
-        frame.pts = self._count if pts is None else pts
-        frame.time_base = self.time_base
-        self._count += 1
-        self._source.push(frame)
-        return self._pull()
-
-    def drain(self) -> list[tuple[np.ndarray, int]]:
-        self._source.push(None)
-        return self._pull()
-
-    def _pull(self) -> list[tuple[np.ndarray, int]]:
-        import av
-
-        ready = []
-        while True:
-            try:
-                frame = self._sink.pull()
-            except (av.error.BlockingIOError, av.error.EOFError):
-                return ready
-            rgb = np.clip(frame.to_ndarray().transpose(2, 0, 1), 0.0, 1.0)
-            ready.append((np.ascontiguousarray(rgb, dtype=np.float32), frame.pts))
-
-
-def check_spec(
-    spec: FilterSpec, width: int, height: int, out: tuple[int, int], fps: Fraction | None
-) -> None:
-    """Build the spec's graph once at the run's size: bad options fail here, in one line.
-
-    blend takes no options and two inputs: nothing to check.
-    """
-    if spec.name == "blend":
-        return
-    FilterGraph(spec.chain(*out, fps), width, height, spec=spec)

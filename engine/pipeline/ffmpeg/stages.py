@@ -1,6 +1,6 @@
-"""Classical stages of the one pipeline: FFmpeg filter graphs on any scheduling's frames.
+"""The FFmpeg stages of the one pipeline: filter graphs on any scheduling's frames.
 
-Every graph runs on the host (``vx_engine.filters.FilterGraph``): a stage takes
+Every graph runs on the host (``vx_engine.pipeline.ffmpeg.graph.FilterGraph``): a stage takes
 ``ops.to_host(frame)`` and gives back ``ops.adopt(result)``, so the same stage runs on
 NumPy frames and on device tensors (a copy each way there).
 
@@ -26,7 +26,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from vx_engine.filters import FilterGraph, FilterSpec
+from vx_engine.pipeline.ffmpeg.graph import FLOAT_RGB, FilterGraph
+from vx_engine.pipeline.ffmpeg.specs import FilterSpec
 from vx_engine.pipeline.ops import FrameOps
 from vx_engine.pipeline.stage_kinds import StageKind
 
@@ -99,7 +100,7 @@ class BlendInterpolator:
             graph = av.filter.Graph()
             sources = [
                 graph.add_buffer(
-                    width=self.width, height=self.height, format="gbrpf32le", time_base="1/1000"
+                    width=self.width, height=self.height, format=FLOAT_RGB, time_base="1/1000"
                 )
                 for _ in range(2)
             ]
@@ -121,7 +122,7 @@ class BlendInterpolator:
         _, sources, sink = self._graph(Fraction(t))
         for source, image in zip(sources, (a, b), strict=True):
             host = np.ascontiguousarray(self.ops.to_host(image).transpose(1, 2, 0))
-            frame = VideoFrame.from_ndarray(host, format="gbrpf32le")
+            frame = VideoFrame.from_ndarray(host, format=FLOAT_RGB)
             frame.pts, frame.time_base = self._count, Fraction(1, 1000)
             source.push(frame)
         self._count += 1
