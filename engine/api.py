@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vx_engine.errors import Cancelled, InputError
-from vx_engine.options import Progress, RunOptions, RunSummary
+from vx_engine.options import ChunkOptions, Progress, RunOptions, RunSummary
 from vx_engine.plan import make_plan
 from vx_engine.runners import check_device, make_runner, make_runners, precision_summary
 
@@ -49,10 +49,7 @@ def source_warnings(path: Path) -> list[str]:
 
 def estimate_memory(options: RunOptions, info):
     """The run's estimated peak host memory (``vx_engine.memory.MemoryEstimate``) for an
-    input described by ``info`` (VideoInfo); pure: nothing is loaded or allocated.
-
-    What the server checks at submission, with ``vx_engine.memory.check_plan_memory``.
-    """
+    input described by ``info`` (VideoInfo); pure: nothing is loaded or allocated."""
     from vx_engine.memory import estimate_plan
 
     return estimate_plan(make_plan(options, info.width, info.height, info.fps))
@@ -73,8 +70,7 @@ def run(
     from vx_engine.memory import as_allocation_failure
 
     try:
-        if options.chunks is not None and not _chunked(options, options.chunks):
-            options = replace(options, chunks=None)
+        options = replace(options, chunks=_chunks_for(options))
         if options.chunks is not None:  # chunked, resumable, maybe on Ray workers
             from vx_engine.distributed import run_chunked
 
@@ -86,20 +82,22 @@ def run(
         raise
 
 
-def _chunked(options: RunOptions, chunks) -> bool:
-    """Whether a run with ``chunks`` (a ChunkOptions) runs chunked: always, unless it asks
-    for it only on long inputs and this one is shorter or cannot be chunked."""
-    if chunks.only_if_longer_than_s is None:
-        return True
-    from vx_engine.distributed.segment import CONCAT_SAFE_CODECS
+def _chunks_for(options: RunOptions) -> ChunkOptions | None:
+    """The run's chunking: ``options.chunks`` when asked for outright (a run that cannot be
+    chunked is then refused); when asked for only on long inputs, None (one pass) for a
+    shorter input or one that cannot be chunked."""
+    chunks = options.chunks
+    if chunks is None or chunks.only_if_longer_than_s is None:
+        return chunks
+    from vx_engine.distributed.chunks import why_unchunkable
 
-    if options.codec not in ("auto", *CONCAT_SAFE_CODECS) or options.vfi == "minterpolate":
-        return False
+    if why_unchunkable(options) is not None:
+        return None
     info = probe_video(options.input)
     length = (info.duration_s or 0.0) - (options.start or 0.0)
     if options.duration is not None:
         length = min(length, options.duration)
-    return length >= chunks.only_if_longer_than_s
+    return chunks if length >= chunks.only_if_longer_than_s else None
 
 
 def _run(
@@ -108,28 +106,22 @@ def _run(
     cancel: threading.Event | None,
     log: Callable[[str], None] | None,
 ) -> RunSummary:
-    from vx_engine.backends.select import GPU_BACKENDS, resolve_backend
-    from vx_engine.memory import estimate_plan, reserve_plan
-    from vx_engine.pipeline import drive
-    from vx_engine.video import VideoReader, VideoWriter
-    from vx_engine.video.writer import check_output_path
+    """The run in one pass: one reader, one pipeline, one writer."""
+    from vx_engine.prepare import prepare
+    from vx_engine.run_steps import checked_backend, plan_run, summarize, writer_for
+    from vx_engine.video import VideoReader
 
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.perf_counter()
-    backend = resolve_backend(options.backend)
-    check_device(backend, options.device)
-    check_output_path(options.output, options.overwrite)
+    backend = checked_backend(options)
     with (
         contextlib.ExitStack() as reserved,
         VideoReader(options.input, start=options.start, duration=options.duration) as reader,
     ):
         info = reader.info
-        plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
-        estimate = estimate_plan(plan)
-        if options.check_memory:  # refused here, before anything is loaded or written
-            estimate, held = reserve_plan(options, plan)
-            reserved.enter_context(held)
-        for note in plan.notes:  # after the check: a refusal stays the only line
+        plan, estimate = plan_run(options, info, backend, reserved)
+        plan = prepare(plan, log)  # what the plan left to measure, measured
+        for note in plan.notes:  # after the memory check: a refusal stays the only line
             log(note)
         # measured before the writer exists, logged once it does: an option the writer
         # refuses stays a one-line error, not warnings followed by an error
@@ -137,78 +129,52 @@ def _run(
         probe_lines = source_warnings(options.input) if options.probe and plan.models else []
         if on_progress is not None:
             on_progress(Progress(0, None, 0.0, None, "build"))
-        writer = VideoWriter(
-            options.output,
-            plan.out_width,
-            plan.out_height,
-            plan.out_fps,
-            codec=options.codec,
-            crf=options.crf,
-            pix_fmt=options.pix_fmt,
-            colour=info,
-            # the carrier also copies subtitles: gating it on has_audio dropped them
-            # silently from clips without audio
-            audio_source=options.input if options.audio else None,
-            audio_start=info.start_s,
-            audio_duration=options.duration,
-            overwrite=options.overwrite,
-            on_gpu=backend in GPU_BACKENDS,
-        )
+        writer = writer_for(plan, options, info)
         for line in probe_lines:
             log(line)
-        try:
-            with contextlib.ExitStack() as active:
-                sr_runner, vfi_runner = make_runners(plan, log)
-                for runner in (sr_runner, vfi_runner):
-                    if runner is not None:
-                        active.enter_context(runner)
-                total_out = None
-                if info.frame_count:
-                    total_out = int(round(info.frame_count * plan.out_fps / plan.in_fps))
-                stats = drive(
-                    plan,
-                    reader,
-                    writer.write,
-                    sr_runner,
-                    vfi_runner,
-                    total_out=total_out,
-                    on_progress=on_progress,
-                    cancel=cancel,
-                )
-            if stats.frames_in == 0:
-                raise InputError(f"{options.input}: no video frame could be decoded")
-            writer.close()
-        except BaseException as exc:
-            writer.abort()
-            if isinstance(exc, KeyboardInterrupt):
-                raise Cancelled("interrupted") from None
-            raise
+        stats = _drive_into(writer, reader, plan, log, on_progress, cancel)
         # the writer's too: dropped subtitle streams and rounded timestamps were lost here
         warnings = tuple(reader.warnings) + tuple(writer.warnings)
-    wall = time.perf_counter() - started
-    summary = RunSummary(
-        output=Path(options.output),
-        frames_in=stats.frames_in,
-        frames_out=stats.frames_out,
-        scene_cuts=stats.scene_cuts,
-        wall_s=round(wall, 3),
-        fps=round(stats.frames_out / wall, 3) if wall > 0 else 0.0,
-        backend=backend,
-        width=plan.out_width,
-        height=plan.out_height,
-        out_fps=plan.out_fps,
-        warnings=warnings,
-        codec=writer.codec,
-        decoder=stats.decoder,
-        nvdec_fallback=stats.nvdec_fallback,
-        precision=precision_summary(plan),
-        sr_skipped=stats.sr_skipped,
-        vfi_skipped=stats.vfi_skipped,
-        dedup=plan.dedup,
-        order=plan.order if plan.vfi else "",
-        vfi_scale=plan.vfi_scale,
-        memory_estimate_mb=estimate.peak_mb,
-    )
-    if on_progress is not None:
-        on_progress(Progress(stats.frames_out, stats.frames_out, summary.fps, 0.0, "done"))
-    return summary
+    return summarize(options, plan, estimate, started, stats, writer.codec, warnings, on_progress)
+
+
+def _drive_into(
+    writer,
+    reader,
+    plan,
+    log: Callable[[str], None],
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+):
+    """The pipeline from ``reader`` into ``writer`` with the plan's runners loaded for it;
+    the writer closed, or aborted (its output removed) on any error. PipelineStats."""
+    from vx_engine.pipeline import drive
+
+    try:
+        with contextlib.ExitStack() as active:
+            sr_runner, vfi_runner = make_runners(plan, log)
+            for runner in (sr_runner, vfi_runner):
+                if runner is not None:
+                    active.enter_context(runner)
+            total_out = None
+            if reader.info.frame_count:
+                total_out = int(round(reader.info.frame_count * plan.out_fps / plan.in_fps))
+            stats = drive(
+                plan,
+                reader,
+                writer.write,
+                sr_runner,
+                vfi_runner,
+                total_out=total_out,
+                on_progress=on_progress,
+                cancel=cancel,
+            )
+        if stats.frames_in == 0:
+            raise InputError(f"{reader.path}: no video frame could be decoded")
+        writer.close()
+    except BaseException as exc:
+        writer.abort()
+        if isinstance(exc, KeyboardInterrupt):
+            raise Cancelled("interrupted") from None
+        raise
+    return stats

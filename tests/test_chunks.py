@@ -6,8 +6,9 @@ real models. ``--chunk-seconds 1`` splits it at frames 0, 36 and 72, so no bound
 falls on the cut. Outputs are FFV1: every frame is compared with the single pass's at
 >= 50 dB, with the same exact timestamps. Ray runs start a real local Ray instance
 (``--ray local``) in the CLI's process; nothing of Ray is mocked. Worker faults come from
-``VX_FAULT_CHUNK``, read by the real Ray workers: ``1:exit`` SIGKILLs the worker process
-running chunk 1 mid-chunk on its first attempt, ``1:raise`` fails chunk 1 every attempt.
+the chunk hook module ``chunk_faults``, loaded by the real Ray workers: ``1:exit``
+SIGKILLs the worker process running chunk 1 mid-chunk on its first attempt, ``1:raise``
+fails chunk 1 every attempt.
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from chunk_faults import environment as faults
 from media import audio_samples, make_clip, psnr
 
 from vx_engine.api import run
-from vx_engine.distributed.chunks import plan_chunks
-from vx_engine.options import RunOptions
+from vx_engine.distributed.chunks import plan_chunks, why_unchunkable
+from vx_engine.options import ChunkOptions, RunOptions
 
 FRAMES, CUT, FPS = 75, 40, 25
 FLAGS = [
@@ -135,7 +138,7 @@ def test_ray_run_is_the_single_pass(clip, single, tmp_path):
 def test_ray_worker_killed_mid_chunk_is_retried(clip, single, tmp_path):
     output = tmp_path / "killed.mkv"
     result = vx(str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--ray", "local",
-                "--ray-workers", "2", "--progress", "json", env={"VX_FAULT_CHUNK": "1:exit"})  # fmt: skip
+                "--ray-workers", "2", "--progress", "json", env=faults("1:exit"))  # fmt: skip
     summary = summary_of(result)
     assert summary["retries"] >= 1 and summary["chunks"] == 3
     assert_single_pass(output, single, summary)
@@ -144,7 +147,7 @@ def test_ray_worker_killed_mid_chunk_is_retried(clip, single, tmp_path):
 def test_chunk_failing_every_retry_fails_in_one_line_and_resumes(clip, single, tmp_path):
     output = tmp_path / "failing.mkv"
     args = [str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--progress", "json"]
-    failed = vx(*args, "--ray", "local", "--ray-workers", "2", env={"VX_FAULT_CHUNK": "1:raise"})
+    failed = vx(*args, "--ray", "local", "--ray-workers", "2", env=faults("1:raise"))
     assert failed.returncode != 0 and not output.exists()
     error = failed.stderr.strip().splitlines()[-1]
     assert error.startswith("vx-engine: error: chunk 1 (frames 36-71) failed after 3 attempts")
@@ -236,6 +239,29 @@ def test_codec_that_cannot_be_joined_is_refused(clip, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1
     assert "libvpx-vp9" in lines[0] and "ffv1, libx264, libx265" in lines[0]
+
+
+def test_what_cannot_be_chunked_says_why():
+    def reason(**settings) -> str | None:
+        return why_unchunkable(RunOptions(input=Path("in.mp4"), output=Path("out.mkv"), **settings))
+
+    assert reason() is None and reason(codec="ffv1", vfi="rife-hdv3") is None
+    assert "--codec mpeg4 segments cannot be joined" in reason(codec="mpeg4")
+    for vfi in ("minterpolate", "minterpolate:mi_mode=blend", "MInterpolate"):
+        assert "--vfi minterpolate" in reason(vfi=vfi) and "cannot be split" in reason(vfi=vfi)
+
+
+def test_minterpolate_where_chunks_are_optional_runs_in_one_pass(clip, tmp_path):
+    # how the server runs every job, and the CLI a long input: chunks only when they can be
+    options = RunOptions(
+        input=clip, output=tmp_path / "mi.mkv", sr=None, vfi="minterpolate", interp=2,
+        codec="ffv1", probe=False, progress="none",
+        chunks=ChunkOptions(chunk_seconds=1.0, resume=True, only_if_longer_than_s=0.0),
+    )  # fmt: skip
+    summary = run(options, log=lambda message: None)
+    assert summary.chunks == 0 and summary.frames_out == 2 * FRAMES
+    with pytest.raises(Exception, match="--vfi minterpolate keeps its own timeline"):
+        run(replace(options, chunks=ChunkOptions(chunk_seconds=1.0), overwrite=True))
 
 
 def test_pool_never_asks_for_more_workers_than_the_cluster_places():

@@ -24,8 +24,31 @@ from pathlib import Path
 import av
 
 from vx_engine.errors import InputError, OptionsError
+from vx_engine.options import RunOptions
 from vx_engine.pipeline.timeline import SMOOTH_MAX_HOLD
 from vx_engine.video.clock import SourceClock, exact_seconds
+
+# Encoders whose segments join by stream copy: every segment starts with a keyframe
+# (x264/x265/NVENC open each segment with an IDR, FFV1 is intra-only), and equal
+# settings give equal stream headers, which the assembler checks.
+CONCAT_SAFE_CODECS = ("ffv1", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
+
+
+def why_unchunkable(options: RunOptions) -> str | None:
+    """Why this run cannot be split into chunks (one line, the refusal of a run that asks
+    for chunks), or None when it can. Runs that chunk only when they can (long inputs,
+    server jobs) run such settings in one pass instead."""
+    if options.codec != "auto" and options.codec not in CONCAT_SAFE_CODECS:
+        return (
+            f"--codec {options.codec} segments cannot be joined by stream copy; chunked runs "
+            f"(--chunk-seconds, --ray, the server) encode with {', '.join(CONCAT_SAFE_CODECS)} or auto"
+        )
+    if (options.vfi or "").strip().partition(":")[0].lower() == "minterpolate":
+        return (
+            "--vfi minterpolate keeps its own timeline inside FFmpeg and cannot be split into "
+            "chunks; run it without --chunk-seconds/--ray, or use --vfi rife-hdv3"
+        )
+    return None
 
 
 @dataclass(frozen=True)

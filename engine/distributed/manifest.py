@@ -33,6 +33,7 @@ _NOT_PIXELS = frozenset(
         "spin",
         "requests",
         "check_memory",
+        "memory_limit_mb",
         "probe",
         "device",
         "audio",

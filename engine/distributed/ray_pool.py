@@ -9,16 +9,11 @@ sent to another worker, up to ``ATTEMPTS`` tries in all. Segments come back thro
 object store as bytes, and only the driver writes them, the manifest and the output.
 The input is read from its path (every node must see it), or with ``ship_input`` from
 one copy put in the object store.
-
-``VX_FAULT_CHUNK=<index>:exit`` (a test's fault, read by the workers) makes the worker
-running that chunk die mid-chunk on its first attempt; ``<index>:raise`` makes the chunk
-raise on every attempt.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,10 +22,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from vx_engine.distributed.chunks import Chunk, ChunkPlan
+from vx_engine.distributed.chunks import Chunk
+from vx_engine.distributed.hooks import HOOKS_ENV
 from vx_engine.distributed.segment import (
-    FAULT_ENV,
     SEGMENT_SUFFIX,
+    ChunkBatch,
     ChunkResult,
     encode_chunk,
     packets_path,
@@ -42,6 +38,10 @@ from vx_engine.options import ChunkOptions, RunOptions
 ATTEMPTS = 3  # tries of one chunk in all (Ray's own retries included)
 THREADS_PER_WORKER = 4  # default CPU threads per worker when --ray-workers is not given
 _REPORT_S = 0.25
+# The variables of this process its workers read, forwarded to workers on other machines
+# (a local Ray's workers inherit them all): the model and artifact cache
+# (vx_engine.export.weights) and the chunk hooks. Settings travel in RunOptions instead.
+WORKER_ENV = ("VX_CACHE", HOOKS_ENV)
 
 
 class ChunkCounters:
@@ -74,12 +74,14 @@ class ChunkWorker:
         import ray
 
         from vx_engine.plan import make_plan
+        from vx_engine.prepare import prepare
         from vx_engine.runners import make_runners
 
         started = time.perf_counter()
         # by name, not a handle in the arguments: a restarted actor needs its arguments again
         self.options, self.tally = options, ray.get_actor(tally)
-        self.plan = make_plan(options, size[0], size[1], fps, backend=backend)
+        plan = make_plan(options, size[0], size[1], fps, backend=backend)
+        self.plan = prepare(plan, lambda message: None)  # measured on this worker's CPU
         self._active = contextlib.ExitStack()
         self.runners = make_runners(self.plan, lambda message: None)
         for runner in self.runners:
@@ -118,12 +120,9 @@ class ChunkWorker:
         import ray
 
         attempt = ray.get(self.tally.started.remote(chunk.index))
-        faulty, _, mode = os.environ.get(FAULT_ENV, "").partition(":")
         last = [0.0]
 
         def on_frames(frames: int) -> None:
-            if faulty == str(chunk.index) and mode == "exit" and attempt == 1 and frames >= 2:
-                os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies mid-chunk
             if time.perf_counter() - last[0] >= _REPORT_S:
                 last[0] = time.perf_counter()
                 self.tally.progress.remote(chunk.index, frames)
@@ -131,7 +130,7 @@ class ChunkWorker:
         segment = self._scratch / f"segment-{chunk.index:05d}{SEGMENT_SUFFIX}"
         result = encode_chunk(
             self.options, self.plan, chunk, pts_zero, self.runners, segment,
-            on_frames=on_frames, input_path=self._input(shipped),
+            on_frames=on_frames, input_path=self._input(shipped), attempt=attempt,
         )  # fmt: skip
         data = segment.read_bytes(), packets_path(segment).read_bytes()
         segment.unlink()
@@ -235,7 +234,7 @@ class RayChunks:
         )
         tally_name = f"vx-tally-{os.getpid()}-{time.time_ns()}"
         self.tally = ray.remote(ChunkCounters).options(num_cpus=0, name=tally_name).remote()
-        env = {k: v for k, v in os.environ.items() if k.startswith("VX_")}
+        env = {name: os.environ[name] for name in WORKER_ENV if name in os.environ}
         actor = ray.remote(ChunkWorker).options(
             num_cpus=threads,
             num_gpus=1 if on_gpu else 0,
@@ -253,27 +252,19 @@ class RayChunks:
             self.shipped = [ray.put(Path(options.input).read_bytes()), Path(options.input).suffix]
         self.worker_info: list[dict[str, Any]] = []
 
-    def run(
-        self,
-        chunks: list[Chunk],
-        chunk_plan: ChunkPlan,
-        segment_path: Callable[[Chunk], Path],
-        on_frames: Callable[[int, int], None],
-        on_done: Callable[[ChunkResult], None],
-        cancel: Any,
-    ) -> None:
+    def run(self, batch: ChunkBatch) -> None:
         ray = self.ray
-        queue = list(chunks)
+        queue = list(batch.chunks)
         failures: dict[int, int] = {}
         failed = ""
         idle = list(self.pool)
         running: dict[Any, tuple[Chunk, Any]] = {}
         while (queue and idle) or running:
-            if cancel is not None and cancel.is_set():
+            if batch.cancel is not None and batch.cancel.is_set():
                 raise Cancelled("cancelled")
             while queue and idle:
                 chunk, worker = queue.pop(0), idle.pop(0)
-                running[worker.run.remote(chunk, chunk_plan.pts_zero, self.shipped)] = (
+                running[worker.run.remote(chunk, batch.pts_zero, self.shipped)] = (
                     chunk,
                     worker,
                 )
@@ -281,7 +272,7 @@ class RayChunks:
             frames, _ = ray.get(self.tally.snapshot.remote())
             for index, count in frames.items():
                 if any(chunk.index == index for chunk, _ in running.values()):
-                    on_frames(index, count)
+                    batch.on_frames(index, count)
             for ref in ready:
                 chunk, worker = running.pop(ref)
                 try:
@@ -299,8 +290,8 @@ class RayChunks:
                     queue.insert(0, chunk)
                     continue
                 idle.append(worker)
-                self._store(segment_path(chunk), data, result)
-                on_done(result)
+                self._store(batch.segment_path(chunk), data, result)
+                batch.on_done(result)
         self.retries = sum(count - 1 for count in ray.get(self.tally.snapshot.remote())[1].values())
         if failed or queue:
             raise ChunkFailed(failed or f"{len(queue)} chunks were left with no live worker")

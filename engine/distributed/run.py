@@ -16,11 +16,18 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vx_engine.distributed.chunks import Chunk, ChunkPlan, context_frames, plan_chunks
+from vx_engine.distributed.chunks import (
+    ChunkPlan,
+    context_frames,
+    plan_chunks,
+    why_unchunkable,
+)
 from vx_engine.distributed.manifest import (
+    MANIFEST,
     check_resumable,
     new_manifest,
     read_manifest,
@@ -28,8 +35,8 @@ from vx_engine.distributed.manifest import (
 )
 from vx_engine.distributed.segment import (
     SEGMENT_SUFFIX,
+    ChunkBatch,
     ChunkResult,
-    check_concat_codec,
     encode_chunk,
     packets_path,
     segment_sha256,
@@ -53,15 +60,7 @@ class LocalChunks:
         self.options, self.plan, self.log = options, plan, log
         self.retries = 0
 
-    def run(
-        self,
-        chunks: list[Chunk],
-        chunk_plan: ChunkPlan,
-        segment_path: Callable[[Chunk], Path],
-        on_frames: Callable[[int, int], None],
-        on_done: Callable[[ChunkResult], None],
-        cancel: Any,
-    ) -> None:
+    def run(self, batch: ChunkBatch) -> None:
         from vx_engine.runners import make_runners
 
         with contextlib.ExitStack() as active:
@@ -69,19 +68,19 @@ class LocalChunks:
             for runner in runners:
                 if runner is not None:
                     active.enter_context(runner)
-            for chunk in chunks:
-                if cancel is not None and cancel.is_set():
+            for chunk in batch.chunks:
+                if batch.cancel is not None and batch.cancel.is_set():
                     raise Cancelled("cancelled")
                 try:
                     result = encode_chunk(
                         self.options,
                         self.plan,
                         chunk,
-                        chunk_plan.pts_zero,
+                        batch.pts_zero,
                         runners,
-                        segment_path(chunk),
-                        on_frames=lambda n, i=chunk.index: on_frames(i, n),
-                        cancel=cancel,
+                        batch.segment_path(chunk),
+                        on_frames=lambda n, i=chunk.index: batch.on_frames(i, n),
+                        cancel=batch.cancel,
                     )
                 except (VxError, KeyboardInterrupt):
                     raise
@@ -89,7 +88,7 @@ class LocalChunks:
                     raise ChunkFailed(
                         f"{chunk.describe()} failed: {type(error).__name__}: {error}"
                     ) from error
-                on_done(result)
+                batch.on_done(result)
 
     def close(self) -> None:
         pass  # the runners were released when ``run`` returned
@@ -115,160 +114,211 @@ def resume_command(chunking: ChunkOptions) -> str:
     return "the same command with --resume"
 
 
+@dataclass
+class ChunkedWork:
+    """One chunked run's work directory: the chunk plan its manifest records, and the
+    chunks reused from an interrupted run."""
+
+    directory: Path
+    chunk_plan: ChunkPlan
+    manifest: dict[str, Any]
+    reused: set[int]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.manifest["chunks"]
+
+    def pending(self) -> list[Any]:
+        return [chunk for chunk in self.chunk_plan.chunks if chunk.index not in self.reused]
+
+    def segment(self, index: int) -> Path:
+        return self.directory / f"{self.records[index]['segment']}{SEGMENT_SUFFIX}"
+
+    def record(self, result: ChunkResult) -> None:
+        """A finished chunk into the manifest, on disk at once: a resume reuses it."""
+        record = self.records[result.index]
+        record.update(state="done", sha256=result.sha256, bytes=result.bytes)
+        record.update({key: getattr(result, key) for key in _RECORDED})
+        write_json(self.directory / MANIFEST, self.manifest)
+
+    def interrupted(self, error: BaseException, chunking: ChunkOptions) -> VxError:
+        """The one-line error of a run stopped by ``error``: what is kept, and how to resume."""
+        kept = sum(1 for record in self.records if record["state"] == "done")
+        where = (
+            f"{kept} of {len(self.records)} chunks are kept in {self.directory}; "
+            f"resume with: {resume_command(chunking)}"
+        )
+        if isinstance(error, KeyboardInterrupt | Cancelled):
+            failure: VxError = Cancelled(f"interrupted; {where}")
+        elif isinstance(error, VxError):
+            error.args = (f"{error}; {where}",)
+            failure = error
+        else:
+            failure = ChunkFailed(f"chunked run failed: {type(error).__name__}: {error}; {where}")
+        failure.resume_hint = where
+        return failure
+
+
 def run_chunked(
     options: RunOptions,
     on_progress: Callable[[Progress], None] | None,
     cancel: threading.Event | None,
     log: Callable[[str], None] | None,
 ) -> RunSummary:
-    from vx_engine import __version__
-    from vx_engine.backends.select import resolve_backend
-    from vx_engine.distributed.assemble import assemble
-    from vx_engine.memory import estimate_plan, reserve_plan
-    from vx_engine.plan import make_plan
-    from vx_engine.runners import check_device, precision_summary
+    from vx_engine.prepare import prepare
+    from vx_engine.run_steps import checked_backend, plan_run
     from vx_engine.video import VideoReader
-    from vx_engine.video.writer import check_output_path
 
     chunking = options.chunks or ChunkOptions()
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.perf_counter()
-    backend = resolve_backend(options.backend)
-    check_device(backend, options.device)
-    check_output_path(options.output, options.overwrite)
-    check_concat_codec(options.codec)
+    backend = checked_backend(options)
+    if (reason := why_unchunkable(options)) is not None:
+        raise OptionsError(reason)
     with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
         info = reader.info
-    plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
-    if plan.vfi_classical is not None and getattr(plan.vfi_classical, "name", "") == "minterpolate":
-        raise OptionsError(
-            "--vfi minterpolate keeps its own timeline inside FFmpeg and cannot be split into "
-            "chunks; run it without --chunk-seconds/--ray, or use --vfi rife-hdv3"
-        )
-    work_dir = chunking.work_dir or default_work_dir(Path(options.output))
-    interpolates = plan.vfi is not None or plan.vfi_classical is not None
     with contextlib.ExitStack() as held:
-        estimate = estimate_plan(plan)
-        if options.check_memory:
-            estimate, reservation = reserve_plan(options, plan)
-            held.enter_context(reservation)
-        existing = read_manifest(work_dir) if work_dir.exists() else None
-        if existing is not None and not chunking.resume:
-            raise OptionsError(
-                f"work directory {work_dir} holds an interrupted run; resume it with --resume, "
-                "or remove the directory to start over"
-            )
-        seconds = existing["chunk_seconds"] if existing else chunking.chunk_seconds
-        chunk_plan = plan_chunks(
-            options.input, seconds, options.start, options.duration,
-            context_frames(plan.dedup, interpolates),
-        )  # fmt: skip
-        held.enter_context(locked(work_dir))
-        manifest = new_manifest(options, backend, chunk_plan, __version__, seconds)
-        reused: set[int] = set()
-        if existing is not None:
-            check_resumable(existing, manifest, work_dir, "remove the directory to start over")
-            reused = _verified(existing, manifest, work_dir)
-            manifest["chunks"] = [
-                existing["chunks"][i] if i in reused else record
-                for i, record in enumerate(manifest["chunks"])
-            ]
-        write_json(work_dir / "manifest.json", manifest)
+        plan, estimate = plan_run(options, info, backend, held)
+        plan = prepare(plan, log)  # what the plan left to measure, measured
+        work = _open_work(options, chunking, plan, held)
         for note in plan.notes:  # after the checks: a refusal stays the only line
             log(note)
-        records = manifest["chunks"]
-        pending = [chunk for chunk in chunk_plan.chunks if chunk.index not in reused]
-        executor = _executor(options, chunking, plan, log)
         total_out = None
         if info.frame_count:
-            total_out = int(round(chunk_plan.frames * plan.out_fps / plan.in_fps))
-        tally = _WrittenFrames(records, reused, total_out, on_progress)
-        results: dict[int, ChunkResult] = {}
-
-        def done(result: ChunkResult) -> None:
-            record = records[result.index]
-            record.update(state="done", sha256=result.sha256, bytes=result.bytes)
-            record.update({key: getattr(result, key) for key in _RECORDED})
-            write_json(work_dir / "manifest.json", manifest)
-            results[result.index] = result
-            tally.finished(result)
-
-        if on_progress is not None:
-            on_progress(Progress(tally.written(), total_out, 0.0, None, "build"))
+            total_out = int(round(work.chunk_plan.frames * plan.out_fps / plan.in_fps))
+        executor = _executor(options, chunking, plan, log)
         try:
-            executor.run(
-                pending,
-                chunk_plan,
-                lambda chunk: work_dir / f"{records[chunk.index]['segment']}{SEGMENT_SUFFIX}",
-                tally.frames,
-                done,
-                cancel,
-            )
-            segments = [work_dir / f"{r['segment']}{SEGMENT_SUFFIX}" for r in records]
-            assembly = assemble(
-                segments,
-                Path(options.output),
-                options.input if options.audio else None,
-                float(chunk_plan.pts_zero),
-                options.duration,
-                colour=records[0]["colour"],
-                rate=plan.out_fps,
-            )
+            results = _run_pending(work, executor, total_out, on_progress, cancel)
+            assembly = _assemble(work, options, plan)
         except BaseException as error:
-            kept = sum(1 for r in records if r["state"] == "done")
-            where = (
-                f"{kept} of {len(records)} chunks are kept in {work_dir}; "
-                f"resume with: {resume_command(chunking)}"
-            )
-            if isinstance(error, KeyboardInterrupt | Cancelled):
-                failure: VxError = Cancelled(f"interrupted; {where}")
-            elif isinstance(error, VxError):
-                error.args = (f"{error}; {where}",)
-                failure = error
-            else:
-                failure = ChunkFailed(
-                    f"chunked run failed: {type(error).__name__}: {error}; {where}"
-                )
-            failure.resume_hint = where
-            raise failure from (None if isinstance(error, VxError | KeyboardInterrupt) else error)
+            cause = None if isinstance(error, VxError | KeyboardInterrupt) else error
+            raise work.interrupted(error, chunking) from cause
         finally:
             executor.close()
     if not chunking.keep_work:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    wall = time.perf_counter() - started
-    frames_out = sum(int(r["frames_out"]) for r in records)
-    warnings = tuple(w for result in results.values() for w in result.warnings)
-    summary = RunSummary(
-        output=Path(options.output),
-        frames_in=chunk_plan.frames,
-        frames_out=frames_out,
-        scene_cuts=sum(int(r["scene_cuts"]) for r in records),
-        wall_s=round(wall, 3),
-        fps=round(frames_out / wall, 3) if wall > 0 else 0.0,
-        backend=backend,
-        width=plan.out_width,
-        height=plan.out_height,
-        out_fps=plan.out_fps,
-        warnings=tuple(dict.fromkeys(warnings)),
-        codec=records[0]["codec"],
+        shutil.rmtree(work.directory, ignore_errors=True)
+    return _summary(
+        options, plan, estimate, started, work, results, executor, assembly, on_progress
+    )
+
+
+def _open_work(
+    options: RunOptions, chunking: ChunkOptions, plan: Any, held: contextlib.ExitStack
+) -> ChunkedWork:
+    """The run's work directory, locked into ``held``: a new one, or the interrupted run's
+    when ``--resume`` asks for it and its settings match (its verified chunks reused)."""
+    from vx_engine import __version__
+
+    work_dir = chunking.work_dir or default_work_dir(Path(options.output))
+    existing = read_manifest(work_dir) if work_dir.exists() else None
+    if existing is not None and not chunking.resume:
+        raise OptionsError(
+            f"work directory {work_dir} holds an interrupted run; resume it with --resume, "
+            "or remove the directory to start over"
+        )
+    seconds = existing["chunk_seconds"] if existing else chunking.chunk_seconds
+    interpolates = plan.vfi is not None or plan.vfi_classical is not None
+    chunk_plan = plan_chunks(
+        options.input, seconds, options.start, options.duration,
+        context_frames(plan.dedup, interpolates),
+    )  # fmt: skip
+    held.enter_context(locked(work_dir))
+    manifest = new_manifest(options, plan.backend, chunk_plan, __version__, seconds)
+    reused: set[int] = set()
+    if existing is not None:
+        check_resumable(existing, manifest, work_dir, "remove the directory to start over")
+        reused = _verified(existing, manifest, work_dir)
+        manifest["chunks"] = [
+            existing["chunks"][i] if i in reused else record
+            for i, record in enumerate(manifest["chunks"])
+        ]
+    write_json(work_dir / MANIFEST, manifest)
+    return ChunkedWork(work_dir, chunk_plan, manifest, reused)
+
+
+def _run_pending(
+    work: ChunkedWork,
+    executor: Any,
+    total_out: int | None,
+    on_progress: Callable[[Progress], None] | None,
+    cancel: threading.Event | None,
+) -> dict[int, ChunkResult]:
+    """The chunks not reused, run by ``executor``; each recorded in the manifest when done."""
+    progress = _WrittenFrames(work.records, work.reused, total_out, on_progress)
+    results: dict[int, ChunkResult] = {}
+
+    def done(result: ChunkResult) -> None:
+        work.record(result)
+        results[result.index] = result
+        progress.finished(result)
+
+    if on_progress is not None:
+        on_progress(Progress(progress.written(), total_out, 0.0, None, "build"))
+    executor.run(
+        ChunkBatch(
+            work.pending(),
+            work.chunk_plan.pts_zero,
+            lambda chunk: work.segment(chunk.index),
+            progress.frames,
+            done,
+            cancel,
+        )
+    )
+    return results
+
+
+def _assemble(work: ChunkedWork, options: RunOptions, plan: Any) -> Any:
+    from vx_engine.distributed.assemble import assemble
+
+    return assemble(
+        [work.segment(index) for index in range(len(work.records))],
+        Path(options.output),
+        options.input if options.audio else None,
+        float(work.chunk_plan.pts_zero),
+        options.duration,
+        colour=work.records[0]["colour"],
+        rate=plan.out_fps,
+    )
+
+
+def _summary(
+    options: RunOptions,
+    plan: Any,
+    estimate: Any,
+    started: float,
+    work: ChunkedWork,
+    results: dict[int, ChunkResult],
+    executor: Any,
+    assembly: Any,
+    on_progress: Callable[[Progress], None] | None,
+) -> RunSummary:
+    """The run's summary: the chunks' counts summed, reused chunks' from the manifest."""
+    from vx_engine.pipeline.timeline import PipelineStats
+    from vx_engine.run_steps import summarize
+
+    records = work.records
+
+    def total(key: str) -> int:
+        return sum(int(record[key]) for record in records)
+
+    counts = PipelineStats(
+        frames_in=work.chunk_plan.frames,
+        frames_out=total("frames_out"),
+        scene_cuts=total("scene_cuts"),
         decoder=records[0]["decoder"],
-        precision=precision_summary(plan),
-        sr_skipped=sum(int(r["sr_skipped"]) for r in records),
-        vfi_skipped=sum(int(r["vfi_skipped"]) for r in records),
-        dedup=plan.dedup,
-        order=plan.order if plan.vfi else "",
-        vfi_scale=plan.vfi_scale,
-        memory_estimate_mb=estimate.peak_mb,
+        sr_skipped=total("sr_skipped"),
+        vfi_skipped=total("vfi_skipped"),
+    )
+    warnings = tuple(dict.fromkeys(w for result in results.values() for w in result.warnings))
+    return summarize(
+        options, plan, estimate, started, counts, records[0]["codec"], warnings, on_progress,
         chunks=len(records),
-        chunks_reused=len(reused),
+        chunks_reused=len(work.reused),
         retries=executor.retries,
         workers=executor.workers,
-        frames_processed=sum(chunk.frames for chunk in pending),
+        frames_processed=sum(chunk.frames for chunk in work.pending()),
         assembly=assembly.describe(),
-    )
-    if on_progress is not None:
-        on_progress(Progress(frames_out, frames_out, summary.fps, 0.0, "done"))
-    return summary
+    )  # fmt: skip
 
 
 def _verified(existing: dict, manifest: dict, work_dir: Path) -> set[int]:

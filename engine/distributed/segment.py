@@ -18,18 +18,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from vx_engine.distributed import hooks
 from vx_engine.distributed.chunks import Chunk
-from vx_engine.errors import OptionsError
 from vx_engine.options import RunOptions
 
-# a test's fault: "<chunk index>:raise" fails that chunk on every try (local and Ray runs);
-# vx_engine.distributed.ray_pool adds "<chunk index>:exit", a worker killed mid-chunk
-FAULT_ENV = "VX_FAULT_CHUNK"
-
-# Encoders whose segments join by stream copy: every segment starts with a keyframe
-# (x264/x265/NVENC open each segment with an IDR, FFV1 is intra-only), and equal
-# settings give equal stream headers, which the assembler checks.
-CONCAT_SAFE_CODECS = ("ffv1", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
 SEGMENT_SUFFIX = ".nut"  # NUT keeps any time base exactly, with global headers
 
 
@@ -51,12 +43,16 @@ class ChunkResult:
     warnings: tuple[str, ...] = ()
 
 
-def check_concat_codec(codec: str) -> None:
-    if codec != "auto" and codec not in CONCAT_SAFE_CODECS:
-        raise OptionsError(
-            f"--codec {codec} segments cannot be joined by stream copy; chunked runs "
-            f"(--chunk-seconds, --ray, the server) encode with {', '.join(CONCAT_SAFE_CODECS)} or auto"
-        )
+@dataclass(frozen=True)
+class ChunkBatch:
+    """What a run hands whatever runs its chunks (this process, Ray workers)."""
+
+    chunks: list[Chunk]  # the chunks left to run
+    pts_zero: Fraction  # the run's first timestamp (``ChunkPlan.pts_zero``)
+    segment_path: Callable[[Chunk], Path]  # where the driver keeps a chunk's segment
+    on_frames: Callable[[int, int], None]  # (chunk index, its output frames so far)
+    on_done: Callable[[ChunkResult], None]  # a chunk's segment is in place
+    cancel: Any  # a threading.Event, or None
 
 
 def packets_path(segment: Path) -> Path:
@@ -92,40 +88,30 @@ def encode_chunk(
     on_frames: Callable[[int], None] | None = None,
     cancel: Any = None,
     input_path: Path | None = None,
+    attempt: int = 1,
 ) -> ChunkResult:
     """Run ``chunk`` with active ``runners`` into ``segment`` (written by temp + rename).
 
     ``on_frames(n)``: output frames written so far in this chunk, for aggregated progress.
     ``input_path``: where this worker reads the input (a shipped copy), default the run's.
+    ``attempt``: this chunk's try (1 first), told to the chunk hooks.
     """
-    from vx_engine.backends.select import GPU_BACKENDS
     from vx_engine.options import Progress
     from vx_engine.pipeline import drive
-    from vx_engine.video import VideoReader, VideoWriter
+    from vx_engine.run_steps import writer_for
+    from vx_engine.video import VideoReader
 
-    fault = os.environ.get(FAULT_ENV, "")
-    if fault == f"{chunk.index}:raise":  # a test's chunk that fails on every try
-        raise RuntimeError(f"fault injected by {FAULT_ENV}={fault}")
+    hooks.call("chunk_started", chunk, attempt)
     started = time.perf_counter()
     source = input_path or options.input
     with VideoReader(
         source, start=chunk.decode_start, duration=chunk.decode_duration, pts_zero=pts_zero
     ) as reader:
-        writer = VideoWriter(
-            segment,
-            plan.out_width,
-            plan.out_height,
-            plan.out_fps,
-            codec=options.codec,
-            crf=options.crf,
-            pix_fmt=options.pix_fmt,
-            colour=reader.info,
-            overwrite=True,
-            on_gpu=plan.backend in GPU_BACKENDS,
-        )
+        writer = writer_for(plan, options, reader.info, segment=segment)
         writer.packet_log = []
 
         def progress(event: Progress) -> None:
+            hooks.call("chunk_frames", chunk, event.frame, attempt)
             if on_frames is not None:
                 on_frames(event.frame)
 

@@ -11,10 +11,12 @@ on a machine with GPUs worker i runs its jobs on GPU ``i mod (number of GPUs)``,
 ``--workers 4`` on four GPUs is one job per GPU. The default is one: on a CPU-only
 machine a second concurrent run would only split the same cores.
 
-Every job whose codec joins by stream copy runs in chunks of ``JOB_CHUNK_SECONDS`` with
-its work directory in the job's folder, so a server that stops or dies mid-job resumes
-it from its manifest after the restart (``JobStore.recover``); with ``serve --ray`` the
-chunks run on the cluster's workers instead of in this process.
+Every job that can be chunked (``vx_engine.distributed.chunks.why_unchunkable``) runs
+in chunks of ``JOB_CHUNK_SECONDS`` with its work directory in the job's folder, so a
+server that stops or dies mid-job resumes it from its manifest after the restart
+(``JobStore.recover``); with ``serve --ray`` the chunks run on the cluster's workers
+instead of in this process. The others (a codec whose segments cannot be joined,
+minterpolate) run in one pass.
 """
 
 from __future__ import annotations
@@ -25,14 +27,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from vx_engine.errors import Cancelled, VxError
-from vx_engine.options import ChunkOptions, Progress, RunSummary
+from vx_engine.options import ChunkOptions, Progress, RunOptions, RunSummary
 from vx_engine.server.job_settings import JobSettings
-from vx_engine.server.jobs import RESTART_ERROR, JobStore
-from vx_engine.server.preview import role_names
+from vx_engine.server.jobs import RESTART_ERROR, JobStore, role_names
 
 log = logging.getLogger("vx-engine.server")
 PROGRESS_WRITE_INTERVAL_S = 0.25  # SQLite writes per second per job, at most 4
@@ -232,23 +233,53 @@ class Worker:
         if job is None or cancel_event.is_set() or not self.store.claim(job_id):
             return
         from vx_engine import api  # heavy (onnxruntime, torch for builds): only when a job runs
-        from vx_engine.distributed.segment import CONCAT_SAFE_CODECS
 
-        settings = JobSettings.model_validate(job.settings)
-        chunks = None
-        if settings.codec == "auto" or settings.codec in CONCAT_SAFE_CODECS:
-            chunks = ChunkOptions(
-                chunk_seconds=self.chunk_seconds,
-                resume=True,  # a first run finds no manifest and starts fresh
-                work_dir=self.store.work_dir(job_id),
-                ray=self.ray,
+        options = self._run_options(job_id, JobSettings.model_validate(job.settings), device)
+        try:
+            summary = api.run(
+                options,
+                on_progress=self._progress_writer(job_id),
+                cancel=cancel_event,
+                log=lambda message: log.info("job %s: %s", job_id, message),
             )
-        options = settings.to_run_options(
-            self.store.input_path(job_id),
-            self.store.output_path(job_id),
-            device=device,
-            chunks=chunks,
+        except Cancelled:
+            self._stopped(job_id)
+            return
+        except VxError as error:
+            self._failed(job_id, error)
+            return
+        self.store.update(
+            job_id,
+            state="done",
+            stage="done",
+            frame=summary.frames_out,
+            total=summary.frames_out,
+            fps=summary.fps,
+            eta_s=0.0,
+            result=summary_to_json(summary),
+            finished_at=time.time(),
         )
+
+    def _run_options(self, job_id: str, settings: JobSettings, device: int) -> RunOptions:
+        """The job's run: in chunks kept in the job's folder (a restart resumes from them)
+        when its settings can be chunked, else in one pass (a restart fails it)."""
+        from vx_engine.distributed.chunks import why_unchunkable
+
+        options = settings.to_run_options(
+            self.store.input_path(job_id), self.store.output_path(job_id), device=device
+        )
+        if why_unchunkable(options) is not None:
+            return options
+        chunks = ChunkOptions(
+            chunk_seconds=self.chunk_seconds,
+            resume=True,  # a first run finds no manifest and starts fresh
+            work_dir=self.store.work_dir(job_id),
+            ray=self.ray,
+        )
+        return replace(options, chunks=chunks)
+
+    def _progress_writer(self, job_id: str) -> Callable[[Progress], None]:
+        """The job's progress into the store, at most every ``PROGRESS_WRITE_INTERVAL_S``."""
         last_write = 0.0
 
         def on_progress(progress: Progress) -> None:
@@ -266,60 +297,27 @@ class Worker:
                 stage=progress.stage,
             )
 
-        try:
-            summary = api.run(
-                options,
-                on_progress=on_progress,
-                cancel=cancel_event,
-                log=lambda message: log.info("job %s: %s", job_id, message),
-            )
-        except Cancelled:
-            if self._stopping.is_set() and self.store.resumable(job_id):
-                # the work directory stays: the next start resumes the job from it
-                self.store.update(job_id, state="queued", stage="resuming")
-                return
-            if self._stopping.is_set():
-                self.store.update(
-                    job_id,
-                    state="failed",
-                    stage="failed",
-                    error=RESTART_ERROR,
-                    finished_at=time.time(),
-                )
-                self.store.output_path(job_id).unlink(missing_ok=True)
-                return
-            self.store.update(
-                job_id,
-                state="cancelled",
-                stage="cancelled",
-                error="cancelled by the user",
-                finished_at=time.time(),
-            )
-            self.store.output_path(job_id).unlink(missing_ok=True)
-            return
-        except VxError as error:
-            message = str(error)
-            if error.resume_hint:  # a failed job is final here: its chunks are not kept
-                message = message.removesuffix(f"; {' '.join(error.resume_hint.split())}")
-                shutil.rmtree(self.store.work_dir(job_id), ignore_errors=True)
-            self.store.update(
-                job_id,
-                state="failed",
-                stage="failed",
-                # the engine names files by path; the client knows them by role only
-                error=role_names(message, self.store, job_id),
-                finished_at=time.time(),
-            )
-            self.store.output_path(job_id).unlink(missing_ok=True)
-            return
-        self.store.update(
-            job_id,
-            state="done",
-            stage="done",
-            frame=summary.frames_out,
-            total=summary.frames_out,
-            fps=summary.fps,
-            eta_s=0.0,
-            result=summary_to_json(summary),
-            finished_at=time.time(),
-        )
+        return on_progress
+
+    def _stopped(self, job_id: str) -> None:
+        """A job that stopped at a cancel: the user's, or the server's shutdown."""
+        if self._stopping.is_set() and self.store.resumable(job_id):
+            # the work directory stays: the next start resumes the job from it
+            self.store.update(job_id, state="queued", stage="resuming")
+        elif self._stopping.is_set():
+            self._end(job_id, "failed", RESTART_ERROR)
+        else:
+            self._end(job_id, "cancelled", "cancelled by the user")
+
+    def _failed(self, job_id: str, error: VxError) -> None:
+        message = str(error)
+        if error.resume_hint:  # a failed job is final here: its chunks are not kept
+            message = message.removesuffix(f"; {' '.join(error.resume_hint.split())}")
+            shutil.rmtree(self.store.work_dir(job_id), ignore_errors=True)
+        # the engine names files by path; the client knows them by role only
+        self._end(job_id, "failed", role_names(message, self.store, job_id))
+
+    def _end(self, job_id: str, state: str, error: str) -> None:
+        """The job ends in ``state`` with ``error``; a partial output is removed."""
+        self.store.update(job_id, state=state, stage=state, error=error, finished_at=time.time())
+        self.store.output_path(job_id).unlink(missing_ok=True)
