@@ -30,7 +30,7 @@ def peak_rss_mb(pid: int) -> int:
 
 
 def main() -> None:
-    from vx_engine.server.testing import ServerProcess
+    from tests.server_process import ServerProcess
 
     clip = make_clip(3840, 2160, 2)
     settings = {"sr": "realesr-animevideov3-x2", "vfi": "rife-hdv3", "interp": 2}

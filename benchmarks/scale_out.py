@@ -39,8 +39,8 @@ LIGHT_ROUNDS = 5  # the model-free pair: short runs, more of them
 
 
 def make_clip(path: Path) -> Path:
+    from tests.media import h264_excerpt as clip_from_sample
     from vx_engine.samples import sample_video
-    from vx_engine.server.testing import make_clip as clip_from_sample
 
     return clip_from_sample(
         sample_video("bikes.mp4"), path, FRAMES, *SIZE, keyframe_every=KEYFRAME_EVERY

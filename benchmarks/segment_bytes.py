@@ -117,8 +117,8 @@ def main() -> None:
                         "MB_per_s_at_24fps": round(size / FRAMES * FPS / 1e6, 3),
                     }
                 )
+        from tests.media import h264_excerpt as clip_with_keyframes
         from vx_engine.samples import sample_video
-        from vx_engine.server.testing import make_clip as clip_with_keyframes
 
         frames_4k = clip_with_keyframes(sample_video("bigbuckbunny.mp4"), folder / "4k.mp4",
                                         ASSEMBLY_FRAMES, 3840, 2160, fps=FPS, keyframe_every=FPS)  # fmt: skip

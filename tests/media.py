@@ -12,6 +12,9 @@ moving gradients plus a soft moving disc (well behaved under 4:2:0), or real fra
 from a sample clip (``content="bikes.mp4"``). ``scene_cut_at=k`` switches to an
 unrelated scene from frame k on. ``pts`` gives explicit timestamps (seconds) for
 variable-frame-rate clips.
+
+``h264_excerpt`` re-encodes the first frames of a real video at another size, as a
+client of the server would upload it, without holding the frames.
 """
 
 from __future__ import annotations
@@ -24,32 +27,10 @@ from typing import Any
 import av
 import numpy as np
 
+from vx_engine.video.synthetic import synthetic_frame
+
 # Matrix name -> swscale colourspace name and the AVColorSpace tag written to the stream.
 _SWSCALE_MATRIX = {"bt601": ("itu601", 6), "bt709": ("itu709", 1), "bt2020": ("bt2020", 9)}
-
-
-def synthetic_frame(index: int, width: int, height: int, scene: int = 0) -> np.ndarray:
-    """Float64 RGB (3, H, W) in [0, 1]: gradients and a soft disc that move with ``index``."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    u, v = x / max(width - 1, 1), y / max(height - 1, 1)
-    phase = 0.15 * index
-    if scene % 2 == 0:
-        red = 0.1 + 0.8 * u
-        green = 0.5 + 0.4 * np.sin(2 * np.pi * (v + 0.5 * u) + phase)
-        blue = 0.2 + 0.6 * v
-    else:  # a different palette and layout for the second scene
-        red = 0.5 + 0.4 * np.cos(2 * np.pi * 1.5 * v - phase)
-        green = 0.8 - 0.6 * u
-        blue = 0.5 + 0.4 * np.sin(2 * np.pi * u * 2 + phase)
-    centre_x = width * (0.3 + 0.4 * ((index * 0.05) % 1.0))
-    centre_y = height * (0.5 + (0.2 if scene % 2 else -0.1))
-    radius = 0.2 * min(width, height)
-    disc = 1.0 / (1.0 + np.exp((np.hypot(x - centre_x, y - centre_y) - radius) / 1.5))
-    rgb = (
-        np.stack([red, green, blue]) * (1 - disc)
-        + np.array([0.95, 0.9, 0.15])[:, None, None] * disc
-    )
-    return np.clip(rgb, 0.0, 1.0)
 
 
 def _sample_frames(name: str, count: int, width: int, height: int) -> list[np.ndarray]:
@@ -170,6 +151,38 @@ def make_clip(
             total = round(float(timestamps[-1] + 1 / fps) * 48000) if timestamps else 0
             _write_tone(container, audio_stream, total)
     return np.stack(encoded)
+
+
+def h264_excerpt(
+    source: Path,
+    destination: Path,
+    frames: int,
+    width: int,
+    height: int,
+    fps: int = 25,
+    keyframe_every: int | None = None,
+) -> Path:
+    """The first ``frames`` frames of a real video ``source`` at ``width``x``height``, H.264
+    in MP4, untagged 4:2:0 as a phone or browser sends it (a keyframe every
+    ``keyframe_every`` frames, where chunks may start; None: x264's). Frame by frame, so
+    a 4K excerpt costs no more memory than one frame; returns ``destination``."""
+
+    with av.open(str(source)) as reader, av.open(str(destination), "w") as writer:
+        gop = (
+            {"g": str(keyframe_every), "keyint_min": str(keyframe_every)} if keyframe_every else {}
+        )
+        stream = writer.add_stream("libx264", rate=Fraction(fps), options=gop)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index, frame in enumerate(reader.decode(video=0)):
+            if index >= frames:
+                break
+            small = frame.reformat(width, height, format="yuv420p")
+            small.pts, small.time_base = index, Fraction(1, fps)
+            for packet in stream.encode(small):
+                writer.mux(packet)
+        for packet in stream.encode():
+            writer.mux(packet)
+    return destination
 
 
 _KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}

@@ -11,9 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from media import h264_excerpt
+from server_process import ServerProcess
 
 from vx_engine.samples import sample_video
-from vx_engine.server.testing import ServerProcess, make_clip
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -69,7 +70,7 @@ def test_page_upload_progress_preview_slider(tmp_path, browser):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    clip = make_clip(sample_video("bikes.mp4"), tmp_path / "bikes.mp4", 24, 320, 136)
+    clip = h264_excerpt(sample_video("bikes.mp4"), tmp_path / "bikes.mp4", 24, 320, 136)
     with ServerProcess(tmp_path / "data", token=TOKEN) as server:
         browser.get(server.url + "/")
         wait = WebDriverWait(browser, 300, poll_frequency=0.2)

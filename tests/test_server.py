@@ -17,12 +17,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from media import bicubic8, decode_rgb24, psnr8
+from chunk_faults import environment as faults
+from media import bicubic8, decode_rgb24, h264_excerpt, psnr8
 from PIL import Image
+from server_process import ServerProcess
 
 from vx_engine.samples import sample_video
 from vx_engine.server.jobs import RESTART_ERROR
-from vx_engine.server.testing import ServerProcess, make_clip
 
 pytestmark = pytest.mark.slow
 TOKEN = "test-token-5f1c"
@@ -34,7 +35,7 @@ TERMINAL = ("done", "failed", "cancelled")
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("clips")
-    return make_clip(
+    return h264_excerpt(
         sample_video("bikes.mp4"), folder / "bikes-16.mp4", CLIP_FRAMES, CLIP_W, CLIP_H
     )
 
@@ -224,7 +225,7 @@ def chunks_done(data: Path, job_id: str) -> int:
 def test_restart_mid_job_resumes_it_from_its_chunks(tmp_path, clip):
     # 250 frames of SR (10 s, a keyframe every 25 frames) in 2-second chunks: five chunks,
     # and the worker stays busy long enough to kill the server after the first
-    long_clip = make_clip(
+    long_clip = h264_excerpt(
         sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136, keyframe_every=25
     )
     data, chunking = tmp_path / "data", ("--chunk-seconds", "2")
@@ -282,7 +283,7 @@ def test_restart_mid_job_resumes_it_from_its_chunks(tmp_path, clip):
 def test_unchunkable_job_interrupted_by_a_restart_fails(tmp_path, clip):
     # mpeg4 segments cannot be joined by stream copy: such a job runs in one pass
     data = tmp_path / "data"
-    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
+    long_clip = h264_excerpt(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
     first = ServerProcess(data).start()
     try:
         with first.client() as client:
@@ -302,7 +303,8 @@ def test_a_failing_chunk_fails_its_job_with_the_cause_and_no_resume_hint(
 ):
     # the server's users cannot run commands: the engine's "resume with" tail is dropped,
     # and the failed job's chunks are removed with it
-    monkeypatch.setenv("VX_FAULT_CHUNK", "0:raise")  # read by the server's chunk runs
+    for name, value in faults("0:raise").items():  # loaded by the server's chunk runs
+        monkeypatch.setenv(name, value)
     data = tmp_path / "data"
     with ServerProcess(data) as server, server.client() as client:
         job_id = submit(client, clip, {"sr": None}).json()["id"]
@@ -317,7 +319,7 @@ def test_a_failing_chunk_fails_its_job_with_the_cause_and_no_resume_hint(
 
 
 def test_delete_cancels_a_running_job(tmp_path, clip):
-    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
+    long_clip = h264_excerpt(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
     with ServerProcess(tmp_path / "data") as running, running.client() as client:
         job_id = submit(client, long_clip, {"sr": SR_MODEL}).json()["id"]
         wait_for(client, job_id, lambda job: job["progress"]["frame"] >= 1)
@@ -338,7 +340,7 @@ def test_delete_cancels_a_running_job(tmp_path, clip):
 
 
 def test_full_queue_refuses_uploads_with_503_and_leaves_nothing(tmp_path, clip):
-    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
+    long_clip = h264_excerpt(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
     server = ServerProcess(tmp_path / "data", extra_args=("--max-queued", "1"))
     with server, server.client() as client:
         running_id = submit(client, long_clip, {"sr": SR_MODEL}).json()["id"]
@@ -406,7 +408,7 @@ def test_purge_deletes_only_jobs_that_ended_before_the_cutoff(tmp_path):
 
 
 def test_two_workers_run_two_jobs_at_once(tmp_path, clip):
-    long_clip = make_clip(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
+    long_clip = h264_excerpt(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
     server = ServerProcess(tmp_path / "data", extra_args=("--workers", "2"))
     with server, server.client() as client:
         first, second = (submit(client, long_clip, {"sr": SR_MODEL}).json()["id"] for _ in "ab")

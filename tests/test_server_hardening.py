@@ -22,9 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from media import h264_excerpt
+from server_process import ServerProcess
 
 from vx_engine.samples import sample_video
-from vx_engine.server.testing import ServerProcess, make_clip
 
 pytestmark = pytest.mark.slow
 TOKEN = "hardening-token-3d7a"
@@ -37,9 +38,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("clips")
     bikes = sample_video("bikes.mp4")
     return {
-        "short": make_clip(bikes, folder / "short.mp4", 8, 192, 80),
-        "long": make_clip(bikes, folder / "long.mp4", 250, 320, 136),
-        "1000fps": make_clip(bikes, folder / "fast.mp4", 8, 64, 32, fps=1000),
+        "short": h264_excerpt(bikes, folder / "short.mp4", 8, 192, 80),
+        "long": h264_excerpt(bikes, folder / "long.mp4", 250, 320, 136),
+        "1000fps": h264_excerpt(bikes, folder / "fast.mp4", 8, 64, 32, fps=1000),
     }
 
 
@@ -494,8 +495,7 @@ def test_errors_headers_file_modes_and_extensionless_uploads(tokened, clips, tmp
 
 
 def test_role_names_replace_server_paths(tmp_path):
-    from vx_engine.server.jobs import JobStore
-    from vx_engine.server.preview import role_names
+    from vx_engine.server.jobs import JobStore, role_names
 
     store = JobStore(tmp_path / "data")
     try:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media import bicubic8, decode_rgb24, psnr8
+from media import bicubic8, decode_rgb24, h264_excerpt, psnr8
 from PIL import Image
+from server_process import ServerProcess
 
 from vx_engine.samples import sample_video
-from vx_engine.server.testing import ServerProcess, make_clip
 
 SR_MODEL, VFI_MODEL = "realesr-animevideov3-x2", "rife-hdv3"
 W, H, FRAMES, FPS = 320, 180, 25, 25  # the case: 320x180, x2 SR + RIFE to 720p/50
@@ -32,7 +32,7 @@ def image(data_url: str) -> np.ndarray:
 
 
 def test_ready_job_previews_in_seconds_then_starts(tmp_path):
-    clip = make_clip(sample_video("bikes.mp4"), tmp_path / "bikes.mp4", FRAMES, W, H, FPS)
+    clip = h264_excerpt(sample_video("bikes.mp4"), tmp_path / "bikes.mp4", FRAMES, W, H, FPS)
     inputs = decode_rgb24(clip)
     options = {"start": False, "sr": SR_MODEL, "vfi": VFI_MODEL, "height": 720, "fps": "50"}
     with ServerProcess(tmp_path / "data") as server, server.client(timeout=120) as client:

@@ -73,18 +73,14 @@ class Job:
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
 
+    def _progress(self) -> dict[str, Any]:
+        return {"frame": self.frame, "total": self.total, "fps": round(self.fps, 3)}
+
     def progress_event(self) -> dict[str, Any]:
         """The SSE payload: what a progress bar needs and nothing else."""
-        return {
-            "id": self.id,
-            "state": self.state,
-            "stage": self.stage,
-            "frame": self.frame,
-            "total": self.total,
-            "fps": round(self.fps, 3),
-            "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
-            "error": self.error,
-        }
+        eta_s = None if self.eta_s is None else round(self.eta_s, 1)
+        where = {"id": self.id, "state": self.state, "stage": self.stage, **self._progress()}
+        return {**where, "eta_s": eta_s, "error": self.error}
 
     def to_public(self) -> dict[str, Any]:
         return {
@@ -93,13 +89,7 @@ class Job:
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "progress": {
-                "frame": self.frame,
-                "total": self.total,
-                "fps": round(self.fps, 3),
-                "eta_s": self.eta_s,
-                "stage": self.stage,
-            },
+            "progress": {**self._progress(), "eta_s": self.eta_s, "stage": self.stage},
             "settings": self.settings,
             "input": {"name": self.input_name, **self.input_info},
             "warnings": self.input_info.get("warnings", []),  # the probe's, when measured
@@ -352,21 +342,24 @@ class QueueSlots:
 
 
 def _job_from_row(row: sqlite3.Row) -> Job:
-    result = json.loads(row["result"]) if row["result"] else None
-    return Job(
-        id=row["id"],
-        state=row["state"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        settings=json.loads(row["settings"]),
-        input_name=row["input_name"],
-        input_info=json.loads(row["input_info"]),
-        frame=row["frame"],
-        total=row["total"],
-        fps=row["fps"],
-        eta_s=row["eta_s"],
-        stage=row["stage"],
-        result=result,
-        error=row["error"],
+    values = {name: row[name] for name in row.keys()}  # the columns are Job's fields
+    for name in ("settings", "input_info", "result"):  # stored as JSON
+        values[name] = json.loads(values[name]) if values[name] else None
+    return Job(**values)
+
+
+def deleted_job_event(job_id: str) -> dict[str, Any]:
+    """The SSE payload of a job deleted while it was watched (its last event)."""
+    gone = Job(job_id, "cancelled", 0.0, {}, "", {}, stage="deleted", error="job deleted")
+    return gone.progress_event()
+
+
+def role_names(message: str, store: JobStore, job_id: str, output: Path | None = None) -> str:
+    """An engine message with the server's paths replaced by what the client knows them as."""
+    if output is not None:
+        message = message.replace(str(output), "the preview output")
+    message = message.replace(str(store.input_path(job_id)), "the upload")
+    message = message.replace(str(store.output_path(job_id)), "the result")
+    return message.replace(str(store.job_dir(job_id)), "the job").replace(
+        str(store.data_dir), "the data folder"
     )

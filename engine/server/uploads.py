@@ -74,6 +74,27 @@ async def receive_upload(
     Raises HTTPException (400/413/415/422), or DiskFull once the body passes
     ``disk_left`` bytes; the caller deletes ``destination``.
     """
+    boundary = _boundary_of(request, max_bytes)
+    form = _FormReader(destination, max_bytes, check_options)
+    parser = MultipartParser(boundary, callbacks=form.callbacks())
+    try:
+        await _feed_body(request, parser, max_bytes, disk_left)
+    except (AnyHTTPException, DiskFull):
+        raise
+    except Exception as error:  # python-multipart's parse errors: a malformed body
+        raise HTTPException(400, f"malformed multipart body: {error}") from None
+    finally:
+        form.close()
+    received = form.received
+    if not received.seen_file:
+        raise HTTPException(422, f"the form has no '{FILE_FIELD}' field; attach the video there")
+    if received.file_size == 0:
+        raise HTTPException(400, "the uploaded file is empty (0 bytes); choose a video file")
+    return received
+
+
+def _boundary_of(request: Request, max_bytes: int) -> bytes:
+    """The multipart boundary, once the request's headers pass; before a byte of the body."""
     content_type, params = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise HTTPException(
@@ -87,40 +108,93 @@ async def receive_upload(
         and declared_length.isdigit()
         and int(declared_length) > max_bytes + FORM_OVERHEAD_BYTES
     ):
-        raise _too_large(max_bytes)  # refuse before reading a byte of the body
+        raise _too_large(max_bytes)
+    return params[b"boundary"]
 
-    received = ReceivedUpload()
-    part = _PartState()
-    sink: list[BinaryIO] = []  # the open destination file, while the file part streams
 
-    def on_part_begin() -> None:
-        nonlocal part
-        part = _PartState()
-        received.parts += 1
-        if received.parts > MAX_PARTS:
+async def _feed_body(
+    request: Request, parser: MultipartParser, max_bytes: int, disk_left: int | None
+) -> None:
+    """The body into ``parser`` as it arrives; every byte of every part counts."""
+    body_bytes = 0
+    limit = max_bytes + FORM_OVERHEAD_BYTES
+    async for chunk in request.stream():
+        body_bytes += len(chunk)
+        if body_bytes > limit:  # every byte of every part counts, not the file's alone
+            raise _too_large(max_bytes)
+        if disk_left is not None and body_bytes > disk_left:
+            raise DiskFull
+        if chunk:
+            await run_in_threadpool(parser.write, chunk)
+    parser.finalize()
+    if parser.state != MultipartState.END:
+        raise HTTPException(
+            400,
+            "the multipart body ends before its closing boundary (--BOUNDARY--); "
+            "the upload was cut off, send it again",
+        )
+
+
+class _FormReader:
+    """python-multipart's callbacks: at most two known parts with bounded headers, the
+    file part streamed to ``destination``, the options part checked once complete."""
+
+    def __init__(
+        self, destination: Path, max_bytes: int, check_options: Callable[[str], None]
+    ) -> None:
+        self.destination = destination
+        self.max_bytes = max_bytes
+        self.check_options = check_options
+        self.received = ReceivedUpload()
+        self.part = _PartState()
+        self.sink: BinaryIO | None = None  # the open destination, while the file part streams
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+
+    def on_part_begin(self) -> None:
+        self.part = _PartState()
+        self.received.parts += 1
+        if self.received.parts > MAX_PARTS:
             raise HTTPException(400, f"send only the '{FILE_FIELD}' and '{OPTIONS_FIELD}' fields")
 
-    def check_header_size() -> None:
+    def _check_header_size(self) -> None:
+        part = self.part
         if (
             len(part.header_field) + len(part.header_value) + len(part.headers) * 64
             > MAX_HEADER_BYTES
         ):
             raise HTTPException(400, f"a form part's headers exceed {MAX_HEADER_BYTES} bytes")
 
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        part.header_field += data[start:end]
-        check_header_size()
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.part.header_field += data[start:end]
+        self._check_header_size()
 
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        part.header_value += data[start:end]
-        check_header_size()
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.part.header_value += data[start:end]
+        self._check_header_size()
 
-    def on_header_end() -> None:
+    def on_header_end(self) -> None:
+        part = self.part
         part.headers[part.header_field.decode("latin-1").lower()] = bytes(part.header_value)
         part.header_field.clear()
         part.header_value.clear()
 
-    def on_headers_finished() -> None:
+    def on_headers_finished(self) -> None:
+        part, received = self.part, self.received
         _, disposition = parse_options_header(part.headers.get("content-disposition", b""))
         part.name = disposition.get(b"name", b"").decode("utf-8", "replace")
         if part.name == FILE_FIELD:
@@ -129,7 +203,8 @@ async def receive_upload(
             received.seen_file = True
             received.file_name = disposition.get(b"filename", b"").decode("utf-8", "replace")
             # 0600: the upload is private to the server's user, whatever its umask
-            sink.append(os.fdopen(os.open(destination, os.O_WRONLY | os.O_CREAT, 0o600), "wb"))
+            handle = os.open(self.destination, os.O_WRONLY | os.O_CREAT, 0o600)
+            self.sink = os.fdopen(handle, "wb")
         elif part.name == OPTIONS_FIELD:
             if received.seen_options:
                 raise HTTPException(400, f"send at most one '{OPTIONS_FIELD}' field")
@@ -141,63 +216,21 @@ async def receive_upload(
                 f"expected '{FILE_FIELD}' and '{OPTIONS_FIELD}'",
             )
 
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if part.name == FILE_FIELD:
-            received.file_size += end - start
-            if received.file_size > max_bytes:
-                raise _too_large(max_bytes)
-            sink[0].write(data[start:end])
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.part.name == FILE_FIELD:
+            self.received.file_size += end - start
+            if self.received.file_size > self.max_bytes:
+                raise _too_large(self.max_bytes)
+            assert self.sink is not None  # opened when the part's headers ended
+            self.sink.write(data[start:end])
         else:
-            part.options_buffer += data[start:end]
-            if len(part.options_buffer) > MAX_OPTIONS_BYTES:
+            self.part.options_buffer += data[start:end]
+            if len(self.part.options_buffer) > MAX_OPTIONS_BYTES:
                 raise HTTPException(413, f"the options field exceeds {MAX_OPTIONS_BYTES} bytes")
 
-    def on_part_end() -> None:
-        if part.name == FILE_FIELD and sink:
-            sink.pop().close()
-        elif part.name == OPTIONS_FIELD:
-            received.options_json = part.options_buffer.decode("utf-8", "replace")
-            check_options(received.options_json)
-
-    parser = MultipartParser(
-        params[b"boundary"],
-        callbacks={
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
-    body_bytes = 0
-    limit = max_bytes + FORM_OVERHEAD_BYTES
-    try:
-        async for chunk in request.stream():
-            body_bytes += len(chunk)
-            if body_bytes > limit:  # every byte of every part counts, not the file's alone
-                raise _too_large(max_bytes)
-            if disk_left is not None and body_bytes > disk_left:
-                raise DiskFull
-            if chunk:
-                await run_in_threadpool(parser.write, chunk)
-        parser.finalize()
-        if parser.state != MultipartState.END:
-            raise HTTPException(
-                400,
-                "the multipart body ends before its closing boundary (--BOUNDARY--); "
-                "the upload was cut off, send it again",
-            )
-    except (AnyHTTPException, DiskFull):
-        raise
-    except Exception as error:  # python-multipart's parse errors: a malformed body
-        raise HTTPException(400, f"malformed multipart body: {error}") from None
-    finally:
-        for handle in sink:
-            handle.close()
-    if not received.seen_file:
-        raise HTTPException(422, f"the form has no '{FILE_FIELD}' field; attach the video there")
-    if received.file_size == 0:
-        raise HTTPException(400, "the uploaded file is empty (0 bytes); choose a video file")
-    return received
+    def on_part_end(self) -> None:
+        if self.part.name == FILE_FIELD:
+            self.close()
+        elif self.part.name == OPTIONS_FIELD:
+            self.received.options_json = self.part.options_buffer.decode("utf-8", "replace")
+            self.check_options(self.received.options_json)

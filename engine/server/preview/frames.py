@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger("vx-engine.server")
-BASELINES = ("bicubic", "lanczos", "spline")  # FFmpeg's scale flags, as `--sr NAME` runs them
 RUNNER_CACHE_SIZE = 3  # SR + VFI of the settings being tuned, plus one just left
 
 
@@ -89,13 +88,18 @@ def _runner_key(model: Any, plan: Any) -> tuple:
     )
 
 
+def png_data_url(image: Any) -> str:
+    """A PIL image as a PNG ``data:`` URL, the form the page shows previews in."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)  # speed over size: it is a preview
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def _png(image: np.ndarray) -> str:
     from PIL import Image
 
     pixels = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)  # speed over size
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png_data_url(Image.fromarray(pixels))
 
 
 def _decode_at(path: Path, at_s: float, count: int) -> tuple[list[np.ndarray], list[float], Any]:
@@ -135,7 +139,7 @@ def _halfway(interpolator: Any, a: np.ndarray, b: np.ndarray, gap_s: float) -> n
     return min(made, key=lambda item: abs(item[1] - gap / 2))[0]
 
 
-def render_moment(
+def render_frames(
     input_path: Path,
     settings: Any,  # vx_engine.server.job_settings.JobSettings
     at_s: float | None,
@@ -147,13 +151,13 @@ def render_moment(
 ) -> dict[str, Any]:
     """Before/after (and halfway) images of one moment; runs on a worker thread."""
     from vx_engine import api
-    from vx_engine.backends.select import resolve_backend
     from vx_engine.errors import Cancelled, InputError
     from vx_engine.pipeline.ffmpeg.specs import parse_filter
     from vx_engine.pipeline.ffmpeg.stages import GraphFilter
     from vx_engine.pipeline.ops import HOST_OPS
     from vx_engine.pipeline.stages import build_stages
-    from vx_engine.plan import make_plan
+    from vx_engine.prepare import prepare
+    from vx_engine.run_steps import checked_backend, plan_run
 
     started = time.perf_counter()
     say = on_log or (lambda message: log.info("preview: %s", message))
@@ -168,9 +172,9 @@ def render_moment(
     images, times, info = _decode_at(input_path, at_s, 2 if with_vfi else 1)
     if not images:
         raise InputError(f"{input_path}: no video frame could be decoded at {at_s:.3f} s")
-    backend = resolve_backend(options.backend)
-    api.check_device(backend, options.device)
-    plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
+    backend = checked_backend(options, writes=False)
+    plan, _ = plan_run(options, info, backend)  # a preview reserves no run's memory
+    plan = prepare(plan, say)
     out_size = (plan.out_width, plan.out_height)
     decoded_s = time.perf_counter() - started
 

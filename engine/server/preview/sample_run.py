@@ -1,4 +1,4 @@
-"""Before/after preview: the job's settings on a ~2 s sample, first frame of each side.
+"""The slow preview: a whole run of the job's settings on a sample of up to 10 s.
 
 The first output frame of a ``start``-trimmed run is the first input frame at
 or after ``start`` (interpolated frames only appear *between* input frames), so
@@ -8,8 +8,6 @@ output's size with bicubic, the usual baseline an upscaler is compared with.
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 import threading
 import uuid
@@ -19,6 +17,7 @@ from typing import Any
 
 from vx_engine.server.job_settings import JobSettings
 from vx_engine.server.jobs import Job, JobStore
+from vx_engine.server.preview.frames import png_data_url
 
 log = logging.getLogger("vx-engine.server")
 
@@ -34,24 +33,7 @@ def _first_frame_at(path: Path, start_s: float, tolerance_s: float):  # -> PIL.I
     raise FileNotFoundError(f"no frame at or after {start_s:.3f} s")
 
 
-def _png_data_url(image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=3)  # fast over small: it is a preview
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def role_names(message: str, store: JobStore, job_id: str, output: Path | None = None) -> str:
-    """An engine message with the server's paths replaced by what the client knows them as."""
-    if output is not None:
-        message = message.replace(str(output), "the preview output")
-    message = message.replace(str(store.input_path(job_id)), "the upload")
-    message = message.replace(str(store.output_path(job_id)), "the result")
-    return message.replace(str(store.job_dir(job_id)), "the job").replace(
-        str(store.data_dir), "the data folder"
-    )
-
-
-def render_preview(
+def render_sample_run(
     store: JobStore,
     job: Job,
     settings: JobSettings,
@@ -94,6 +76,6 @@ def render_preview(
         "duration_s": round(sample_s, 3),
         "width": after.width,
         "height": after.height,
-        "before": _png_data_url(before),
-        "after": _png_data_url(after),
+        "before": png_data_url(before),
+        "after": png_data_url(after),
     }

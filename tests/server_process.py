@@ -1,4 +1,11 @@
-"""A real ``vx-engine serve`` in a subprocess, and short real clips: for tests and demos."""
+"""A real ``vx-engine serve`` in a subprocess on a free loopback port, for tests and benchmarks.
+
+Typical use::
+
+    from server_process import ServerProcess   # tests/ is on pytest's path
+    with ServerProcess(tmp_path / "data") as server, server.client() as client:
+        client.get("/api/jobs")
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import httpx
@@ -18,37 +24,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def make_clip(
-    source: Path,
-    destination: Path,
-    frames: int,
-    width: int,
-    height: int,
-    fps: int = 25,
-    keyframe_every: int | None = None,
-) -> Path:
-    """The first ``frames`` frames of ``source`` at ``width``x``height``, H.264 in MP4
-    (a keyframe every ``keyframe_every`` frames, where chunks may start; None: x264's)."""
-    import av
-
-    with av.open(str(source)) as reader, av.open(str(destination), "w") as writer:
-        gop = (
-            {"g": str(keyframe_every), "keyint_min": str(keyframe_every)} if keyframe_every else {}
-        )
-        stream = writer.add_stream("libx264", rate=Fraction(fps), options=gop)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index, frame in enumerate(reader.decode(video=0)):
-            if index >= frames:
-                break
-            small = frame.reformat(width, height, format="yuv420p")
-            small.pts, small.time_base = index, Fraction(1, fps)
-            for packet in stream.encode(small):
-                writer.mux(packet)
-        for packet in stream.encode():
-            writer.mux(packet)
-    return destination
 
 
 class ServerProcess:
