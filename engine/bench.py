@@ -25,7 +25,6 @@ CUDA) and ``machine``.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -33,8 +32,6 @@ from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-
-import click
 
 from vx_engine.errors import OptionsError
 from vx_engine.timing import (
@@ -69,114 +66,141 @@ class BenchConfig:
     codec: str = "libx264"
 
 
-def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
-    """Run the pipeline once under timers; returns the JSON-ready report."""
-    from vx_engine.api import make_runners
-    from vx_engine.backends.select import resolve_backend
-    from vx_engine.options import RunOptions
-    from vx_engine.pipeline import DriveHooks, drive
-    from vx_engine.plan import make_plan
-    from vx_engine.video import VideoReader, VideoWriter
-
-    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+def check_config(config: BenchConfig) -> None:
+    """OptionsError for a config that measures nothing."""
     if config.warmup < 0:
         raise OptionsError(f"--warmup {config.warmup}: must be 0 or more")
     if config.frames is not None and config.frames < 1:
         raise OptionsError(f"--frames {config.frames}: must be 1 or more")
     if config.sr is None and config.vfi is None:
         raise OptionsError("nothing to benchmark: give --sr MODEL, --vfi MODEL or both")
+    if config.input is not None and not Path(config.input).is_file():
+        raise OptionsError(
+            f"--input {config.input}: no such file; give a video file or use --resolution"
+        )
+
+
+@dataclass
+class _TimedRun:
+    """What one run under timers left: the plan, the drive's stats, the write times."""
+
+    plan: Any
+    stats: Any
+    written: list[float]  # perf_counter after each encoded frame
+    started: float
+    wall: float
+    model_load_s: float
+
+
+def run_bench(config: BenchConfig, log=None) -> dict[str, Any]:
+    """Run the pipeline once under timers; returns the JSON-ready report."""
+    from vx_engine.backends.select import resolve_backend
+
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    check_config(config)
     backend = resolve_backend(config.backend)
     clock = StageClock()
     with tempfile.TemporaryDirectory(prefix="vx-bench-") as tmp:
-        source = config.input
-        limit = None if config.frames is None else config.frames + config.warmup
-        if source is None:
-            width, height = config.resolution
-            # VFI needs one extra source frame for its first pair
-            count = (limit or 8) + (1 if config.vfi else 0)
-            source = synthetic_clip(Path(tmp) / "input.mkv", width, height, count)
-            limit = count
-        options = RunOptions(
-            input=Path(source),
-            output=Path(tmp) / "out.mkv",
-            sr=config.sr,
-            vfi=config.vfi,
-            tile=config.tile,
-            backend=backend,
-            precision=config.precision,
-            codec=config.codec,
-            dedup="off",  # throughput of the work itself: a held frame would be free
-            probe=False,
-        )  # type: ignore[arg-type]
+        source, limit = _source(config, Path(tmp))
+        options = _run_options(config, source, Path(tmp) / "out.mkv", backend)
         torch = cuda_torch()
         if torch is not None:
             torch.cuda.reset_peak_memory_stats()
-        load_started = time.perf_counter()
-        with VideoReader(options.input) as reader:
-            info = reader.info
-            plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
-            for note in plan.notes:
-                log(note)
-            sr_runner, vfi_runner = make_runners(plan, log)
-            runners = [r for r in (sr_runner, vfi_runner) if r is not None]
+        run = _timed_run(options, backend, clock, limit, log)
+    return _report(config, backend, clock, run)
+
+
+def _source(config: BenchConfig, folder: Path) -> tuple[Path, int | None]:
+    """(the video to run, the source frames to read; None = all): the input, or a synthetic
+    clip of the configured resolution."""
+    limit = None if config.frames is None else config.frames + config.warmup
+    if config.input is not None:
+        return Path(config.input), limit
+    width, height = config.resolution
+    # VFI needs one extra source frame for its first pair
+    count = (limit or 8) + (1 if config.vfi else 0)
+    return synthetic_clip(folder / "input.mkv", width, height, count), count
+
+
+def _run_options(config: BenchConfig, source: Path, output: Path, backend: str) -> Any:
+    from vx_engine.options import RunOptions
+
+    return RunOptions(
+        input=source,
+        output=output,
+        sr=config.sr,
+        vfi=config.vfi,
+        tile=config.tile,
+        backend=backend,
+        precision=config.precision,
+        codec=config.codec,
+        dedup="off",  # throughput of the work itself: a held frame would be free
+        probe=False,
+        audio=False,  # the encode stage times the video alone
+    )  # type: ignore[arg-type]
+
+
+def _timed_run(options: Any, backend: str, clock: StageClock, limit: int | None, log) -> _TimedRun:
+    """The plan's runners loaded (timed as the model load), then the pipeline driven."""
+    from vx_engine.api import make_runners
+    from vx_engine.plan import make_plan
+    from vx_engine.prepare import prepare
+    from vx_engine.run_steps import writer_for
+    from vx_engine.video import VideoReader
+
+    load_started = time.perf_counter()
+    with VideoReader(options.input) as reader:
+        info = reader.info
+        plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
+        plan = prepare(plan, log)
+        for note in plan.notes:
+            log(note)
+        sr_runner, vfi_runner = make_runners(plan, log)
+        runners = [r for r in (sr_runner, vfi_runner) if r is not None]
+        for runner in runners:
+            runner.activate()
+        model_load_s = time.perf_counter() - load_started
+        writer = writer_for(plan, options, info)
+        try:
+            run = _drive_timed(plan, reader, writer, (sr_runner, vfi_runner), clock, limit)
+        finally:
             for runner in runners:
-                runner.activate()
-            model_load_s = time.perf_counter() - load_started
-            writer = VideoWriter(
-                options.output,
-                plan.out_width,
-                plan.out_height,
-                plan.out_fps,
-                codec=config.codec,
-                colour=info,
-            )
-            written: list[float] = []
-
-            def write(frame, pts: Fraction) -> None:
-                started = time.perf_counter()
-                writer.write(frame, pts)
-                done = time.perf_counter()
-                clock.add("encode", done - started)
-                written.append(done)
-
-            started = time.perf_counter()
-            hooks = DriveHooks(
-                source=lambda frames: timed_frames(frames, clock, limit),
-                scheduling=lambda inner: TimedScheduling(inner, clock),
-                stage=lambda stage: TimedStage(stage, clock),
-            )
-            try:
-                # the run's own pipeline, around runners that time each inference
-                stats = drive(
-                    replace(plan, scene_threshold=0.0),
-                    reader,
-                    write,
-                    TimedRunner(sr_runner, clock) if sr_runner is not None else None,
-                    TimedRunner(vfi_runner, clock) if vfi_runner is not None else None,
-                    hooks=hooks,
-                )
-                writer.close()
-            except BaseException:
-                writer.abort()
-                raise
-            finally:
-                for runner in runners:
-                    runner.deactivate()
-            wall = time.perf_counter() - started
-    return _report(config, backend, plan, clock, stats, written, started, wall, model_load_s)
+                runner.deactivate()
+    return replace(run, model_load_s=model_load_s)
 
 
-def _report(
-    config: BenchConfig,
-    backend: str,
-    plan,
-    clock: StageClock,
-    stats,
-    written: list[float],
-    started: float,
-    wall: float,
-    model_load_s: float,
-) -> dict[str, Any]:
+def _drive_timed(plan, reader, writer, runners, clock: StageClock, limit) -> _TimedRun:
+    """``vx_engine.pipeline.drive`` (the run's own pipeline) with every stage, runner call,
+    source frame and write timed, scene cuts off."""
+    from vx_engine.pipeline import DriveHooks, drive
+
+    written: list[float] = []
+
+    def write(frame, pts: Fraction) -> None:
+        started = time.perf_counter()
+        writer.write(frame, pts)
+        done = time.perf_counter()
+        clock.add("encode", done - started)
+        written.append(done)
+
+    hooks = DriveHooks(
+        source=lambda frames: timed_frames(frames, clock, limit),
+        scheduling=lambda inner: TimedScheduling(inner, clock),
+        stage=lambda stage: TimedStage(stage, clock),
+    )
+    timed = [TimedRunner(runner, clock) if runner is not None else None for runner in runners]
+    started = time.perf_counter()
+    try:
+        stats = drive(replace(plan, scene_threshold=0.0), reader, write, *timed, hooks=hooks)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return _TimedRun(plan, stats, written, started, time.perf_counter() - started, 0.0)
+
+
+def _report(config: BenchConfig, backend: str, clock: StageClock, run: _TimedRun) -> dict[str, Any]:
+    plan, stats, written, started = run.plan, run.stats, run.written, run.started
     warm_out = min(config.warmup * len(written) // max(stats.frames_in, 1), len(written) - 1)
     if config.warmup and stats.frames_in <= config.warmup:
         raise OptionsError(
@@ -214,8 +238,8 @@ def _report(
         if infer_total > 0 and measured_in > 0
         else None,
         "first_frame_latency_ms": round((written[0] - started) * 1000.0, 3),
-        "model_load_s": round(model_load_s, 3),
-        "wall_s": round(wall, 3),
+        "model_load_s": round(run.model_load_s, 3),
+        "wall_s": round(run.wall, 3),
         "peak_rss_mib": peak_rss_mib(),
         "peak_gpu_mem_mib": round(torch.cuda.max_memory_allocated() / MIB, 1) if torch else None,
         "machine": machine_info(),
@@ -246,88 +270,3 @@ def format_table(report: dict[str, Any]) -> str:
         + ("n/a" if gpu is None else f"{gpu:.0f} MiB")
     )
     return "\n".join(lines)
-
-
-def _resolution(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    try:
-        width, height = (int(part) for part in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not WxH (e.g. 640x360)") from None
-    if width < 2 or height < 2 or width % 2 or height % 2:
-        raise click.BadParameter(f"'{value}': width and height must be even and at least 2")
-    return width, height
-
-
-@click.command("bench")
-@click.option(
-    "--sr", default="realesr-animevideov3-x2", show_default=True, help="SR model or 'none'."
-)
-@click.option("--vfi", default="none", show_default=True, help="Interpolation model or 'none'.")
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Video to run; default: a synthetic clip of --resolution.",
-)
-@click.option("--resolution", default=None, help="Synthetic input size WxH (default 640x360).")
-@click.option(
-    "--frames",
-    type=int,
-    default=None,
-    help="Measured frames after warm-up (default 8, or all of --input).",
-)
-@click.option("--backend", default="auto", show_default=True)
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]),
-    default="fp32",
-    show_default=True,
-)
-@click.option("--tile", type=int, default=None, help="Tile size in input pixels; 0 = whole frame.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the full report as JSON here.",
-)
-@click.option(
-    "--warmup", type=int, default=1, show_default=True, help="Frames run but not measured."
-)
-def bench_command(
-    sr: str,
-    vfi: str,
-    input_path: Path | None,
-    resolution: str | None,
-    frames: int | None,
-    backend: str,
-    precision: str,
-    tile: int | None,
-    json_path: Path | None,
-    warmup: int,
-) -> None:
-    """Measure per-stage latency (p50/p95), fps, first-frame latency and peak memory."""
-    if input_path is not None and resolution is not None:
-        raise OptionsError("give --input FILE or --resolution WxH, not both")
-    if input_path is not None and not Path(input_path).is_file():
-        raise OptionsError(
-            f"--input {input_path}: no such file; give a video file or use --resolution"
-        )
-    config = BenchConfig(
-        sr=None if sr.lower() == "none" else sr,
-        vfi=None if vfi.lower() == "none" else vfi,
-        input=input_path,
-        resolution=_resolution(resolution) or (640, 360),
-        frames=frames,
-        backend=backend,
-        precision=precision,
-        tile=tile,
-        warmup=warmup,
-    )
-    report = run_bench(config)
-    click.echo(format_table(report), err=True)
-    if json_path is not None:
-        Path(json_path).write_text(json.dumps(report, indent=2))

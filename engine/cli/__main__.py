@@ -1,0 +1,5 @@
+"""``python -m vx_engine.cli`` = the ``vx-engine`` command."""
+
+from vx_engine.cli import main
+
+main()
