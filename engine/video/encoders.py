@@ -7,6 +7,9 @@ falls back to the CPU encoder of the same format, with a warning; ``auto`` falls
 back silently, since choosing is its job. NVENC runs through FFmpeg's encoders (the
 ones PyAV bundles): frames reach it from host memory, so the device pipeline's
 download stays; a zero-copy NVENC hand-off is not written.
+
+``checked_encoder`` says, before a file is opened, whether an encoder takes the run's
+pixel format, frame size and ``--crf``.
 """
 
 from __future__ import annotations
@@ -78,3 +81,54 @@ def default_pix_fmt(codec: str, colour: Any | None) -> str:
     if depth > 8 and "yuv420p10le" in supported:
         return "yuv420p10le"
     return "yuv420p"
+
+
+def checked_encoder(
+    codec: str,
+    pix_fmt: str | None,
+    colour: Any | None,
+    size: tuple[int, int],
+    crf: int | float | None,
+    options: dict[str, str] | None,
+) -> tuple[Any, str, dict[str, str]]:
+    """(PyAV encoder, pixel format, options with ``crf``'s added) for ``codec``, once the
+    codec, the pixel format (``default_pix_fmt`` when None), the frame ``size`` (width,
+    height) and ``crf`` are known to go together; else one line."""
+    import av
+
+    from vx_engine.errors import OptionsError
+    from vx_engine.video.colour import chroma_shifts
+
+    try:
+        encoder = av.codec.Codec(codec, "w")
+    except (av.error.FFmpegError, ValueError):
+        raise OptionsError(f"unknown encoder '{codec}'; use libx264, libx265 or ffv1") from None
+    if encoder.type != "video":
+        raise OptionsError(f"'{codec}' is a {encoder.type} encoder; use libx264, libx265 or ffv1")
+    pix_fmt = pix_fmt or default_pix_fmt(codec, colour)
+    width, height = size
+    supported = [fmt.name for fmt in encoder.video_formats or ()]
+    if supported and pix_fmt not in supported:
+        raise OptionsError(
+            f"{codec} cannot encode pixel format {pix_fmt}; it supports {', '.join(supported)}"
+        )
+    shift_w, shift_h = chroma_shifts(av.video.format.VideoFormat(pix_fmt))
+    if shift_w > 1 or shift_h > 1:
+        raise OptionsError(
+            f"pixel format {pix_fmt} is not supported for writing; use yuv420p, yuv422p or yuv444p"
+        )
+    if width <= 0 or height <= 0 or width % (1 << shift_w) or height % (1 << shift_h):
+        raise OptionsError(
+            f"{pix_fmt} needs even frame dimensions, got {width}x{height}; "
+            "pad or crop by one pixel, or choose a 4:4:4 pixel format"
+        )
+    options = dict(options or {})
+    if crf is not None:
+        if codec in LOSSLESS_CODECS:
+            raise OptionsError(
+                f"{codec} is lossless, so --crf {crf} does not apply; drop --crf or pick libx264/libx265"
+            )
+        if not 0 <= crf <= 63:
+            raise OptionsError(f"--crf must be between 0 and 63, got {crf}")
+        options.update(quality_options(codec, crf))
+    return encoder, pix_fmt, options

@@ -24,12 +24,10 @@ from vx_engine.video.colour import (
 )
 from vx_engine.video.encoders import (
     AUTO,
-    LOSSLESS_CODECS,
     NVENC_FALLBACK,
-    default_pix_fmt,
+    checked_encoder,
     encoder_candidates,
     is_nvenc,
-    quality_options,
 )
 
 # Largest time-base denominator we accept when widening it to hold the input's ticks.
@@ -46,17 +44,6 @@ class EncoderOpenError(OptionsError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def _subsampling(pix_fmt: str) -> tuple[int, int]:
-    """(log2 horizontal, log2 vertical) chroma subsampling of a pixel format."""
-    fmt = av.video.format.VideoFormat(pix_fmt)
-    if fmt.is_rgb or len(fmt.components) < 3:
-        return 0, 0
-    return (
-        int(math.log2(1024 // fmt.chroma_width(1024))),
-        int(math.log2(1024 // fmt.chroma_height(1024))),
-    )
 
 
 def check_output_path(path: str | os.PathLike[str], overwrite: bool) -> None:
@@ -150,40 +137,9 @@ class VideoWriter:
         audio: tuple[Any, float | None, float | None],
     ) -> None:
         """Check ``codec`` against the frame, open the temp file and start encoding."""
-        try:
-            encoder = av.codec.Codec(codec, "w")
-        except (av.error.FFmpegError, ValueError):
-            raise OptionsError(f"unknown encoder '{codec}'; use libx264, libx265 or ffv1") from None
-        if encoder.type != "video":
-            raise OptionsError(
-                f"'{codec}' is a {encoder.type} encoder; use libx264, libx265 or ffv1"
-            )
-        self.pix_fmt = pix_fmt or default_pix_fmt(codec, colour)
-        supported = [fmt.name for fmt in encoder.video_formats or ()]
-        if supported and self.pix_fmt not in supported:
-            raise OptionsError(
-                f"{codec} cannot encode pixel format {self.pix_fmt}; it supports {', '.join(supported)}"
-            )
-        shift_w, shift_h = _subsampling(self.pix_fmt)
-        if shift_w > 1 or shift_h > 1:
-            raise OptionsError(
-                f"pixel format {self.pix_fmt} is not supported for writing; use yuv420p, yuv422p or yuv444p"
-            )
-        if width <= 0 or height <= 0 or width % (1 << shift_w) or height % (1 << shift_h):
-            raise OptionsError(
-                f"{self.pix_fmt} needs even frame dimensions, got {width}x{height}; "
-                "pad or crop by one pixel, or choose a 4:4:4 pixel format"
-            )
-        options = dict(options or {})
-        if crf is not None:
-            if codec in LOSSLESS_CODECS:
-                raise OptionsError(
-                    f"{codec} is lossless, so --crf {crf} does not apply; drop --crf or pick libx264/libx265"
-                )
-            if not 0 <= crf <= 63:
-                raise OptionsError(f"--crf must be between 0 and 63, got {crf}")
-            options.update(quality_options(codec, crf))
-
+        encoder, self.pix_fmt, options = checked_encoder(
+            codec, pix_fmt, colour, (width, height), crf, options
+        )
         self.width, self.height, self.fps = width, height, Fraction(fps)
         self.time_base = self._choose_time_base(colour)
         self._set_colour(colour)
