@@ -206,11 +206,13 @@ def engine_sr_stage(
     from vx_engine.pipeline.ops import HOST_OPS
     from vx_engine.pipeline.stages import build_stages
     from vx_engine.plan import make_plan
+    from vx_engine.prepare import prepare
 
     options = RunOptions(
         input=Path("-"), output=Path("-"), sr=model, tile=tile, backend=backend, precision=precision
     )
     plan = make_plan(options, frame_hw[1], frame_hw[0], Fraction(25), resolve_backend(backend))
+    plan = prepare(plan, log)
     runner, _ = make_runners(plan, log)
     runner.activate()
     return build_stages(plan, runner, None, HOST_OPS)[0][0], runner
@@ -236,7 +238,7 @@ def openvino_direct(model: str, precision: str | None = None):
     inference precision set when given), one synchronous request; -> (rgb -> rgb, precision)."""
     import openvino
 
-    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.export.registry import get_model
 
     if get_model(model).output_resize:  # the x2/x3 models are the x4 net plus a resize

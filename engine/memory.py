@@ -167,7 +167,7 @@ def reservation(estimate: MemoryEstimate, options: Any = None, plan: Any = None)
     with open(ledger / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            available = available_bytes()
+            available = available_bytes(plan.memory_limit_mb if plan is not None else None)
             if available is not None and estimate.peak_bytes > available:
                 if options is None or plan is None:
                     raise OutOfMemoryError(
@@ -196,12 +196,10 @@ def _cgroup_limit() -> int | None:
         return None
 
 
-def available_bytes() -> int | None:
+def available_bytes(limit_mb: float | None = None) -> int | None:
     """What a run may use now: MemAvailable less a tenth of the machine, the cgroup's
-    room, ``VX_MEMORY_LIMIT_MB``, less what other running jobs have reserved.
-
-    ``VX_MEMORY_LIMIT_MB`` caps it (a server shared with other work, and the tests).
-    None when nothing is known (not Linux).
+    room, the plan's ``limit_mb`` (``RunOptions.memory_limit_mb``), less what other
+    running jobs have reserved. None when nothing is known (not Linux).
     """
     candidates = []
     try:
@@ -215,8 +213,8 @@ def available_bytes() -> int | None:
         pass
     if (room := _cgroup_limit()) is not None:
         candidates.append(room)
-    if limit := os.environ.get("VX_MEMORY_LIMIT_MB"):
-        candidates.append(int(float(limit) * MB))
+    if limit_mb is not None:
+        candidates.append(int(limit_mb * MB))
     if not candidates:
         return None
     return max(0, min(candidates) - reserved_elsewhere())
@@ -275,15 +273,6 @@ def refusal(options: Any, plan: Any, estimate: MemoryEstimate, available: int) -
         f"({', '.join(f'{k} {v // MB}' for k, v in estimate.parts.items())} MB) but "
         f"{available // MB} MB is available{advice}"
     )
-
-
-def check_plan_memory(options: Any, plan: Any) -> MemoryEstimate:
-    """The plan's estimate; OutOfMemoryError (one line) when it exceeds what is available."""
-    estimate = estimate_plan(plan)
-    available = available_bytes()
-    if available is not None and estimate.peak_bytes > available:
-        raise OutOfMemoryError(refusal(options, plan, estimate, available))
-    return estimate
 
 
 def reserve_plan(options: Any, plan: Any) -> tuple[MemoryEstimate, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
+
+from vx_engine.errors import OptionsError
 
 # int8: QDQ SR models on ort-cpu/openvino (2x fp32 speed at ~41 dB from it on animevideov3);
 # bf16: openvino on CPUs with native bf16; auto: vx_engine.precision decides (the default)
@@ -40,6 +43,26 @@ class ChunkOptions:
     resume_command: str | None = None  # the command an interrupted run prints
     # chunk only an input at least this long (the CLI's default); None = always
     only_if_longer_than_s: float | None = None
+
+
+MEMORY_LIMIT_VARIABLE = "VX_MEMORY_LIMIT_MB"
+
+
+def memory_limit_setting() -> float | None:
+    """This machine's cap on a run's memory in MB (``VX_MEMORY_LIMIT_MB``), None if unset.
+
+    A setting of the machine, not of one run: the default of ``RunOptions.memory_limit_mb``,
+    so every face (``vx-engine run``, the server, bench) passes it into the plan alike.
+    """
+    text = os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise OptionsError(
+            f"{MEMORY_LIMIT_VARIABLE}={text}: not a number of MB; unset it or give e.g. 8000"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -77,7 +100,7 @@ class RunOptions:
     vfi_weights: Path | None = None  # a user's flownet.pkl (rife-v4 ships none)
     tile_batch: int = 1  # SR tiles per inference
     threads: int | None = None  # CPU runner threads; None = every core
-    spin: bool | None = None  # ORT spin-waiting; None = on unless VX_ORT_SPIN=0
+    spin: bool = True  # ORT workers spin-wait: off is faster beside other busy processes
     requests: int = 1  # OpenVINO async infer requests (tiles of a frame overlap)
     # classical FFmpeg filters, "name[:options]": before SR (input size), after it (output size)
     pre: tuple[str, ...] = ()
@@ -89,6 +112,9 @@ class RunOptions:
     vfi_scale: float | None = None  # RIFE flow scale; None = by resolution (1 / 0.5 / 0.25)
     order: str = "auto"  # "sr-first", "vfi-first" or "auto" (the stage-order table)
     check_memory: bool = True  # refuse a run whose estimated peak exceeds what is available
+    # a cap (MB) below what the machine has; the default is the machine's setting
+    # VX_MEMORY_LIMIT_MB (a server shared with other work), None = no cap
+    memory_limit_mb: float | None = field(default_factory=memory_limit_setting)
     chunks: ChunkOptions | None = None  # None = one pass
 
 

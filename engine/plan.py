@@ -3,34 +3,35 @@
 The plan names the backend, the device, each model's precision and calling convention,
 the tiles, the scheduler and the runner settings; drivers read the plan, never
 RunOptions. Every coercion (fp16 -> fp32, int8 -> fp32) is a line in ``notes``.
+
+Planning is pure: it reads the options, the source's size and rate, this machine's
+facts and stored artifact metadata (an OpenVINO validation, where one is stored); it
+loads, builds, downloads and measures nothing. A choice that waits for a measurement
+(``auto`` on OpenVINO's CPU before its validation is stored) is marked in the plan;
+``vx_engine.prepare.prepare`` measures and finishes it.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
 from vx_engine.errors import OptionsError, UnknownModelError
-from vx_engine.export.registry import (
-    MODELS,
-    ModelDescriptor,
-    default_flow_scale,
-    get_model,
-    with_denoise,
-    with_flow_scale,
-)
+from vx_engine.export.descriptors import ModelDescriptor
+from vx_engine.export.families.realcugan import with_denoise
+from vx_engine.export.families.rife import default_flow_scale, with_flow_scale
+from vx_engine.export.registry import MODELS, get_model
+from vx_engine.geometry import output_size
 from vx_engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
 from vx_engine.pipeline.ffmpeg.graph import check_spec
 from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical, known, parse_filter
 from vx_engine.pipeline.tiling import segments
-from vx_engine.stage_order import auto_order
+from vx_engine.precision import model_precision, reads_validation
+from vx_engine.stage_order import Order, choose_order
 
 Scheduler = Literal["host", "device"]
-Order = Literal["sr-first", "vfi-first"]
-ORDERS = ("auto", "sr-first", "vfi-first")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class ModelPlan:
     artifact: str  # which ONNX artifact it reads (bf16 reads the fp32 graph)
     weights: Path | None
     max_input_hw: tuple[int, int]
+    note: str | None = None  # the precision choice's log line: a coercion, or what auto chose
+    # auto on OpenVINO's CPU with native bf16 and no stored validation: fp32 for now;
+    # vx_engine.prepare measures bf16/int8 against fp32 and chooses again
+    awaits_validation: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class RunPlan:
     runner: RunnerSettings = RunnerSettings()
     scene_threshold: float = 0.12
     dedup: str = "off"  # held-frame dedup mode (vx_engine.pipeline.dedup)
-    notes: tuple[str, ...] = ()  # coercions, one line each, for the log
+    stage_notes: tuple[str, ...] = ()  # the stages' coercions (tile, strength), one line each
     # classical stages (FFmpeg filter graphs); sr_classical replaces the model (sr is None)
     sr_classical: FilterSpec | None = None
     pre: tuple[FilterSpec, ...] = ()
@@ -87,6 +92,12 @@ class RunPlan:
     # the source size, then SR/resize on every output frame
     order: Order = "sr-first"
     queue_frames: int = 4  # frames each inter-thread queue holds (fewer at 4K/8K)
+    memory_limit_mb: float | None = None  # a cap below the machine's room (vx_engine.memory)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Every coercion and precision choice, one line each, for the log."""
+        return self.stage_notes + tuple(m.note for m in self.models if m.note)
 
     @property
     def vfi_width(self) -> int:
@@ -111,31 +122,6 @@ class RunPlan:
         return f"cuda:{self.device}" if self.scheduler == "device" else "cpu"
 
 
-def _even(value: float) -> int:
-    return max(2, int(round(value / 2.0)) * 2)
-
-
-def _target_size(options: RunOptions, width: int, height: int, sr_scale: int) -> tuple[int, int]:
-    for name, value in (("--width", options.width), ("--height", options.height)):
-        if value is not None and (value <= 0 or value % 2):
-            raise OptionsError(f"{name} {value}: must be a positive even number (4:2:0 video)")
-    if options.scale is not None:
-        if options.scale <= 0:
-            raise OptionsError(f"--scale {options.scale}: must be positive")
-        if options.width or options.height:
-            raise OptionsError("give --scale or --width/--height, not both")
-        return _even(width * options.scale), _even(height * options.scale)
-    if options.width and options.height:
-        # fit inside the box, aspect kept
-        factor = min(options.width / width, options.height / height)
-        return _even(width * factor), _even(height * factor)
-    if options.width:
-        return options.width, _even(height * options.width / width)
-    if options.height:
-        return _even(width * options.height / height), options.height
-    return width * sr_scale, height * sr_scale
-
-
 def _out_fps(options: RunOptions, in_fps: Fraction) -> Fraction:
     if options.interp is not None and options.fps is not None:
         raise OptionsError("give --interp or --fps, not both")
@@ -156,33 +142,10 @@ def _out_fps(options: RunOptions, in_fps: Fraction) -> Fraction:
     return in_fps * 2
 
 
-def _precision(
-    desc: ModelDescriptor, requested: str, backend: str, device: int | str, notes: list[str]
-):
-    """``vx_engine.precision``'s choice for ``desc`` on ``backend``, fed with this machine's
-    facts and the stored validation figures ``auto`` reads; every coercion is a note."""
-    from vx_engine.backends.select import openvino_device_name, probe_facts
-    from vx_engine.precision import choose_precision
-
-    facts = probe_facts()
-    stored: dict[str, float] = {}
-    if backend == "openvino" and requested == "auto" and facts.cpu_bf16:
-        from vx_engine.backends.openvino_validate import openvino_validation
-
-        stored = openvino_validation(desc.name)
-    choice = choose_precision(
-        requested,
-        backend,
-        desc.name,
-        desc.kind,
-        desc.supports_half,
-        facts.cpu_bf16,
-        stored,
-        openvino_device=openvino_device_name(device) if backend == "openvino" else "CPU",
-    )
-    if choice.note:
-        notes.append(choice.note)
-    return choice
+def _checked(model: ModelPlan) -> ModelPlan:
+    if model.precision == "int8" and model.weights is not None:
+        raise OptionsError("--precision int8 quantizes the pinned weights only; drop the weights")
+    return model
 
 
 def _model_plan(
@@ -191,7 +154,6 @@ def _model_plan(
     backend: str,
     max_hw: tuple[int, int],
     weights: Path | None,
-    notes: list[str],
 ) -> ModelPlan:
     if weights is None and not desc.ships_weights:
         flag = "--sr-weights" if desc.kind == "sr" else "--vfi-weights"
@@ -201,21 +163,31 @@ def _model_plan(
         )
     if weights is not None and not Path(weights).is_file():
         raise OptionsError(f"weights file {weights} does not exist; check the path")
-    choice = _precision(desc, options.precision, backend, options.device, notes)
-    if choice.precision == "int8" and weights is not None:
-        raise OptionsError("--precision int8 quantizes the pinned weights only; drop the weights")
-    return ModelPlan(desc, choice.precision, choice.artifact, weights, max_hw)
+    stored, awaits = None, False
+    if reads_validation(options.precision, backend, options.device):
+        from vx_engine.backends.openvino_validate import matching_validation
+
+        stored = matching_validation(desc.name)  # read only: prepare measures what is missing
+        awaits = stored is None
+    choice = model_precision(desc, options.precision, backend, options.device, stored or {})
+    return _checked(
+        ModelPlan(desc, choice.precision, choice.artifact, weights, max_hw, choice.note, awaits)
+    )
+
+
+def with_validation(model: ModelPlan, plan: RunPlan, measured: dict[str, float]) -> ModelPlan:
+    """``model`` as ``auto`` plans it once its OpenVINO validation ``measured`` is known."""
+    choice = model_precision(model.desc, "auto", plan.backend, plan.device, measured)
+    chosen = {"precision": choice.precision, "artifact": choice.artifact, "note": choice.note}
+    return _checked(replace(model, **chosen, awaits_validation=False))
 
 
 def _runner_settings(options: RunOptions) -> RunnerSettings:
     if options.threads is not None and options.threads < 1:
         raise OptionsError(f"--threads {options.threads}: must be 1 or more")
-    spin = options.spin
-    if spin is None:  # the environment may still set the default (as before it was a flag)
-        spin = os.environ.get("VX_ORT_SPIN", "1") != "0"
     if options.requests < 1:
         raise OptionsError(f"--requests {options.requests}: must be 1 or more")
-    return RunnerSettings(threads=options.threads, spin=spin, requests=options.requests)
+    return RunnerSettings(threads=options.threads, spin=options.spin, requests=options.requests)
 
 
 # SR inputs above 1080p run in tiles of 512 unless --tile says otherwise.
@@ -231,22 +203,88 @@ def _queue_frames(width: int, height: int, default: int = 4) -> int:
     return max(1, min(default, QUEUE_BYTES // (3 * 4 * width * height)))
 
 
-def _order(
-    options: RunOptions, sr: ModelDescriptor | None, in_fps: Fraction, out_fps, classical: bool
-) -> Order:
-    if options.order not in ORDERS:
-        raise OptionsError(f"--order {options.order}: use one of {', '.join(ORDERS)}")
-    if options.order == "vfi-first" and classical:
-        # classical stages (FFmpeg graphs, some holding frames back) run on source frames
-        raise OptionsError(
-            "--order vfi-first runs models only; drop the classical stages "
-            "(--pre/--post, --sr lanczos..., --vfi blend/minterpolate) or use --order sr-first"
+@dataclass(frozen=True)
+class _Stages:
+    """What the options ask each stage to be, before any size is known."""
+
+    sr: ModelDescriptor | None
+    sr_classical: FilterSpec | None
+    sr_scale: int  # the SR stage's own scale (a classical upscaler: 2x)
+    ai_strength: float
+    vfi: ModelDescriptor | None
+    vfi_classical: FilterSpec | None
+    pre: tuple[FilterSpec, ...]
+    post: tuple[FilterSpec, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def classical(self) -> bool:
+        return bool(self.pre or self.post or self.sr_classical or self.vfi_classical) or (
+            self.ai_strength < 1.0
         )
-    if options.order != "auto":
-        return options.order  # type: ignore[return-value]
-    if options.vfi is None or classical:
-        return "sr-first"
-    return auto_order(sr.scale if sr else 1, out_fps / in_fps)
+
+
+def _stages(options: RunOptions) -> _Stages:
+    sr, sr_classical, strength, strength_note = _sr_choice(options)
+    vfi_classical = parse_filter(options.vfi, "vfi") if is_classical("vfi", options.vfi) else None
+    vfi = _model("--vfi", options.vfi, "vfi") if options.vfi and not vfi_classical else None
+    if sr is not None and sr.kind != "sr":
+        raise OptionsError(f"--sr {sr.name} is a {sr.kind} model; pick a super-resolution model")
+    if vfi is not None and vfi.kind != "vfi":
+        raise OptionsError(f"--vfi {vfi.name} is a {vfi.kind} model; pick rife-hdv3 or rife-v4")
+    # a classical upscaler has no scale of its own: 2x unless a size is given
+    sr_scale = sr.scale if sr else (2 if sr_classical else 1)
+    if strength_note:  # --ai-strength 0: lanczos at the model's size, no model loaded
+        sr_scale = strength_note[1]
+    pre = tuple(parse_filter(text, "pre") for text in options.pre)
+    post = tuple(parse_filter(text, "post") for text in options.post)
+    notes = (strength_note[0],) if strength_note else ()
+    return _Stages(sr, sr_classical, sr_scale, strength, vfi, vfi_classical, pre, post, notes)
+
+
+def _tiles(options: RunOptions, sr: ModelDescriptor | None, width: int, height: int):
+    """(tile, overlap, note or None) of the SR stage."""
+    if is_classical("sr", options.sr) and options.tile:
+        raise OptionsError(
+            f"--sr {options.sr} is a classical upscaler: it tiles nothing; drop --tile"
+        )
+    tile = options.tile if options.tile is not None else (sr.tiling.default_tile if sr else 0)
+    note = None
+    if options.tile is None and sr is not None and tile == 0 and width * height > LARGE_SR_INPUT:
+        # whole-frame SR of a 4K input needs ~8.5 GB (1075 B per input pixel, see
+        # vx_engine.memory); tiles bound it by the tile (~340 MB at 512)
+        tile = LARGE_INPUT_TILE
+        note = f"{sr.name}: --tile {tile} (input above 1080p; --tile 0 for whole frames)"
+    overlap = options.tile_overlap
+    if overlap is None:
+        overlap = sr.tiling.default_overlap if sr else 0
+    if tile < 0 or overlap < 0:
+        raise OptionsError("--tile and --tile-overlap must be 0 or more")
+    if tile and tile <= overlap:
+        raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
+    if options.tile_batch < 1:
+        raise OptionsError(f"--tile-batch {options.tile_batch}: must be 1 or more")
+    return tile, overlap, note
+
+
+def _check_graphs(stages: _Stages, size: tuple[int, int], out: tuple[int, int], out_fps) -> None:
+    """Build every classical graph once at the run's sizes: bad options fail before decoding."""
+    for spec in stages.pre:
+        check_spec(spec, *size, size, None)
+    if stages.sr_classical is not None:
+        check_spec(stages.sr_classical, *size, out, None)
+    for spec in stages.post:
+        check_spec(spec, *out, out, None)
+    if stages.vfi_classical is not None:
+        check_spec(stages.vfi_classical, *out, out, out_fps)
+
+
+def _sr_window(height: int, width: int, tile: int, overlap: int) -> tuple[int, int]:
+    """The largest tile window the tiler will feed (aligned windows can exceed tile + 2P)."""
+    return tuple(  # type: ignore[return-value]
+        max(seg.window_end - seg.window_start for seg in segments(length, tile, overlap))
+        for length in (height, width)
+    )
 
 
 def make_plan(
@@ -260,78 +298,42 @@ def make_plan(
 
     if backend is None:
         backend = resolve_backend(options.backend)
-    sr, sr_classical, strength, strength_note = _sr_choice(options)
-    vfi_classical = parse_filter(options.vfi, "vfi") if is_classical("vfi", options.vfi) else None
-    vfi = _model("--vfi", options.vfi, "vfi") if options.vfi and not vfi_classical else None
-    if sr is not None and sr.kind != "sr":
-        raise OptionsError(f"--sr {sr.name} is a {sr.kind} model; pick a super-resolution model")
-    if vfi is not None and vfi.kind != "vfi":
-        raise OptionsError(f"--vfi {vfi.name} is a {vfi.kind} model; pick rife-hdv3 or rife-v4")
-    notes: list[str] = [strength_note[0]] if strength_note else []
-    # a classical upscaler has no scale of its own: 2x unless a size is given
-    sr_scale = sr.scale if sr else (2 if sr_classical else 1)
-    if strength_note:  # --ai-strength 0: lanczos at the model's size, no model loaded
-        sr_scale = strength_note[1]
-    out_width, out_height = _target_size(options, width, height, sr_scale)
+    stages = _stages(options)
+    sr, vfi = stages.sr, stages.vfi
+    out_width, out_height = output_size(
+        width, height, stages.sr_scale, options.scale, options.width, options.height
+    )
     if out_width > MAX_WIDTH or out_height > MAX_HEIGHT:
         raise OptionsError(
             f"target {out_width}x{out_height} is larger than 8K ({MAX_WIDTH}x{MAX_HEIGHT}); "
             "lower --scale/--width/--height"
         )
-    if is_classical("sr", options.sr) and options.tile:
-        raise OptionsError(
-            f"--sr {options.sr} is a classical upscaler: it tiles nothing; drop --tile"
-        )
-    tile = options.tile if options.tile is not None else (sr.tiling.default_tile if sr else 0)
-    if options.tile is None and sr is not None and tile == 0 and width * height > LARGE_SR_INPUT:
-        # whole-frame SR of a 4K input needs ~8.5 GB (1075 B per input pixel, see
-        # vx_engine.memory); tiles bound it by the tile (~340 MB at 512)
-        tile = LARGE_INPUT_TILE
-        notes.append(f"{sr.name}: --tile {tile} (input above 1080p; --tile 0 for whole frames)")
-    overlap = options.tile_overlap
-    if overlap is None:
-        overlap = sr.tiling.default_overlap if sr else 0
-    if tile < 0 or overlap < 0:
-        raise OptionsError("--tile and --tile-overlap must be 0 or more")
-    if tile and tile <= overlap:
-        raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
-    if options.tile_batch < 1:
-        raise OptionsError(f"--tile-batch {options.tile_batch}: must be 1 or more")
+    tile, overlap, tile_note = _tiles(options, sr, width, height)
     out_fps = _out_fps(options, in_fps)
-    pre = tuple(parse_filter(text, "pre") for text in options.pre)
-    post = tuple(parse_filter(text, "post") for text in options.post)
-    # build every classical graph once at the run's sizes: bad options fail before decoding
-    for spec in pre:
-        check_spec(spec, width, height, (width, height), None)
-    if sr_classical is not None:
-        check_spec(sr_classical, width, height, (out_width, out_height), None)
-    for spec in post:
-        check_spec(spec, out_width, out_height, (out_width, out_height), None)
-    if vfi_classical is not None:
-        check_spec(vfi_classical, out_width, out_height, (out_width, out_height), out_fps)
+    _check_graphs(stages, (width, height), (out_width, out_height), out_fps)
     sr_model = vfi_model = None
     if sr is not None:
-        # the largest tile window the tiler will feed (aligned windows can exceed tile + 2P)
-        sr_hw = tuple(
-            max(seg.window_end - seg.window_start for seg in segments(length, tile, overlap))
-            for length in (height, width)
-        )
-        sr_model = _model_plan(sr, options, backend, sr_hw, options.sr_weights, notes)
-    classical = bool(pre or post or sr_classical or vfi_classical or strength < 1.0)
-    order = _order(options, sr, in_fps, out_fps, classical)
+        sr_hw = _sr_window(height, width, tile, overlap)
+        sr_model = _model_plan(sr, options, backend, sr_hw, options.sr_weights)
+    order = choose_order(
+        options.order, options.vfi, sr.scale if sr else 1, out_fps / in_fps, stages.classical
+    )
     if vfi is not None:
         vfi_w, vfi_h = (width, height) if order == "vfi-first" else (out_width, out_height)
         scale = options.vfi_scale
         vfi = with_flow_scale(vfi, default_flow_scale(vfi_w, vfi_h) if scale is None else scale)
         multiple = vfi.io.size_multiple
         vfi_hw = (-(-vfi_h // multiple) * multiple, -(-vfi_w // multiple) * multiple)
-        vfi_model = _model_plan(vfi, options, backend, vfi_hw, options.vfi_weights, notes)
+        vfi_model = _model_plan(vfi, options, backend, vfi_hw, options.vfi_weights)
+    sr_width, sr_height = (out_width, out_height)
+    if not stages.sr_classical:
+        sr_width, sr_height = width * stages.sr_scale, height * stages.sr_scale
     return RunPlan(
         in_width=width,
         in_height=height,
         sr=sr,
-        sr_width=out_width if sr_classical else width * sr_scale,
-        sr_height=out_height if sr_classical else height * sr_scale,
+        sr_width=sr_width,
+        sr_height=sr_height,
         out_width=out_width,
         out_height=out_height,
         vfi=vfi,
@@ -349,14 +351,15 @@ def make_plan(
         runner=_runner_settings(options),
         scene_threshold=options.scene_threshold,
         dedup=options.dedup,
-        notes=tuple(notes),
-        sr_classical=sr_classical,
-        pre=pre,
-        post=post,
-        vfi_classical=vfi_classical,
-        ai_strength=strength,
+        stage_notes=stages.notes + ((tile_note,) if tile_note else ()),
+        sr_classical=stages.sr_classical,
+        pre=stages.pre,
+        post=stages.post,
+        vfi_classical=stages.vfi_classical,
+        ai_strength=stages.ai_strength,
         order=order,
         queue_frames=_queue_frames(out_width, out_height),
+        memory_limit_mb=options.memory_limit_mb,
     )
 
 

@@ -1,4 +1,7 @@
-"""Which precision runs: ``--precision`` x backend x model x machine -> one choice. Pure.
+"""Which precision runs: ``--precision`` x backend x model x machine -> one choice.
+
+``choose_precision`` is pure: the machine's facts and the stored validation figures
+are its arguments; ``model_precision`` feeds it this machine's facts.
 
 ``auto`` (the default) picks the fastest precision whose stored validation against
 fp32 is at least ``AUTO_MIN_PSNR_DB`` for that backend and model:
@@ -18,6 +21,7 @@ Named precisions are honoured or refused in one line; the only silent-ish coerci
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vx_engine.errors import OptionsError
 
@@ -152,3 +156,34 @@ def _auto(
     if "bf16" in stored:
         return said("fp32", f"bf16 validated at {stored['bf16']:.1f} dB < {floor:.0f} dB")
     return said("fp32", "no stored bf16 validation for this model")
+
+
+def reads_validation(requested: str, backend: str, device: int | str) -> bool:
+    """Whether ``auto`` reads an OpenVINO validation here: on OpenVINO's CPU with native bf16."""
+    from vx_engine.backends.select import openvino_device_name, probe_facts
+
+    return (
+        backend == "openvino"
+        and requested == "auto"
+        and probe_facts().cpu_bf16
+        and openvino_device_name(device).startswith("CPU")
+    )
+
+
+def model_precision(
+    desc: Any, requested: str, backend: str, device: int | str, stored: dict[str, float]
+) -> PrecisionChoice:
+    """``choose_precision`` for ``desc`` (a ModelDescriptor) on this machine, with the
+    validation figures (dB vs fp32) stored or measured for it."""
+    from vx_engine.backends.select import openvino_device_name, probe_facts
+
+    return choose_precision(
+        requested,
+        backend,
+        desc.name,
+        desc.kind,
+        desc.supports_half,
+        probe_facts().cpu_bf16,
+        stored,
+        openvino_device=openvino_device_name(device) if backend == "openvino" else "CPU",
+    )

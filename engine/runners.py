@@ -9,21 +9,17 @@ from vx_engine.plan import ModelPlan, RunPlan
 
 
 def make_runner(model: ModelPlan, plan: RunPlan, log: Callable[[str], None]):
-    """The runner of one planned model; builds its missing ONNX artifact first."""
+    """The runner of one model of a prepared plan (``vx_engine.prepare``); builds its
+    missing ONNX artifact first."""
     from vx_engine.backends.base import RunnerSpec
     from vx_engine.backends.select import create_runner
     from vx_engine.export.artifacts import load_torch_model
-    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.prepare import model_artifact
 
     desc = model.desc
-    onnx_path = None
-    if not plan.backend.startswith("torch"):
-        onnx_path, _ = ensure_artifact(
-            desc.name, model.artifact, log=log, weights=model.weights, flow_scale=desc.flow_scale
-        )
     spec = RunnerSpec(
         model=desc.name,
-        onnx_path=onnx_path,
+        onnx_path=model_artifact(model, plan, log),
         precision=model.precision,
         max_input_hw=model.max_input_hw,
         opt_input_hw=model.max_input_hw,
@@ -53,7 +49,8 @@ def make_runners(plan: RunPlan, log: Callable[[str], None]):
 
 def check_device(backend: str, device: int | str) -> None:
     """OptionsError (one line) when ``device`` is no device this backend can use here."""
-    from vx_engine.backends.select import GPU_BACKENDS, device_problem, gpu_count
+    from vx_engine.backends.select import GPU_BACKENDS, device_problem
+    from vx_engine.gpu.probe import gpu_count
 
     if backend == "openvino":
         from vx_engine.backends.select import openvino_device_problem, probe_facts

@@ -12,7 +12,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Literal
 
+from vx_engine.errors import OptionsError
+
 Order = Literal["sr-first", "vfi-first"]
+ORDERS = ("auto", "sr-first", "vfi-first")
 
 # (SR scale, fps ratio) -> order; from benchmarks/results/stage_order.json (see README)
 ORDER_TABLE: dict[tuple[int, Fraction], Order] = {
@@ -32,3 +35,25 @@ def auto_order(sr_scale: int, fps_ratio: Fraction) -> Order:
         key=lambda k: (abs(k[0] - sr_scale), abs(float(k[1]) - float(fps_ratio))),
     )
     return ORDER_TABLE[key]
+
+
+def choose_order(
+    requested: str, vfi: str | None, sr_scale: int, fps_ratio: Fraction, classical: bool
+) -> Order:
+    """The order a run takes for ``--order requested``; OptionsError (one line) if it cannot.
+
+    ``classical``: the run has classical stages (FFmpeg graphs), which run on source frames.
+    """
+    if requested not in ORDERS:
+        raise OptionsError(f"--order {requested}: use one of {', '.join(ORDERS)}")
+    if requested == "vfi-first" and classical:
+        # classical stages (FFmpeg graphs, some holding frames back) run on source frames
+        raise OptionsError(
+            "--order vfi-first runs models only; drop the classical stages "
+            "(--pre/--post, --sr lanczos..., --vfi blend/minterpolate) or use --order sr-first"
+        )
+    if requested != "auto":
+        return requested  # type: ignore[return-value]
+    if vfi is None or classical:
+        return "sr-first"
+    return auto_order(sr_scale, fps_ratio)

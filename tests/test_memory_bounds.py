@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,8 +18,9 @@ import pytest
 from media import make_clip, psnr, read_all
 
 from vx_engine.errors import OptionsError
-from vx_engine.export.registry import get_model, with_flow_scale
-from vx_engine.memory import MB, OutOfMemoryError, check_plan_memory, estimate_plan
+from vx_engine.export.families.rife import with_flow_scale
+from vx_engine.export.registry import get_model
+from vx_engine.memory import MB, OutOfMemoryError, estimate_plan, reserve_plan
 from vx_engine.options import RunOptions
 from vx_engine.plan import make_plan
 from vx_engine.stage_order import ORDER_TABLE, auto_order
@@ -69,8 +71,8 @@ def test_smaller_flow_scale_exports_match_pytorch(tmp_path: Path) -> None:
     import onnxruntime as ort
     import torch
 
+    from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.export.artifacts import load_torch_model, validation_inputs
-    from vx_engine.export.builders import ensure_artifact
 
     desc = with_flow_scale(get_model("rife-hdv3"), 0.5)
     path, meta = ensure_artifact("rife-hdv3", "fp32", log=lambda m: None, flow_scale=0.5)
@@ -106,16 +108,21 @@ def test_auto_order_follows_the_table() -> None:
     assert auto_order(1, Fraction(2)) == "sr-first"
 
 
-def test_estimate_grows_with_size_and_refusal_names_what_fits(monkeypatch) -> None:
+def test_estimate_grows_with_size_and_refusal_names_what_fits(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(
+        "VX_CACHE", str(tmp_path)
+    )  # a ledger of its own: no other job's reservations
     options = _opts(sr="realesr-animevideov3-x2", vfi="rife-hdv3", interp=2, order="sr-first")
     small = estimate_plan(make_plan(options, 320, 180, Fraction(24), "ort-cpu"))
-    plan = make_plan(options, 3840, 2160, Fraction(24), "ort-cpu")
-    big = estimate_plan(plan)
+    big = estimate_plan(make_plan(options, 3840, 2160, Fraction(24), "ort-cpu"))
     assert big.peak_bytes > 10 * small.peak_bytes
     # an allowance between the smallest alternative and this plan's own estimate
-    monkeypatch.setenv("VX_MEMORY_LIMIT_MB", str(big.peak_mb // 2))
+    capped = replace(options, memory_limit_mb=big.peak_mb // 2)
+    plan = make_plan(capped, 3840, 2160, Fraction(24), "ort-cpu")
+    assert plan.memory_limit_mb == big.peak_mb // 2
     with pytest.raises(OutOfMemoryError) as caught:
-        check_plan_memory(options, plan)
+        with reserve_plan(capped, plan)[1]:
+            pass
     line = str(caught.value)
     assert "\n" not in line
     assert f"needs about {big.peak_mb} MB" in line and f"{big.peak_mb // 2} MB is available" in line
@@ -123,8 +130,18 @@ def test_estimate_grows_with_size_and_refusal_names_what_fits(monkeypatch) -> No
     # every suggestion really fits when planned
     for flag in line.split("settings that fit: ")[1].split(", "):
         assert int(flag.split("(~")[1].split(" MB")[0]) <= big.peak_mb // 2
-    small_plan = make_plan(options, 320, 180, Fraction(24), "ort-cpu")
-    assert check_plan_memory(options, small_plan).peak_mb == small.peak_mb
+    small_plan = make_plan(capped, 320, 180, Fraction(24), "ort-cpu")
+    estimate, held = reserve_plan(capped, small_plan)
+    with held:
+        assert estimate.peak_mb == small.peak_mb
+
+
+def test_memory_limit_is_the_machine_setting_by_default(monkeypatch) -> None:
+    """``VX_MEMORY_LIMIT_MB`` is read where the options are made, and the plan carries it."""
+    monkeypatch.setenv("VX_MEMORY_LIMIT_MB", "1234")
+    assert make_plan(_opts(), 64, 48, Fraction(24), "ort-cpu").memory_limit_mb == 1234.0
+    monkeypatch.delenv("VX_MEMORY_LIMIT_MB")
+    assert make_plan(_opts(), 64, 48, Fraction(24), "ort-cpu").memory_limit_mb is None
 
 
 def _clip(tmp_path: Path, frames: int = 4) -> Path:
@@ -259,7 +276,7 @@ def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(tmp_path: Path
     import json
     import os
 
-    from vx_engine.server.testing import ServerProcess
+    from server_process import ServerProcess
 
     source = tmp_path / "in.mp4"
     make_clip(

@@ -19,7 +19,7 @@ from vx_engine.api import run
 from vx_engine.backends.base import RunnerSpec
 from vx_engine.backends.select import create_runner, probe_facts
 from vx_engine.errors import OptionsError
-from vx_engine.export.builders import ensure_artifact
+from vx_engine.export.artifact_builders import ensure_artifact
 from vx_engine.export.registry import MODELS
 from vx_engine.options import RunOptions
 from vx_engine.precision import choose_precision
@@ -269,3 +269,39 @@ def test_fp32_stays_fp32_everywhere():
     for backend in ("openvino", "ort-cpu", "tensorrt", "ort-cuda", "torch-cuda", "torch-cpu"):
         choice = _choose("fp32", backend, stored={"bf16": 60.0, "fp16": 60.0, "int8": 60.0})
         assert (choice.precision, choice.artifact, choice.note) == ("fp32", "fp32", None)
+
+
+@pytest.mark.skipif(not probe_facts().cpu_bf16, reason="auto reads no validation without bf16")
+def test_prepare_measures_what_the_plan_left_open_and_stores_it(tmp_path, monkeypatch):
+    """A cache with the fp32 artifact but no stored validation: the plan runs fp32 for now
+    and awaits; prepare measures, chooses bf16 and stores the figures the next plan reads."""
+    import shutil
+    from fractions import Fraction
+
+    from vx_engine.export.artifacts import artifact_paths
+    from vx_engine.export.onnx_export import MIN_OPSET
+    from vx_engine.plan import make_plan
+    from vx_engine.prepare import model_artifact, prepare
+
+    model = "realesr-animevideov3-x2"
+    onnx_path, _ = ensure_artifact(model, "fp32", log=lambda message: None)
+    monkeypatch.setenv("VX_CACHE", str(tmp_path))
+    copy_onnx, copy_meta = artifact_paths(MODELS[model], "fp32", MIN_OPSET, None)
+    copy_onnx.parent.mkdir(parents=True)
+    shutil.copy(onnx_path, copy_onnx)
+    shutil.copy(onnx_path.with_suffix(".json"), copy_meta)
+    options = RunOptions(Path("in.mp4"), Path("out.mkv"), sr=model, backend="openvino")
+    plan = make_plan(options, 96, 64, Fraction(24))
+    (waiting,) = plan.models
+    assert waiting.awaits_validation and waiting.precision == "fp32"
+    assert "no stored bf16 validation" in plan.notes[-1]
+    with pytest.raises(RuntimeError, match="prepare"):
+        model_artifact(waiting, plan, lambda message: None)
+    lines: list[str] = []
+    prepared = prepare(plan, lines.append)
+    (chosen,) = prepared.models
+    assert (chosen.precision, chosen.artifact, chosen.awaits_validation) == ("bf16", "fp32", False)
+    assert "auto -> bf16 (validated at" in prepared.notes[-1]
+    assert any(line.startswith("validate: ") for line in lines), lines
+    assert make_plan(options, 96, 64, Fraction(24)) == prepared  # stored: read, not measured
+    assert prepare(prepared, lines.append) is prepared

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vx_engine.export.artifacts import artifact_paths, psnr, validation_inputs
-from vx_engine.export.build import MIN_OPSET
-from vx_engine.export.builders import ensure_artifact
+from vx_engine.export.artifacts import artifact_paths, psnr, read_metadata, validation_inputs
+from vx_engine.export.descriptors import ModelDescriptor
 from vx_engine.export.locks import exclusive
-from vx_engine.export.registry import ModelDescriptor, get_model
+from vx_engine.export.onnx_export import MIN_OPSET
+from vx_engine.export.registry import get_model
 
 VALIDATION_VERSION = 1  # bump when the inputs or the method change
 Log = Callable[[str], None]
@@ -96,11 +96,43 @@ def _worst_psnr(onnx_path: Path, precision: str, sets: list, names: list, refs: 
     return round(min(scores), 2)
 
 
+def _matching(path: Path, key: dict, int8_path: Path) -> dict[str, float] | None:
+    """The sidecar's figures when they were measured under ``key`` and after the int8
+    artifact (if any) was built; None when they must be measured again."""
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if any(stored.get(k) != v for k, v in key.items()):
+        return None
+    if int8_path.is_file() and "int8" not in stored["psnr_db"]:
+        return None  # the int8 artifact was built after the last measurement
+    return stored["psnr_db"]
+
+
+def matching_validation(model: str) -> dict[str, float] | None:
+    """{precision: dB} stored for today's fp32 artifact, openvino and CPU; reads files only,
+    builds and measures nothing (what the plan reads). None: ``openvino_validation`` must
+    measure first."""
+    from vx_engine.backends.select import cpu_has_bf16
+    from vx_engine.export.quantize import int8_paths
+
+    desc = get_model(model)
+    onnx_path, meta_path = artifact_paths(desc, "fp32", MIN_OPSET, None)
+    meta = read_metadata(meta_path, onnx_path)
+    if meta is None:
+        return None
+    key = _key(meta["onnx_sha256"], cpu_has_bf16())
+    return _matching(sidecar_path(desc), key, int8_paths(onnx_path)[0])
+
+
 def openvino_validation(model: str, log: Log = _stderr) -> dict[str, float]:
-    """{precision: worst PSNR dB vs ORT fp32} for OpenVINO on this CPU; cached in the sidecar."""
+    """{precision: worst PSNR dB vs ORT fp32} for OpenVINO on this CPU; measured once (the
+    fp32 artifact built first if missing), then read from the sidecar."""
     import onnxruntime as ort
 
     from vx_engine.backends.select import cpu_has_bf16
+    from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.export.quantize import int8_paths
 
     desc = get_model(model)
@@ -109,22 +141,10 @@ def openvino_validation(model: str, log: Log = _stderr) -> dict[str, float]:
     cpu_bf16 = cpu_has_bf16()
     key = _key(meta["onnx_sha256"], cpu_bf16)
     path = sidecar_path(desc)
-
-    def cached() -> dict[str, float] | None:
-        try:
-            stored = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        if any(stored.get(k) != v for k, v in key.items()):
-            return None
-        if int8_path.is_file() and "int8" not in stored["psnr_db"]:
-            return None  # the int8 artifact was built after the last measurement
-        return stored["psnr_db"]
-
-    if (found := cached()) is not None:
+    if (found := _matching(path, key, int8_path)) is not None:
         return found
     with exclusive(path):
-        if (found := cached()) is not None:
+        if (found := _matching(path, key, int8_path)) is not None:
             return found
         started = time.perf_counter()
         log(f"validate: {model} under OpenVINO against ONNX Runtime fp32")

@@ -3,7 +3,7 @@
 PRelu is rewritten at load time (``vx_engine.export.graph_rewrites.rewrite_prelu``, bit-exact)
 into ops ORT runs in its blocked NCHWc layout. Worker threads spin-wait by default
 (10% faster on an idle machine, equal inside the threaded pipeline); the plan's
-``spin=False`` (``--no-spin``, or ``VX_ORT_SPIN=0``) turns that off where other
+``spin=False`` (``RunOptions.spin``, ``--no-spin``) turns that off where other
 processes compete for the cores (20% faster there).
 """
 

@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vx_engine.export.registry import MODELS
+from vx_engine.geometry import output_size
 from vx_engine.options import MAX_HEIGHT, MAX_WIDTH
 from vx_engine.server.job_settings import MAX_FPS, JobSettings
 
@@ -108,14 +109,12 @@ def _sr_scale(settings: JobSettings) -> int:
     return desc.scale if desc is not None else 2  # a classical upscaler: 2x, as the plan
 
 
-def _out_pixels(settings: JobSettings, header: Header) -> float:
-    """The output frame's pixels (RIFE runs at the output size): aspect kept, as the plan does."""
-    pixels = header.width * header.height
-    if settings.height is not None:
-        return pixels * (settings.height / header.height) ** 2
-    if settings.scale is not None:
-        return pixels * settings.scale**2
-    return pixels * _sr_scale(settings) ** 2
+def _out_pixels(settings: JobSettings, header: Header) -> int:
+    """The output frame's pixels (RIFE runs at the output size), sized as the plan sizes it."""
+    width, height = output_size(
+        header.width, header.height, _sr_scale(settings), settings.scale, None, settings.height
+    )
+    return width * height
 
 
 def check_job(settings: JobSettings, header: Header, limits: JobLimits) -> None:

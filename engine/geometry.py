@@ -1,0 +1,48 @@
+"""Output geometry: the output frame's size from the input's and the size options.
+
+One function for the plan (``vx_engine.plan``) and for the server's job limits
+(``vx_engine.server.limits``), which price a job from its container header before
+anything is planned; both get the same even, aspect-kept size.
+"""
+
+from __future__ import annotations
+
+from vx_engine.errors import OptionsError
+
+
+def even(value: float) -> int:
+    """The nearest even size, at least 2 (4:2:0 video has whole chroma rows only there)."""
+    return max(2, int(round(value / 2.0)) * 2)
+
+
+def output_size(
+    width: int,
+    height: int,
+    sr_scale: int,
+    scale: float | None = None,
+    out_width: int | None = None,
+    out_height: int | None = None,
+) -> tuple[int, int]:
+    """(width, height) of the output for a ``width`` × ``height`` input.
+
+    ``scale`` or ``out_width``/``out_height`` (both: fit inside that box, aspect kept);
+    none of them: the SR model's own ``sr_scale``. OptionsError (one line) for values
+    no encoder takes.
+    """
+    for name, value in (("--width", out_width), ("--height", out_height)):
+        if value is not None and (value <= 0 or value % 2):
+            raise OptionsError(f"{name} {value}: must be a positive even number (4:2:0 video)")
+    if scale is not None:
+        if scale <= 0:
+            raise OptionsError(f"--scale {scale}: must be positive")
+        if out_width or out_height:
+            raise OptionsError("give --scale or --width/--height, not both")
+        return even(width * scale), even(height * scale)
+    if out_width and out_height:
+        factor = min(out_width / width, out_height / height)
+        return even(width * factor), even(height * factor)
+    if out_width:
+        return out_width, even(height * out_width / width)
+    if out_height:
+        return even(width * out_height / height), out_height
+    return width * sr_scale, height * sr_scale
