@@ -1,8 +1,9 @@
 """A chunked run: plan the chunks, run the missing ones, assemble, keep a resumable record.
 
 The driver alone writes the manifest and the output, whether the chunks run here
-(``LocalChunks``: the models loaded once, chunks one after another) or on Ray actors
-(``vx_engine.distributed.ray_pool``), so a driver that dies is resumed with ``--resume``.
+(``vx_engine.distributed.local``: the models loaded once, chunks one after another) or
+on Ray actors (``vx_engine.distributed.ray_pool``), so a driver that dies is resumed
+with ``--resume``.
 An interrupted run (Ctrl-C, SIGTERM, a failed chunk) keeps its work directory and says
 the command that resumes it; one that succeeds removes it unless ``--keep-work``.
 """
@@ -26,6 +27,7 @@ from vx_engine.distributed.chunks import (
     plan_chunks,
     why_unchunkable,
 )
+from vx_engine.distributed.local import LocalChunks
 from vx_engine.distributed.manifest import (
     MANIFEST,
     check_resumable,
@@ -37,7 +39,6 @@ from vx_engine.distributed.segment import (
     SEGMENT_SUFFIX,
     ChunkBatch,
     ChunkResult,
-    encode_chunk,
     packets_path,
     segment_sha256,
 )
@@ -49,49 +50,6 @@ _RECORDED = ("frames_out", "scene_cuts", "sr_skipped", "vfi_skipped", "codec", "
 
 def default_work_dir(output: Path) -> Path:
     return output.with_name(f".{output.name}.vx-work")
-
-
-class LocalChunks:
-    """Chunks one after another in this process, with the models loaded once."""
-
-    workers = 1
-
-    def __init__(self, options: RunOptions, plan: Any, log: Callable[[str], None]) -> None:
-        self.options, self.plan, self.log = options, plan, log
-        self.retries = 0
-
-    def run(self, batch: ChunkBatch) -> None:
-        from vx_engine.runners import make_runners
-
-        with contextlib.ExitStack() as active:
-            runners = make_runners(self.plan, self.log)
-            for runner in runners:
-                if runner is not None:
-                    active.enter_context(runner)
-            for chunk in batch.chunks:
-                if batch.cancel is not None and batch.cancel.is_set():
-                    raise Cancelled("cancelled")
-                try:
-                    result = encode_chunk(
-                        self.options,
-                        self.plan,
-                        chunk,
-                        batch.pts_zero,
-                        runners,
-                        batch.segment_path(chunk),
-                        on_frames=lambda n, i=chunk.index: batch.on_frames(i, n),
-                        cancel=batch.cancel,
-                    )
-                except (VxError, KeyboardInterrupt):
-                    raise
-                except Exception as error:
-                    raise ChunkFailed(
-                        f"{chunk.describe()} failed: {type(error).__name__}: {error}"
-                    ) from error
-                batch.on_done(result)
-
-    def close(self) -> None:
-        pass  # the runners were released when ``run`` returned
 
 
 @contextlib.contextmanager
