@@ -453,7 +453,7 @@ def test_ort_cpu_runner_matches_onnxruntime_direct_and_torch(tmp_path):
 
 # -- CPU side of engine/gpu -----------------------------------------------------------------
 def test_nvdec_fallback_reasons():
-    from vx_engine.gpu.nvdec import StreamInfo, nvdec_fallback_reason
+    from vx_engine.gpu.nvdec_checks import StreamInfo, nvdec_fallback_reason
 
     def info(codec="h264", pix_fmt="yuv420p"):
         return StreamInfo(codec, 1280, 720, pix_fmt, time_base=None, average_rate=None, frames=0)  # type: ignore[arg-type]

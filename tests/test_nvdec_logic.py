@@ -16,7 +16,7 @@ import torch
 
 
 def test_nvdec_refuses_odd_sizes_and_1x_bindings_off_gpu_0():
-    from vx_engine.gpu.nvdec import StreamInfo, binding_refusal, nvdec_fallback_reason
+    from vx_engine.gpu.nvdec_checks import StreamInfo, binding_refusal, nvdec_fallback_reason
 
     def info(width, height):
         return StreamInfo("vp9", width, height, "yuv420p", Fraction(1, 25), None, 0)
@@ -30,7 +30,7 @@ def test_nvdec_refuses_odd_sizes_and_1x_bindings_off_gpu_0():
 
 
 def test_nvdec_caps_refusal_reads_pynvvideocodec_2x_keys():
-    from vx_engine.gpu.nvdec import caps_refusal
+    from vx_engine.gpu.nvdec_checks import caps_refusal
 
     caps = {"supported": 1, "bitdepth": 8, "width_min": 48, "width_max": 4096}
     caps |= {"height_min": 16, "height_max": 4096, "mb_num_max": 65536}
@@ -81,7 +81,7 @@ def test_split_nv12_takes_pynvvideocodec_dense_display_size_surface():
     reason="PyNvVideoCodec installed: its wheel metadata wins over the attribute",
 )
 def test_binding_version_without_the_wheel_reads_the_attribute_or_says_unknown():
-    from vx_engine.gpu.nvdec import binding_version
+    from vx_engine.gpu.nvdec_checks import binding_version
 
     class Module:  # no PyNvVideoCodec wheel here: the attribute, else "unknown"
         __version__ = "2.0.4"

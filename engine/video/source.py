@@ -125,7 +125,11 @@ def _nvdec_unavailable(reader: Any, device: Any) -> str | None:
     """The static NVDEC checks (binding installed, codec, chip), before any decoder exists."""
     import torch
 
-    from vx_engine.gpu.nvdec import nvdec_fallback_reason, probe_stream, pynvvideocodec_installed
+    from vx_engine.gpu.nvdec_checks import (
+        nvdec_fallback_reason,
+        probe_stream,
+        pynvvideocodec_installed,
+    )
 
     capability = tuple(torch.cuda.get_device_capability(device))
     return nvdec_fallback_reason(
