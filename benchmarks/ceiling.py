@@ -92,7 +92,7 @@ def ort_seconds(name: str, height: int, width: int, runs: int) -> float:
     """Median seconds of one ort-cpu inference (runner.infer only) on real-valued input."""
     from vx_engine.backends.base import RunnerSpec
     from vx_engine.backends.select import create_runner
-    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.artifact_builders import ensure_artifact
 
     onnx_path, _ = ensure_artifact(name, "fp32", log=log)
     runner = create_runner("ort-cpu", RunnerSpec(model=name, onnx_path=onnx_path, precision="fp32"))

@@ -92,8 +92,8 @@ def _onnx_checks(name: str, frame: np.ndarray, reference: np.ndarray) -> dict:
     import onnxruntime as ort
 
     from vx_engine.errors import ExportError
+    from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.export.artifacts import psnr as psnr_float
-    from vx_engine.export.builders import ensure_artifact
     from vx_engine.export.quantize import quantize_sr
 
     x = to_chw_float(frame)[None]

@@ -33,8 +33,9 @@ from vx_engine.backends.base import RunnerSpec
 from vx_engine.backends.ort_cpu import OrtCpuRunner
 from vx_engine.pipeline.ops import HOST_OPS
 from vx_engine.pipeline.stages import RifeMidpoint
-from vx_engine.export.builders import ensure_artifact
-from vx_engine.export.registry import get_model, with_flow_scale
+from vx_engine.export.artifact_builders import ensure_artifact
+from vx_engine.export.families.rife import with_flow_scale
+from vx_engine.export.registry import get_model
 
 scale = float(sys.argv[1])
 desc = with_flow_scale(get_model("rife-hdv3"), scale)

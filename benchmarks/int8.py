@@ -40,7 +40,7 @@ X4PLUS_CASES = [("realesrgan-x4plus", (320, 180), 1, 0)]
 def _int8_stage(model: str, frame_hw: tuple[int, int]):
     from vx_engine.backends.base import RunnerSpec
     from vx_engine.backends.ort_cpu import OrtCpuRunner
-    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.export.quantize import quantize_sr
     from vx_engine.export.registry import get_model
     from vx_engine.pipeline.ops import HOST_OPS

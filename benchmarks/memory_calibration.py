@@ -25,8 +25,9 @@ import resource, sys, json
 import numpy as np
 from vx_engine.backends.base import RunnerSpec
 from vx_engine.backends.ort_cpu import OrtCpuRunner
-from vx_engine.export.builders import ensure_artifact
-from vx_engine.export.registry import get_model, with_flow_scale
+from vx_engine.export.artifact_builders import ensure_artifact
+from vx_engine.export.families.rife import with_flow_scale
+from vx_engine.export.registry import get_model
 
 model, flow_scale, h, w = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 desc = get_model(model)

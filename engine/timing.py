@@ -54,8 +54,10 @@ def peak_rss_mib() -> float:
 
 def cuda_torch():
     """torch when a CUDA device is in use by this process, else None (never imports torch)."""
+    from vx_engine.gpu.probe import cuda_available
+
     torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
+    if torch is None or not cuda_available():
         return None
     return torch
 

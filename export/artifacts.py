@@ -1,8 +1,9 @@
 """Where artifacts live and how they are written: paths, metadata, atomic writes, checks.
 
-Every builder (ONNX fp32/fp16 in ``vx_engine.export.build``, int8 in ``vx_engine.export.quantize``,
-TensorRT in ``vx_engine.export.tensorrt_engine``) uses these, so no builder imports another's
-internals; ``vx_engine.export.builders`` dispatches a precision to its builder.
+Every builder (ONNX fp32/fp16 in ``vx_engine.export.onnx_export``, int8 in
+``vx_engine.export.quantize``, TensorRT engines in ``vx_engine.export.tensorrt_builder``) uses
+these, so no builder imports another's internals; ``vx_engine.export.artifact_builders``
+dispatches a precision to its builder.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vx_engine.errors import WeightsError
-from vx_engine.export.registry import ModelDescriptor
+from vx_engine.export.descriptors import ModelDescriptor
 from vx_engine.export.weights import cache_dir, sha256_file
 
 ARTIFACT_VERSION = 2  # bump when the export recipe changes, so old artifacts rebuild

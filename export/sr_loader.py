@@ -24,8 +24,8 @@ from torch import nn
 from vx_engine.errors import OptionsError, WeightsError
 from vx_engine.export.arch import build_arch
 from vx_engine.export.convert_ncnn import load_ncnn_weights, ncnn_output_resize
+from vx_engine.export.descriptors import ModelDescriptor
 from vx_engine.export.ncnn import load_ncnn
-from vx_engine.export.registry import ModelDescriptor
 from vx_engine.export.state_dict import check_fits
 from vx_engine.export.weights import fetch_weights
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from vx_engine.errors import OptionsError, WeightsError
 from vx_engine.export.arch import build_arch
-from vx_engine.export.registry import ModelDescriptor
+from vx_engine.export.descriptors import ModelDescriptor
 from vx_engine.export.state_dict import check_fits
 from vx_engine.export.weights import fetch_weights
 

@@ -15,8 +15,8 @@ import zipfile
 from pathlib import Path
 
 from vx_engine.errors import ChecksumError, WeightsError
+from vx_engine.export.descriptors import ModelDescriptor, WheelSource
 from vx_engine.export.locks import exclusive
-from vx_engine.export.registry import ModelDescriptor, WheelSource
 
 
 def cache_dir() -> Path:

@@ -181,7 +181,9 @@ def test_probe_here_matches_the_installed_packages():
 
 def test_importing_engine_and_select_loads_no_heavy_module():
     code = (
-        "import sys, vx_engine, vx_engine.backends.select, vx_engine.export.tensorrt_build, vx_engine.gpu, vx_engine.gpu.nvdec; "
+        "import sys, vx_engine, vx_engine.backends.select, vx_engine.backends.tensorrt, "
+        "vx_engine.export.artifact_builders, vx_engine.export.tensorrt_builder, "
+        "vx_engine.gpu, vx_engine.gpu.probe, vx_engine.gpu.nvdec; "
         "print(sorted(m for m in ('torch', 'tensorrt', 'onnxruntime', 'PyNvVideoCodec', 'av', "
         "'openvino', 'vx_engine.backends.openvino') "
         "if m in sys.modules))"
@@ -427,7 +429,7 @@ def _export(net: torch.nn.Module, path, names: list[str], sample: list[np.ndarra
         )
 
 
-# the TorchScript exporter warns; export/build.py uses it on purpose
+# the TorchScript exporter warns; export/onnx_export.py uses it on purpose
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_ort_cpu_runner_matches_onnxruntime_direct_and_torch(tmp_path):
     import onnxruntime as ort

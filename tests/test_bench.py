@@ -146,8 +146,8 @@ def test_ort_cpu_runner_matches_pytorch_on_real_model() -> None:
 
     from vx_engine.backends.base import RunnerSpec
     from vx_engine.backends.ort_cpu import OrtCpuRunner
+    from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.export.artifacts import load_torch_model
-    from vx_engine.export.builders import ensure_artifact
     from vx_engine.export.registry import get_model
 
     desc = get_model("realesr-animevideov3-x4")

@@ -18,12 +18,13 @@ import torch
 
 from vx_engine.errors import ExportError, OptionsError, WeightsError
 from vx_engine.export.arch.cugan import RealCUGAN
+from vx_engine.export.artifact_builders import ensure_artifact
 from vx_engine.export.artifacts import load_torch_model, psnr
-from vx_engine.export.build import MIN_PSNR_DB, build_onnx
-from vx_engine.export.builders import ensure_artifact
 from vx_engine.export.convert_ncnn import load_ncnn_weights
+from vx_engine.export.families.realcugan import DENOISE_LEVELS, with_denoise
 from vx_engine.export.ncnn import load_ncnn
-from vx_engine.export.registry import DENOISE_LEVELS, MODELS, with_denoise
+from vx_engine.export.onnx_export import MIN_PSNR_DB, build_onnx
+from vx_engine.export.registry import MODELS
 from vx_engine.export.sr_loader import SRModel
 from vx_engine.export.weights import fetch_weights
 from vx_engine.options import BuildOptions, RunOptions

@@ -17,7 +17,7 @@ import torch
 
 from vx_engine.errors import ChecksumError, WeightsError
 from vx_engine.export.artifacts import load_torch_model, psnr, validation_inputs
-from vx_engine.export.build import MIN_PSNR_DB, build_onnx
+from vx_engine.export.onnx_export import MIN_PSNR_DB, build_onnx
 from vx_engine.export.registry import MODELS, get_model
 from vx_engine.export.weights import cached_path, fetch_source_files
 from vx_engine.options import BuildOptions

@@ -17,7 +17,7 @@ import torch
 
 from vx_engine.backends.base import RunnerSpec
 from vx_engine.errors import BackendError
-from vx_engine.export.registry import SR_INPUTS, ModelIO
+from vx_engine.export.descriptors import SR_INPUTS, ModelIO
 
 pytestmark = [
     pytest.mark.gpu,
@@ -88,7 +88,7 @@ class SRNet(torch.nn.Module):
 
 
 class Fp16Graph(torch.nn.Module):
-    """fp32 I/O, fp16 inside: how export/build.py makes fp16 artifacts (strongly typed TensorRT)."""
+    """fp32 I/O, fp16 inside: how export/onnx_export.py makes fp16 artifacts (strongly typed TensorRT)."""
 
     def __init__(self, inner: torch.nn.Module) -> None:
         super().__init__()
@@ -255,14 +255,14 @@ def test_torch_cuda_steady_state_loop_issues_no_host_sync():
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_tensorrt_engine_build_cache_and_runner(tmp_path, precision, no_tf32):
     from vx_engine.backends.tensorrt import TensorRTRunner
-    from vx_engine.export import tensorrt_build as tb
-    from vx_engine.export.tensorrt_engine import build_engine
+    from vx_engine.export.tensorrt_builder import build_engine
+    from vx_engine.export.tensorrt_profiles import profile_shapes
 
     net = sr_net()
     onnx_path = tmp_path / f"tiny-{precision}.onnx"
     graph = Fp16Graph(sr_net()) if precision == "fp16" else net
     export(graph, onnx_path, smooth_image(64, 64))
-    profile = tb.profile_shapes("sr", (32, 32), (64, 64), (128, 160))
+    profile = profile_shapes("sr", (32, 32), (64, 64), (128, 160))
     started = time.perf_counter()
     engine = build_engine(onnx_path, profile, tmp_path / "engines", precision=precision)
     build_s = time.perf_counter() - started

@@ -1,7 +1,7 @@
 """The package structure: no import cycles, layers point down, no private names across modules.
 
 Every import statement counts, also those inside functions (a lazy import still ties two
-modules together: ``vx_engine.export.build`` and ``vx_engine.export.quantize`` once imported each other that way).
+modules together: ``vx_engine.export.onnx_export`` and ``vx_engine.export.quantize`` once imported each other that way).
 """
 
 from __future__ import annotations

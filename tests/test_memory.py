@@ -44,7 +44,7 @@ def _peak_rss_kib(source: Path, output: Path) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_peak_memory_does_not_grow_with_length(tmp_path: Path) -> None:
-    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.options import RunOptions
 
     # On a cold cache the first child would also export the ONNX model, and that peak

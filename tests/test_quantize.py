@@ -17,8 +17,8 @@ import torch
 
 from vx_engine.backends.base import RunnerSpec
 from vx_engine.backends.ort_cpu import OrtCpuRunner
+from vx_engine.export.artifact_builders import ensure_artifact
 from vx_engine.export.artifacts import load_torch_model, psnr
-from vx_engine.export.builders import ensure_artifact
 from vx_engine.export.quantize import MIN_INT8_PSNR_DB, quantize_sr
 from vx_engine.export.registry import get_model
 

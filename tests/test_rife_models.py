@@ -22,8 +22,9 @@ import torch
 from vx_engine.errors import WeightsError
 from vx_engine.export.arch.ifnet_hdv3 import IFNetHDv3, backward_warp
 from vx_engine.export.arch.ifnet_v4 import IFNetV4
+from vx_engine.export.descriptors import WheelSource
 from vx_engine.export.reference import reference_files, reference_hdv3_class
-from vx_engine.export.registry import WheelSource, get_model
+from vx_engine.export.registry import get_model
 from vx_engine.export.vfi_loader import VFIModel, load_vfi_model
 from vx_engine.samples import sample_video
 
@@ -207,7 +208,7 @@ def _resized(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(frames, size=(height, width), mode="area")
 
 
-# the TorchScript exporter is what export/build.py uses; dynamo is the torch default
+# the TorchScript exporter is what export/onnx_export.py uses; dynamo is the torch default
 EXPORTERS = ["torchscript", pytest.param("dynamo", marks=pytest.mark.slow)]
 
 

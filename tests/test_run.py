@@ -192,7 +192,7 @@ def test_colour_round_trip_bt709_limited(tmp_path: Path) -> None:
 def test_tiled_sr_matches_untiled_on_a_real_frame() -> None:
     from vx_engine.backends.base import RunnerSpec
     from vx_engine.backends.select import create_runner
-    from vx_engine.export.builders import ensure_artifact
+    from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.export.registry import get_model
     from vx_engine.pipeline.ops import HOST_OPS
     from vx_engine.pipeline.stages import SuperResolution

@@ -1,4 +1,5 @@
-"""The pure half of export/tensorrt_build.py: profiles, cache keys, file names, availability.
+"""The pure half of the TensorRT engines: profiles (export/tensorrt_profiles.py), cache keys,
+file names and metadata (export/tensorrt_cache.py), availability (engine/gpu/probe.py).
 
 The engine build itself needs TensorRT and a GPU; it is exercised by tests/test_gpu.py.
 """
@@ -12,33 +13,37 @@ import re
 import pytest
 
 from vx_engine.errors import BackendError, ExportError, VxError
-from vx_engine.export import tensorrt_build as tb
-from vx_engine.export import tensorrt_engine
+from vx_engine.export import tensorrt_builder
+from vx_engine.export import tensorrt_cache as tc
+from vx_engine.export import tensorrt_profiles as tp
+from vx_engine.export.tensorrt_cache import EngineKey
+from vx_engine.gpu.probe import tensorrt_unavailable_reason
 
 H100 = ("NVIDIA H100 80GB HBM3", (9, 0))
 TRT = "10.13.0.35"
 
 
 def _base_args() -> dict:
+    """EngineKey's fields."""
     return dict(
         onnx_sha256="a" * 64,
         trt_version=TRT,
         gpu_name=H100[0],
         compute_capability=H100[1],
-        profile=tb.profile_shapes("sr", (64, 64), (256, 256), (1088, 1920)),
+        profile=tp.profile_shapes("sr", (64, 64), (256, 256), (1088, 1920)),
         precision="fp16",
     )
 
 
 def test_sr_profile_is_nchw_from_tile_sizes():
-    profile = tb.profile_shapes("sr", (64, 48), (256, 256), (1080, 1920), batch=2)
+    profile = tp.profile_shapes("sr", (64, 48), (256, 256), (1080, 1920), batch=2)
     assert set(profile) == {"input"}
     assert profile["input"] == ((2, 3, 64, 48), (2, 3, 256, 256), (2, 3, 1080, 1920))
 
 
 def test_vfi_profile_rounds_frames_up_to_the_size_multiple():
     frame = (720, 1278)
-    profile = tb.profile_shapes("vfi", frame, frame, (1080, 1920), size_multiple=32)
+    profile = tp.profile_shapes("vfi", frame, frame, (1080, 1920), size_multiple=32)
     assert set(profile) == {"img0", "img1"}
     smallest, typical, largest = profile["img0"]
     assert smallest == typical == (1, 3, 736, 1280)
@@ -49,7 +54,7 @@ def test_vfi_profile_rounds_frames_up_to_the_size_multiple():
 
 
 def test_profile_with_timestep_input_and_batch_range():
-    profile = tb.profile_shapes(
+    profile = tp.profile_shapes(
         "vfi",
         (64, 64),
         (256, 448),
@@ -71,24 +76,25 @@ def test_profile_with_timestep_input_and_batch_range():
 )
 def test_profile_rejects_inconsistent_ranges(sizes):
     with pytest.raises(ExportError) as raised:
-        tb.profile_shapes("sr", *sizes)
+        tp.profile_shapes("sr", *sizes)
     assert "\n" not in str(raised.value)
 
 
 def test_profile_rejects_unknown_kind():
     with pytest.raises(ExportError, match="sr or vfi"):
-        tb.profile_shapes("denoise", (8, 8), (8, 8), (8, 8))
+        tp.profile_shapes("denoise", (8, 8), (8, 8), (8, 8))
 
 
 def test_cache_key_is_stable_and_ignores_profile_input_order():
     args = _base_args()
-    key = tb.engine_cache_key(**args)
+    key = EngineKey(**args).digest()
     assert re.fullmatch(r"[0-9a-f]{64}", key)
-    assert tb.engine_cache_key(**_base_args()) == key
-    vfi = tb.profile_shapes("vfi", (64, 64), (256, 256), (512, 512), size_multiple=32)
+    assert EngineKey(**_base_args()).digest() == key
+    vfi = tp.profile_shapes("vfi", (64, 64), (256, 256), (512, 512), size_multiple=32)
     reordered = {"img1": vfi["img1"], "img0": vfi["img0"]}
-    assert tb.engine_cache_key(**{**args, "profile": vfi}) == tb.engine_cache_key(
-        **{**args, "profile": reordered}
+    assert (
+        EngineKey(**{**args, "profile": vfi}).digest()
+        == EngineKey(**{**args, "profile": reordered}).digest()
     )
 
 
@@ -99,29 +105,28 @@ def test_cache_key_is_stable_and_ignores_profile_input_order():
         ("trt_version", "11.0.0.1"),
         ("gpu_name", "NVIDIA H200"),
         ("compute_capability", (8, 9)),
-        ("profile", tb.profile_shapes("sr", (64, 64), (256, 256), (1088, 1921))),
+        ("profile", tp.profile_shapes("sr", (64, 64), (256, 256), (1088, 1921))),
         ("precision", "fp32"),
     ],
 )
 def test_cache_key_changes_with_each_input(field, other):
     args = _base_args()
-    assert tb.engine_cache_key(**{**args, field: other}) != tb.engine_cache_key(**args)
+    assert EngineKey(**{**args, field: other}).digest() != EngineKey(**args).digest()
 
 
 def test_cache_key_changes_with_the_number_of_profiles():
     args = _base_args()
-    assert tb.engine_cache_key(**args, num_profiles=1) != tb.engine_cache_key(
-        **args, num_profiles=2
-    )
+    assert EngineKey(**args, num_profiles=1).digest() != EngineKey(**args, num_profiles=2).digest()
 
 
 def test_cache_key_changes_with_the_platform_and_defaults_to_this_host():
     # serialized engines are not portable across platforms (TensorRT support matrix)
     args = _base_args()
-    linux = tb.engine_cache_key(**args, host="linux-x86_64")
-    assert linux != tb.engine_cache_key(**args, host="win32-amd64")
-    assert tb.engine_cache_key(**args) == tb.engine_cache_key(**args, host=tb.host_platform())
-    assert re.fullmatch(r"[a-z0-9]+-[a-z0-9_]+", tb.host_platform())
+    key = EngineKey(**args)
+    linux = key.digest(host="linux-x86_64")
+    assert linux != key.digest(host="win32-amd64")
+    assert key.digest() == key.digest(host=tc.host_platform())
+    assert re.fullmatch(r"[a-z0-9]+-[a-z0-9_]+", tc.host_platform())
 
 
 class _FakeTimingConfig:
@@ -150,7 +155,7 @@ def test_timing_cache_fails_open_to_a_fresh_cache(tmp_path, kind):
         path.write_bytes(b"bytes-" + kind.encode())
     config = _FakeTimingConfig(corrupt=b"bytes-corrupt", foreign=b"bytes-foreign")
     said: list[str] = []
-    cache = tensorrt_engine._attach_timing_cache(config, path, said.append)
+    cache = tensorrt_builder._attach_timing_cache(config, path, said.append)
     assert cache is config.attached
     assert cache[1] == (b"bytes-good" if kind == "good" else b"")
     assert len(said) == (1 if kind in ("corrupt", "foreign") else 0)
@@ -158,8 +163,8 @@ def test_timing_cache_fails_open_to_a_fresh_cache(tmp_path, kind):
 
 def test_engine_file_name_is_readable_prefix_plus_hash(tmp_path):
     args = _base_args()
-    path = tb.engine_path(tmp_path, "realesr-animevideov3-x2", **args)
-    key = tb.engine_cache_key(**args)
+    path = tc.engine_path(tmp_path, "realesr-animevideov3-x2", EngineKey(**args))
+    key = EngineKey(**args).digest()
     assert path.parent == tmp_path
     assert path.suffix == ".engine"
     assert re.fullmatch(r"[A-Za-z0-9._-]+", path.name), path.name
@@ -168,47 +173,41 @@ def test_engine_file_name_is_readable_prefix_plus_hash(tmp_path):
     assert path.stem.endswith(key[:16])
     # another GPU -> another file; same inputs -> same file
     assert (
-        tb.engine_path(tmp_path, "realesr-animevideov3-x2", **{**args, "gpu_name": "NVIDIA H200"})
+        tc.engine_path(
+            tmp_path, "realesr-animevideov3-x2", EngineKey(**{**args, "gpu_name": "NVIDIA H200"})
+        )
         != path
     )
-    assert tb.engine_path(tmp_path, "realesr-animevideov3-x2", **_base_args()) == path
+    assert tc.engine_path(tmp_path, "realesr-animevideov3-x2", EngineKey(**_base_args())) == path
 
 
 def test_timing_cache_is_per_gpu_and_trt_version_only(tmp_path):
-    cache = tb.timing_cache_path(tmp_path, TRT, *H100)
+    cache = tc.timing_cache_path(tmp_path, TRT, *H100)
     assert cache.parent == tmp_path and cache.suffix == ".cache"
     assert "sm90" in cache.name and TRT in cache.name
-    assert tb.timing_cache_path(tmp_path, "11.0.0", *H100) != cache
-    assert tb.timing_cache_path(tmp_path, TRT, "NVIDIA H200", (9, 0)) != cache
+    assert tc.timing_cache_path(tmp_path, "11.0.0", *H100) != cache
+    assert tc.timing_cache_path(tmp_path, TRT, "NVIDIA H200", (9, 0)) != cache
     # every engine for this GPU + TensorRT shares the file, whatever the model or profile
-    engine_a = tb.engine_path(tmp_path, "a", **_base_args())
-    engine_b = tb.engine_path(tmp_path, "b", **{**_base_args(), "precision": "fp32"})
+    engine_a = tc.engine_path(tmp_path, "a", EngineKey(**_base_args()))
+    engine_b = tc.engine_path(tmp_path, "b", EngineKey(**{**_base_args(), "precision": "fp32"}))
     assert engine_a != engine_b
 
 
 def test_engine_metadata_records_the_key_and_is_json():
     args = _base_args()
-    meta = tb.engine_metadata(
-        "realesr-animevideov3-x2",
-        args["precision"],
-        args["onnx_sha256"],
-        TRT,
-        *H100,
-        args["profile"],
-        build_s=12.345,
-    )
-    assert meta["cache_key"] == tb.engine_cache_key(**args)
+    meta = tc.engine_metadata("realesr-animevideov3-x2", EngineKey(**args), build_s=12.345)
+    assert meta["cache_key"] == EngineKey(**args).digest()
     assert meta["compute_capability"] == [9, 0]
     assert meta["profile"]["input"][2] == [1, 3, 1088, 1920]
     assert meta["strongly_typed"] is True and meta["build_s"] == 12.35
-    assert meta["platform"] == tb.host_platform()
+    assert meta["platform"] == tc.host_platform()
     assert json.loads(json.dumps(meta)) == meta
 
 
 def test_default_profiles_cover_1080p_tiles_and_4k_frames():
-    sr = tb.default_profile("sr")["input"]
+    sr = tp.default_profile("sr")["input"]
     assert sr[2][2:] == (1088, 1920)
-    vfi = tb.default_profile(
+    vfi = tp.default_profile(
         "vfi", size_multiple=32, input_channels={"img0": 3, "img1": 3, "timestep": 1}
     )
     assert vfi["img0"][2][2:] == (2176, 3840) and vfi["timestep"][2][1] == 1
@@ -219,12 +218,12 @@ def test_default_profiles_cover_1080p_tiles_and_4k_frames():
     importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed here"
 )
 def test_unavailable_reason_here_names_the_missing_package(tmp_path):
-    reason = tb.unavailable_reason()
+    reason = tensorrt_unavailable_reason()
     assert reason is not None and reason.startswith("tensorrt is not installed")
     assert "\n" not in reason
     # building says the same in one line, as a user-facing error
     with pytest.raises(BackendError) as raised:
-        tensorrt_engine.build_engine(tmp_path / "model.onnx", _base_args()["profile"], tmp_path)
+        tensorrt_builder.build_engine(tmp_path / "model.onnx", _base_args()["profile"], tmp_path)
     assert isinstance(raised.value, VxError)
     assert "tensorrt is not installed" in str(raised.value) and "\n" not in str(raised.value)
     assert not list(tmp_path.iterdir())  # nothing written

@@ -103,11 +103,11 @@ unset TRITON_INTERPRET  # compiled kernels on the GPU, not the interpreter
 "$PY" - <<'PY'
 import torch
 from vx_engine.backends.select import available_backends, probe_facts
-from vx_engine.export.tensorrt_build import unavailable_reason
+from vx_engine.gpu.probe import tensorrt_unavailable_reason
 print(f"gpu-check: {torch.cuda.get_device_name(0)} sm_{''.join(map(str, torch.cuda.get_device_capability(0)))}, "
       f"torch {torch.__version__} (CUDA {torch.version.cuda})")
 print(f"gpu-check: facts {probe_facts()}")
-print(f"gpu-check: backends {available_backends()}; tensorrt: {unavailable_reason() or 'ok'}")
+print(f"gpu-check: backends {available_backends()}; tensorrt: {tensorrt_unavailable_reason() or 'ok'}")
 PY
 
 status=0

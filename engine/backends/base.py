@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from vx_engine.errors import BackendError
-from vx_engine.export.registry import ModelIO, get_model
+from vx_engine.export.descriptors import ModelIO
+from vx_engine.export.registry import get_model
 
 
 @dataclass(frozen=True)

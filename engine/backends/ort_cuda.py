@@ -14,6 +14,7 @@ from typing import Any
 
 from vx_engine.backends.base import RunnerBase, RunnerSpec, model_facts, require_onnx
 from vx_engine.errors import BackendError
+from vx_engine.gpu import probe
 
 TRT_EP = "TensorrtExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -109,12 +110,9 @@ class OrtCudaRunner(RunnerBase):
         missing = cuda_provider_missing(ort.get_available_providers(), ort.__version__)
         if missing is not None:
             raise BackendError(f"backend ort-cuda cannot run here: {missing}")
-        from vx_engine.export.tensorrt_build import cuda_device_visible
-
-        if not cuda_device_visible():
+        if not probe.cuda_available():
             raise BackendError(
-                "backend ort-cuda cannot run here: no CUDA GPU "
-                "(torch.cuda.is_available() is False); use --backend ort-cpu"
+                f"backend ort-cuda cannot run here: {probe.NO_CUDA_GPU}; use --backend ort-cpu"
             )
         require_onnx(spec, "ort-cuda")
         self.spec = spec

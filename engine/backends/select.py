@@ -1,8 +1,8 @@
 """Which backend runs: cheap probing, the ``auto`` order, and runner construction.
 
-Probing never imports tensorrt (``find_spec`` only) and imports torch only when an
-NVIDIA driver is present, so ``import vx_engine`` and ``--backend ort-cpu`` stay fast
-on CPU machines. Selection is a pure function of ``BackendFacts``, so every
+The GPU facts come from ``vx_engine.gpu.probe``, which never imports tensorrt and imports
+torch only when an NVIDIA driver is present, so ``import vx_engine`` and ``--backend
+ort-cpu`` stay fast on CPU machines. Selection is a pure function of ``BackendFacts``, so every
 combination is tested without mocking libraries.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from vx_engine.backends.base import Runner, RunnerSpec
 from vx_engine.errors import BackendError
+from vx_engine.gpu import probe
 
 # openvino ranks above ort-cpu on CPUs with native bf16, where it runs bf16 at 1.9x
 # ort-cpu fp32 (animevideov3-x4; RIFE 1.8x). At fp32 it measured 0.94x (SR) and 0.88x
@@ -37,12 +38,6 @@ class BackendFacts:
     has_openvino: bool = False  # the openvino wheel is installed
     cpu_bf16: bool = False  # the CPU has native bf16 (AVX512_BF16 or AMX)
     openvino_devices: tuple[str, ...] = ()  # OpenVINO's device names here: "CPU", "GPU.0", ...
-
-
-def _driver_present() -> bool:
-    import os
-
-    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
 
 
 def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
@@ -71,12 +66,6 @@ def _openvino_devices() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1)
 def probe_facts() -> BackendFacts:
     """Facts of this machine (cached: drivers do not appear mid-run)."""
-    has_torch = importlib.util.find_spec("torch") is not None
-    has_cuda = False
-    if has_torch and _driver_present():
-        import torch
-
-        has_cuda = bool(torch.cuda.is_available())
     providers: tuple[str, ...] = ()
     has_ort = importlib.util.find_spec("onnxruntime") is not None
     if has_ort:
@@ -88,10 +77,10 @@ def probe_facts() -> BackendFacts:
         has_openvino=has_openvino,
         cpu_bf16=cpu_has_bf16(),
         openvino_devices=_openvino_devices() if has_openvino else (),
-        has_cuda=has_cuda,
-        has_tensorrt=importlib.util.find_spec("tensorrt") is not None,
+        has_cuda=probe.cuda_available(),
+        has_tensorrt=probe.tensorrt_installed(),
         ort_providers=providers,
-        has_torch=has_torch,
+        has_torch=probe.torch_installed(),
         has_onnxruntime=has_ort,
     )
 
@@ -222,15 +211,6 @@ def openvino_device_problem(device: int | str, available: tuple[str, ...]) -> st
 def openvino_device_name(device: int | str) -> str:
     """The CLI's --device for openvino: 0 (the default) -> CPU, else the name, upper-cased."""
     return "CPU" if device in (0, "0") else str(device).strip().upper()
-
-
-def gpu_count() -> int:
-    """CUDA devices torch sees (0 without a driver; never imports torch then)."""
-    if not probe_facts().has_cuda:
-        return 0
-    import torch
-
-    return torch.cuda.device_count()
 
 
 def create_runner(

@@ -17,35 +17,33 @@ the host: ordering is expressed with CUDA events only.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vx_engine.backends.base import RunnerBase, RunnerSpec, model_facts
 from vx_engine.errors import BackendError
-
-NUM_CONTEXTS = 2
+from vx_engine.export.tensorrt_builder import build_engine
+from vx_engine.export.tensorrt_profiles import DEFAULT_NUM_PROFILES, default_profile, profile_shapes
+from vx_engine.gpu.probe import tensorrt_unavailable_reason
 
 
 def profile_for_spec(spec: RunnerSpec, facts: dict):
     """Shape range for the video at hand: SR tiles up to ``max_input_hw``, VFI exactly the frame."""
-    from vx_engine.export import tensorrt_build as tb
-
     kind = facts.get("kind", "sr")
     multiple = int(facts.get("size_multiple", 1))
     channels = facts.get("channels") or None
     if spec.max_input_hw is None:
-        return tb.default_profile(kind, multiple, channels)
+        return default_profile(kind, multiple, channels)
     largest = spec.max_input_hw
     typical = spec.opt_input_hw or largest
     if kind == "vfi":  # every frame of a video has the same size: a point profile is fastest
-        return tb.profile_shapes(
+        return profile_shapes(
             "vfi", typical, typical, largest, size_multiple=multiple, input_channels=channels
         )
     smallest = (min(64, typical[0]), min(64, typical[1]))
     batch = (1, spec.max_batch, spec.max_batch)  # a frame's last batch may hold fewer tiles
-    return tb.profile_shapes(
+    return profile_shapes(
         "sr", smallest, typical, largest, batch, size_multiple=multiple, input_channels=channels
     )
 
@@ -88,12 +86,10 @@ class TensorRTRunner(RunnerBase):
         spec: RunnerSpec,
         engine_path: Path | None = None,
         cache_root: Path | None = None,
-        num_contexts: int = NUM_CONTEXTS,
+        num_contexts: int = DEFAULT_NUM_PROFILES,  # one profile per context
         device: int = 0,
     ) -> None:
-        from vx_engine.export.tensorrt_build import unavailable_reason
-
-        reason = unavailable_reason()
+        reason = tensorrt_unavailable_reason()
         if reason is not None:
             raise BackendError(
                 f"backend tensorrt cannot run here: {reason}; "
@@ -122,7 +118,6 @@ class TensorRTRunner(RunnerBase):
     def _ensure_engine(self) -> Path:
         if self.engine_path is not None:
             return self.engine_path
-        from vx_engine.export.tensorrt_engine import build_engine
 
         facts = model_facts(self.spec)
         profile = profile_for_spec(self.spec, facts)
@@ -315,8 +310,3 @@ def _torch_dtype(trt_dtype: Any):
     if trt_dtype not in table:
         raise BackendError(f"TensorRT tensor type {trt_dtype} is not supported by the runner")
     return table[trt_dtype]
-
-
-def tensorrt_installed() -> bool:
-    """Cheap presence check (no import): used by backend selection."""
-    return importlib.util.find_spec("tensorrt") is not None

@@ -1,7 +1,7 @@
 """PyTorch eager runner: ``torch-cuda`` (fp16 + channels_last where asked) and ``torch-cpu`` (fp32).
 
 It runs the reference ``nn.Module`` itself, so it needs no ONNX artifact: the
-caller passes ``model_factory`` (``vx_engine.export.build.load_torch_model`` bound to a
+caller passes ``model_factory`` (``vx_engine.export.artifacts.load_torch_model`` bound to a
 descriptor). The same I/O convention as the ONNX artifacts holds: fp32 in,
 fp32 out, whatever precision is used inside.
 """

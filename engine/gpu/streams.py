@@ -14,16 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
-def cuda_ready() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+from vx_engine.gpu.probe import cuda_available
 
 
 def _use_cuda(enabled: bool | None) -> bool:
     """CUDA streams when asked for (None: whenever there is CUDA) and there is CUDA."""
-    return cuda_ready() if enabled is None else enabled and cuda_ready()
+    return cuda_available() if enabled is None else enabled and cuda_available()
 
 
 class RoundRobin:

@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from vx_engine.backends.base import Runner
-from vx_engine.export.registry import ModelIO
+from vx_engine.export.descriptors import ModelIO
 from vx_engine.pipeline.ops import FrameOps
 from vx_engine.pipeline.stage_kinds import Interpolator, SequenceInterpolator, StageKind
 from vx_engine.pipeline.tiling import Submit, run_tiled

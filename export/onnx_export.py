@@ -1,5 +1,5 @@
 """The ONNX builder: real weights -> PyTorch -> ONNX (fp32 or in-graph fp16), validated
-against PyTorch, with a metadata JSON. ``vx_engine.export.builders`` dispatches to it.
+against PyTorch, with a metadata JSON. ``vx_engine.export.artifact_builders`` dispatches to it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from vx_engine.export.artifacts import (
     validation_inputs,
     write_json_atomic,
 )
+from vx_engine.export.descriptors import ModelDescriptor
+from vx_engine.export.families.rife import with_flow_scale
 from vx_engine.export.locks import exclusive
-from vx_engine.export.registry import ModelDescriptor, get_model, with_flow_scale
+from vx_engine.export.registry import get_model
 from vx_engine.export.weights import sha256_file
 from vx_engine.options import BuildOptions
 

@@ -1,8 +1,9 @@
 """Precision -> builder: what `vx-engine build` and `run` call to get an artifact.
 
-fp32 and fp16 are ONNX exports (``vx_engine.export.build``), int8 a QDQ variant of the fp32
-artifact (``vx_engine.export.quantize``); a TensorRT engine is built beside the ONNX where
-TensorRT and a CUDA GPU exist. Builders do not import each other.
+fp32 and fp16 are ONNX exports (``vx_engine.export.onnx_export``), int8 a QDQ variant of the
+fp32 artifact (``vx_engine.export.quantize``); a TensorRT engine is built beside the ONNX
+(``vx_engine.export.tensorrt_builder``) where TensorRT and a CUDA GPU exist. Builders do not
+import each other.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 
 from vx_engine.errors import ExportError
 from vx_engine.export.artifacts import Log, stderr_log
-from vx_engine.export.build import build_onnx
+from vx_engine.export.onnx_export import build_onnx
 from vx_engine.export.quantize import ensure_int8_artifact, quantize_sr
+from vx_engine.export.tensorrt_builder import build_engine_for_artifact
+from vx_engine.gpu.probe import tensorrt_unavailable_reason
 from vx_engine.options import BuildOptions
 
 
@@ -90,10 +93,8 @@ def build_model(options: BuildOptions, log: Log = stderr_log, tensorrt: bool = T
 
 def _maybe_build_engine(onnx_path: Path, meta: dict, log: Log) -> Path | None:
     """TensorRT engine beside the ONNX. NOT RUN IN CI: TensorRT cannot be installed there."""
-    from vx_engine.export import tensorrt_build, tensorrt_engine
-
-    reason = tensorrt_build.unavailable_reason()
+    reason = tensorrt_unavailable_reason()
     if reason is not None:
         log(f"build: no TensorRT engine ({reason}); the ONNX artifact is kept")
         return None
-    return tensorrt_engine.build_engine_for_artifact(onnx_path, meta, log=log)
+    return build_engine_for_artifact(onnx_path, meta, log=log)

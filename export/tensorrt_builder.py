@@ -1,8 +1,9 @@
 """TensorRT engine builds: the TensorRT Python API calls behind ``build_engine``.
 
 NOT RUN IN CI: TensorRT cannot be installed there; these run on a CUDA machine
-(``make gpu-check``). The pure parts they rely on (profiles, cache keys, file
-names, metadata) live in ``vx_engine.export.tensorrt_build`` and are tested everywhere.
+(``make gpu-check``). The pure parts they rely on live in ``vx_engine.export.tensorrt_profiles``
+(shape ranges) and ``vx_engine.export.tensorrt_cache`` (cache keys, file names, metadata)
+and are tested everywhere.
 Written against the TensorRT 10.x/11.x Python API: strongly typed networks (11.x
 removed ``BuilderFlag.FP16``; precision comes from the ONNX graph), one
 optimisation profile per execution context, a persistent timing cache.
@@ -16,20 +17,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vx_engine.errors import ExportError
+from vx_engine.errors import BackendError, ExportError
+from vx_engine.export.artifacts import Log
 from vx_engine.export.locks import exclusive
-from vx_engine.export.tensorrt_build import (
-    DEFAULT_NUM_PROFILES,
-    DEFAULT_WORKSPACE_BYTES,
-    Log,
-    Profile,
-    default_profile,
+from vx_engine.export.tensorrt_cache import (
+    EngineKey,
     engine_metadata,
     engine_path,
-    gpu_facts,
     timing_cache_path,
-    unavailable_reason,
 )
+from vx_engine.export.tensorrt_profiles import (
+    DEFAULT_NUM_PROFILES,
+    DEFAULT_WORKSPACE_BYTES,
+    Profile,
+    default_profile,
+)
+from vx_engine.gpu.probe import gpu_name_and_capability, tensorrt_unavailable_reason
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -87,10 +90,8 @@ def build_engine(
 
     ``model``/``precision``/``onnx_sha256`` default to the ``<stem>.json`` beside the ONNX.
     """
-    reason = unavailable_reason()
+    reason = tensorrt_unavailable_reason()
     if reason is not None:
-        from vx_engine.errors import BackendError
-
         raise BackendError(f"cannot build a TensorRT engine for {Path(onnx_path).name}: {reason}")
     import tensorrt as trt
 
@@ -103,10 +104,12 @@ def build_engine(
         from vx_engine.export.weights import sha256_file
 
         onnx_sha256 = meta.get("onnx_sha256") or sha256_file(onnx_path)
-    gpu_name, capability = gpu_facts(device)
-    trt_version = trt.__version__  # the bindings' version; the wheel pins libnvinfer to it
-    keyed = (onnx_sha256, trt_version, gpu_name, capability, profile, precision, num_profiles)
-    target = engine_path(cache_root, model, *keyed)
+    gpu_name, capability = gpu_name_and_capability(device)
+    # trt.__version__: the bindings' version; the wheel pins libnvinfer to it
+    key = EngineKey(
+        onnx_sha256, trt.__version__, gpu_name, capability, profile, precision, num_profiles
+    )
+    target = engine_path(cache_root, model, key)
     if target.is_file() and not force:
         return target
 
@@ -114,7 +117,7 @@ def build_engine(
         if target.is_file() and not force:
             return target  # built by another process while this one waited
         say = log or (lambda message: None)
-        _build(trt, onnx_path, target, model, keyed, Path(cache_root), workspace_bytes, say)
+        _build(trt, onnx_path, target, model, key, Path(cache_root), workspace_bytes, say)
     return target
 
 
@@ -123,17 +126,14 @@ def _build(
     onnx_path: Path,
     target: Path,
     model: str,
-    keyed: tuple,
+    key: EngineKey,
     cache_root: Path,
     workspace_bytes: int,
     say: Log,
 ) -> None:
-    """The TensorRT build proper, under the engine's build lock. NOT RUN IN CI.
-
-    ``keyed``: (onnx_sha256, trt_version, gpu_name, capability, profile, precision,
-    num_profiles), the engine's cache-key inputs.
-    """
-    _, trt_version, gpu_name, capability, profile, precision, num_profiles = keyed
+    """The TensorRT build proper, under the engine's build lock. NOT RUN IN CI."""
+    trt_version, gpu_name, precision = key.trt_version, key.gpu_name, key.precision
+    profile: Profile = dict(key.profile)  # type: ignore[arg-type]
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     # STRONGLY_TYPED by name: opt-in in 10.x; renumbered, accepted and ignored in 11.x.
@@ -151,7 +151,7 @@ def _build(
     if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)  # on by default; fp32 engines compute in fp32
     resolved = _network_profile(network, profile)
-    for _ in range(num_profiles):  # one profile per execution context the runner keeps
+    for _ in range(key.num_profiles):  # one profile per execution context the runner keeps
         optimisation_profile = builder.create_optimization_profile()
         for name, (smallest, typical, largest) in resolved.items():
             optimisation_profile.set_shape(name, smallest, typical, largest)
@@ -160,7 +160,7 @@ def _build(
             raise ExportError(f"TensorRT rejected the optimisation profile {resolved}")
 
     # Persistent timing cache: later builds on this GPU + TensorRT skip tactic timing.
-    timing_path = timing_cache_path(cache_root, trt_version, gpu_name, capability)
+    timing_path = timing_cache_path(cache_root, trt_version, gpu_name, key.compute_capability)
     timing_cache = _attach_timing_cache(config, timing_path, say)
 
     say(f"build: TensorRT {trt_version} {model} {precision} on {gpu_name} (takes minutes)")
@@ -175,9 +175,7 @@ def _build(
     _atomic_write(target, bytes(serialized))
     _atomic_write(timing_path, bytes((config.get_timing_cache() or timing_cache).serialize()))
     # Keyed with the requested profile, as the file name is, so cache_key matches it.
-    metadata = engine_metadata(
-        model, precision, *keyed[:4], profile, num_profiles, workspace_bytes, build_s
-    )
+    metadata = engine_metadata(model, key, workspace_bytes, build_s)
     _atomic_write(target.with_suffix(".json"), json.dumps(metadata, indent=2).encode())
     say(f"build: wrote {target.name} in {build_s:.0f} s")
 
