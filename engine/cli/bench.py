@@ -4,86 +4,64 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
-from vx_engine.cli.click_flags import click_option
+from vx_engine.cli.click_flags import with_flags
 from vx_engine.errors import OptionsError
-from vx_engine.run_flags import FLAGS
+from vx_engine.run_flags import FLAGS, Flag
 
 
-def _resolution(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
+def _resolution(value: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in value.lower().split("x"))
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not WxH (e.g. 640x360)") from None
+        raise ValueError(f"'{value}' is not WxH (e.g. 640x360)") from None
     if width < 2 or height < 2 or width % 2 or height % 2:
-        raise click.BadParameter(f"'{value}': width and height must be even and at least 2")
+        raise ValueError(f"'{value}': width and height must be even and at least 2")
     return width, height
 
 
+BENCH_FLAGS: tuple[Flag, ...] = (
+    FLAGS["sr"],
+    FLAGS["vfi"],
+    Flag(
+        "input", "--input", Path, "Video to run; default: a synthetic clip of --resolution.", None
+    ),
+    Flag(
+        "resolution",
+        "--resolution",
+        help="Synthetic input size WxH (default 640x360).",
+        default=None,
+        parse=_resolution,
+    ),
+    Flag(
+        "frames",
+        "--frames",
+        int,
+        "Measured frames after warm-up (default 8, or all of --input).",
+        None,
+    ),
+    FLAGS["backend"],
+    replace(FLAGS["precision"], default="fp32"),
+    FLAGS["tile"],
+    Flag("json_path", "--json", Path, "Write the full report as JSON here.", None),
+    Flag("warmup", "--warmup", int, "Frames run but not measured.", 1),
+)
+
+
 @click.command("bench")
-@click_option(FLAGS["sr"])
-@click_option(FLAGS["vfi"])
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Video to run; default: a synthetic clip of --resolution.",
-)
-@click.option("--resolution", default=None, help="Synthetic input size WxH (default 640x360).")
-@click.option(
-    "--frames",
-    type=int,
-    default=None,
-    help="Measured frames after warm-up (default 8, or all of --input).",
-)
-@click_option(FLAGS["backend"])
-@click_option(FLAGS["precision"], default="fp32")
-@click_option(FLAGS["tile"])
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the full report as JSON here.",
-)
-@click.option(
-    "--warmup", type=int, default=1, show_default=True, help="Frames run but not measured."
-)
-def bench_command(
-    sr: str | None,
-    vfi: str | None,
-    input_path: Path | None,
-    resolution: str | None,
-    frames: int | None,
-    backend: str,
-    precision: str,
-    tile: int | None,
-    json_path: Path | None,
-    warmup: int,
-) -> None:
+@with_flags(BENCH_FLAGS)
+def bench_command(json_path: Path | None, resolution: tuple[int, int] | None, **given: Any) -> None:
     """Measure per-stage latency (p50/p95), fps, first-frame latency and peak memory."""
     from vx_engine.bench import BenchConfig, format_table, run_bench
 
-    if input_path is not None and resolution is not None:
+    if given["input"] is not None and resolution is not None:
         raise OptionsError("give --input FILE or --resolution WxH, not both")
-    config = BenchConfig(
-        sr=sr,
-        vfi=vfi,
-        input=input_path,
-        resolution=_resolution(resolution) or (640, 360),
-        frames=frames,
-        backend=backend,
-        precision=precision,
-        tile=tile,
-        warmup=warmup,
-    )
-    report = run_bench(config)
+    report = run_bench(BenchConfig(resolution=resolution or (640, 360), **given))
     click.echo(format_table(report), err=True)
     if json_path is not None:
         Path(json_path).write_text(json.dumps(report, indent=2))
