@@ -179,6 +179,10 @@ class TimedStage:
     def __init__(self, inner: Any, clock: StageClock) -> None:
         self._inner, self._clock = inner, clock
 
+    @property
+    def kind(self) -> Any:  # a StageKind: timed, the stage is still what it declares
+        return self._inner.kind
+
     def _timed(self, method, *args):
         self._clock.enter_model_stage()
         try:
