@@ -30,7 +30,7 @@ def chunk_options(given: dict[str, Any], resume_command: str) -> ChunkOptions | 
     )
 
 
-def _resume_command(ctx: click.Context, input: Path, output: Path) -> str:
+def resume_command_line(ctx: click.Context, input: Path, output: Path) -> str:
     """This command again, with ``--resume``: what an interrupted chunked run prints."""
     flags = tuple(flag for flag in RUN_FLAGS if flag.name != "resume")
     words = given_command(ctx, flags, ["vx-engine", "run", str(input), "-o", str(output)])
@@ -55,7 +55,7 @@ def run(ctx: click.Context, input: Path, output: Path, **given: Any) -> None:
     given = {k: v for k, v in given.items() if not (k in computed and v is None)}
     chunks = chunk_options(
         {name: value for name, value in given.items() if name in chunking},
-        _resume_command(ctx, input, output),
+        resume_command_line(ctx, input, output),
     )
     options = RunOptions(
         input=input,
