@@ -31,9 +31,10 @@ from vx_engine.run_flags import MAX_FPS, WEB_FLAGS, Flag, web_text
 
 __all__ = ["MAX_FPS", "JobSettings"]
 
-# The plan checks settings on a source of this size and rate: what it refuses here, it
-# refuses for every source (checks that depend on the upload's size run when it is known)
-NOMINAL_SOURCE = (64, 64, Fraction(50))
+# The plan checks settings on a source of this size and rate before an upload's own is
+# known (then it plans again at that size): 16:9, and small enough that the largest scale
+# (8) stays inside 8K, large enough that FFmpeg's filters have room at scale 1/4
+NOMINAL_SOURCE = (640, 360, Fraction(50))
 
 
 def _field(flag: Flag) -> tuple[Any, Any]:
