@@ -155,6 +155,7 @@ class Flag:
     multiple: bool = False  # repeatable; a tuple of values
     metavar: str | None = None
     directory: bool = False  # a Path that names a folder
+    envvar: str | None = None  # read from this environment variable when not given
     web: Web | None = None
 
     @property

@@ -37,7 +37,7 @@ def click_option(flag: Flag, default: Any = _SAME, help: str | None = None) -> C
     """The click option of ``flag`` (its value already the option's: parsed, "none" None);
     ``default``/``help`` override the table's for another command (``bench``)."""
     default = flag.value_default if default is _SAME else default
-    settings: dict[str, Any] = {"help": flag.help if help is None else help}
+    settings: dict[str, Any] = {"help": flag.help if help is None else help, "envvar": flag.envvar}
     if flag.kind is bool and "/" not in flag.cli:
         # a lone switch: "--resume" sets True, "--no-audio" sets its option False
         settings.update(flag_value=not default, default=bool(default))

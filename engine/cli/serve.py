@@ -53,6 +53,13 @@ SERVE_FLAGS: tuple[Flag, ...] = (
         168.0,
     ),
     Flag(
+        "token",
+        "--token",
+        help="Require 'Authorization: Bearer TOKEN' on the API (or set VX_TOKEN).",
+        default=None,
+        envvar="VX_TOKEN",
+    ),
+    Flag(
         "token_file",
         "--token-file",
         click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -227,16 +234,10 @@ def _app(given: dict[str, Any], token: str | None) -> Any:
 
 
 @click.command("serve")
-@click.option(
-    "--token",
-    envvar="VX_TOKEN",
-    default=None,
-    help="Require 'Authorization: Bearer TOKEN' on the API (or set VX_TOKEN).",
-)
 @with_flags(SERVE_FLAGS)
-def serve_command(token: str | None, **given: Any) -> None:
+def serve_command(**given: Any) -> None:
     """Serve the web page and the jobs API (OpenAPI docs at /docs)."""
-    token = _token(token, given["token_file"])
+    token = _token(given["token"], given["token_file"])
     _check_exposure(given["host"], token, given["insecure"])
     try:
         import uvicorn

@@ -27,9 +27,7 @@ from pydantic import (
 
 from vx_engine.errors import VxError
 from vx_engine.options import ChunkOptions, RunOptions
-from vx_engine.run_flags import MAX_FPS, WEB_FLAGS, Flag, web_text
-
-__all__ = ["MAX_FPS", "JobSettings"]
+from vx_engine.run_flags import WEB_FLAGS, Flag, web_text
 
 # The plan checks settings on a source of this size and rate before an upload's own is
 # known (then it plans again at that size): 16:9, and small enough that the largest scale

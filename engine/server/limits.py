@@ -17,7 +17,8 @@ from pathlib import Path
 from vx_engine.export.registry import MODELS
 from vx_engine.geometry import output_size
 from vx_engine.options import MAX_HEIGHT, MAX_WIDTH
-from vx_engine.server.job_settings import MAX_FPS, JobSettings
+from vx_engine.run_flags import MAX_FPS
+from vx_engine.server.job_settings import JobSettings
 
 UHD_PIXELS = 3840 * 2160
 SR_BYTES_PER_PIXEL = 3 * 4 * 3  # float32 RGB, the SR output plus the resize's input and output
