@@ -271,10 +271,13 @@ def test_memory_estimate_is_in_the_summary(tmp_path: Path) -> None:
     assert 100 * MB < estimate.peak_bytes < 2000 * MB
 
 
-def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(tmp_path: Path) -> None:
-    """A real upload to a real server on loopback whose memory allowance is 50 MB."""
+def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real upload to a real server on loopback whose memory allowance is 50 MB, with an
+    empty cache of its own: the check plans without artifacts, and no other process's
+    reservations count against it."""
     import json
-    import os
 
     from server_process import ServerProcess
 
@@ -288,12 +291,10 @@ def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(tmp_path: Path
         codec="libx264",
         pix_fmt="yuv420p",
     )
-    os.environ["VX_MEMORY_LIMIT_MB"] = "50"  # inherited by the server process only
-    try:
-        server = ServerProcess(tmp_path / "data")
-        server.start()
-    finally:
-        del os.environ["VX_MEMORY_LIMIT_MB"]
+    monkeypatch.setenv("VX_MEMORY_LIMIT_MB", "50")  # this machine's setting, for the server
+    monkeypatch.setenv("VX_CACHE", str(tmp_path / "cache"))
+    server = ServerProcess(tmp_path / "data")
+    server.start()
     try:
         with server.client() as client, source.open("rb") as video:
             refused = client.post(
@@ -303,6 +304,7 @@ def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(tmp_path: Path
             )
             assert refused.status_code == 422, refused.text
             assert "50 MB is available" in refused.json()["error"]
+            assert not (tmp_path / "cache" / "artifacts").exists()  # planned, nothing built
             assert client.get("/api/models").status_code == 200  # still serving
             assert client.get("/api/jobs").json() == []  # nothing was queued
     finally:

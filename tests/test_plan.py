@@ -127,3 +127,18 @@ def test_make_plan_reads_no_network_and_writes_no_cache(tmp_path, monkeypatch):
     assert not any(writable.iterdir())
     # on a CPU with native bf16 the choice waits for a measurement that prepare makes
     assert [m.awaits_validation for m in plan.models] == [probe_facts().cpu_bf16] * 2
+
+
+def test_server_limits_size_the_output_as_the_plan_does():
+    """The job limits price RIFE at the plan's own output size (vx_engine.geometry)."""
+    from vx_engine.server.job_settings import JobSettings
+    from vx_engine.server.limits import Header, JobLimits, LimitError, check_job
+
+    settings = JobSettings(sr=None, vfi="rife-hdv3", height=722)
+    options = settings.to_run_options(Path("in.mp4"), Path("out.mp4"))
+    plan = make_plan(options, 853, 480, Fraction(25), "ort-cpu")
+    pixels = plan.out_width * plan.out_height
+    header = Header(853, 480, Fraction(25), 10, 0.4)
+    check_job(settings, header, JobLimits(10**9, pixels, 10**6, 3600.0))
+    with pytest.raises(LimitError, match="interpolating"):
+        check_job(settings, header, JobLimits(10**9, pixels - 1, 10**6, 3600.0))
