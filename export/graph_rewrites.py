@@ -22,6 +22,76 @@ def _constant_slopes(graph) -> dict[str, np.ndarray]:
     return known
 
 
+def _depthwise_prelu(node, slope: np.ndarray, prefix: str) -> tuple[list, list]:
+    """(initializers, nodes) for Relu(y) + DepthwiseConv1x1(-a)(Relu(DepthwiseConv1x1(-1)(y)))."""
+    from onnx import helper, numpy_helper
+
+    y = node.input[0]
+    channels = slope.shape[0]
+    weights = [
+        numpy_helper.from_array(np.full((channels, 1, 1, 1), -1.0, slope.dtype), prefix + "_m1"),
+        numpy_helper.from_array(-slope.reshape(channels, 1, 1, 1), prefix + "_ma"),
+    ]
+    depthwise = {"group": channels, "kernel_shape": [1, 1]}
+    nodes = [
+        helper.make_node("Relu", [y], [prefix + "_pos"], name=prefix + "_relu"),
+        helper.make_node(
+            "Conv", [y, prefix + "_m1"], [prefix + "_neg"], name=prefix + "_negate", **depthwise
+        ),
+        helper.make_node(
+            "Relu", [prefix + "_neg"], [prefix + "_negpart"], name=prefix + "_relu_neg"
+        ),
+        helper.make_node(
+            "Conv",
+            [prefix + "_negpart", prefix + "_ma"],
+            [prefix + "_scaled"],
+            name=prefix + "_scale",
+            **depthwise,
+        ),
+        helper.make_node(
+            "Add", [prefix + "_scaled", prefix + "_pos"], list(node.output), name=prefix + "_add"
+        ),
+    ]
+    return weights, nodes
+
+
+def _min_mul_prelu(node, dtype: np.dtype, prefix: str) -> tuple[list, list]:
+    """(initializers, nodes) for Relu(y) + a * Min(y, 0), any slope ``a``."""
+    from onnx import helper, numpy_helper
+
+    y, slope = node.input
+    zero = prefix + "_zero"
+    nodes = [
+        helper.make_node("Relu", [y], [prefix + "_pos"], name=prefix + "_relu"),
+        helper.make_node("Min", [y, zero], [prefix + "_neg"], name=prefix + "_min"),
+        helper.make_node(
+            "Mul", [prefix + "_neg", slope], [prefix + "_scaled"], name=prefix + "_mul"
+        ),
+        helper.make_node(
+            "Add", [prefix + "_pos", prefix + "_scaled"], list(node.output), name=prefix + "_add"
+        ),
+    ]
+    return [numpy_helper.from_array(np.zeros((1,), dtype), zero)], nodes
+
+
+def _drop_unused_initializers(graph) -> None:
+    """Drop the slopes now folded into depthwise weights (ORT warns about each one otherwise);
+    not in graphs with subgraphs, whose inputs this does not follow."""
+    import onnx
+
+    if any(
+        attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+        for node in graph.node
+        for attr in node.attribute
+    ):
+        return
+    used = {name for node in graph.node for name in node.input}
+    used.update(output.name for output in graph.output)
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
 def rewrite_prelu(model_bytes: bytes) -> bytes:
     """Rewrite every PRelu(y, slope) so ORT keeps the whole net in its blocked (NCHWc) layout.
 
@@ -36,7 +106,6 @@ def rewrite_prelu(model_bytes: bytes) -> bytes:
     of the two terms is an exact zero, and (-a)(-y) rounds exactly as a*y.
     """
     import onnx
-    from onnx import helper, numpy_helper
 
     model = onnx.load_from_string(model_bytes)
     graph = model.graph
@@ -48,77 +117,17 @@ def rewrite_prelu(model_bytes: bytes) -> bytes:
         if node.op_type != "PRelu":
             nodes.append(node)
             continue
-        y, slope = node.input
         prefix = f"vx_prelu{index}"
-        positive = helper.make_node("Relu", [y], [prefix + "_pos"], name=prefix + "_relu")
-        constant = slopes.get(slope)
-        # new constants take the slope's type: fp16 artifacts compute in fp16 in-graph
-        dtype = constant.dtype if constant is not None else np.float32
+        constant = slopes.get(node.input[1])
         if constant is not None and constant.ndim == 3 and constant.shape[1:] == (1, 1):
-            channels = constant.shape[0]
-            graph.initializer.extend(
-                [
-                    numpy_helper.from_array(
-                        np.full((channels, 1, 1, 1), -1.0, dtype), prefix + "_m1"
-                    ),
-                    numpy_helper.from_array(-constant.reshape(channels, 1, 1, 1), prefix + "_ma"),
-                ]
-            )
-            nodes += [
-                positive,
-                helper.make_node(
-                    "Conv",
-                    [y, prefix + "_m1"],
-                    [prefix + "_neg"],
-                    name=prefix + "_negate",
-                    group=channels,
-                    kernel_shape=[1, 1],
-                ),
-                helper.make_node(
-                    "Relu", [prefix + "_neg"], [prefix + "_negpart"], name=prefix + "_relu_neg"
-                ),
-                helper.make_node(
-                    "Conv",
-                    [prefix + "_negpart", prefix + "_ma"],
-                    [prefix + "_scaled"],
-                    name=prefix + "_scale",
-                    group=channels,
-                    kernel_shape=[1, 1],
-                ),
-                helper.make_node(
-                    "Add",
-                    [prefix + "_scaled", prefix + "_pos"],
-                    list(node.output),
-                    name=prefix + "_add",
-                ),
-            ]
+            weights, rewritten = _depthwise_prelu(node, constant, prefix)
         else:
-            zero = prefix + "_zero"
-            graph.initializer.append(numpy_helper.from_array(np.zeros((1,), dtype), zero))
-            nodes += [
-                positive,
-                helper.make_node("Min", [y, zero], [prefix + "_neg"], name=prefix + "_min"),
-                helper.make_node(
-                    "Mul", [prefix + "_neg", slope], [prefix + "_scaled"], name=prefix + "_mul"
-                ),
-                helper.make_node(
-                    "Add",
-                    [prefix + "_pos", prefix + "_scaled"],
-                    list(node.output),
-                    name=prefix + "_add",
-                ),
-            ]
+            # new constants take the slope's type: fp16 artifacts compute in fp16 in-graph
+            dtype = constant.dtype if constant is not None else np.dtype(np.float32)
+            weights, rewritten = _min_mul_prelu(node, dtype, prefix)
+        graph.initializer.extend(weights)
+        nodes += rewritten
     del graph.node[:]
     graph.node.extend(nodes)
-    # drop the slopes now folded into depthwise weights (ORT warns about each one otherwise)
-    used = {name for node in graph.node for name in node.input}
-    used.update(output.name for output in graph.output)
-    if not any(
-        attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-        for node in graph.node
-        for attr in node.attribute
-    ):
-        kept = [init for init in graph.initializer if init.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(kept)
+    _drop_unused_initializers(graph)
     return model.SerializeToString()

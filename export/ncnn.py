@@ -170,31 +170,27 @@ class _BinCursor:
         )
 
 
-def _read_convolution(layer: NcnnLayer, cursor: _BinCursor) -> None:
+def _read_weight_and_bias(
+    layer: NcnnLayer, cursor: _BinCursor, size_key: int, bias_key: int
+) -> None:
+    """A weight blob of param ``size_key`` values, and ``0=num_output`` biases when
+    ``bias_key`` is set; ``8`` marks int8 quantisation in every such layer."""
+    what = f"{layer.type} {layer.name}"
     if layer.param(8, 0):
-        raise WeightsError(
-            f"{layer.type} {layer.name} is int8-quantised (8={layer.param(8)}); not supported"
-        )
-    weight_size = int(layer.param(6, 0))
-    layer.weights["weight"] = cursor.flagged(weight_size, f"{layer.type} {layer.name} weight")
-    if layer.param(5, 0):
-        layer.weights["bias"] = cursor.raw_fp32(
-            int(layer.param(0, 0)), f"{layer.type} {layer.name} bias"
-        )
+        raise WeightsError(f"{what} is int8-quantised (8={layer.param(8)}); not supported")
+    layer.weights["weight"] = cursor.flagged(int(layer.param(size_key, 0)), f"{what} weight")
+    if layer.param(bias_key, 0):
+        layer.weights["bias"] = cursor.raw_fp32(int(layer.param(0, 0)), f"{what} bias")
+
+
+def _read_convolution(layer: NcnnLayer, cursor: _BinCursor) -> None:
+    # 0=num_output 5=bias_term 6=weight_data_size 8=int8
+    _read_weight_and_bias(layer, cursor, size_key=6, bias_key=5)
 
 
 def _read_inner_product(layer: NcnnLayer, cursor: _BinCursor) -> None:
     # Real-CUGAN's SE blocks: 0=num_output 1=bias_term 2=weight_data_size 8=int8
-    if layer.param(8, 0):
-        raise WeightsError(
-            f"InnerProduct {layer.name} is int8-quantised (8={layer.param(8)}); not supported"
-        )
-    weight_size = int(layer.param(2, 0))
-    layer.weights["weight"] = cursor.flagged(weight_size, f"InnerProduct {layer.name} weight")
-    if layer.param(1, 0):
-        layer.weights["bias"] = cursor.raw_fp32(
-            int(layer.param(0, 0)), f"InnerProduct {layer.name} bias"
-        )
+    _read_weight_and_bias(layer, cursor, size_key=2, bias_key=1)
 
 
 def _read_prelu(layer: NcnnLayer, cursor: _BinCursor) -> None:

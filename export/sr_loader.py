@@ -26,7 +26,7 @@ from vx_engine.export.arch import build_arch
 from vx_engine.export.convert_ncnn import load_ncnn_weights, ncnn_output_resize
 from vx_engine.export.descriptors import ModelDescriptor
 from vx_engine.export.ncnn import load_ncnn
-from vx_engine.export.state_dict import check_fits
+from vx_engine.export.state_dict import load_fitting, tensors_of
 from vx_engine.export.weights import fetch_weights
 
 # Keys cubic (a = -0.75) weights at t = 0.5: a 0.5x bicubic resize samples halfway
@@ -93,23 +93,7 @@ def _official_state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
         if isinstance(loaded.get(key), dict):
             loaded = loaded[key]
             break
-    state = {}
-    for key, value in loaded.items():
-        if isinstance(value, torch.Tensor):
-            state[key.removeprefix("module.")] = value
-    return state
-
-
-def _check_fits(
-    state: dict[str, torch.Tensor], net: nn.Module, path: Path, desc: ModelDescriptor
-) -> None:
-    check_fits(
-        state,
-        net,
-        path,
-        f"{desc.name} ({desc.arch} {desc.arch_options})",
-        "pass the official .pth for this model, or omit --weights",
-    )
+    return tensors_of(loaded)
 
 
 def _load_pth(path: Path, net: nn.Module, desc: ModelDescriptor) -> None:
@@ -119,9 +103,13 @@ def _load_pth(path: Path, net: nn.Module, desc: ModelDescriptor) -> None:
         raise WeightsError(f"weights file {path} does not exist") from None
     except Exception as error:  # torch raises many types for a non-checkpoint file
         raise WeightsError(f"cannot read {path} as a PyTorch checkpoint: {error}") from None
-    state = _official_state_dict(loaded, path)
-    _check_fits(state, net, path, desc)
-    net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    load_fitting(
+        net,
+        _official_state_dict(loaded, path),
+        path,
+        f"{desc.name} ({desc.arch} {desc.arch_options})",
+        "pass the official .pth for this model, or omit --weights",
+    )
 
 
 def _load_ncnn(param_path: Path, bin_path: Path, net: nn.Module, desc: ModelDescriptor) -> None:

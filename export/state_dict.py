@@ -1,12 +1,30 @@
-"""Checks shared by the loaders of user-supplied weight files."""
+"""Reading and checking user-supplied weight files, shared by the SR and VFI loaders."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from vx_engine.errors import WeightsError
+
+
+def tensors_of(loaded: dict) -> dict[str, torch.Tensor]:
+    """A checkpoint's tensors, with DataParallel's ``module.`` prefix stripped."""
+    return {
+        key.removeprefix("module."): value
+        for key, value in loaded.items()
+        if isinstance(value, torch.Tensor)
+    }
+
+
+def load_fitting(
+    net: nn.Module, state: dict[str, torch.Tensor], path: Path, target: str, fix: str
+) -> None:
+    """``state`` into ``net`` as fp32, once ``check_fits`` found that it fits."""
+    check_fits(state, net, path, target, fix)
+    net.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
 
 
 def check_fits(state: dict, net: nn.Module, path: Path, target: str, fix: str) -> None:

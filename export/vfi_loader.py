@@ -15,7 +15,7 @@ from torch import nn
 from vx_engine.errors import OptionsError, WeightsError
 from vx_engine.export.arch import build_arch
 from vx_engine.export.descriptors import ModelDescriptor
-from vx_engine.export.state_dict import check_fits
+from vx_engine.export.state_dict import load_fitting, tensors_of
 from vx_engine.export.weights import fetch_weights
 
 VFI_ARCHS = ("ifnet-hdv3", "ifnet-v4")  # the RIFE entries of vx_engine.export.arch.ARCHS
@@ -64,24 +64,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"{path} holds a {type(loaded).__name__}, not a state dict; give a RIFE flownet.pkl"
         )
-    # DataParallel saves "module.<name>"; training scripts load it either way
-    return {
-        key.removeprefix("module."): value
-        for key, value in loaded.items()
-        if isinstance(value, torch.Tensor)
-    }
-
-
-def _check_fits(
-    state: dict[str, torch.Tensor], net: nn.Module, path: Path, desc: ModelDescriptor
-) -> None:
-    check_fits(
-        state,
-        net,
-        path,
-        f"{desc.name} ({desc.arch})",
-        "pass a flownet.pkl of this RIFE version, or omit --weights",
-    )
+    return tensors_of(loaded)  # training scripts load "module.<name>" either way
 
 
 def _build_net(desc: ModelDescriptor, state: dict[str, torch.Tensor]) -> nn.Module:
@@ -116,6 +99,11 @@ def load_vfi_model(desc: ModelDescriptor, weights_path: Path | None = None) -> V
     path = Path(weights_path)
     state = _read_state_dict(path)
     net = _build_net(desc, state)
-    _check_fits(state, net, path, desc)
-    net.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
+    load_fitting(
+        net,
+        state,
+        path,
+        f"{desc.name} ({desc.arch})",
+        "pass a flownet.pkl of this RIFE version, or omit --weights",
+    )
     return VFIModel(net, desc.has_timestep_input).float().eval()

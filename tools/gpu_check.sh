@@ -89,7 +89,7 @@ for module in torch av click numpy onnx onnxruntime pytest; do
     fi
 done
 
-has_cuda=$("$PY" -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null || echo 0)
+has_cuda=$("$PY" -c 'from vx_engine.gpu.probe import cuda_available; print(int(cuda_available()))' 2>/dev/null || echo 0)
 if [ "$has_cuda" != 1 ]; then
     echo "gpu-check: no CUDA GPU here (torch.cuda.is_available() is False); GPU tests will be skipped" >&2
     "$PY" -m pytest -m gpu -q tests/test_gpu.py

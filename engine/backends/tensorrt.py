@@ -25,7 +25,7 @@ from vx_engine.backends.base import RunnerBase, RunnerSpec, model_facts
 from vx_engine.errors import BackendError
 from vx_engine.export.tensorrt_builder import build_engine
 from vx_engine.export.tensorrt_profiles import DEFAULT_NUM_PROFILES, default_profile, profile_shapes
-from vx_engine.gpu.probe import tensorrt_unavailable_reason
+from vx_engine.gpu.probe import cuda_available, tensorrt_unavailable_reason
 
 
 def profile_for_spec(spec: RunnerSpec, facts: dict):
@@ -179,7 +179,7 @@ class TensorRTRunner(RunnerBase):
         self.slots = []
         self.engine = None  # contexts first, then the engine, then the runtime
         self._runtime = None
-        if torch.cuda.is_available():
+        if cuda_available():
             torch.cuda.empty_cache()
 
     # -- inference -------------------------------------------------------------------------
