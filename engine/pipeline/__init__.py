@@ -36,7 +36,7 @@ class DriveHooks:
 
 def make_scheduling(plan: Any, info: Any, queue_frames: int = QUEUE_FRAMES) -> Scheduling:
     """The plan's scheduling: host threads with NumPy frames, or torch frames on a device."""
-    need_luma = plan.vfi is not None or getattr(plan, "vfi_classical", None) is not None
+    need_luma = plan.vfi is not None or plan.vfi_classical is not None
     if plan.scheduler == "host":
         return HostScheduling(info.matrix, info.full_range, need_luma)
     from vx_engine.pipeline.cuda import CudaScheduling
@@ -69,25 +69,24 @@ def drive(
     from vx_engine.video.source import open_source
 
     if queue_frames is None:
-        queue_frames = getattr(plan, "queue_frames", QUEUE_FRAMES)
+        queue_frames = plan.queue_frames
     hooks = hooks or DriveHooks()
     scheduling = scheduling or make_scheduling(plan, reader.info, queue_frames)
     if hooks.scheduling is not None:
         scheduling = hooks.scheduling(scheduling)
-    device = getattr(scheduling, "device", None)
-    source = open_source(reader, device, plan_start(reader))
+    source = open_source(reader, scheduling.device, plan_start(reader))
     filters, interpolator = build_stages(plan, sr_runner, vfi_runner, scheduling.ops)
     if hooks.stage is not None:
         filters = [hooks.stage(stage) for stage in filters]
         interpolator = None if interpolator is None else hooks.stage(interpolator)
     dedup = None
-    if getattr(plan, "dedup", "off") != "off":
+    if plan.dedup != "off":
         from vx_engine.pipeline.dedup import Dedup, fingerprinted
 
         dedup = Dedup(plan.dedup)
         source = _SourceView(source, fingerprinted(source))
     post: list[Any] = []
-    if interpolator is not None and getattr(plan, "order", "sr-first") == "vfi-first":
+    if interpolator is not None and plan.order == "vfi-first":
         filters, post = [], filters  # RIFE at the source size, SR on every output frame
     timeline = Timeline(
         scheduling.ops,
@@ -117,7 +116,7 @@ def drive(
 
 def plan_start(reader: Any) -> float | None:
     """The reader's --start in seconds (NVDEC cannot seek to it)."""
-    start = getattr(reader, "start_offset", None)
+    start = reader.start_offset
     return float(start) if start else None
 
 

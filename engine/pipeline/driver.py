@@ -44,6 +44,7 @@ class Scheduling(Protocol):
     """Where each piece of a frame's work runs; the loop and the stages stay the same."""
 
     ops: FrameOps
+    device: Any  # the torch device frames live on; None for NumPy frames on the host
 
     def decode_context(self) -> AbstractContextManager:
         """Entered by the decode thread (a CUDA side stream on a GPU)."""
@@ -70,6 +71,7 @@ class HostScheduling:
     """NumPy frames: colour conversion and scene luma in the decode thread."""
 
     ops: FrameOps = HOST_OPS
+    device = None
 
     def __init__(self, matrix: str, full_range: bool, need_luma: bool) -> None:
         self.matrix, self.full_range, self.need_luma = matrix, full_range, need_luma
