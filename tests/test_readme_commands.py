@@ -1,9 +1,11 @@
-"""Every `vx-engine …` command in README.md's code blocks runs (issue 15).
+"""Every `vx-engine …` command in the code blocks of README.md and docs/*.md runs (issue 15),
+and every repository path those pages name exists.
 
 Each command runs as written, with only what a test needs changed: ``in.mp4`` is a
 short real clip (bigbuckbunny frames, 64x48, with audio), output sizes and tiles are
-shrunk, and the working directory is a temporary one. `make demo` / `make test` are
-left out (CI runs them). A failure quotes the README line.
+shrunk, and the working directory is a temporary one. A line that appears on several
+pages runs once. `make demo` / `make test` are left out (CI runs them). A failure quotes
+the line and names its page.
 """
 
 from __future__ import annotations
@@ -28,10 +30,20 @@ from media import make_clip
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 
 # flag -> the value used at test size (the clip is 64x48; outputs stay small)
-SMALLER = {"--height": "96", "--width": "128", "--tile": "32", "--tile-overlap": "4"}
+SMALLER = {
+    "--height": "96",
+    "--width": "128",
+    "--tile": "32",
+    "--tile-overlap": "4",
+    "--resolution": "64x48",  # vx-engine bench's synthetic frames
+    "--frames": "3",
+}
 NEEDS_GPU = ("torch-cuda", "ort-cuda", "tensorrt")
+# a path the pages name: a top folder of the repository, then a file or folder in it
+NAMED_PATH = re.compile(r"`((?:engine|export|kernels|tests|benchmarks|tools|docs)/[\w./-]*)`")
 
 
 def readme_commands(text: str) -> list[str]:
@@ -44,6 +56,22 @@ def readme_commands(text: str) -> list[str]:
         if inside and line.strip().startswith("vx-engine "):
             commands.append(line.strip())
     return commands
+
+
+def page_commands() -> dict[str, str]:
+    """Every page's command lines, each command once (comments aside): line -> its page."""
+    found: dict[str, str] = {}
+    seen: set[tuple[str, ...]] = set()
+    for page in PAGES:
+        for line in readme_commands(page.read_text()):
+            command = tuple(shlex.split(line, comments=True))
+            if command not in seen:
+                seen.add(command)
+                found[line] = page.relative_to(REPO).as_posix()
+    return found
+
+
+COMMANDS = page_commands()
 
 
 def _argv(line: str, clip: Path) -> list[str]:
@@ -97,7 +125,7 @@ def _serve_briefly(argv: list[str], cwd: Path, env: dict, line: str) -> None:
     else:
         argv += ["--port", str(port := _free_port())]
     process = subprocess.Popen(
-        [sys.executable, "-m", "vx_engine.cli", *argv],
+        [sys.executable, "-m", "vx_engine", *argv],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -146,21 +174,22 @@ def ray_cluster(env: dict) -> Iterator[None]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@pytest.mark.parametrize("line", readme_commands(README.read_text()))
+@pytest.mark.parametrize("line", list(COMMANDS))
 def test_readme_command_runs(line: str, clip: Path, tmp_path: Path) -> None:
+    page = COMMANDS[line]
     if any(f"--backend {name}" in line for name in NEEDS_GPU) and not _cuda():
         pytest.skip(f"needs a CUDA GPU, none here: {line}")
     argv = _argv(line, clip)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if argv[0] == "serve":
-        _serve_briefly(argv, tmp_path, env, line)
+        _serve_briefly(argv, tmp_path, env, f"{page}: {line}")
         return
     if argv[0] == "run":
         argv += ["--progress", "none"] if "--progress" not in argv else []
     cluster = ray_cluster(env) if "--ray auto" in line else contextlib.nullcontext()
     with cluster:
         result = subprocess.run(
-            [sys.executable, "-m", "vx_engine.cli", *argv],
+            [sys.executable, "-m", "vx_engine", *argv],
             cwd=tmp_path,
             env=env,
             capture_output=True,
@@ -168,11 +197,40 @@ def test_readme_command_runs(line: str, clip: Path, tmp_path: Path) -> None:
             timeout=600,
         )
     assert result.returncode == 0, (
-        f"README line failed (exit {result.returncode}): {line}\n{result.stderr[-2000:]}"
+        f"{page} line failed (exit {result.returncode}): {line}\n{result.stderr[-2000:]}"
     )
 
 
 def test_every_readme_command_is_found() -> None:
-    commands = readme_commands(README.read_text())
-    assert any(c.startswith("vx-engine run") for c in commands)
-    assert not any("make " in c for c in commands)
+    readme = readme_commands(README.read_text())
+    assert any(c.startswith("vx-engine run") for c in readme)
+    assert len(PAGES) > 1 and len(COMMANDS) > len(set(readme))  # docs/ adds its own lines
+    assert not any("make " in c for c in COMMANDS)
+
+
+def test_named_paths_exist() -> None:
+    """Every `engine/…`, `export/…`, `benchmarks/…` (and so on) path and every relative
+    link in README.md and docs/ names something in the repository."""
+    missing = []
+    for page in PAGES:
+        text = page.read_text()
+        for name in NAMED_PATH.findall(text):
+            if not (REPO / name).exists():
+                missing.append(f"{page.relative_to(REPO)}: `{name}`")
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            if not (page.parent / target).exists():
+                missing.append(f"{page.relative_to(REPO)}: link {target}")
+    assert missing == []
+
+
+def test_architecture_names_every_module() -> None:
+    """docs/architecture.md's module tables list every module of the three packages."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    sections = dict(re.findall(r"### `([\w/]+)/`\n(.*?)(?=\n### |\Z)", text, re.S))
+    missing = []
+    for top in ("engine", "export", "kernels"):
+        for path in sorted((REPO / top).rglob("*.py")):
+            folder = path.parent.relative_to(REPO).as_posix()
+            if path.name != "__main__.py" and f"| `{path.name}` |" not in sections.get(folder, ""):
+                missing.append(f"{folder}/{path.name}")
+    assert missing == []
