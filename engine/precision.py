@@ -23,11 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vx_engine.backends.select import GPU_BACKENDS
 from vx_engine.errors import OptionsError
 
 AUTO_MIN_PSNR_DB = 45.0
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
-NVIDIA_BACKENDS = frozenset({"tensorrt", "ort-cuda", "torch-cuda"})
 INT8_BACKENDS = ("ort-cpu", "openvino")
 
 
@@ -128,7 +128,7 @@ def _auto(
     def said(precision: str, why: str) -> PrecisionChoice:
         return _choice(precision, backend, f"{model}: precision auto -> {precision} ({why})")
 
-    if backend in NVIDIA_BACKENDS:
+    if backend in GPU_BACKENDS:  # NVIDIA's
         if not supports_half:
             return said("fp32", "the model does not support fp16")
         if "fp16" in stored and not passed("fp16"):
