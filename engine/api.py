@@ -12,7 +12,6 @@ from pathlib import Path
 
 from vx_engine.errors import Cancelled, InputError
 from vx_engine.options import ChunkOptions, Progress, RunOptions, RunSummary
-from vx_engine.plan import make_plan
 from vx_engine.runners import check_device, make_runner, make_runners, precision_summary
 
 ProgressCallback = Callable[[Progress], None]
@@ -45,14 +44,6 @@ def source_warnings(path: Path) -> list[str]:
     except Exception as error:  # advisory: a probe that cannot measure never stops a run
         return [f"probe: not measured ({type(error).__name__}: {error})"]
     return [f"probe: [{w['code']}] {w['message']}" for w in report["warnings"]]
-
-
-def estimate_memory(options: RunOptions, info):
-    """The run's estimated peak host memory (``vx_engine.memory.MemoryEstimate``) for an
-    input described by ``info`` (VideoInfo); pure: nothing is loaded or allocated."""
-    from vx_engine.memory import estimate_plan
-
-    return estimate_plan(make_plan(options, info.width, info.height, info.fps))
 
 
 def run(

@@ -263,12 +263,16 @@ def test_vfi_first_runs_rife_at_source_size_then_sr(tmp_path: Path, sr: str) -> 
 
 
 def test_memory_estimate_is_in_the_summary(tmp_path: Path) -> None:
-    from vx_engine.api import estimate_memory, probe_video
+    from vx_engine.api import probe_video, run
 
     source = _clip(tmp_path)
-    options = RunOptions(input=source, output=tmp_path / "o.mkv", vfi="rife-hdv3")
-    estimate = estimate_memory(options, probe_video(source))
+    options = RunOptions(
+        input=source, output=tmp_path / "o.mkv", vfi="rife-hdv3", codec="ffv1", progress="none"
+    )
+    info = probe_video(source)
+    estimate = estimate_plan(make_plan(options, info.width, info.height, info.fps))
     assert 100 * MB < estimate.peak_bytes < 2000 * MB
+    assert run(options, log=lambda message: None).memory_estimate_mb == estimate.peak_mb
 
 
 def test_server_refuses_a_job_that_does_not_fit_and_keeps_serving(
