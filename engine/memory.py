@@ -152,12 +152,12 @@ def reserved_elsewhere() -> int:
 
 
 @contextlib.contextmanager
-def reservation(estimate: MemoryEstimate, options: Any = None, plan: Any = None) -> Iterator[None]:
-    """Check ``estimate`` against what is available and hold it for the ``with`` body.
+def reservation(estimate: MemoryEstimate, options: Any, plan: Any) -> Iterator[None]:
+    """Check ``estimate`` (of ``plan``, made from ``options``) against what is available
+    and hold it for the ``with`` body; a refusal names settings that fit.
 
     The check and the record happen under one lock, so of two jobs that start at
-    once, the second sees the first's reservation. ``options``/``plan`` given: a
-    refusal names settings that fit.
+    once, the second sees the first's reservation.
     """
     import fcntl
 
@@ -167,13 +167,8 @@ def reservation(estimate: MemoryEstimate, options: Any = None, plan: Any = None)
     with open(ledger / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            available = available_bytes(plan.memory_limit_mb if plan is not None else None)
+            available = available_bytes(plan.memory_limit_mb)
             if available is not None and estimate.peak_bytes > available:
-                if options is None or plan is None:
-                    raise OutOfMemoryError(
-                        f"this job needs about {estimate.peak_mb} MB of memory but "
-                        f"{available // MB} MB is available"
-                    )
                 raise OutOfMemoryError(refusal(options, plan, estimate, available))
             entry.write_text(json.dumps({"pid": os.getpid(), "bytes": estimate.peak_bytes}))
         finally:
