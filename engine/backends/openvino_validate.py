@@ -114,13 +114,15 @@ def matching_validation(model: str) -> dict[str, float] | None:
     """{precision: dB} stored for today's fp32 artifact, openvino and CPU; reads files only,
     builds and measures nothing (what the plan reads). None: ``openvino_validation`` must
     measure first."""
+    import importlib.util
+
     from vx_engine.backends.select import cpu_has_bf16
     from vx_engine.export.quantize import int8_paths
 
     desc = get_model(model)
     onnx_path, meta_path = artifact_paths(desc, "fp32", MIN_OPSET, None)
     meta = read_metadata(meta_path, onnx_path)
-    if meta is None:
+    if meta is None or importlib.util.find_spec("openvino") is None:
         return None
     key = _key(meta["onnx_sha256"], cpu_has_bf16())
     return _matching(sidecar_path(desc), key, int8_paths(onnx_path)[0])
@@ -178,11 +180,3 @@ def openvino_validation(model: str, log: Log = _stderr) -> dict[str, float]:
         + " vs fp32"
     )
     return scores
-
-
-def stored_validation(model: str) -> dict[str, float] | None:
-    """The sidecar's figures without measuring anything (None when absent)."""
-    try:
-        return json.loads(sidecar_path(get_model(model)).read_text())["psnr_db"]
-    except (OSError, ValueError, KeyError):
-        return None

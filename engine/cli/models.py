@@ -12,7 +12,7 @@ import click
 def models() -> None:
     """List the model zoo: name, kind, scale, licence, weights cached, ONNX artifacts built,
     and the OpenVINO figures --precision auto reads (dB vs fp32; '-' until measured)."""
-    from vx_engine.backends.openvino_validate import stored_validation
+    from vx_engine.backends.openvino_validate import matching_validation
     from vx_engine.export.artifacts import artifact_paths
     from vx_engine.export.onnx_export import MIN_OPSET
     from vx_engine.export.registry import MODELS
@@ -27,7 +27,7 @@ def models() -> None:
         built = [
             p for p in ("fp32", "fp16") if artifact_paths(desc, p, MIN_OPSET, None)[0].is_file()
         ]
-        figures = stored_validation(desc.name) or {}
+        figures = matching_validation(desc.name) or {}
         ov = ",".join(f"{p} {db:.1f}" for p, db in figures.items() if p != "fp32") or "-"
         click.echo(
             f"{desc.name:<30} {desc.kind:<4} {desc.scale:>5}  {cached:<6}  "
