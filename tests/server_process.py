@@ -1,4 +1,5 @@
-"""A real ``vx-engine serve`` in a subprocess on a free loopback port, for tests and benchmarks.
+"""A real ``vx-engine serve`` in a subprocess on a free loopback port, for tests and benchmarks,
+and the requests the server tests send it.
 
 Typical use::
 
@@ -9,12 +10,14 @@ Typical use::
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -117,3 +120,76 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- talking to a running server ------------------------------------------------------
+def multipart(
+    options: dict | str | None, video: bytes, name: str = "clip.mp4"
+) -> tuple[bytes, str]:
+    """A multipart body built by hand (a cut-off body, a doubled part...), and its type."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    if options is not None:
+        text = options if isinstance(options, str) else json.dumps(options)
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n{text}\r\n'.encode()
+        )
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: video/mp4\r\n\r\n".encode()
+        + video
+        + b"\r\n"
+    )
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def submit(client: httpx.Client, path: Path, options: dict | None = None, **kw) -> httpx.Response:
+    """Upload ``path`` as a new job; ``kw``: more request headers."""
+    body, content_type = multipart(options or {}, path.read_bytes(), path.name)
+    return client.post("/api/jobs", content=body, headers={"Content-Type": content_type, **kw})
+
+
+def raw_request(server: ServerProcess, head: str, body: bytes = b"", read: bool = True) -> bytes:
+    """One HTTP request over a raw socket: what a polite client library would not send."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head.encode() + b"\r\n" + body)
+        if not read:
+            return b""
+        return read_until_closed(sock)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+def job_rows(server: ServerProcess) -> list[str]:
+    """The job ids in the server's database, sorted."""
+    import sqlite3
+
+    with sqlite3.connect(server.data_dir / "jobs.sqlite3") as db:
+        return sorted(row[0] for row in db.execute("SELECT id FROM jobs"))
+
+
+def wait_for(client: httpx.Client, job_id: str, condition, timeout_s: float = 300) -> dict:
+    """The job once ``condition(job)`` holds; AssertionError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if condition(job):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached the condition; last: {job}")

@@ -20,7 +20,7 @@ import pytest
 from chunk_faults import environment as faults
 from media import bicubic8, decode_rgb24, h264_excerpt, psnr8
 from PIL import Image
-from server_process import ServerProcess
+from server_process import ServerProcess, wait_for
 
 from vx_engine.samples import sample_video
 from vx_engine.server.jobs import RESTART_ERROR
@@ -65,16 +65,6 @@ def sse_events(client: httpx.Client, job_id: str) -> list[dict]:
             if line.startswith("data:"):
                 events.append(json.loads(line[5:]))
     return events
-
-
-def wait_for(client: httpx.Client, job_id: str, condition, timeout_s: float = 300) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if condition(job):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached the condition; last: {job}")
 
 
 def snapshot(server: ServerProcess) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -377,36 +367,6 @@ def test_finished_jobs_are_deleted_after_keep_hours(tmp_path, clip):
         assert snapshot(server) == ([], [], [], [])
 
 
-def test_purge_deletes_only_jobs_that_ended_before_the_cutoff(tmp_path):
-    from vx_engine.server.jobs import JobStore
-
-    store = JobStore(tmp_path / "data")
-    try:
-        ids = {}
-        for name, state, finished_at in [
-            ("old-done", "done", 100.0),
-            ("old-failed", "failed", 100.0),
-            ("old-cancelled", "cancelled", 100.0),
-            ("new-done", "done", 300.0),
-            ("queued", "queued", None),
-            ("running", "running", None),
-        ]:
-            upload = store.new_upload_path()
-            upload.write_bytes(b"video")
-            job = store.create(upload, {}, f"{name}.mp4", {})
-            store.update(job.id, state=state, finished_at=finished_at)
-            ids[name] = job.id
-        purged = store.purge_finished(200.0)
-        assert sorted(purged) == sorted(ids[n] for n in ("old-done", "old-failed", "old-cancelled"))
-        kept = {job.input_name for job in store.list()}
-        assert kept == {"new-done.mp4", "queued.mp4", "running.mp4"}
-        for name, job_id in ids.items():
-            assert store.job_dir(job_id).exists() == (not name.startswith("old")), name
-        assert store.count("queued") == 1 and store.count("done") == 1
-    finally:
-        store.close()
-
-
 def test_two_workers_run_two_jobs_at_once(tmp_path, clip):
     long_clip = h264_excerpt(sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136)
     server = ServerProcess(tmp_path / "data", extra_args=("--workers", "2"))
@@ -422,12 +382,3 @@ def test_two_workers_run_two_jobs_at_once(tmp_path, clip):
         # a short job after them still runs to the end on the freed workers
         short = submit(client, clip, {"sr": None}).json()["id"]
         assert wait_for(client, short, lambda job: job["state"] in TERMINAL)["state"] == "done"
-
-
-def test_worker_devices_spread_over_the_gpus():
-    from vx_engine.server.worker import worker_devices
-
-    assert worker_devices(1, 0) == [0]
-    assert worker_devices(3, 0) == [0, 0, 0]  # CPU only: every worker on "device 0"
-    assert worker_devices(4, 4) == [0, 1, 2, 3]
-    assert worker_devices(5, 2) == [0, 1, 0, 1, 0]

@@ -7,13 +7,11 @@ its job table, its data folder and its RSS from /proc.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +21,16 @@ from pathlib import Path
 import httpx
 import pytest
 from media import h264_excerpt
-from server_process import ServerProcess
+from server_process import (
+    ServerProcess,
+    job_rows,
+    multipart,
+    raw_request,
+    read_until_closed,
+    status_of,
+    submit,
+    wait_for,
+)
 
 from vx_engine.samples import sample_video
 
@@ -63,73 +70,6 @@ def open_server(tmp_path_factory: pytest.TempPathFactory):
         yield running
 
 
-def multipart(
-    options: dict | str | None, video: bytes, name: str = "clip.mp4"
-) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    parts = []
-    if options is not None:
-        text = options if isinstance(options, str) else json.dumps(options)
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n{text}\r\n'.encode()
-        )
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        "Content-Type: video/mp4\r\n\r\n".encode()
-        + video
-        + b"\r\n"
-    )
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
-def submit(client: httpx.Client, path: Path, options: dict | None = None, **kw) -> httpx.Response:
-    body, content_type = multipart(options or {}, path.read_bytes(), path.name)
-    return client.post("/api/jobs", content=body, headers={"Content-Type": content_type, **kw})
-
-
-def raw_request(server: ServerProcess, head: str, body: bytes = b"", read: bool = True) -> bytes:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(head.encode() + b"\r\n" + body)
-        if not read:
-            return b""
-        return _read_all(sock)
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, TimeoutError):
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
-
-
-def job_rows(server: ServerProcess) -> list[str]:
-    import sqlite3
-
-    with sqlite3.connect(server.data_dir / "jobs.sqlite3") as db:
-        return sorted(row[0] for row in db.execute("SELECT id FROM jobs"))
-
-
-def wait_for(client: httpx.Client, job_id: str, condition, timeout_s: float = 120) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if condition(job):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached the condition; last: {job}")
-
-
 # -- 1: authenticate before reading ----------------------------------------------------
 def test_unauthenticated_200mb_body_is_refused_before_it_is_read(tokened):
     rss_before = tokened.rss_mb()
@@ -147,7 +87,7 @@ def test_unauthenticated_200mb_body_is_refused_before_it_is_read(tokened):
                     sent += len(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            answer = _read_all(sock)
+            answer = read_until_closed(sock)
         assert status_of(answer) == 401, answer[:200]
         assert b'"status": 401' in answer and b"token" in answer
     growth = tokened.rss_mb() - rss_before
@@ -392,66 +332,6 @@ def test_disk_limit_answers_507_with_retry_after(tmp_path, clips):
         assert job_rows(server) == []
 
 
-# -- 3: previews through the scheduler -------------------------------------------------
-def test_previews_share_the_workers_queue_429_and_stop_on_disconnect(tmp_path, clips):
-    server = ServerProcess(tmp_path / "data", extra_args=("--max-previews", "4"))
-    with server, server.client(timeout=60) as client:
-        running = submit(client, clips["long"], {"sr": SR_MODEL}).json()["id"]
-        wait_for(client, running, lambda job: job["state"] == "running")
-        later = submit(client, clips["long"], {"sr": SR_MODEL}).json()["id"]  # queued
-        target = submit(client, clips["short"], {"sr": None}).json()["id"]  # queued
-
-        # one client for all 20: building 20 httpx clients (SSL contexts) would load this
-        # process's GIL, not the server
-        shared = server.client(timeout=60)
-
-        def preview(_: int) -> int:
-            return shared.post(f"/api/jobs/{target}/preview", json={"duration": 0.2}).status_code
-
-        frame_before = client.get(f"/api/jobs/{running}").json()["progress"]["frame"]
-        with shared, ThreadPoolExecutor(20) as pool:
-            futures = [pool.submit(preview, i) for i in range(20)]
-            deadline = time.monotonic() + 10
-            while sum(f.done() for f in futures) < 16 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(0.3)  # the 4 that wait stay waiting (the worker is busy)
-            for _ in range(3):
-                started = time.monotonic()
-                assert client.get("/api/models").status_code == 200
-                print(
-                    f"/api/models with 4 previews waiting: {(time.monotonic() - started) * 1000:.1f} ms"
-                )
-                assert time.monotonic() - started < 1.0
-            finished = [f for f in futures if f.done()]
-            done = [f.result() for f in finished]
-            assert done.count(429) == 16 and len(done) == 16, done
-            # the worker's job keeps making frames; the 4 previews wait their turn behind it
-            wait_for(client, running, lambda job: job["progress"]["frame"] > frame_before, 30)
-            cancelled_at = time.monotonic()
-            assert client.delete(f"/api/jobs/{target}").status_code == 200  # cancels the 4
-            waiting = [f.result(timeout=5) for f in futures if f not in finished]
-        assert sorted(waiting) == [409] * 4 and time.monotonic() - cancelled_at < 2.5
-
-        # A rendering preview whose client leaves is stopped: the worker takes the queued job.
-        body = json.dumps({"duration": 10}).encode()
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-        sock.sendall(
-            f"POST /api/jobs/{later}/preview HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
-        time.sleep(0.3)
-        client.delete(f"/api/jobs/{running}")  # the worker is free: previews go before jobs
-        time.sleep(2.0)  # it renders now (250 frames of SR would take far longer)
-        assert client.get(f"/api/jobs/{later}").json()["state"] == "queued"
-        sock.close()
-        left_at = time.time()
-        started = wait_for(client, later, lambda job: job["started_at"] is not None, 10)
-        print(f"preview stopped {started['started_at'] - left_at:.2f} s after its client left")
-        assert started["started_at"] - left_at < 2.0
-        client.delete(f"/api/jobs/{later}")
-
-
 # -- 9/10: error shape, role names, headers, file modes, stored names -------------------
 def test_errors_headers_file_modes_and_extensionless_uploads(tokened, clips, tmp_path):
     with tokened.client() as client:
@@ -492,60 +372,3 @@ def test_errors_headers_file_modes_and_extensionless_uploads(tokened, clips, tmp
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     for file in (job_dir / "input", job_dir / "output.mp4", tokened.data_dir / "jobs.sqlite3"):
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
-
-
-def test_role_names_replace_server_paths(tmp_path):
-    from vx_engine.server.jobs import JobStore, role_names
-
-    store = JobStore(tmp_path / "data")
-    try:
-        job_id = str(uuid.uuid4())
-        out = store.job_dir(job_id) / "preview-x.mp4"
-        message = f"{store.input_path(job_id)} has no decodable frames; {out} not written"
-        named = role_names(message, store, job_id, out)
-        assert named == "the upload has no decodable frames; the preview output not written"
-        assert str(tmp_path) not in named
-    finally:
-        store.close()
-
-
-# -- issue 10: DELETE cannot race the worker's claim -----------------------------------
-def test_delete_and_claim_are_atomic(tmp_path):
-    from vx_engine.server.jobs import JobStore
-
-    store = JobStore(tmp_path / "data")
-    try:
-        outcomes = set()
-        for _ in range(150):
-            upload = store.new_upload_path()
-            upload.write_bytes(b"video")
-            job = store.create(upload, {}, "a.mp4", {})
-            gate, results = threading.Barrier(2), {}
-
-            def claim(job_id: str = job.id, gate=gate, results=results) -> None:
-                gate.wait()
-                results["claimed"] = store.claim(job_id)
-
-            thread = threading.Thread(target=claim)
-            thread.start()
-            gate.wait()
-            results["deleted"] = store.delete(job.id)
-            thread.join()
-            outcome = (results["claimed"], results["deleted"])
-            # claimed first -> delete saw it running (and the server waits for the worker);
-            # deleted first -> the claim finds no row. Never "deleted as queued, then ran".
-            assert outcome in {(True, "running"), (False, "queued")}, outcome
-            outcomes.add(outcome)
-        assert store.list() == []
-    finally:
-        store.close()
-
-
-def test_a_classical_upscaler_is_costed_at_its_default_scale() -> None:
-    """`sr: "lanczos"` is no registry model: the cost limits take the plan's 2x, no KeyError."""
-    from vx_engine.server import limits
-    from vx_engine.server.job_settings import JobSettings
-
-    assert limits._sr_scale(JobSettings(sr="lanczos")) == 2
-    assert limits._sr_scale(JobSettings(sr="realesr-animevideov3-x4")) == 4
-    assert limits._sr_scale(JobSettings(sr="none")) == 1

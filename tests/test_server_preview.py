@@ -10,21 +10,33 @@ from __future__ import annotations
 import base64
 import io
 import json
+import socket
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from media import bicubic8, decode_rgb24, h264_excerpt, psnr8
 from PIL import Image
-from server_process import ServerProcess
+from server_process import ServerProcess, submit, wait_for
 
 from vx_engine.samples import sample_video
 
 SR_MODEL, VFI_MODEL = "realesr-animevideov3-x2", "rife-hdv3"
 W, H, FRAMES, FPS = 320, 180, 25, 25  # the issue's case: 320x180, x2 SR + RIFE to 720p/50
 PREVIEW_LIMIT_S = 10.0  # issue 13's acceptance line, on this 2-core machine
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    bikes = sample_video("bikes.mp4")
+    return {
+        "short": h264_excerpt(bikes, folder / "short.mp4", 8, 192, 80),
+        "long": h264_excerpt(bikes, folder / "long.mp4", 250, 320, 136),
+    }
 
 
 def image(data_url: str) -> np.ndarray:
@@ -145,3 +157,64 @@ def test_denoise_setting_reaches_the_run_options(level):
     base = JobSettings.model_validate({"height": 720, "fps": "50", "vfi": VFI_MODEL}).model_dump()
     changed = with_overrides(base, {"scale": 2, "interp": 2})
     assert (changed.height, changed.fps, changed.scale, changed.interp) == (None, None, 2, 2)
+
+
+# -- issue 16 item 3: previews through the scheduler ----------------------------------
+@pytest.mark.slow
+def test_previews_share_the_workers_queue_429_and_stop_on_disconnect(tmp_path, clips):
+    server = ServerProcess(tmp_path / "data", extra_args=("--max-previews", "4"))
+    with server, server.client(timeout=60) as client:
+        running = submit(client, clips["long"], {"sr": SR_MODEL}).json()["id"]
+        wait_for(client, running, lambda job: job["state"] == "running")
+        later = submit(client, clips["long"], {"sr": SR_MODEL}).json()["id"]  # queued
+        target = submit(client, clips["short"], {"sr": None}).json()["id"]  # queued
+
+        # one client for all 20: building 20 httpx clients (SSL contexts) would load this
+        # process's GIL, not the server
+        shared = server.client(timeout=60)
+
+        def preview(_: int) -> int:
+            return shared.post(f"/api/jobs/{target}/preview", json={"duration": 0.2}).status_code
+
+        frame_before = client.get(f"/api/jobs/{running}").json()["progress"]["frame"]
+        with shared, ThreadPoolExecutor(20) as pool:
+            futures = [pool.submit(preview, i) for i in range(20)]
+            deadline = time.monotonic() + 10
+            while sum(f.done() for f in futures) < 16 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # the 4 that wait stay waiting (the worker is busy)
+            for _ in range(3):
+                started = time.monotonic()
+                assert client.get("/api/models").status_code == 200
+                print(
+                    f"/api/models with 4 previews waiting: {(time.monotonic() - started) * 1000:.1f} ms"
+                )
+                assert time.monotonic() - started < 1.0
+            finished = [f for f in futures if f.done()]
+            done = [f.result() for f in finished]
+            assert done.count(429) == 16 and len(done) == 16, done
+            # the worker's job keeps making frames; the 4 previews wait their turn behind it
+            wait_for(client, running, lambda job: job["progress"]["frame"] > frame_before, 30)
+            cancelled_at = time.monotonic()
+            assert client.delete(f"/api/jobs/{target}").status_code == 200  # cancels the 4
+            waiting = [f.result(timeout=5) for f in futures if f not in finished]
+        assert sorted(waiting) == [409] * 4 and time.monotonic() - cancelled_at < 2.5
+
+        # A rendering preview whose client leaves is stopped: the worker takes the queued job.
+        body = json.dumps({"duration": 10}).encode()
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        sock.sendall(
+            f"POST /api/jobs/{later}/preview HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        time.sleep(0.3)
+        client.delete(f"/api/jobs/{running}")  # the worker is free: previews go before jobs
+        time.sleep(2.0)  # it renders now (250 frames of SR would take far longer)
+        assert client.get(f"/api/jobs/{later}").json()["state"] == "queued"
+        sock.close()
+        left_at = time.time()
+        started = wait_for(client, later, lambda job: job["started_at"] is not None, 10)
+        print(f"preview stopped {started['started_at'] - left_at:.2f} s after its client left")
+        assert started["started_at"] - left_at < 2.0
+        client.delete(f"/api/jobs/{later}")

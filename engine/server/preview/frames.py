@@ -119,20 +119,26 @@ def _decode_at(path: Path, at_s: float, count: int) -> tuple[list[np.ndarray], l
 
 
 def _through(stages: list[Any], images: list[np.ndarray]) -> list[np.ndarray]:
-    """``images`` through the filters as the timeline runs them (sequence stages drained)."""
+    """``images`` through the filters as the timeline runs them, by their declared kinds."""
+    from vx_engine.pipeline.stage_kinds import FILTER_KINDS, LookAhead, StageKind, kind_of
+
     for stage in stages:
-        if hasattr(stage, "drain"):
-            images = [out for image in images for out in stage.push(image)] + stage.drain()
-        else:
+        kind = kind_of(stage, FILTER_KINDS)
+        if kind is StageKind.FRAME_FILTER:
             images = [stage.process(image) for image in images]
+            continue
+        sequence = LookAhead(stage) if kind is StageKind.TEMPORAL_FILTER else stage
+        images = [out for image in images for out in sequence.push(image)] + sequence.drain()
     return images
 
 
 def _halfway(interpolator: Any, a: np.ndarray, b: np.ndarray, gap_s: float) -> np.ndarray:
-    if hasattr(interpolator, "interpolate"):  # RIFE, FFmpeg blend
+    from vx_engine.pipeline.stage_kinds import INTERPOLATOR_KINDS, StageKind, kind_of
+
+    if kind_of(interpolator, INTERPOLATOR_KINDS) is StageKind.INTERPOLATOR:  # RIFE, blend
         interpolator.new_pair()
         return interpolator.interpolate(a, b, Fraction(1, 2))
-    # minterpolate is a sequence filter: two frames in, the output nearest halfway out
+    # minterpolate keeps its own timeline: two frames in, the output nearest halfway out
     gap = Fraction(gap_s).limit_denominator(100_000)
     made = interpolator.push(a, Fraction(0)) + interpolator.push(b, gap)
     made += interpolator.finish(gap)
