@@ -45,9 +45,9 @@ from vx_engine.timing import (
     machine_info,
     peak_rss_mib,
     summarize,
-    synthetic_clip,
     timed_frames,
 )
+from vx_engine.video.synthetic import synthetic_clip
 
 SCHEMA = "vx-engine-bench/1"
 

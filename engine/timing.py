@@ -1,6 +1,6 @@
 """Timing for `vx-engine bench` and `benchmarks/`: percentiles, stage clocks, timed
 wrappers around runners and stages, and what a timing is reported with (peak memory,
-machine details); also a synthetic clip to time on."""
+machine details). The clip bench times on without an input is ``vx_engine.video.synthetic``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 STAGES = ("decode", "preprocess", "infer", "postprocess", "encode")
@@ -232,25 +230,3 @@ def timed_frames(frames: Iterable, clock: StageClock, limit: int | None) -> Iter
         clock.add("decode", time.perf_counter() - started)
         count += 1
         yield item
-
-
-def synthetic_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:
-    """A lossless test clip of moving gradients and a moving disc (textured, deterministic)."""
-    import numpy as np
-
-    from vx_engine.video import VideoWriter
-
-    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
-    u, v = cols / max(width - 1, 1), rows / max(height - 1, 1)
-    with VideoWriter(path, width, height, Fraction(fps), codec="ffv1", pix_fmt="yuv444p") as writer:
-        for index in range(frames):
-            phase = 0.3 * index
-            red = 0.1 + 0.8 * u
-            green = 0.5 + 0.4 * np.sin(2 * np.pi * (3 * v + 2 * u) + phase)
-            blue = 0.5 + 0.4 * np.cos(2 * np.pi * 5 * u * v - phase)
-            centre_x, centre_y = width * (0.2 + 0.03 * index % 0.6), height * 0.5
-            disc = np.hypot(cols - centre_x, rows - centre_y) < 0.2 * min(width, height)
-            rgb = np.stack([red, green, blue]).astype(np.float32)
-            rgb[:, disc] = np.array([0.95, 0.9, 0.15], dtype=np.float32)[:, None]
-            writer.write(np.clip(rgb, 0.0, 1.0), Fraction(index, fps))
-    return path
