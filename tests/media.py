@@ -185,6 +185,19 @@ def h264_excerpt(
     return destination
 
 
+def server_clips(folder: Path) -> dict[str, Path]:
+    """The bikes excerpts the server tests upload: ``short`` (8 frames), ``long`` (250: a
+    job that runs a while) and ``1000fps``."""
+    from vx_engine.samples import sample_video
+
+    bikes = sample_video("bikes.mp4")
+    return {
+        "short": h264_excerpt(bikes, folder / "short.mp4", 8, 192, 80),
+        "long": h264_excerpt(bikes, folder / "long.mp4", 250, 320, 136),
+        "1000fps": h264_excerpt(bikes, folder / "fast.mp4", 8, 64, 32, fps=1000),
+    }
+
+
 _KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from media import h264_excerpt
+from media import server_clips
 from server_process import (
     ServerProcess,
     job_rows,
@@ -32,8 +32,6 @@ from server_process import (
     wait_for,
 )
 
-from vx_engine.samples import sample_video
-
 pytestmark = pytest.mark.slow
 TOKEN = "hardening-token-3d7a"
 SR_MODEL = "realesr-animevideov3-x2"
@@ -42,13 +40,7 @@ TERMINAL = ("done", "failed", "cancelled")
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("clips")
-    bikes = sample_video("bikes.mp4")
-    return {
-        "short": h264_excerpt(bikes, folder / "short.mp4", 8, 192, 80),
-        "long": h264_excerpt(bikes, folder / "long.mp4", 250, 320, 136),
-        "1000fps": h264_excerpt(bikes, folder / "fast.mp4", 8, 64, 32, fps=1000),
-    }
+    return server_clips(tmp_path_factory.mktemp("clips"))
 
 
 @pytest.fixture(scope="module")

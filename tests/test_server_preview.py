@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media import bicubic8, decode_rgb24, h264_excerpt, psnr8
+from media import bicubic8, decode_rgb24, h264_excerpt, psnr8, server_clips
 from PIL import Image
 from server_process import ServerProcess, submit, wait_for
 
@@ -31,12 +31,7 @@ PREVIEW_LIMIT_S = 10.0  # issue 13's acceptance line, on this 2-core machine
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("clips")
-    bikes = sample_video("bikes.mp4")
-    return {
-        "short": h264_excerpt(bikes, folder / "short.mp4", 8, 192, 80),
-        "long": h264_excerpt(bikes, folder / "long.mp4", 250, 320, 136),
-    }
+    return server_clips(tmp_path_factory.mktemp("clips"))
 
 
 def image(data_url: str) -> np.ndarray:
