@@ -9,6 +9,7 @@ import hashlib
 import os
 import platform
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,22 @@ class _Fp16Graph:
         return Fp16(module).eval()
 
 
+# What torch's TorchScript exporter says on exports that tells a user nothing: the legacy
+# exporter is used on purpose (dynamo=False below), and a Slice with steps > 1 stays in the
+# graph unfolded, which the runtimes run as it is (validate_onnx checks the outputs).
+_EXPORTER_CHATTER = (
+    (UserWarning, r"Constant folding - Only steps=1 can be constant folded"),
+    (DeprecationWarning, r"You are using the legacy TorchScript-based ONNX export"),
+    (DeprecationWarning, r"The feature will be removed\. Please remove usage of this function"),
+)
+
+
+def _hide_exporter_chatter() -> None:
+    """Inside ``warnings.catch_warnings()``: ignore only ``_EXPORTER_CHATTER``."""
+    for category, message in _EXPORTER_CHATTER:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
 def export_onnx(
     module, desc: ModelDescriptor, precision: str, opset: int, path: Path, sample: list[np.ndarray]
 ) -> None:
@@ -81,7 +98,8 @@ def export_onnx(
     trace = tuple(
         torch.from_numpy(np.ascontiguousarray(a[:, :, :trace_size, :trace_size])) for a in sample
     )
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        _hide_exporter_chatter()
         torch.onnx.export(
             graph_module,
             trace,

@@ -105,6 +105,8 @@ def test_two_builds_at_once_on_a_clean_cache_build_once(tmp_path):
     assert len(paths) == 1 and os.path.isfile(next(iter(paths)))
     exports = [err.count("build: exporting") for _, _, err in results]
     assert sorted(exports) == [0, 1], [err for _, _, err in results]
+    # quiet: torch's exporter warns of unfolded Slices on this model; export_onnx filters it
+    assert not [err for _, _, err in results if "Warning" in err], [err for _, _, err in results]
     assert not list(tmp_path.rglob("*.partial"))
     session = ort.InferenceSession(next(iter(paths)), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].name == "input"
