@@ -1,4 +1,7 @@
-"""The FastAPI app behind ``vx-engine serve``: jobs API, SSE progress, preview, one page."""
+"""The FastAPI app behind ``vx-engine serve``: ``create_app`` builds the server's parts
+(``context.ServerContext``), starts and stops them (lifespan: worker, recovery, sweeping
+expired jobs), puts ``Guard`` in front, answers every error in one shape, and serves the
+routes of ``job_routes`` and ``preview.routes``, the page and its static files."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """The fast preview: the job's settings on the frames at one moment, not on a run.
 
 The frame at ``at_s`` (and, with VFI, the next source frame) is decoded once and goes
-through the very stages a run builds (``vx_engine.plan.make_plan`` ->
-``vx_engine.api.make_runners`` -> ``vx_engine.pipeline.stages.build_stages`` on
-``HOST_OPS``): pre-filters, SR or resize, AI-strength blend, post-filters; RIFE then
-runs once for the halfway frame. No writer, no encoder, no timeline.
+through the very stages a run builds (``vx_engine.run_steps.plan_run`` ->
+``vx_engine.prepare.prepare`` -> ``vx_engine.api.make_runner`` ->
+``vx_engine.pipeline.stages.build_stages`` on ``HOST_OPS``): pre-filters, SR or resize,
+AI-strength blend, post-filters; RIFE then runs once for the halfway frame. No writer,
+no encoder, no timeline.
 
 Runner loading (ONNX Runtime session creation) costs more than one frame's inference on
 a CPU, so loaded runners stay open between previews in ``RunnerCache``, keyed by what
