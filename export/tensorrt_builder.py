@@ -133,7 +133,6 @@ def _build(
 ) -> None:
     """The TensorRT build proper, under the engine's build lock. NOT RUN IN CI."""
     trt_version, gpu_name, precision = key.trt_version, key.gpu_name, key.precision
-    profile: Profile = dict(key.profile)  # type: ignore[arg-type]
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     # STRONGLY_TYPED by name: opt-in in 10.x; renumbered, accepted and ignored in 11.x.
@@ -150,7 +149,7 @@ def _build(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)  # on by default; fp32 engines compute in fp32
-    resolved = _network_profile(network, profile)
+    resolved = _network_profile(network, dict(key.profile))  # type: ignore[arg-type]
     for _ in range(key.num_profiles):  # one profile per execution context the runner keeps
         optimisation_profile = builder.create_optimization_profile()
         for name, (smallest, typical, largest) in resolved.items():

@@ -85,9 +85,6 @@ def probe_facts() -> BackendFacts:
     )
 
 
-_NO_GPU = "no CUDA GPU is visible (torch.cuda.is_available() is False)"
-
-
 def missing_reason(backend: str, facts: BackendFacts) -> tuple[str, str] | None:
     """(what is missing, how to fix it) for one backend, or None when it can run."""
     gpu_fix = "run on a machine with an NVIDIA GPU and driver"
@@ -95,7 +92,7 @@ def missing_reason(backend: str, facts: BackendFacts) -> tuple[str, str] | None:
         if not facts.has_tensorrt:
             return "the tensorrt package is not installed", "pip install tensorrt"
         if not facts.has_cuda:
-            return _NO_GPU, gpu_fix
+            return probe.NO_CUDA_GPU, gpu_fix
     elif backend == "ort-cuda":
         if not facts.has_onnxruntime:
             return "onnxruntime is not installed", "pip install onnxruntime-gpu"
@@ -105,13 +102,13 @@ def missing_reason(backend: str, facts: BackendFacts) -> tuple[str, str] | None:
                 "pip uninstall -y onnxruntime && pip install onnxruntime-gpu",
             )
         if not facts.has_cuda:
-            return _NO_GPU, gpu_fix
+            return probe.NO_CUDA_GPU, gpu_fix
     elif backend == "torch-cuda":
         if not facts.has_torch:
             return "torch is not installed", "pip install torch (a CUDA build)"
         if not facts.has_cuda:
             return (
-                _NO_GPU + " or torch is a CPU-only build",
+                probe.NO_CUDA_GPU + " or torch is a CPU-only build",
                 gpu_fix + " with a CUDA build of torch",
             )
     elif backend == "torch-cpu":
