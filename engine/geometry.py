@@ -27,16 +27,10 @@ def output_size(
 
     ``scale`` or ``out_width``/``out_height`` (both: fit inside that box, aspect kept);
     none of them: the SR model's own ``sr_scale``. OptionsError (one line) for values
-    no encoder takes.
+    no encoder takes (``check_target``).
     """
-    for name, value in (("--width", out_width), ("--height", out_height)):
-        if value is not None and (value <= 0 or value % 2):
-            raise OptionsError(f"{name} {value}: must be a positive even number (4:2:0 video)")
+    check_target(scale, out_width, out_height)
     if scale is not None:
-        if scale <= 0:
-            raise OptionsError(f"--scale {scale}: must be positive")
-        if out_width or out_height:
-            raise OptionsError("give --scale or --width/--height, not both")
         return even(width * scale), even(height * scale)
     if out_width and out_height:
         factor = min(out_width / width, out_height / height)
@@ -46,3 +40,17 @@ def output_size(
     if out_height:
         return even(width * out_height / height), out_height
     return width * sr_scale, height * sr_scale
+
+
+def check_target(
+    scale: float | None, out_width: int | None = None, out_height: int | None = None
+) -> None:
+    """OptionsError (one line) for size options no input makes right: an odd or
+    non-positive width/height, a scale of 0 or less, a scale beside a width/height."""
+    for name, value in (("--width", out_width), ("--height", out_height)):
+        if value is not None and (value <= 0 or value % 2):
+            raise OptionsError(f"{name} {value}: must be a positive even number (4:2:0 video)")
+    if scale is not None and scale <= 0:
+        raise OptionsError(f"--scale {scale}: must be positive")
+    if scale is not None and (out_width or out_height):
+        raise OptionsError("give --scale or --width/--height, not both")

@@ -18,17 +18,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from vx_engine.errors import OptionsError, UnknownModelError
+from vx_engine.errors import OptionsError
 from vx_engine.export.descriptors import ModelDescriptor
-from vx_engine.export.families.realcugan import with_denoise
 from vx_engine.export.families.rife import default_flow_scale, with_flow_scale
-from vx_engine.export.registry import MODELS, get_model
-from vx_engine.geometry import output_size
+from vx_engine.geometry import check_target, output_size
 from vx_engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
 from vx_engine.pipeline.ffmpeg.graph import check_spec
-from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical, known, parse_filter
+from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical
 from vx_engine.pipeline.tiling import segments
 from vx_engine.precision import model_precision, reads_validation
+from vx_engine.stage_choice import StageChoice, choose_stages
 from vx_engine.stage_order import Order, choose_order
 
 Scheduler = Literal["host", "device"]
@@ -122,22 +121,23 @@ class RunPlan:
         return f"cuda:{self.device}" if self.scheduler == "device" else "cpu"
 
 
-def _out_fps(options: RunOptions, in_fps: Fraction) -> Fraction:
+def _check_rates(options: RunOptions) -> None:
     if options.interp is not None and options.fps is not None:
         raise OptionsError("give --interp or --fps, not both")
+    if options.vfi is None and (options.interp not in (None, 1) or options.fps is not None):
+        raise OptionsError("--interp/--fps need a frame-interpolation model: add --vfi rife-hdv3")
+    if options.vfi is not None and options.interp is not None and options.interp < 1:
+        raise OptionsError(f"--interp {options.interp}: must be 1 or more")
+    if options.vfi is not None and options.fps is not None and options.fps <= 0:
+        raise OptionsError(f"--fps {options.fps}: must be positive")
+
+
+def _out_fps(options: RunOptions, in_fps: Fraction) -> Fraction:
     if options.vfi is None:
-        if options.interp not in (None, 1) or options.fps is not None:
-            raise OptionsError(
-                "--interp/--fps need a frame-interpolation model: add --vfi rife-hdv3"
-            )
         return in_fps
     if options.interp is not None:
-        if options.interp < 1:
-            raise OptionsError(f"--interp {options.interp}: must be 1 or more")
         return in_fps * options.interp
     if options.fps is not None:
-        if options.fps <= 0:
-            raise OptionsError(f"--fps {options.fps}: must be positive")
         return Fraction(options.fps)
     return in_fps * 2
 
@@ -155,14 +155,6 @@ def _model_plan(
     max_hw: tuple[int, int],
     weights: Path | None,
 ) -> ModelPlan:
-    if weights is None and not desc.ships_weights:
-        flag = "--sr-weights" if desc.kind == "sr" else "--vfi-weights"
-        raise OptionsError(
-            f"{desc.name} ships no weights; give your own with {flag} PATH "
-            f"(a {'.pth' if desc.kind == 'sr' else 'flownet.pkl'} of this architecture)"
-        )
-    if weights is not None and not Path(weights).is_file():
-        raise OptionsError(f"weights file {weights} does not exist; check the path")
     stored, awaits = None, False
     if reads_validation(options.precision, backend, options.device):
         from vx_engine.backends.openvino_validate import matching_validation
@@ -175,6 +167,17 @@ def _model_plan(
     )
 
 
+def _check_weights(desc: ModelDescriptor, weights: Path | None) -> None:
+    if weights is None and not desc.ships_weights:
+        flag = "--sr-weights" if desc.kind == "sr" else "--vfi-weights"
+        raise OptionsError(
+            f"{desc.name} ships no weights; give your own with {flag} PATH "
+            f"(a {'.pth' if desc.kind == 'sr' else 'flownet.pkl'} of this architecture)"
+        )
+    if weights is not None and not Path(weights).is_file():
+        raise OptionsError(f"weights file {weights} does not exist; check the path")
+
+
 def with_validation(model: ModelPlan, plan: RunPlan, measured: dict[str, float]) -> ModelPlan:
     """``model`` as ``auto`` plans it once its OpenVINO validation ``measured`` is known."""
     choice = model_precision(model.desc, "auto", plan.backend, plan.device, measured)
@@ -182,12 +185,11 @@ def with_validation(model: ModelPlan, plan: RunPlan, measured: dict[str, float])
     return _checked(replace(model, **chosen, awaits_validation=False))
 
 
-def _runner_settings(options: RunOptions) -> RunnerSettings:
+def _check_runner(options: RunOptions) -> None:
     if options.threads is not None and options.threads < 1:
         raise OptionsError(f"--threads {options.threads}: must be 1 or more")
     if options.requests < 1:
         raise OptionsError(f"--requests {options.requests}: must be 1 or more")
-    return RunnerSettings(threads=options.threads, spin=options.spin, requests=options.requests)
 
 
 # SR inputs above 1080p run in tiles of 512 unless --tile says otherwise.
@@ -203,71 +205,48 @@ def _queue_frames(width: int, height: int, default: int = 4) -> int:
     return max(1, min(default, QUEUE_BYTES // (3 * 4 * width * height)))
 
 
-@dataclass(frozen=True)
-class _Stages:
-    """What the options ask each stage to be, before any size is known."""
-
-    sr: ModelDescriptor | None
-    sr_classical: FilterSpec | None
-    sr_scale: int  # the SR stage's own scale (a classical upscaler: 2x)
-    ai_strength: float
-    vfi: ModelDescriptor | None
-    vfi_classical: FilterSpec | None
-    pre: tuple[FilterSpec, ...]
-    post: tuple[FilterSpec, ...]
-    notes: tuple[str, ...]
-
-    @property
-    def classical(self) -> bool:
-        return bool(self.pre or self.post or self.sr_classical or self.vfi_classical) or (
-            self.ai_strength < 1.0
-        )
+def _asked_tiles(options: RunOptions, sr: ModelDescriptor | None) -> tuple[int, int]:
+    """(tile, overlap) as the options and the SR model's defaults give them."""
+    tile = options.tile if options.tile is not None else (sr.tiling.default_tile if sr else 0)
+    overlap = options.tile_overlap
+    return tile, overlap if overlap is not None else (sr.tiling.default_overlap if sr else 0)
 
 
-def _stages(options: RunOptions) -> _Stages:
-    sr, sr_classical, strength, strength_note = _sr_choice(options)
-    vfi_classical = parse_filter(options.vfi, "vfi") if is_classical("vfi", options.vfi) else None
-    vfi = _model("--vfi", options.vfi, "vfi") if options.vfi and not vfi_classical else None
-    if sr is not None and sr.kind != "sr":
-        raise OptionsError(f"--sr {sr.name} is a {sr.kind} model; pick a super-resolution model")
-    if vfi is not None and vfi.kind != "vfi":
-        raise OptionsError(f"--vfi {vfi.name} is a {vfi.kind} model; pick rife-hdv3 or rife-v4")
-    # a classical upscaler has no scale of its own: 2x unless a size is given
-    sr_scale = sr.scale if sr else (2 if sr_classical else 1)
-    if strength_note:  # --ai-strength 0: lanczos at the model's size, no model loaded
-        sr_scale = strength_note[1]
-    pre = tuple(parse_filter(text, "pre") for text in options.pre)
-    post = tuple(parse_filter(text, "post") for text in options.post)
-    notes = (strength_note[0],) if strength_note else ()
-    return _Stages(sr, sr_classical, sr_scale, strength, vfi, vfi_classical, pre, post, notes)
-
-
-def _tiles(options: RunOptions, sr: ModelDescriptor | None, width: int, height: int):
-    """(tile, overlap, note or None) of the SR stage."""
+def _check_tiles(options: RunOptions, sr: ModelDescriptor | None) -> None:
     if is_classical("sr", options.sr) and options.tile:
         raise OptionsError(
             f"--sr {options.sr} is a classical upscaler: it tiles nothing; drop --tile"
         )
-    tile = options.tile if options.tile is not None else (sr.tiling.default_tile if sr else 0)
-    note = None
+    tile, overlap = _asked_tiles(options, sr)
+    if tile < 0 or overlap < 0:
+        raise OptionsError("--tile and --tile-overlap must be 0 or more")
+    _check_overlap(tile, overlap)
+    if options.tile_batch < 1:
+        raise OptionsError(f"--tile-batch {options.tile_batch}: must be 1 or more")
+
+
+def _check_overlap(tile: int, overlap: int) -> None:
+    if tile and tile <= overlap:
+        raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
+
+
+def _tiles(options: RunOptions, sr: ModelDescriptor | None, width: int, height: int):
+    """(tile, overlap, note or None) of the SR stage at this input size."""
+    tile, overlap = _asked_tiles(options, sr)
     if options.tile is None and sr is not None and tile == 0 and width * height > LARGE_SR_INPUT:
         # whole-frame SR of a 4K input needs ~8.5 GB (1075 B per input pixel, see
         # vx_engine.memory); tiles bound it by the tile (~340 MB at 512)
-        tile = LARGE_INPUT_TILE
-        note = f"{sr.name}: --tile {tile} (input above 1080p; --tile 0 for whole frames)"
-    overlap = options.tile_overlap
-    if overlap is None:
-        overlap = sr.tiling.default_overlap if sr else 0
-    if tile < 0 or overlap < 0:
-        raise OptionsError("--tile and --tile-overlap must be 0 or more")
-    if tile and tile <= overlap:
-        raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
-    if options.tile_batch < 1:
-        raise OptionsError(f"--tile-batch {options.tile_batch}: must be 1 or more")
-    return tile, overlap, note
+        _check_overlap(LARGE_INPUT_TILE, overlap)
+        note = (
+            f"{sr.name}: --tile {LARGE_INPUT_TILE} (input above 1080p; --tile 0 for whole frames)"
+        )
+        return LARGE_INPUT_TILE, overlap, note
+    return tile, overlap, None
 
 
-def _check_graphs(stages: _Stages, size: tuple[int, int], out: tuple[int, int], out_fps) -> None:
+def _check_graphs(
+    stages: StageChoice, size: tuple[int, int], out: tuple[int, int], out_fps
+) -> None:
     """Build every classical graph once at the run's sizes: bad options fail before decoding."""
     for spec in stages.pre:
         check_spec(spec, *size, size, None)
@@ -287,10 +266,44 @@ def _sr_window(height: int, width: int, tile: int, overlap: int) -> tuple[int, i
     )
 
 
+def check_options(options: RunOptions) -> None:
+    """OptionsError (one line) for what is wrong with ``options`` whatever the source:
+    models and filters by name, strengths, targets, rates, tiles, weights, runner settings.
+
+    ``make_plan`` checks these first; the server checks a job's settings here before its
+    upload's size is known, and the upload's one plan checks what depends on the size.
+    """
+    _checked_stages(options)
+
+
+def _checked_stages(options: RunOptions) -> StageChoice:
+    stages = choose_stages(options)
+    check_target(options.scale, options.width, options.height)
+    _check_tiles(options, stages.sr)
+    _check_rates(options)
+    for desc, weights in ((stages.sr, options.sr_weights), (stages.vfi, options.vfi_weights)):
+        if desc is not None:
+            _check_weights(desc, weights)
+    if stages.vfi is not None and options.vfi_scale is not None:
+        with_flow_scale(stages.vfi, options.vfi_scale)  # refuses a scale RIFE does not take
+    _check_runner(options)
+    return stages
+
+
+def check_graphs(options: RunOptions, width: int, height: int, in_fps: Fraction) -> None:
+    """Build the classical stages (FFmpeg graphs) of ``options``, which ``check_options``
+    passed, for a ``width`` × ``height`` source at ``in_fps``: FFmpeg checks some filter
+    options only in a graph of some size (unsharp's matrix sizes)."""
+    stages = choose_stages(options)
+    out = output_size(width, height, stages.sr_scale, options.scale, options.width, options.height)
+    _check_graphs(stages, (width, height), out, _out_fps(options, in_fps))
+
+
 def make_plan(
     options: RunOptions, width: int, height: int, in_fps: Fraction, backend: str | None = None
 ) -> RunPlan:
-    """The plan for an input of ``width`` × ``height`` at ``in_fps``.
+    """The plan for an input of ``width`` × ``height`` at ``in_fps``; OptionsError (one
+    line) when ``check_options`` refuses the options or they do not fit this source.
 
     ``backend``: an already resolved backend; None resolves ``options.backend`` here.
     """
@@ -298,7 +311,7 @@ def make_plan(
 
     if backend is None:
         backend = resolve_backend(options.backend)
-    stages = _stages(options)
+    stages = _checked_stages(options)
     sr, vfi = stages.sr, stages.vfi
     out_width, out_height = output_size(
         width, height, stages.sr_scale, options.scale, options.width, options.height
@@ -348,7 +361,7 @@ def make_plan(
         tile_batch=max(options.tile_batch, options.requests if backend == "openvino" else 1),
         sr_model=sr_model,
         vfi_model=vfi_model,
-        runner=_runner_settings(options),
+        runner=RunnerSettings(options.threads, options.spin, options.requests),
         scene_threshold=options.scene_threshold,
         dedup=options.dedup,
         stage_notes=stages.notes + ((tile_note,) if tile_note else ()),
@@ -361,38 +374,3 @@ def make_plan(
         queue_frames=_queue_frames(out_width, out_height),
         memory_limit_mb=options.memory_limit_mb,
     )
-
-
-def _model(flag: str, name: str, kind: str) -> ModelDescriptor:
-    """The registry's model; an unknown name also lists the classical stages of that kind."""
-    if name not in MODELS:
-        raise UnknownModelError(name, list(MODELS), f"classical {flag}: {known(kind)}")
-    return get_model(name)
-
-
-def _sr_choice(
-    options: RunOptions,
-) -> tuple[ModelDescriptor | None, FilterSpec | None, float, tuple[str, int] | None]:
-    """(model, classical upscaler, AI strength, (note, scale) when strength 0 drops the model)."""
-    strength = options.ai_strength
-    if not 0.0 <= strength <= 1.0:
-        raise OptionsError(f"--ai-strength {strength}: must be between 0 and 1")
-    if options.denoise is not None and (not options.sr or is_classical("sr", options.sr)):
-        with_denoise(options.sr or "--sr none", options.denoise)  # refused, naming what has levels
-    if is_classical("sr", options.sr):
-        if strength != 1.0:
-            raise OptionsError(
-                f"--ai-strength blends a model with lanczos; --sr {options.sr} is no model"
-            )
-        return None, parse_filter(options.sr, "sr"), 1.0, None
-    if not options.sr:
-        if strength != 1.0:
-            raise OptionsError("--ai-strength needs an SR model: add --sr MODEL")
-        return None, None, 1.0, None
-    sr = _model("--sr", options.sr, "sr")
-    if options.denoise is not None:  # the Real-CUGAN variant at that level, else refused
-        sr = get_model(with_denoise(sr.name, options.denoise))
-    if strength == 0.0:  # the model's own output has weight 0: it is never loaded
-        note = f"--ai-strength 0: lanczos at {sr.name}'s scale, the model is not loaded"
-        return None, FilterSpec("sr", "lanczos"), 1.0, (note, sr.scale)
-    return sr, None, strength, None

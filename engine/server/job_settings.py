@@ -4,7 +4,9 @@
 Strict (unknown keys rejected) so a typo such as ``"heigth"`` is a 422 the user
 sees, not a silently ignored setting that wastes an hour of GPU time. Each key carries
 the web's own limits (its row's ``Web``); what the whole run must satisfy (targets,
-models, filters, denoise levels) is checked by the plan, as for the CLI.
+models, filters, denoise levels) is checked as the CLI checks it
+(``vx_engine.plan.check_options``), and what depends on the upload's size by its one
+plan once it is received.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from vx_engine.errors import VxError
 from vx_engine.options import ChunkOptions, RunOptions
 from vx_engine.run_flags import WEB_FLAGS, Flag, web_text
 
-# The plan checks settings on a source of this size and rate before an upload's own is
-# known (then it plans again at that size): 16:9, and small enough that the largest scale
-# (8) stays inside 8K, large enough that FFmpeg's filters have room at scale 1/4
-NOMINAL_SOURCE = (640, 360, Fraction(50))
+# FFmpeg checks some filter options only in a graph of some size, so the settings' filter
+# graphs are built for a source of this size and rate before the upload's own is known
+# (its one plan builds them again at that size): 16:9, small enough that the largest
+# scale (8) stays inside 8K, large enough that FFmpeg's filters have room at scale 1/4
+FILTER_CHECK_SOURCE = (640, 360, Fraction(50))
 
 
 def _field(flag: Flag) -> tuple[Any, Any]:
@@ -60,14 +63,16 @@ class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="after")
-    def _plannable(self) -> _Settings:
-        """The plan's checks (the CLI's), its messages naming keys instead of flags."""
-        from vx_engine.plan import make_plan
+    def _checked(self) -> _Settings:
+        """The plan's checks that need no source (the CLI's), and the filter graphs built;
+        messages name keys instead of flags. What depends on the upload's size, its plan
+        checks (``vx_engine.server.memory_check``)."""
+        from vx_engine.plan import check_graphs, check_options
 
-        width, height, rate = NOMINAL_SOURCE
         options = self.to_run_options(Path("input"), Path("output"))
         try:
-            make_plan(options, width, height, rate, backend="ort-cpu")
+            check_options(options)
+            check_graphs(options, *FILTER_CHECK_SOURCE)
         except VxError as error:
             raise ValueError(web_text(str(error))) from None
         return self
