@@ -4,8 +4,9 @@ job settings (``vx_engine.server.job_settings``) are both generated from ``RUN_F
 A row names the option (its ``RunOptions``/``ChunkOptions`` field, which is also its JSON
 key on the server), its command-line spelling, type, default, help and choices, how given
 text becomes the option's value, and, for the options a web client may set, the server's
-own limits on it (``Web``). Checks that need the whole run (sizes, models, filters) are the
-plan's (``vx_engine.plan``), for the CLI and the server alike.
+own limits on it (``Web``). Checks that need the whole run (models, filters, targets) are the
+plan's, for the CLI and the server alike: ``vx_engine.plan.check_options`` those that need
+no source, ``make_plan`` those that need its size.
 """
 
 from __future__ import annotations
