@@ -7,6 +7,7 @@ modules together: ``vx_engine.export.onnx_export`` and ``vx_engine.export.quanti
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,3 +158,22 @@ def test_no_private_modules_imported_from_another_package() -> None:
         and _folder(target) != _folder(name)
     ]
     assert private == []
+
+
+def _size_check():
+    spec = importlib.util.spec_from_file_location("size_check", ROOT / "tools" / "size_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_function_over_80_lines_and_no_module_over_400() -> None:
+    """The size bar of the style guide, over engine/, export/ and kernels/ (tools/size_check.py)."""
+    assert _size_check().oversized(ROOT) == []
+
+
+def test_the_size_check_finds_a_long_function(tmp_path: Path) -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(80))  # def line + 80 = 81 lines
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "long.py").write_text(f"def long():\n{body}")
+    assert _size_check().oversized(tmp_path) == ["engine/long.py:1: long of 81 lines"]
