@@ -3,8 +3,9 @@
 ncnn files keep no PyTorch names, but the converters that made them keep the
 layer order of the original ``forward``; our modules register their layers
 in that same order. So the k-th weight-bearing ncnn layer (Convolution,
-Deconvolution, InnerProduct, PReLU) fills the k-th Conv2d/ConvTranspose2d/PReLU
-of the module (an InnerProduct fills a 1x1 Conv2d: Real-CUGAN's SE blocks), and
+Deconvolution, InnerProduct, PReLU, MemoryData) fills the k-th
+Conv2d/ConvTranspose2d/PReLU/Constant of the module (an InnerProduct fills a 1x1
+Conv2d: Real-CUGAN's SE blocks; a MemoryData a Constant: SPAN's mean), and
 every pair is checked for kind and shape, so a wrong architecture or option fails with a message
 naming the layer instead of producing garbage.
 """
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from vx_engine.errors import WeightsError
+from vx_engine.export.arch.constant import Constant
 from vx_engine.export.ncnn import NcnnLayer, NcnnModel
 
 _BICUBIC_MODE = 3  # ncnn Interp 0=resize_type: 1 nearest, 2 bilinear, 3 bicubic
@@ -25,11 +27,11 @@ def _weight_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
     return [
         (name, module)
         for name, module in net.named_modules()
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.PReLU))
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.PReLU, Constant))
     ]
 
 
-_NCNN_WEIGHT_TYPES = ("Convolution", "Deconvolution", "InnerProduct", "PReLU")
+_NCNN_WEIGHT_TYPES = ("Convolution", "Deconvolution", "InnerProduct", "PReLU", "MemoryData")
 
 
 def _conv_geometry(layer: NcnnLayer) -> dict[str, int]:
@@ -139,6 +141,18 @@ def _prelu_tensors(layer: NcnnLayer, name: str, prelu: nn.PReLU) -> dict[str, to
     return {f"{name}.weight": torch.from_numpy(slope.copy())}
 
 
+def _constant_tensors(layer: NcnnLayer, name: str, constant: Constant) -> dict[str, torch.Tensor]:
+    """MemoryData's (c, h, w) fills a Constant of the same shape with leading 1s (N)."""
+    data = layer.weights["data"]
+    shape = tuple(constant.value.shape)
+    if data.shape != shape[len(shape) - data.ndim :] or data.size != constant.value.numel():
+        raise WeightsError(
+            f"ncnn layer {layer.name} holds a {data.shape} constant but module {name} "
+            f"is {shape}; wrong architecture?"
+        )
+    return {f"{name}.value": torch.from_numpy(data.reshape(shape).copy())}
+
+
 def ncnn_state_dict(model: NcnnModel, net: nn.Module) -> dict[str, torch.Tensor]:
     """A state dict for ``net`` holding ``model``'s weights, matched by layer order."""
     ncnn_layers = [layer for layer in model.layers if layer.type in _NCNN_WEIGHT_TYPES]
@@ -146,7 +160,7 @@ def ncnn_state_dict(model: NcnnModel, net: nn.Module) -> dict[str, torch.Tensor]
     if len(ncnn_layers) != len(modules):
         raise WeightsError(
             f"the ncnn model has {len(ncnn_layers)} weight layers ({'/'.join(_NCNN_WEIGHT_TYPES)}) "
-            f"but the {type(net).__name__} has {len(modules)} Conv2d/ConvTranspose2d/PReLU "
+            f"but the {type(net).__name__} has {len(modules)} Conv2d/ConvTranspose2d/PReLU/Constant "
             "modules; wrong architecture options?"
         )
     state: dict[str, torch.Tensor] = {}
@@ -159,6 +173,8 @@ def ncnn_state_dict(model: NcnnModel, net: nn.Module) -> dict[str, torch.Tensor]
             state.update(_inner_product_tensors(layer, name, module))
         elif layer.type == "PReLU" and isinstance(module, nn.PReLU):
             state.update(_prelu_tensors(layer, name, module))
+        elif layer.type == "MemoryData" and isinstance(module, Constant):
+            state.update(_constant_tensors(layer, name, module))
         else:
             raise WeightsError(
                 f"ncnn layer {layer.name} is a {layer.type} but module {name} is a "

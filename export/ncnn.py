@@ -1,7 +1,8 @@
 """Reader for ncnn's ``.param`` (graph, text) and ``.bin`` (weights, binary) files.
 
 Pure Python + NumPy, no ncnn needed. Only the weight-bearing layer types our
-models use are decoded (Convolution, Deconvolution, InnerProduct, PReLU); any other layer that ncnn would
+models use are decoded (Convolution, Deconvolution, InnerProduct, PReLU, MemoryData);
+any other layer that ncnn would
 read weights for is refused, because skipping it would silently shift every
 later weight in the ``.bin``.
 
@@ -54,6 +55,7 @@ WEIGHTLESS_TYPES = frozenset(
         "Clip",
         "Pooling",
         "UnaryOp",
+        "Swish",
     }
 )
 
@@ -197,12 +199,31 @@ def _read_prelu(layer: NcnnLayer, cursor: _BinCursor) -> None:
     layer.weights["slope"] = cursor.raw_fp32(int(layer.param(0, 0)), f"PReLU {layer.name} slope")
 
 
+def _read_memory_data(layer: NcnnLayer, cursor: _BinCursor) -> None:
+    """A constant blob (SPAN's RGB mean): 0=w 1=h 11=d 2=c, 21=load_type (1 raw fp32, 0 flagged).
+
+    Kept in ncnn's outermost-first order, (c, d, h, w) without the absent dimensions.
+    """
+    sizes = {key: int(layer.param(key, 0)) for key in (2, 11, 1, 0)}  # c, d, h, w
+    shape = tuple(size for size in sizes.values() if size) or (1,)
+    count = int(np.prod(shape))
+    what = f"MemoryData {layer.name}"
+    load_type = int(layer.param(21, 1))
+    if load_type == 1:
+        layer.weights["data"] = cursor.raw_fp32(count, what).reshape(shape)
+    elif load_type == 0:
+        layer.weights["data"] = cursor.flagged(count, what).reshape(shape)
+    else:
+        raise WeightsError(f"{what}: load type {load_type} is not supported (only 0 and 1)")
+
+
 # Deconvolution stores its weights like Convolution (same keys 0/5/6/8)
 _WEIGHT_READERS = {
     "Convolution": _read_convolution,
     "Deconvolution": _read_convolution,
     "InnerProduct": _read_inner_product,
     "PReLU": _read_prelu,
+    "MemoryData": _read_memory_data,
 }
 
 

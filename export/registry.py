@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from vx_engine.errors import UnknownModelError
 from vx_engine.export.descriptors import ModelDescriptor
-from vx_engine.export.families import realcugan, realesrgan, rife
+from vx_engine.export.families import realcugan, realesrgan, realsr, rife, span
 
 MODELS: dict[str, ModelDescriptor] = {
-    desc.name: desc for desc in (*realesrgan.MODELS, *rife.MODELS, *realcugan.MODELS)
+    desc.name: desc
+    for desc in (
+        *realesrgan.MODELS,
+        *rife.MODELS,
+        *realcugan.MODELS,
+        *span.MODELS,
+        *realsr.MODELS,
+    )
 }
 
 

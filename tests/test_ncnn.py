@@ -13,7 +13,8 @@ from vx_engine.export.ncnn import FLAG_FP16, load_ncnn, parse_param_text
 from vx_engine.export.registry import MODELS
 from vx_engine.export.weights import fetch_weights
 
-# Real-ESRGAN files (Convolution/PReLU only); Real-CUGAN's are read in tests/test_cugan.py
+# Real-ESRGAN, SPAN and RealSR files (Convolution/PReLU, SPAN's MemoryData mean);
+# Real-CUGAN's are read in tests/test_cugan.py
 SR_MODELS = [name for name, desc in MODELS.items() if desc.kind == "sr" and desc.arch != "cugan"]
 
 
@@ -36,6 +37,8 @@ def _expected_bin_size(param_path: Path) -> int:
                 total += 4 * int(params["0"])
         elif tokens[0] == "PReLU":
             total += 4 * int(params["0"])
+        elif tokens[0] == "MemoryData":  # raw fp32, w*h*c values (SPAN's 1x1x3 mean)
+            total += 4 * int(np.prod([int(params.get(k, "1")) or 1 for k in ("0", "1", "2")]))
     return total
 
 
@@ -59,9 +62,10 @@ def test_wheel_files_parse_and_consume_the_bin(wheel_files):
         assert layer.weights["bias"].shape == (layer.params[0],), layer.name
     for layer in model.layers_of_type("PReLU"):
         assert layer.weights["slope"].shape == (layer.params[0],)
-    # first conv's weights are the .bin's bytes 4.. decoded as fp16
+    # first conv's weights follow its flag word (after SPAN's 12-byte mean), decoded as fp16
     first = convs[0]
-    raw = bin_path.read_bytes()
+    start = sum(layer.weights["data"].nbytes for layer in model.layers_of_type("MemoryData"))
+    raw = bin_path.read_bytes()[start:]
     assert struct.unpack("<I", raw[:4])[0] == FLAG_FP16
     direct = np.frombuffer(raw[4 : 4 + 2 * first.params[6]], dtype="<f2").astype(np.float32)
     np.testing.assert_array_equal(first.weights["weight"], direct)

@@ -11,6 +11,7 @@ from vx_engine.export.arch.cugan import RealCUGAN
 from vx_engine.export.arch.ifnet_hdv3 import IFNetHDv3
 from vx_engine.export.arch.ifnet_v4 import IFNetV4
 from vx_engine.export.arch.rrdb import RRDBNet
+from vx_engine.export.arch.span import SPAN
 from vx_engine.export.arch.srvgg import SRVGGNetCompact
 
 # name -> constructor taking the descriptor's arch_options as keyword arguments
@@ -20,6 +21,7 @@ ARCHS: dict[str, Callable[..., nn.Module]] = {
     "ifnet-hdv3": IFNetHDv3,
     "ifnet-v4": IFNetV4,
     "cugan": RealCUGAN,
+    "span": SPAN,
 }
 
 
