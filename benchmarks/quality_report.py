@@ -1,0 +1,151 @@
+"""benchmarks/quality.py's results: per-clip rows averaged per content class, the tables of
+``results/quality.md``, and the best contender per (content, scale, degradation) in
+``results/quality_best.json`` (what ``--sr auto`` is to be built from)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from statistics import mean
+
+from benchmarks.common import (
+    RESULTS_DIR,
+    cpu_flags,
+    library_versions,
+    log,
+    machine_block,
+    markdown_table,
+)
+from benchmarks.quality_inputs import DEGRADATIONS, TRUTH_SIZE
+from benchmarks.quality_metrics import __doc__ as METRICS_DOC
+from vx_engine.timing import machine_info
+
+CONTENT_ORDER = ("anime", "cg", "live-action", "stills")
+METRICS = ("vmaf_neg", "vmaf", "psnr_y", "flicker", "s_per_frame")
+
+
+def class_means(rows: list[dict]) -> list[dict]:
+    """One row per (content, scale, degradation, contender): the mean over that class's clips."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["content"], row["scale"], row["degradation"], row["contender"])].append(row)
+    merged = []
+    for (content, scale, degradation, contender), members in groups.items():
+        entry = {"content": content, "scale": scale, "degradation": degradation, "contender": contender,
+                 "clips": "+".join(m["clip"] for m in members), "frames": members[0]["frames"]}  # fmt: skip
+        for key in METRICS:
+            values = [m[key] for m in members if m.get(key) is not None]
+            entry[key] = round(mean(values), 4) if values else None
+        merged.append(entry)
+    return merged
+
+
+def _order(row: dict) -> tuple:
+    content = CONTENT_ORDER.index(row["content"]) if row["content"] in CONTENT_ORDER else 99
+    return content, row["scale"], list(DEGRADATIONS).index(row["degradation"])
+
+
+def best_per_case(merged: list[dict]) -> list[dict]:
+    """Best and runner-up by VMAF-NEG per (content, scale, degradation), with lanczos and the
+    default beside them."""
+    cases: dict[tuple, list[dict]] = defaultdict(list)
+    for row in merged:
+        cases[(row["content"], row["scale"], row["degradation"])].append(row)
+    best = []
+    for (content, scale, degradation), members in sorted(
+        cases.items(), key=lambda kv: _order(kv[1][0])
+    ):
+        ranked = sorted(members, key=lambda r: -(r["vmaf_neg"] or 0.0))
+        first, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+        by_name = {r["contender"]: r for r in members}
+        default = next((r for r in members if r["contender"].startswith("default (") or r["contender"].endswith("(default)")), None)  # fmt: skip
+        best.append({
+            "content": content, "scale": scale, "degradation": degradation,
+            "best": first["contender"], "vmaf_neg": first["vmaf_neg"], "flicker": first["flicker"],
+            "s_per_frame": first["s_per_frame"],
+            "runner_up": second["contender"] if second else None,
+            "runner_up_vmaf_neg": second["vmaf_neg"] if second else None,
+            "margin": round(first["vmaf_neg"] - second["vmaf_neg"], 3) if second else None,
+            "lanczos_vmaf_neg": by_name.get("lanczos", {}).get("vmaf_neg"),
+            "default": default["contender"] if default else None,
+            "default_vmaf_neg": default["vmaf_neg"] if default else None,
+        })  # fmt: skip
+    return best
+
+
+def _case_table(members: list[dict]) -> str:
+    top = max(r["vmaf_neg"] or 0.0 for r in members)
+    rows = []
+    for row in sorted(members, key=lambda r: -(r["vmaf_neg"] or 0.0)):
+        shown = dict(row)
+        if row["vmaf_neg"] == top:
+            shown["vmaf_neg"] = f"**{row['vmaf_neg']:.2f}**"
+        rows.append(shown)
+    columns = ("contender", "vmaf_neg", "vmaf", "psnr_y", "flicker", "s_per_frame", "frames")
+    return markdown_table(columns, rows)
+
+
+def _summary_table(best: list[dict]) -> str:
+    rows = [
+        {**b, "case": f"{b['content']} x{b['scale']} {b['degradation']}", "best": f"**{b['best']}**",
+         "vmaf_neg": f"**{b['vmaf_neg']:.2f}**"}
+        for b in best
+    ]  # fmt: skip
+    columns = ("case", "best", "vmaf_neg", "runner_up", "runner_up_vmaf_neg", "margin",
+               "lanczos_vmaf_neg", "default_vmaf_neg", "flicker", "s_per_frame")  # fmt: skip
+    return markdown_table(columns, rows)
+
+
+def write_report(name, rows, motion, material, seconds, frames, heavy_frames) -> None:
+    merged = class_means(rows)
+    best = best_per_case(merged)
+    machine = {**machine_info(), "cpu_flags": cpu_flags(), "libraries": library_versions(),
+               "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+    clips_text = [f"{c.name} ({c.content}, {len(c.frames)} frames): {c.source}" for c in material]
+    notes = [
+        f"Truth: every clip centre-cropped to 16:9 and area-downscaled to {TRUTH_SIZE[0]}x{TRUTH_SIZE[1]} "
+        f"(stills: a centre crop of that size, no resampling); {frames} frames per clip.",
+        "Degraded inputs: the truth area-downscaled x2 / x4 (swscale), then the ffmpeg CLI: "
+        + "; ".join(f"{k}: `{' '.join(v)}`" for k, v in DEGRADATIONS.items())
+        + ".",
+        "Each contender ran through `vx_engine.api.run` (what `vx-engine run --scale N` does) with "
+        "its defaults (backend and precision auto, dedup auto), except lossless FFV1 RGB output "
+        "and no probe; scored on the frames it wrote.",
+        f"realesrgan-x4plus and RealSR models (23 RRDB blocks) ran on the first {heavy_frames} "
+        "frames only: their figures are means over fewer frames than the others'.",
+        "Figures per content class are means over the class's clips; VMAF/VMAF-NEG are per-frame "
+        "means (vmaf-torch 1.1.0, v0.6.1 model, clipped to [0, 100]); PSNR-Y is the mean of "
+        "per-frame PSNR-Y; s_per_frame is the steady time from the first output frame to the last "
+        "(model loading excluded), on this shared 2-core machine (other processes ran beside it).",
+        "Stills: unrelated photographs packed as frames: motion 0, no flicker.",
+        f"Wall time of the whole run: {seconds / 60:.1f} min.",
+    ]
+    document = {"name": name, "rows": rows, "class_means": merged, "best": best,
+                "motion_check": motion, "clips": clips_text, "notes": notes, "machine": machine}  # fmt: skip
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(document, indent=2, default=str))
+    (RESULTS_DIR / f"{name}_best.json").write_text(json.dumps(
+        {"machine": machine["cpu"], "date": machine["date"], "key": "content, scale, degradation",
+         "metric": "vmaf_neg", "best": best}, indent=2))  # fmt: skip
+    md = [f"## Quality against the clean truth: SR contenders on degraded clips ({name})", "",
+          "Best VMAF-NEG per case (content class, scale, degradation); margin = best - runner-up.", "",
+          _summary_table(best), ""]  # fmt: skip
+    md += ["### Flicker (definition)", "", "```", METRICS_DOC.strip(), "```", ""]
+    md += ["### Clips", ""] + [f"- {text}" for text in clips_text] + [""]
+    md += ["### vmaf-torch motion against FFmpeg's vmafmotion (clean clips, 8-bit luma)", "",
+           markdown_table(("clip", "mean_torch", "mean_ffmpeg", "max_abs_diff", "mean_abs_diff"), motion), ""]  # fmt: skip
+    cases: dict[tuple, list[dict]] = defaultdict(list)
+    for row in merged:
+        cases[(row["content"], row["scale"], row["degradation"])].append(row)
+    for key, members in sorted(cases.items(), key=lambda kv: _order(kv[1][0])):
+        md += [
+            f"### {key[0]} x{key[1]} {key[2]} ({members[0]['clips']})",
+            "",
+            _case_table(members),
+            "",
+        ]
+    md += [f"- {note}" for note in notes]
+    md += ["", machine_block(machine), ""]
+    (RESULTS_DIR / f"{name}.md").write_text("\n".join(md))
+    log(f"wrote {RESULTS_DIR / name}.md ({len(rows)} rows)")
