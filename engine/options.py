@@ -108,6 +108,9 @@ class RunOptions:
     ai_strength: float = 1.0  # model output × s + lanczos × (1 - s); 0 loads no model
     # held frames (animation on twos/threes): off | exact | auto | smooth (vx_engine.pipeline.dedup)
     dedup: Literal["off", "exact", "auto", "smooth"] = "auto"
+    # fields (vx_engine.pipeline.ffmpeg.fields): auto follows the probe's idet measurement
+    deinterlace: str = "auto"  # auto | bwdif | bwdif:field | yadif | yadif:field | off
+    ivtc: str = "auto"  # auto | on | off: telecined 29.97 -> 23.976 (fieldmatch + decimate)
     probe: bool = True  # log the fast probe's warnings before the run (vx_engine.analysis)
     vfi_scale: float | None = None  # RIFE flow scale; None = by resolution (1 / 0.5 / 0.25)
     order: str = "auto"  # "sr-first", "vfi-first" or "auto" (the stage-order table)

@@ -23,6 +23,7 @@ from vx_engine.export.descriptors import ModelDescriptor
 from vx_engine.export.families.rife import default_flow_scale, with_flow_scale
 from vx_engine.geometry import check_target, output_size
 from vx_engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
+from vx_engine.pipeline.ffmpeg.fields import FieldFilter, check_field_options, choose_fields
 from vx_engine.pipeline.ffmpeg.graph import check_spec
 from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical
 from vx_engine.pipeline.tiling import segments
@@ -92,6 +93,13 @@ class RunPlan:
     order: Order = "sr-first"
     queue_frames: int = 4  # frames each inter-thread queue holds (fewer at 4K/8K)
     memory_limit_mb: float | None = None  # a cap below the machine's room (vx_engine.memory)
+    # deinterlacing or inverse telecine on the decoded frames (``--deinterlace``, ``--ivtc``)
+    fields: FieldFilter | None = None
+
+    @property
+    def frame_fps(self) -> Fraction:
+        """The rate of the frames the stages see: the source's, after the field filter."""
+        return self.in_fps * (self.fields.rate if self.fields else 1)
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -287,6 +295,7 @@ def _checked_stages(options: RunOptions) -> StageChoice:
     if stages.vfi is not None and options.vfi_scale is not None:
         with_flow_scale(stages.vfi, options.vfi_scale)  # refuses a scale RIFE does not take
     _check_runner(options)
+    check_field_options(options.deinterlace, options.ivtc)
     return stages
 
 
@@ -299,13 +308,27 @@ def check_graphs(options: RunOptions, width: int, height: int, in_fps: Fraction)
     _check_graphs(stages, (width, height), out, _out_fps(options, in_fps))
 
 
+def _check_within_8k(out_width: int, out_height: int) -> None:
+    if out_width > MAX_WIDTH or out_height > MAX_HEIGHT:
+        raise OptionsError(
+            f"target {out_width}x{out_height} is larger than 8K ({MAX_WIDTH}x{MAX_HEIGHT}); "
+            "lower --scale/--width/--height"
+        )
+
+
 def make_plan(
-    options: RunOptions, width: int, height: int, in_fps: Fraction, backend: str | None = None
+    options: RunOptions,
+    width: int,
+    height: int,
+    in_fps: Fraction,
+    backend: str | None = None,
+    field_facts: object = None,
 ) -> RunPlan:
     """The plan for an input of ``width`` × ``height`` at ``in_fps``; OptionsError (one
     line) when ``check_options`` refuses the options or they do not fit this source.
 
     ``backend``: an already resolved backend; None resolves ``options.backend`` here.
+    ``field_facts``: idet's counts (``analysis.fields.FieldFacts``) that auto fields follow.
     """
     from vx_engine.backends.select import GPU_BACKENDS, resolve_backend
 
@@ -316,20 +339,18 @@ def make_plan(
     out_width, out_height = output_size(
         width, height, stages.sr_scale, options.scale, options.width, options.height
     )
-    if out_width > MAX_WIDTH or out_height > MAX_HEIGHT:
-        raise OptionsError(
-            f"target {out_width}x{out_height} is larger than 8K ({MAX_WIDTH}x{MAX_HEIGHT}); "
-            "lower --scale/--width/--height"
-        )
+    _check_within_8k(out_width, out_height)
     tile, overlap, tile_note = _tiles(options, sr, width, height)
-    out_fps = _out_fps(options, in_fps)
+    fields = choose_fields(options.deinterlace, options.ivtc, field_facts, in_fps)
+    frame_fps = in_fps * (fields.rate if fields else 1)
+    out_fps = _out_fps(options, frame_fps)
     _check_graphs(stages, (width, height), (out_width, out_height), out_fps)
     sr_model = vfi_model = None
     if sr is not None:
         sr_hw = _sr_window(height, width, tile, overlap)
         sr_model = _model_plan(sr, options, backend, sr_hw, options.sr_weights)
     order = choose_order(
-        options.order, options.vfi, sr.scale if sr else 1, out_fps / in_fps, stages.classical
+        options.order, options.vfi, sr.scale if sr else 1, out_fps / frame_fps, stages.classical
     )
     if vfi is not None:
         vfi_w, vfi_h = (width, height) if order == "vfi-first" else (out_width, out_height)
@@ -364,7 +385,7 @@ def make_plan(
         runner=RunnerSettings(options.threads, options.spin, options.requests),
         scene_threshold=options.scene_threshold,
         dedup=options.dedup,
-        stage_notes=stages.notes + ((tile_note,) if tile_note else ()),
+        stage_notes=tuple(n for n in (fields and fields.note, *stages.notes, tile_note) if n),
         sr_classical=stages.sr_classical,
         pre=stages.pre,
         post=stages.post,
@@ -373,4 +394,5 @@ def make_plan(
         order=order,
         queue_frames=_queue_frames(out_width, out_height),
         memory_limit_mb=options.memory_limit_mb,
+        fields=fields,
     )

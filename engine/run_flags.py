@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vx_engine.options import MAX_HEIGHT, ChunkOptions, RunOptions
+from vx_engine.pipeline.ffmpeg.fields import DEINTERLACE_CHOICES, IVTC_CHOICES
 
 NONE_NAME = "none"  # `--sr none`, `{"sr": "none"}`: no stage of that kind
 MAX_FPS = 480  # the web's output rate limit
@@ -327,6 +328,20 @@ RUN_FLAGS: tuple[Flag, ...] = (
         help="Held frames (animation on twos/threes): exact = reuse SR for identical frames, "
         "auto = also near-identical ones, smooth = also interpolate evenly between drawings.",
         choices=("off", "exact", "auto", "smooth"),
+    ),
+    _flag(
+        "deinterlace",
+        help="Deinterlace the decoded frames with FFmpeg's bwdif or yadif (NAME:field = one "
+        "frame per field, twice the rate); auto = bwdif where the probe's idet finds fields.",
+        choices=DEINTERLACE_CHOICES,
+        web=Web(),
+    ),
+    _flag(
+        "ivtc",
+        help="Inverse telecine (FFmpeg's fieldmatch + decimate): 29.97 fps telecined video "
+        "becomes 23.976; auto = where idet finds repeated fields (3:2 pulldown).",
+        choices=IVTC_CHOICES,
+        web=Web(),
     ),
     Flag("probe", "--probe/--no-probe", bool, "Print the source's probe warnings first."),
     # chunked, resumable and Ray runs (vx_engine.distributed): ChunkOptions' fields

@@ -42,12 +42,24 @@ def plan_run(
     """
     from vx_engine.memory import estimate_plan, reserve_plan
 
-    plan = make_plan(options, info.width, info.height, info.fps, backend=backend)
+    plan = make_plan(options, info.width, info.height, info.fps, backend, field_facts_of(options))
     estimate = estimate_plan(plan)
     if held is not None and options.check_memory:
         estimate, reservation = reserve_plan(options, plan)
         held.enter_context(reservation)
     return plan, estimate
+
+
+def field_facts_of(options: RunOptions) -> Any:
+    """The input's idet counts when ``--deinterlace``/``--ivtc`` ``auto`` follow them, else
+    None (``vx_engine.analysis.fields``; measured once per file)."""
+    from vx_engine.pipeline.ffmpeg.fields import needs_facts
+
+    if not needs_facts(options.deinterlace, options.ivtc):
+        return None
+    from vx_engine.analysis.fields import measure_fields
+
+    return measure_fields(options.input)
 
 
 def writer_for(plan: RunPlan, options: RunOptions, source: Any, segment: Path | None = None):

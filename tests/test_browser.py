@@ -14,6 +14,7 @@ import pytest
 from media import h264_excerpt
 from server_process import ServerProcess
 
+from vx_engine.pipeline.ffmpeg.fields import DEINTERLACE_CHOICES, IVTC_CHOICES
 from vx_engine.samples import sample_video
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -130,6 +131,12 @@ def test_page_upload_progress_preview_slider(tmp_path, browser):
             browser.find_element(By.TAG_NAME, "body").screenshot(str(screenshot))
             assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+        # the run's field settings, as the flag table has them (DEINTERLACE_CHOICES...)
+        for key, choices in (("deinterlace", DEINTERLACE_CHOICES), ("ivtc", IVTC_CHOICES)):
+            select = Select(browser.find_element(By.ID, key))
+            assert [o.get_attribute("value") for o in select.options] == list(choices)
+        Select(browser.find_element(By.ID, "deinterlace")).select_by_value("yadif")
+        Select(browser.find_element(By.ID, "ivtc")).select_by_value("off")
         browser.find_element(By.ID, "start").click()
         wait.until(lambda d: d.find_element(By.ID, "progress-text").text.startswith("100%"))
         assert browser.find_element(By.ID, "bar").get_attribute("value") == "100"
@@ -144,6 +151,7 @@ def test_page_upload_progress_preview_slider(tmp_path, browser):
         with server.client() as client:
             jobs = client.get("/api/jobs").json()
         assert [j["id"] for j in jobs] == [job_id] and jobs[0]["state"] == "done"  # one upload
+        assert (jobs[0]["settings"]["deinterlace"], jobs[0]["settings"]["ivtc"]) == ("yadif", "off")
 
 
 def test_docs_render_offline(tmp_path, browser):

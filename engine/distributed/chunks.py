@@ -25,6 +25,7 @@ import av
 
 from vx_engine.errors import InputError, OptionsError
 from vx_engine.options import RunOptions
+from vx_engine.pipeline.ffmpeg.fields import TELECINE_RATES
 from vx_engine.pipeline.timeline import SMOOTH_MAX_HOLD
 from vx_engine.video.clock import SourceClock, exact_seconds
 
@@ -32,6 +33,7 @@ from vx_engine.video.clock import SourceClock, exact_seconds
 # (x264/x265/NVENC open each segment with an IDR, FFV1 is intra-only), and equal
 # settings give equal stream headers, which the assembler checks.
 CONCAT_SAFE_CODECS = ("ffv1", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
+TELECINE_RATE = TELECINE_RATES[0]  # the rate --ivtc on is judged at when none was measured
 
 
 def why_unchunkable(options: RunOptions) -> str | None:
@@ -48,7 +50,34 @@ def why_unchunkable(options: RunOptions) -> str | None:
             "--vfi minterpolate keeps its own timeline inside FFmpeg and cannot be split into "
             "chunks; run it without --chunk-seconds/--ray, or use --vfi rife-hdv3"
         )
+    if (fields := _field_filter(options)) is not None:
+        restart = (
+            "decimate's cycles of five frames would restart at every chunk"
+            if fields.name == "ivtc"
+            else "every chunk's first frame would be deinterlaced without the frame before it"
+        )
+        return (
+            f"{fields.flag} ({fields.graph_text}) runs in one pass: {restart}; run without "
+            "--chunk-seconds/--ray, or with --deinterlace off --ivtc off"
+        )
     return None
+
+
+def _field_filter(options: RunOptions):
+    """The deinterlacer or IVTC this run applies to its input (``--deinterlace``/``--ivtc``,
+    ``auto`` from the input's idet counts), or None."""
+    from vx_engine.pipeline.ffmpeg.fields import choose_fields, needs_facts
+
+    facts = None
+    if needs_facts(options.deinterlace, options.ivtc):
+        from vx_engine.analysis.fields import measure_fields
+
+        facts = measure_fields(options.input)
+    fps = facts.fps if facts is not None and facts.fps else TELECINE_RATE
+    try:
+        return choose_fields(options.deinterlace, options.ivtc, facts, fps)
+    except OptionsError:
+        return None  # the plan refuses it, in its own words
 
 
 @dataclass(frozen=True)

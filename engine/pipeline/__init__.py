@@ -20,7 +20,7 @@ from vx_engine.options import Progress
 from vx_engine.pipeline.driver import HostScheduling, Scheduling, run_pipeline
 from vx_engine.pipeline.stages import build_stages
 from vx_engine.pipeline.threads import QUEUE_FRAMES
-from vx_engine.pipeline.timeline import PipelineStats, Timeline
+from vx_engine.pipeline.timeline import PipelineStats, Timeline, timed_source
 
 __all__ = ["DriveHooks", "PipelineStats", "drive", "make_scheduling"]
 
@@ -74,7 +74,12 @@ def drive(
     scheduling = scheduling or make_scheduling(plan, reader.info, queue_frames)
     if hooks.scheduling is not None:
         scheduling = hooks.scheduling(scheduling)
-    source = open_source(reader, scheduling.device, plan_start(reader))
+    source = open_source(reader, scheduling.device, plan_start(reader), decoded_only(plan))
+    if plan.fields is not None:  # deinterlacing / IVTC: the frames every later stage sees
+        from vx_engine.pipeline.ffmpeg.fields import FieldStage
+
+        stage = FieldStage(plan.fields, plan.in_fps)
+        source = _SourceView(source, timed_source(stage, source, plan.in_fps))
     filters, interpolator = build_stages(plan, sr_runner, vfi_runner, scheduling.ops)
     if hooks.stage is not None:
         filters = [hooks.stage(stage) for stage in filters]
@@ -93,7 +98,7 @@ def drive(
         filters,
         interpolator,
         plan.out_fps,
-        Fraction(1) / plan.in_fps,
+        Fraction(1) / plan.frame_fps,
         plan.scene_threshold,
         PipelineStats(),
         dedup,
@@ -112,6 +117,13 @@ def drive(
         queue_frames=queue_frames,
         step_guard=step_guard,
     )
+
+
+def decoded_only(plan: Any) -> str | None:
+    """Why the plan's frames must be PyAV's decoded frames (not NVDEC's), or None."""
+    if plan.fields is not None:
+        return f"{plan.fields.name} runs on PyAV's decoded frames (FFmpeg's own filters)"
+    return None
 
 
 def plan_start(reader: Any) -> float | None:

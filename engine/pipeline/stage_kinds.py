@@ -7,7 +7,10 @@
 | ``TEMPORAL_FILTER`` | ``process(frame, ahead) -> frame``, ``reset()`` | state carried from frame to frame, one frame of look-ahead: run one frame late (``LookAhead``) |
 | ``INTERPOLATOR`` | ``new_pair()``, ``interpolate(a, b, t) -> frame`` | the frame at ``t`` between a source pair; the timeline's retimer places the slots |
 | ``SEQUENCE_INTERPOLATOR`` | ``push(image, pts) -> [(image, pts)]``, ``finish(last_duration)`` | keeps the output timeline itself (minterpolate): source frames in, timed frames out |
+| ``SOURCE_FILTER`` | ``push(decoded) -> [decoded]``, ``drain()``, ``rate`` | decoded frames in the decoder's own format, before the colour conversion; ``rate`` outputs per input (deinterlacing ×1 or ×2, IVTC 4/5); the timeline times the k-th output at k / (source fps × rate) (``timed_source``) |
 
+A source filter (deinterlacing, inverse telecine) makes the frames every other stage sees:
+it runs in the decode thread, on what the decoder gave, so fields are still fields.
 Filters run before interpolation (``--order vfi-first``: frame filters also after it);
 the interpolator slot holds one of the last two kinds, or nothing.
 """
@@ -25,6 +28,7 @@ class StageKind(enum.Enum):
     TEMPORAL_FILTER = "temporal filter"
     INTERPOLATOR = "interpolator"
     SEQUENCE_INTERPOLATOR = "sequence interpolator"
+    SOURCE_FILTER = "source filter"
 
 
 FILTER_KINDS = (StageKind.FRAME_FILTER, StageKind.SEQUENCE_FILTER, StageKind.TEMPORAL_FILTER)
@@ -77,6 +81,18 @@ class SequenceInterpolator(Protocol):
     def push(self, image: Any, pts: Fraction) -> list[tuple[Any, Fraction]]: ...
 
     def finish(self, last_duration: Fraction) -> list[tuple[Any, Fraction]]: ...
+
+
+class SourceFilter(Protocol):
+    """A sequence filter on decoded frames (PyAV frames in the decoder's format) that may
+    change the frame rate: ``rate`` outputs per input, on average."""
+
+    kind: ClassVar[StageKind]  # SOURCE_FILTER
+    rate: Fraction
+
+    def push(self, frame: Any) -> list[Any]: ...
+
+    def drain(self) -> list[Any]: ...
 
 
 def kind_of(stage: Any, allowed: tuple[StageKind, ...]) -> StageKind:

@@ -9,6 +9,7 @@ are NumPy arrays on the host or tensors on a device: only the ``FrameOps`` diffe
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -79,6 +80,28 @@ class Retimer:
         # 12 mkv frames gave 31, not 30). Exact timelines are unaffected.
         cutoff = end - 1 / (2 * self.out_fps)
         return self._slots_until(end, self.previous, cutoff)
+
+
+def timed_source(stage: Any, frames: Iterable[Any], fps: Fraction) -> Iterator[Any]:
+    """The decoded frames (``RawFrame``s at ``fps``) through a source filter, renumbered
+    and timed: the k-th output at first + k / (fps × rate), exact, whatever timestamps the
+    filter gave (decimate's are rounded; bwdif's per field halve the time base)."""
+    from vx_engine.video.source import RawFrame
+
+    kind_of(stage, (StageKind.SOURCE_FILTER,))
+    out_fps = Fraction(fps) * stage.rate
+    first: Fraction | None = None
+    count = 0
+    for raw in frames:
+        if first is None:
+            first = raw.pts
+        for image in stage.push(raw.av_frame):
+            yield RawFrame(count, first + count / out_fps, av_frame=image)
+            count += 1
+    if first is not None:
+        for image in stage.drain():
+            yield RawFrame(count, first + count / out_fps, av_frame=image)
+            count += 1
 
 
 @dataclass

@@ -110,10 +110,13 @@ class NvdecSource:
         self.reader.check_complete(clock)
 
 
-def open_source(reader: Any, device: Any, start: float | None) -> ReaderSource | NvdecSource:
-    """The run's frame source: NVDEC where it can decode this stream, else the reader."""
+def open_source(
+    reader: Any, device: Any, start: float | None, pyav_reason: str | None = None
+) -> ReaderSource | NvdecSource:
+    """The run's frame source: NVDEC where it can decode this stream, else the reader
+    (always where ``pyav_reason`` says why the run needs PyAV's frames)."""
     on_cuda = getattr(device, "type", "cpu") == "cuda"
-    reason = nvdec_reason(reader.info, on_cuda, start)
+    reason = (on_cuda and pyav_reason) or nvdec_reason(reader.info, on_cuda, start)
     if reason is None:
         reason = _nvdec_unavailable(reader, device)
     if reason is not None:

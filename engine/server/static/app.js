@@ -72,6 +72,8 @@ function settings() {
     pre: $("pre").value ? [$("pre").value] : [],
     post: $("post").value ? [$("post").value] : [],
     denoise: $("denoise").value || null,
+    deinterlace: $("deinterlace").value,
+    ivtc: $("ivtc").value,
     ai_strength: 1,
   };
   const strength = Number($("ai-strength").value);
