@@ -23,11 +23,11 @@ from vx_engine.export.weights import cached_path, fetch_source_files
 from vx_engine.options import BuildOptions
 
 # models that ship weights; rife-v4's export is tested with random weights (test_rife_models);
-# Real-CUGAN's in test_cugan
+# Real-CUGAN's in test_cugan, SPAN's and RealSR's in test_span_realsr
 ALL = [
     (name, precision)
     for name, desc in MODELS.items()
-    if desc.ships_weights and desc.arch != "cugan"
+    if desc.ships_weights and desc.arch not in ("cugan", "span") and not name.startswith("realsr-")
     for precision in ("fp32", "fp16")
 ]
 

