@@ -8,15 +8,19 @@ thresholds are in benchmarks/results/probe_thresholds.md.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 from benchmarks.probe_clips import CASES, make_case
-from vx_engine.analysis import probe
+from vx_engine.analysis import probe, run_arguments
 from vx_engine.errors import InputError
+from vx_engine.run_flags import FLAGS
+from vx_engine.video import VideoReader
 
 CODES = {
     "low-resolution",
@@ -61,8 +65,81 @@ def test_measured_details(reports) -> None:
     assert reports["held-frames"]["held"]["pattern"] == "twos"
     assert reports["held-threes"]["held"]["pattern"] == "threes"
     assert reports["hdr"]["bit_depth"] == 10 and reports["hdr"]["transfer"] == "smpte2084"
-    assert reports["interlaced"]["recommend"]["before_run"][0].startswith("deinterlace")
+    assert reports["interlaced"]["recommend"]["deinterlace"] == "bwdif"
     assert reports["held-frames"]["recommend"]["dedup"] == "smooth"
+    assert reports["heavy-blocking"]["recommend"]["pre"] == ["deblock"]
+    assert reports["noisy"]["recommend"]["pre"][0].startswith("atadenoise:")
+    # no content classifier yet: no model for a low-resolution source (an anime model on
+    # a live-action face would be a guess); a clean undamaged file reads to its end
+    assert "sr" not in reports["low-resolution"]["recommend"]
+    assert all(report["decode_stopped"] is None for report in reports.values())
+
+
+def test_every_recommendation_is_a_run_flag(reports, tmp_path: Path) -> None:
+    """Each recommended flag is a row of RUN_FLAGS, and the whole recommendation parses
+    with the real `run` command's click options and makes a plan."""
+    from vx_engine.cli.run import run
+    from vx_engine.options import RunOptions
+    from vx_engine.plan import make_plan
+
+    given = {name: report["recommend"] for name, report in reports.items()}
+    assert {key for flags in given.values() for key in flags} == {
+        "dedup",
+        "scene_threshold",
+        "deinterlace",
+        "pre",
+    }
+    for name, flags in given.items():
+        assert set(flags) <= set(FLAGS), name
+        words = shlex.split(run_arguments(flags))
+        ctx = run.make_context("run", ["in.mkv", "-o", str(tmp_path / "out.mkv"), *words])
+        parsed = {key: ctx.params[key] for key in flags}
+        assert parsed == {key: FLAGS[key].value(value) for key, value in flags.items()}, name
+        options = RunOptions(input=Path("in.mkv"), output=tmp_path / "out.mkv", **parsed)
+        make_plan(options, 640, 360, Fraction(25))
+
+
+@pytest.mark.parametrize("name", ["heavy-blocking", "noisy"])
+def test_recommended_filter_clears_its_warning(reports, name: str, tmp_path: Path) -> None:
+    """The recommended --pre, run by `vx-engine run` alone, takes the source below the
+    threshold that warned."""
+    pre = [word for value in reports[name]["recommend"]["pre"] for word in ("--pre", value)]
+    output = tmp_path / "filtered.mkv"
+    command = [sys.executable, "-m", "vx_engine.cli", "run", reports[name]["path"], "-o"]
+    done = subprocess.run(
+        [*command, str(output), "--sr", "none", *pre, "--codec", "ffv1", "--progress", "none"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert name not in codes(probe(output))
+
+
+def test_damaged_file_is_measured_up_to_where_the_run_stops(tmp_path: Path) -> None:
+    from benchmarks.probe_clips import encode, source_frames
+
+    frames = source_frames(count=20, size=(160, 96))
+    whole = encode(tmp_path / "whole.mkv", frames, options={"crf": "30", "g": "5"})
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    report = probe(cut)
+    with VideoReader(cut) as reader:
+        run_frames = sum(1 for _ in reader.raw_frames())
+        (run_says,) = reader.warnings
+    assert report["decode_stopped"] == run_says
+    assert run_says.startswith(f"decoding stopped at frame {run_frames}:")
+    assert report["sampled_frames"] == run_frames < 20
+    assert report["warnings"][0] == {
+        "code": "decode-stopped",
+        "message": f"{run_says}: the file is damaged there; the probe measured the frames "
+        "before it, and vx-engine run stops at the same place",
+    }
+    # sampled runs over a long file: the first run past the cut ends the sampling
+    long = encode(tmp_path / "long.mkv", frames * 20, options={"crf": "30", "g": "25"})
+    cut.write_bytes(long.read_bytes()[: long.stat().st_size // 2])
+    report = probe(cut, samples=4, run_frames=8)
+    assert not report["whole_file"] and report["sampled_frames"] == 16
+    assert report["decode_stopped"].startswith("decoding stopped at frame 200: no frames from")
 
 
 def test_sampling_a_longer_file_reads_only_samples(tmp_path: Path) -> None:

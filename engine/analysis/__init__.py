@@ -7,7 +7,8 @@ values into warnings with stable codes and recommended ``run`` flags
     {...measured values..., "warnings": [{"code", "message"}], "recommend": {...}}
 
 Bad input raises the same ``InputError`` lines ``vx-engine run`` gives (the file is
-opened by ``VideoReader`` first).
+opened by ``VideoReader`` first). A file that breaks part-way is measured up to the break,
+and the report says where (``decode_stopped`` and the ``decode-stopped`` warning).
 """
 
 from __future__ import annotations
@@ -22,15 +23,21 @@ FAST = (3, 8)  # what vx-engine run checks before it starts
 def probe(path: Path | str, samples: int = FULL[0], run_frames: int = FULL[1]) -> dict[str, Any]:
     from vx_engine.analysis.report import recommend, values, warnings
     from vx_engine.analysis.sampling import sample_file
+    from vx_engine.errors import InputError
     from vx_engine.video import VideoReader
 
     path = Path(path)
     with VideoReader(path) as reader:
         info = reader.info
-    measured = values(info, sample_file(path, info, samples, run_frames))
+        sampled = sample_file(reader, samples, run_frames)
+    if not sampled.pts:  # the reader decoded a frame, the sampling none: nothing to report
+        raise InputError(
+            f"{path} has no measurable video frames; {sampled.stopped or 'none decoded'}"
+        )
+    measured = values(info, sampled)
     found = warnings(measured)
     measured["warnings"] = found
-    measured["recommend"] = recommend(measured, {w["code"] for w in found})
+    measured["recommend"] = recommend({w["code"] for w in found})
     return measured
 
 
@@ -59,16 +66,18 @@ def format_text(report: dict[str, Any]) -> str:
         lines += [f"  [{w['code']}] {w['message']}" for w in report["warnings"]]
     else:
         lines.append("warnings: none")
-    flags = run_flags(report["recommend"])
+    flags = run_arguments(report["recommend"])
     lines.append(f"recommended: vx-engine run {flags or '(defaults)'}")
-    for step in report["recommend"].get("before_run", []):
-        lines.append(f"  before the run: {step}")
     return "\n".join(lines)
 
 
-def run_flags(recommend: dict[str, Any]) -> str:
-    return " ".join(
-        f"--{key.replace('_', '-')} {value}"
-        for key, value in recommend.items()
-        if key != "before_run"
-    )
+def run_arguments(recommend: dict[str, Any]) -> str:
+    """The recommendation as ``run`` arguments: ``{"pre": ["deblock"]}`` -> ``--pre deblock``
+    (a repeatable flag once per value), each spelled as ``RUN_FLAGS`` spells it."""
+    from vx_engine.run_flags import FLAGS
+
+    words = []
+    for key, value in recommend.items():
+        for each in value if isinstance(value, list) else [value]:
+            words += [FLAGS[key].spellings[0], str(each)]
+    return " ".join(words)

@@ -43,27 +43,40 @@ TRANSFERS = {
     18: "hlg",
 }
 
+# --pre filters the run has (vx_engine.pipeline.ffmpeg.specs) for the two source faults a
+# filter can reduce; measured on benchmarks/probe_clips.py's cases through `vx-engine run
+# --sr none --pre ...` and probed again: deblock takes mpeg2 q31's blockiness from 5.3 to
+# 1.5 (clean 1.0-1.8); this atadenoise takes noise=alls=24's sigma from 10.2 to 4.4 and
+# its PSNR to the clean frames from 27.8 to 31.2 dB in 2.0 s for the 40 640x360 frames,
+# where nlmeans:s=6:p=5:r=9 gives 3.0 and 31.8 dB in 6.1 s (2-core EPYC, whole command).
+# FFmpeg's defaults for atadenoise (and nlmeans:s=3) leave sigma at 10.1.
+DEBLOCK = "deblock"
+DENOISE = "atadenoise:0a=0.2:0b=0.4:1a=0.2:1b=0.4:2a=0.2:2b=0.4"
+
 MESSAGES = {
     "low-resolution": "only {height} lines: below 240p there is too little detail for SR to "
     "recover, so it will mostly enlarge blur and artefacts",
     "heavy-blocking": "heavy MPEG blocking (blockiness {blockiness:.1f}): SR sharpens the 8x8 "
-    "block edges into visible tiles unless the source is denoised first",
+    "block edges into visible tiles unless they are smoothed first (--pre deblock)",
     "motion-blur": "strong blur (blur {blur:.1f}): smeared detail cannot be restored, and "
     "interpolation between blurred frames wobbles",
     "scene-cuts": "{count} scene cut(s) in the sampled video: interpolation across a cut "
     "would blend two scenes; keep scene detection on (--scene-threshold)",
     "colour-degradation": "faded colour (luma spread {contrast:.0f} of 219): enhancement keeps "
-    "the washed-out look; grade the colour before or after",
+    "the washed-out look (vx-engine does not grade colour)",
     "interlaced": "interlaced fields ({share:.0%} of frames): SR and interpolation turn the "
-    "combing into jagged stripes; deinterlace first (e.g. ffmpeg -vf bwdif)",
+    "combing into jagged stripes unless the frames are deinterlaced first (--deinterlace)",
     "noisy": "noisy source (noise sigma {noise:.1f}): SR models treat grain as detail and "
-    "sharpen it",
+    "sharpen it unless it is reduced first (--pre atadenoise)",
     "held-frames": "{share:.0%} of frames repeat the previous one (on {pattern}): without "
     "dedup SR redoes them and interpolation stutters (still frame, then a jump)",
     "hdr": "HDR video ({transfer}): the models were trained on SDR, so highlights may "
     "shift; the output keeps the input's transfer and primaries tags",
     "vfr": "variable frame rate (frame steps {low:.3f}-{high:.3f} s): the output is "
-    "constant-rate, so some frames are repeated or dropped unless --fps matches",
+    "constant-rate, so frames are repeated or dropped where the steps differ, unless "
+    "interpolation (--vfi with --fps) retimes them from their real timestamps",
+    "decode-stopped": "{stopped}: the file is damaged there; the probe measured the frames "
+    "before it, and vx-engine run stops at the same place",
 }
 
 
@@ -130,6 +143,7 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
         "sampled_frames": len(samples.pts),
         "sampled_s": round(samples.covered_s, 3),
         "whole_file": samples.whole,
+        "decode_stopped": samples.stopped,  # None, or "decoding stopped at frame N: reason"
         "blockiness": _median(samples.block),
         "blur": _median(samples.blur),
         "noise": _median(samples.noise),
@@ -158,6 +172,8 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
 
 def warnings(measured: dict[str, Any]) -> list[dict[str, str]]:
     found: list[tuple[str, dict[str, Any]]] = []
+    if measured["decode_stopped"]:
+        found.append(("decode-stopped", {"stopped": measured["decode_stopped"]}))
     if measured["height"] < LOW_LINES:
         found.append(("low-resolution", {"height": measured["height"]}))
     if (measured["blockiness"] or 0) > BLOCK_MAX:
@@ -184,22 +200,25 @@ def warnings(measured: dict[str, Any]) -> list[dict[str, str]]:
     return [{"code": code, "message": MESSAGES[code].format(**args)} for code, args in found]
 
 
-def recommend(measured: dict[str, Any], codes: set[str]) -> dict[str, Any]:
-    """``vx-engine run`` flags for this source (only flags run has), with the reason."""
+def recommend(codes: set[str]) -> dict[str, Any]:
+    """``vx-engine run`` flags for this source, keyed by their ``RUN_FLAGS`` names; nothing
+    else (a fault no run flag treats gets its warning only).
+
+    No SR model is recommended: the probe cannot tell anime from live action yet, and the
+    models that ship differ by content (an anime model on a live-action face smears it).
+    Nor is interpolation for a VFR source (``--fps`` alone is refused without ``--vfi``,
+    and which model is the user's trade of time for smoothness): its warning says so.
+    """
     flags: dict[str, Any] = {}
     if "held-frames" in codes:
         flags["dedup"] = "smooth"  # with --vfi: even motion between drawings; SR skips anyway
     if "scene-cuts" in codes:
         flags["scene_threshold"] = 0.12
-    if "vfr" in codes:
-        flags["fps"] = measured["fps_exact"]
-    if "low-resolution" in codes:
-        flags["sr"] = "realesr-animevideov3-x4"
-    before = []
     if "interlaced" in codes:
-        before.append("deinterlace (ffmpeg -vf bwdif)")
-    if "heavy-blocking" in codes or "noisy" in codes:
-        before.append("denoise (ffmpeg -vf hqdn3d=4:3:6:4)")
-    if before:
-        flags["before_run"] = before  # vx-engine run has no such filter yet
+        flags["deinterlace"] = "bwdif"  # what --deinterlace auto picks, said outright
+    pre = [DEBLOCK] if "heavy-blocking" in codes else []
+    if "noisy" in codes:
+        pre.append(DENOISE)
+    if pre:
+        flags["pre"] = pre  # a repeatable flag: one --pre each, in this order
     return flags

@@ -14,13 +14,17 @@ What each reports in the frame metadata (PyAV 18 / FFmpeg 8.1): ``lavfi.block``
 so the seam between two runs is never taken for a scene cut. What the filters do not
 cover is measured here: a noise estimate (Immerkær's Laplacian estimator) and the
 held-frame score of ``vx_engine.video.fingerprint`` (the one dedup uses).
+
+A damaged file is measured as far as it decodes: the first decode error ends the sampling
+and ``Samples.stopped`` says where, in the run's words ("decoding stopped at frame N:
+reason"). A file read whole is read by the run's own ``VideoReader``, so the probe stops
+where the run stops, for the same reason (a truncated stream included).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,6 +55,7 @@ class Samples:
     idet: dict[str, float] = field(default_factory=dict)  # summed over the runs
     covered_s: float = 0.0  # seconds of video actually decoded
     whole: bool = False  # every frame was decoded (one run)
+    stopped: str | None = None  # "decoding stopped at frame N: reason" on a damaged file
 
 
 def noise_sigma(luma: np.ndarray) -> float:
@@ -74,11 +79,12 @@ def _luma8(frame: Any) -> np.ndarray:
     return frame.reformat(format="gray").to_ndarray()
 
 
-def _graph(stream: Any):
+def _graph(info: Any):
     import av
 
     graph = av.filter.Graph()
-    nodes = [graph.add_buffer(template=stream)]
+    size = {"width": info.width, "height": info.height, "format": info.pix_fmt}
+    nodes = [graph.add_buffer(**size, time_base=info.time_base)]
     nodes += [graph.add(name, args) for name, args in ANALYSERS]
     nodes.append(graph.add("buffersink"))
     graph.link_nodes(*nodes)
@@ -104,14 +110,24 @@ def _collect(out: Any, samples: Samples) -> None:
             samples.idet[f"_run_{key}"] = float(value)
 
 
-def _run(container: Any, stream: Any, frames: Any, count: int | None, samples: Samples) -> None:
-    """Analyse up to ``count`` frames of the iterator ``frames`` (all when None)."""
+def _stopped(error: Exception, frame_index: int) -> str:
+    """The run reader's words for a decode error (``vx_engine.video.reader``)."""
+    reason = getattr(error, "strerror", None) or str(error)
+    return f"decoding stopped at frame {frame_index}: {reason}"
+
+
+def _run(info: Any, frames: Any, count: int | None, samples: Samples, first_index: int) -> int:
+    """Analyse up to ``count`` frames of the iterator ``frames`` (all when None); how many.
+
+    ``first_index`` is the file's frame number of the run's first frame. A decode (or
+    filter) error ends the run and sets ``samples.stopped``; what came before it counts.
+    """
     import av
 
     from vx_engine.video.fingerprint import fingerprint, held_score
 
-    graph = _graph(stream)
-    time_base = Fraction(stream.time_base)
+    graph = _graph(info)
+    time_base = Fraction(info.time_base)
     held: list[float] = []
     steps: list[float] = []
     previous_fp = previous_pts = None
@@ -125,57 +141,79 @@ def _run(container: Any, stream: Any, frames: Any, count: int | None, samples: S
                 return
 
     first = last = None
-    for frame in frames:
-        if frame.pts is None:
-            continue
-        pts = float(frame.pts * time_base)
-        first = pts if first is None else first
-        last = pts
-        fp = fingerprint(frame)
-        if previous_fp is not None:
-            held.append(held_score(previous_fp, fp))
-            steps.append(pts - previous_pts)
-        previous_fp, previous_pts = fp, pts
-        if taken % NOISE_EVERY == 0:
-            samples.noise.append(noise_sigma(_luma8(frame)))
-        samples.pts.append(pts)
-        graph.push(frame)
+    try:
+        for frame in frames:
+            if frame.pts is None:
+                continue
+            pts = float(frame.pts * time_base)
+            fp = fingerprint(frame)
+            graph.push(frame)
+            first = pts if first is None else first
+            last = pts
+            if previous_fp is not None:
+                held.append(held_score(previous_fp, fp))
+                steps.append(pts - previous_pts)
+            previous_fp, previous_pts = fp, pts
+            if taken % NOISE_EVERY == 0:
+                samples.noise.append(noise_sigma(_luma8(frame)))
+            samples.pts.append(pts)
+            drain()
+            taken += 1
+            if count is not None and taken >= count:
+                break
+        graph.push(None)
         drain()
-        taken += 1
-        if count is not None and taken >= count:
-            break
-    graph.push(None)
-    drain()
+    except av.error.FFmpegError as error:
+        samples.stopped = _stopped(error, first_index + taken)
     for key in ("tff", "bff", "progressive", "undetermined"):
         samples.idet[key] = samples.idet.get(key, 0.0) + samples.idet.pop(f"_run_{key}", 0.0)
     samples.held_scores.append(held)
     samples.deltas.append(steps)
     if first is not None and last is not None:
         samples.covered_s += last - first + (steps[-1] if steps else 0.0)
+    return taken
 
 
-def sample_file(path: Path, info: Any, samples: int = 8, run_frames: int = 24) -> Samples:
-    """Decode ``samples`` runs of ``run_frames`` frames spread evenly over the file."""
+def sample_file(reader: Any, samples: int = 8, run_frames: int = 24) -> Samples:
+    """Decode ``samples`` runs of ``run_frames`` frames spread evenly over the file of the
+    open ``VideoReader`` (all of it, through the reader, when it is about that short).
+
+    The first decode error ends the sampling (``Samples.stopped`` says where).
+    """
     import av
 
+    info = reader.info
     result = Samples()
     duration = info.duration_s or 0.0
     expected = info.frame_count or round(duration * float(info.fps))
-    with av.open(str(path)) as container:
+    if not expected or expected <= samples * run_frames * 3 // 2:
+        result.whole = True
+        _run(info, (frame for _, _, frame in reader.raw_frames()), None, result, 0)
+        result.stopped = result.stopped or next(iter(reader.warnings), None)
+        return result
+    with av.open(str(reader.path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        if not expected or expected <= samples * run_frames * 3 // 2:
-            result.whole = True
-            _run(container, stream, container.decode(stream), None, result)
-            return result
         time_base = Fraction(stream.time_base)
         origin = (stream.start_time or 0) * time_base
         for k in range(samples):
             # run starts from 0 to a run short of the end, evenly
-            at = origin + Fraction(duration) * k / samples
-            container.seek(int(at / time_base), stream=stream, backward=True)
+            offset = Fraction(duration) * k / samples
+            at = origin + offset
+            first_index = round(offset * Fraction(info.fps))
+            try:
+                container.seek(int(at / time_base), stream=stream, backward=True)
+            except av.error.FFmpegError as error:
+                result.stopped = _stopped(error, first_index)
+                break
             frames = (
                 f for f in container.decode(stream) if f.pts is not None and f.pts * time_base >= at
             )
-            _run(container, stream, frames, run_frames, result)
+            if not _run(info, frames, run_frames, result, first_index) and not result.stopped:
+                result.stopped = (
+                    f"decoding stopped at frame {first_index}: no frames from "
+                    f"{float(offset):.3f}s on, the container declares {duration:.3f}s"
+                )
+            if result.stopped:
+                break
     return result
