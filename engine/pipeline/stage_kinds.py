@@ -12,7 +12,7 @@
 A source filter (deinterlacing, inverse telecine) makes the frames every other stage sees:
 it runs in the decode thread, on what the decoder gave, so fields are still fields.
 Filters run before interpolation (``--order vfi-first``: frame filters also after it);
-the interpolator slot holds one of the last two kinds, or nothing.
+the interpolator slot holds an interpolator or a sequence interpolator, or nothing.
 """
 
 from __future__ import annotations
