@@ -10,13 +10,13 @@ k / (source fps × rate) (``vx_engine.pipeline.timeline.timed_source``).
 ``auto`` follows the probe's idet measurement (``vx_engine.analysis.fields``):
 
 - IVTC when the source runs at 29.97 or 30 fps and idet finds repeated fields in at least
-  ``REPEATED_SHARE`` of the frames. Hard 3:2 pulldown repeats one field in 2 frames of 5
-  (0.4); progressive and truly interlaced video repeat none (measured on FFmpeg's
-  ``telecine`` of bikes.mp4 at 23.976: 0.32; on its ``tinterlace`` and the progressive
-  clip: 0). Telecined video also looks interlaced to idet, so IVTC is decided first.
-- bwdif at the frame rate when the probe's verdict is interlaced (idet's multiple-frame
-  tff+bff share above ``INTERLACED_SHARE``, the probe's own threshold), with the field
+  a fifth of the frames (``FieldFacts.telecined``: 3:2 pulldown repeats one in 2 frames
+  of 5). Telecined video also looks interlaced to idet, so IVTC is decided first.
+- bwdif at the frame rate when the probe's verdict is interlaced (``FieldFacts.interlaced``:
+  idet's multiple-frame tff+bff share above the probe's own threshold), with the field
   order idet found more often.
+- Neither on fewer than 30 measured frames (idet on a handful is noise) or when the file
+  could not be measured.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from vx_engine.pipeline.stage_kinds import StageKind
 
 DEINTERLACE_CHOICES = ("auto", "bwdif", "bwdif:field", "yadif", "yadif:field", "off")
 IVTC_CHOICES = ("auto", "on", "off")
-REPEATED_SHARE = 0.2  # idet repeated fields / frames: telecined 0.32-0.4, others 0
 TELECINE_RATES = (Fraction(30000, 1001), Fraction(30))
 IVTC_RATE = Fraction(4, 5)  # decimate drops one frame in five: 29.97 -> 23.976
 
@@ -100,7 +99,7 @@ def choose_fields(deinterlace: str, ivtc: str, facts: Any, in_fps: Fraction) -> 
             )
         return inverse_telecine(order)
     if ivtc == "auto" and deinterlace in ("auto", "off") and facts is not None:
-        if Fraction(in_fps) in TELECINE_RATES and facts.repeated_share >= REPEATED_SHARE:
+        if Fraction(in_fps) in TELECINE_RATES and facts.telecined:
             why = f"auto: idet found repeated fields in {facts.repeated_share:.0%} of frames"
             return inverse_telecine(order, why)
     if deinterlace == "auto":
