@@ -2,8 +2,8 @@
 half-written output.
 
 Three small clips are encoded here (PyAV): h264 in mp4, h264 in mkv, and motion JPEG in
-SMJPEG (Loki's format for SDL games; FFmpeg writes it, and its demuxer reports the end of
-a clean file as "Invalid data", which made the probe crash on an undamaged file). Each is
+SMJPEG (Loki's format for SDL games; FFmpeg writes it, and its demuxer ends even a clean
+file with "Invalid data", so the undamaged file is already a decode-error case). Each is
 mutated with a seeded RNG, ``MUTANTS`` times, cycling through the four kinds of damage:
 bit flips, a truncation, a zeroed run of bytes, inserted random bytes. The undamaged file
 is checked too. Every file goes through both commands, each in its own process with a

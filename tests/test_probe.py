@@ -131,8 +131,8 @@ def test_damaged_file_is_measured_up_to_where_the_run_stops(tmp_path: Path) -> N
     assert report["sampled_frames"] == run_frames < 20
     assert report["warnings"][0] == {
         "code": "decode-stopped",
-        "message": f"{run_says}: the file is damaged there; the probe measured the frames "
-        "before it, and vx-engine run stops at the same place",
+        "message": f"{run_says}: the probe measured the frames before it, and vx-engine run "
+        "stops at the same place",
     }
     # sampled runs over a long file: the first run past the cut ends the sampling
     long = encode(tmp_path / "long.mkv", frames * 20, options={"crf": "30", "g": "25"})

@@ -75,8 +75,8 @@ MESSAGES = {
     "vfr": "variable frame rate (frame steps {low:.3f}-{high:.3f} s): the output is "
     "constant-rate, so frames are repeated or dropped where the steps differ, unless "
     "interpolation (--vfi with --fps) retimes them from their real timestamps",
-    "decode-stopped": "{stopped}: the file is damaged there; the probe measured the frames "
-    "before it, and vx-engine run stops at the same place",
+    "decode-stopped": "{stopped}: the probe measured the frames before it, and vx-engine "
+    "run stops at the same place",
 }
 
 
