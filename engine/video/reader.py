@@ -151,8 +151,13 @@ class VideoReader:
     def _open(self, start_offset: Fraction, duration_limit: Fraction | None) -> None:
         container = self._container
         if container.format.name in _NOT_VIDEO_FORMATS or not container.streams.video:
+            # a damaged file's data stream may have no codec context at all
             found = (
-                ", ".join(f"{s.type} {s.codec_context.name}" for s in container.streams) or "none"
+                ", ".join(
+                    f"{s.type} {getattr(s.codec_context, 'name', None) or 'unknown'}"
+                    for s in container.streams
+                )
+                or "none"
             )
             raise InputError(
                 f"{self.path} has no video stream (streams: {found}); give a file with video"
