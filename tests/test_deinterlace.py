@@ -14,6 +14,8 @@ telecined to 29.97 by its ``telecine`` (lossless FFV1), both with a tone as audi
   8.1, whose bwdif treats a frame without a neighbour differently (measured here: 50.0 dB
   at the first frame, 47.7 dB at the last field; a static FFmpeg 7.0.2 CLI gives the same
   as 5.1); those two edge frames are held to 40 dB.
+- Chunked deinterlacing (a keyframe every 10 frames, chunks of 0.4 s) gives the single
+  pass's frames and timestamps bit for bit; chunked IVTC is refused, with its reason.
 - The telecined clip's film frames come back: IVTC to lossless FFV1 against the 23.976
   source, every frame >= 45 dB (8-bit RGB; the colour round trip is the loss).
 """
@@ -63,7 +65,8 @@ def _ffmpeg(*args: object) -> None:
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """{"interlaced": 25 fps woven mp4, "telecined": 29.97 fps FFV1 mkv, "film": its source}."""
+    """{"interlaced": 25 fps woven mp4, "keyed": the same with a keyframe every 10 frames,
+    "telecined": 29.97 fps FFV1 mkv, "film": its 23.976 fps source}."""
     if FFMPEG is None:
         pytest.skip("no ffmpeg CLI (make setup installs it)")
     folder = tmp_path_factory.mktemp("fields")
@@ -73,11 +76,14 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _ffmpeg("-i", fast, "-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "libx264",
             "-flags", "+ilme+ildct", "-x264opts", "tff=1", "-crf", "16", "-c:a", "aac",
             interlaced)  # fmt: skip
+    keyed = folder / "keyed.mp4"  # a keyframe every 10 frames: chunks can start there
+    _ffmpeg("-i", interlaced, "-c:v", "libx264", "-flags", "+ilme+ildct", "-x264opts",
+            "tff=1:keyint=10:min-keyint=10:scenecut=0", "-crf", "16", "-c:a", "copy", keyed)  # fmt: skip
     film = folder / "film.mkv"
     make_clip(film, 60, WIDTH, HEIGHT, fps=FILM, pix_fmt="yuv420p", content="bikes.mp4", audio=True)
     telecined = folder / "telecined.mkv"
     _ffmpeg("-i", film, "-vf", "telecine", "-c:v", "ffv1", "-c:a", "aac", telecined)
-    return {"interlaced": interlaced, "telecined": telecined, "film": film}
+    return {"interlaced": interlaced, "keyed": keyed, "telecined": telecined, "film": film}
 
 
 def run_cli(*args: object) -> subprocess.CompletedProcess:
@@ -161,8 +167,24 @@ def test_chunking_says_why_not(clips: dict[str, Path], tmp_path: Path) -> None:
         return why_unchunkable(RunOptions(input=clips[name], output=tmp_path / "o.mp4", **options))
 
     assert "decimate's cycles of five frames" in reason("telecined")
-    assert "deinterlaced without the frame before it" in reason("interlaced")
-    assert reason("film") is None and reason("interlaced", deinterlace="off") is None
+    assert reason("telecined", ivtc="off") is None  # then bwdif: chunk-safe
+    assert reason("film") is None and reason("interlaced") is None
+
+
+@pytest.mark.parametrize("deinterlace", ["auto", "bwdif:field"])
+def test_chunked_deinterlacing_is_the_single_pass(
+    clips: dict[str, Path], tmp_path: Path, deinterlace: str
+) -> None:
+    """Chunks at every 10-frame keyframe read a frame more each way: the same frames."""
+    one, chunked = tmp_path / "one.mkv", tmp_path / "chunked.mkv"
+    common = ("--sr", "none", "--codec", "ffv1", "--deinterlace", deinterlace)
+    run_cli(clips["keyed"], "-o", one, *common)
+    result = run_cli(clips["keyed"], "-o", chunked, *common, "--chunk-seconds", "0.4")
+    assert "chunks 5" in result.stderr, result.stderr  # 41 frames: 4 of 10, then 1
+    assert timestamps(chunked) == timestamps(one)
+    assert all(
+        np.array_equal(a, b) for a, b in zip(decode_rgb(chunked), decode_rgb(one), strict=True)
+    )
 
 
 # --- runs with defaults ----------------------------------------------------------------------

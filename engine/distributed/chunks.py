@@ -13,6 +13,11 @@ slots for the next drawing, so it reads that many more on both sides. A held run
 than the look-back that crosses a boundary restarts there (the first frame of a chunk
 is then upscaled itself rather than reusing an earlier copy): in ``exact`` mode that is
 the same image, in ``auto`` one within the held threshold.
+
+Deinterlacing (bwdif, yadif) reads a frame on each side of every frame, so a chunk that
+deinterlaces reads one more frame each way; its outputs are timed from the run's own
+timestamps. Inverse telecine cannot be chunked: decimate's cycles of five frames count
+from the first frame a pass sees.
 """
 
 from __future__ import annotations
@@ -50,22 +55,20 @@ def why_unchunkable(options: RunOptions) -> str | None:
             "--vfi minterpolate keeps its own timeline inside FFmpeg and cannot be split into "
             "chunks; run it without --chunk-seconds/--ray, or use --vfi rife-hdv3"
         )
-    if (fields := _field_filter(options)) is not None:
-        restart = (
-            "decimate's cycles of five frames would restart at every chunk"
-            if fields.name == "ivtc"
-            else "every chunk's first frame would be deinterlaced without the frame before it"
-        )
+    fields = _field_filter(options)
+    if fields is not None and fields.name == "ivtc":
         return (
-            f"{fields.flag} ({fields.graph_text}) runs in one pass: {restart}; run without "
-            "--chunk-seconds/--ray, or with --deinterlace off --ivtc off"
+            f"--ivtc ({fields.graph_text}) runs in one pass: decimate's cycles of five frames "
+            "would restart at every chunk; run without --chunk-seconds/--ray, or with --ivtc off"
         )
     return None
 
 
 def _field_filter(options: RunOptions):
     """The deinterlacer or IVTC this run applies to its input (``--deinterlace``/``--ivtc``,
-    ``auto`` from the input's idet counts), or None."""
+    ``auto`` from the input's idet counts), or None. A deinterlacer is chunk-safe: it reads
+    one frame on each side (``context_frames``), and its outputs are timed from the
+    run's own timestamps."""
     from vx_engine.pipeline.ffmpeg.fields import choose_fields, needs_facts
 
     facts = None
@@ -108,11 +111,14 @@ class ChunkPlan:
         return len(self.chunks)
 
 
-def context_frames(dedup: str, interpolates: bool) -> tuple[int, int]:
-    """(frames decoded before a chunk, frames past its end) for these settings."""
+def context_frames(dedup: str, interpolates: bool, deinterlaces: bool = False) -> tuple[int, int]:
+    """(frames decoded before a chunk, frames past its end) for these settings. bwdif and
+    yadif read the frames on both sides of each frame: one more each way."""
     if dedup == "smooth":
-        return SMOOTH_MAX_HOLD + 1, SMOOTH_MAX_HOLD + 1
-    return (1 if dedup != "off" else 0), (1 if interpolates else 0)
+        before, after = SMOOTH_MAX_HOLD + 1, SMOOTH_MAX_HOLD + 1
+    else:
+        before, after = (1 if dedup != "off" else 0), (1 if interpolates else 0)
+    return before + deinterlaces, after + deinterlaces
 
 
 def source_times(path: Path, start: float | None, duration: float | None):

@@ -67,7 +67,13 @@ class ChunkWorker:
     """Ray actor: one plan's models, loaded once, and the chunks sent to it."""
 
     def __init__(
-        self, options: RunOptions, size: tuple[int, int], fps: Fraction, backend: str, tally: Any
+        self,
+        options: RunOptions,
+        size: tuple[int, int],
+        fps: Fraction,
+        backend: str,
+        tally: Any,
+        field_facts: Any = None,
     ) -> None:
         import contextlib
 
@@ -80,7 +86,8 @@ class ChunkWorker:
         started = time.perf_counter()
         # by name, not a handle in the arguments: a restarted actor needs its arguments again
         self.options, self.tally = options, ray.get_actor(tally)
-        plan = make_plan(options, size[0], size[1], fps, backend=backend)
+        # the driver's idet counts: a worker may not see the input's path (a shipped input)
+        plan = make_plan(options, size[0], size[1], fps, backend, field_facts)
         self.plan = prepare(plan, lambda message: None)  # measured on this worker's CPU
         self._active = contextlib.ExitStack()
         self.runners = make_runners(self.plan, lambda message: None)
@@ -216,6 +223,7 @@ class RayChunks:
         except ModuleNotFoundError:
             raise OptionsError("--ray needs Ray: pip install 'vx-engine[cluster]'") from None
         from vx_engine.backends.select import GPU_BACKENDS
+        from vx_engine.run_steps import field_facts_of
 
         self.ray, self.log, self.retries = ray, log, 0
         self.owns = connect(chunking.ray or "local")
@@ -243,9 +251,11 @@ class RayChunks:
             runtime_env={"env_vars": env} if env else None,
         )
         size, fps = (plan.in_width, plan.in_height), plan.in_fps
+        facts = field_facts_of(options)  # measured once, as the driver's plan was
         self.started = time.perf_counter()
         self.pool = [
-            actor.remote(options, size, fps, plan.backend, tally_name) for _ in range(self.workers)
+            actor.remote(options, size, fps, plan.backend, tally_name, facts)
+            for _ in range(self.workers)
         ]
         self.shipped = None
         if chunking.ship_input:

@@ -178,7 +178,7 @@ def _open_work(
     interpolates = plan.vfi is not None or plan.vfi_classical is not None
     chunk_plan = plan_chunks(
         options.input, seconds, options.start, options.duration,
-        context_frames(plan.dedup, interpolates),
+        context_frames(plan.dedup, interpolates, plan.fields is not None),
     )  # fmt: skip
     held.enter_context(locked(work_dir))
     manifest = new_manifest(options, plan.backend, chunk_plan, __version__, seconds)
