@@ -93,8 +93,10 @@ def timed_source(stage: Any, frames: Iterable[Any], fps: Fraction) -> Iterator[A
     first: Fraction | None = None
     count = 0
     for raw in frames:
+        # the first frame on the source's frame grid: containers round timestamps
+        # (Matroska to 1 ms), and a chunk's first frame must time outputs as the single pass
         if first is None:
-            first = raw.pts
+            first = Fraction(round(raw.pts * fps)) / fps
         for image in stage.push(raw.av_frame):
             yield RawFrame(count, first + count / out_fps, av_frame=image)
             count += 1
