@@ -176,7 +176,7 @@ def _key(row: dict) -> tuple:
 
 
 def main() -> None:
-    from benchmarks.quality_report import write_report
+    from benchmarks.quality_report import combine, write_report
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 clips, 4 frames, crf32")
@@ -187,6 +187,8 @@ def main() -> None:
     parser.add_argument(
         "--merge", action="store_true", help="add to (or replace rows of) the existing results"
     )
+    parser.add_argument("--name", help="results file name (default quality, or quality_quick)")
+    parser.add_argument("--combine", nargs="*", help="join these results files into --name; no run")
     args = parser.parse_args()
     global FRAMES, HEAVY_FRAMES
     if args.quick:
@@ -196,7 +198,11 @@ def main() -> None:
     material = clips(FRAMES, args.quick)
     if args.clips:
         material = [clip for clip in material if clip.name in args.clips]
-    name = "quality_quick" if args.quick else "quality"
+    name = args.name or ("quality_quick" if args.quick else "quality")
+    if args.combine:
+        combine(name, args.combine, FRAMES, HEAVY_FRAMES)
+        return
+    clips_text = [f"{c.name} ({c.content}, {len(c.frames)} frames): {c.source}" for c in material]
     started = time.perf_counter()
     rows, motion, kept = [], [], []
     if args.merge:  # earlier rows of other contenders or clips stay
@@ -212,7 +218,7 @@ def main() -> None:
             new = {_key(r) for r in rows}
             every = [r for r in kept if _key(r) not in new] + rows
             seconds = time.perf_counter() - started
-            write_report(name, every, motion, material, seconds, FRAMES, HEAVY_FRAMES)
+            write_report(name, every, motion, clips_text, seconds, FRAMES, HEAVY_FRAMES)
 
 
 if __name__ == "__main__":

@@ -97,12 +97,11 @@ def _summary_table(best: list[dict]) -> str:
     return markdown_table(columns, rows)
 
 
-def write_report(name, rows, motion, material, seconds, frames, heavy_frames) -> None:
+def write_report(name, rows, motion, clips_text, seconds, frames, heavy_frames) -> None:
     merged = class_means(rows)
     best = best_per_case(merged)
     machine = {**machine_info(), "cpu_flags": cpu_flags(), "libraries": library_versions(),
                "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
-    clips_text = [f"{c.name} ({c.content}, {len(c.frames)} frames): {c.source}" for c in material]
     notes = [
         f"Truth: every clip centre-cropped to 16:9 and area-downscaled to {TRUTH_SIZE[0]}x{TRUTH_SIZE[1]} "
         f"(stills: a centre crop of that size, no resampling); {frames} frames per clip.",
@@ -119,10 +118,12 @@ def write_report(name, rows, motion, material, seconds, frames, heavy_frames) ->
         "per-frame PSNR-Y; s_per_frame is the steady time from the first output frame to the last "
         "(model loading excluded), on this shared 2-core machine (other processes ran beside it).",
         "Stills: unrelated photographs packed as frames: motion 0, no flicker.",
-        f"Wall time of the whole run: {seconds / 60:.1f} min.",
+        f"Wall time of the run(s): {seconds / 60:.1f} min (the clips in two processes side by "
+        "side where the md says 'combined').",
     ]
     document = {"name": name, "rows": rows, "class_means": merged, "best": best,
-                "motion_check": motion, "clips": clips_text, "notes": notes, "machine": machine}  # fmt: skip
+                "motion_check": motion, "clips": clips_text, "notes": notes, "machine": machine,
+                "wall_s": round(seconds, 1)}  # fmt: skip
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(document, indent=2, default=str))
     (RESULTS_DIR / f"{name}_best.json").write_text(json.dumps(
@@ -149,3 +150,22 @@ def write_report(name, rows, motion, material, seconds, frames, heavy_frames) ->
     md += ["", machine_block(machine), ""]
     (RESULTS_DIR / f"{name}.md").write_text("\n".join(md))
     log(f"wrote {RESULTS_DIR / name}.md ({len(rows)} rows)")
+
+
+def combine(name: str, parts: list[str], frames: int, heavy_frames: int) -> None:
+    """Results of runs over different clips (``--name``) joined into ``name``: later rows of the
+    same clip, scale, degradation and contender win."""
+    rows: dict[tuple, dict] = {}
+    motion: dict[str, dict] = {}
+    clips_text: list[str] = []
+    seconds = 0.0
+    for part in parts:
+        document = json.loads((RESULTS_DIR / f"{part}.json").read_text())
+        for row in document["rows"]:
+            rows[(row["clip"], row["scale"], row["degradation"], row["contender"])] = row
+        motion.update({m["clip"]: m for m in document["motion_check"]})
+        clips_text += [text for text in document["clips"] if text not in clips_text]
+        seconds = max(seconds, document.get("wall_s", 0.0))  # the parts ran side by side
+    write_report(
+        name, list(rows.values()), list(motion.values()), clips_text, seconds, frames, heavy_frames
+    )
