@@ -276,3 +276,38 @@ def test_stage_matches_ffmpeg_cli(clips: dict[str, Path], clip: str, field, edge
     edge = {len(scores) + e if e < 0 else e for e in edges}
     print(field.name, "dB:", [round(s, 1) for s in scores if np.isfinite(s)] or "all inf")
     assert all(s >= (40 if k in edge else 60) for k, s in enumerate(scores)), scores
+
+
+# --- the web page's preview ------------------------------------------------------------------
+
+
+def test_preview_shows_the_runs_deinterlaced_frame(clips: dict[str, Path], tmp_path: Path) -> None:
+    """The before/after preview runs the same field stage as the run (from a frame earlier,
+    for the neighbour): its "after" is the run's frame at that time."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from vx_engine.server.job_settings import JobSettings
+    from vx_engine.server.preview.frames import RunnerCache, render_frames
+
+    output = tmp_path / "run.mkv"
+    run_cli(clips["interlaced"], "-o", output, "--sr", "lanczos", "--codec", "ffv1")
+    frame = decode_rgb(output)[10]
+
+    def after(**settings: str) -> np.ndarray:
+        shown = render_frames(
+            clips["interlaced"],
+            JobSettings(sr="lanczos", **settings),
+            0.4,
+            "bicubic",
+            RunnerCache(),
+        )
+        assert shown["at_s"] == 0.4
+        data = base64.b64decode(shown["after"].split(",", 1)[1])
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+    shown, combed = psnr8(after(), frame), psnr8(after(deinterlace="off"), frame)
+    print(f"preview against the run's frame: {shown:.1f} dB; without deinterlacing {combed:.1f}")
+    assert shown >= 40 and combed < shown - 3

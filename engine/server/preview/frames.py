@@ -103,20 +103,35 @@ def _png(image: np.ndarray) -> str:
     return png_data_url(Image.fromarray(pixels))
 
 
-def _decode_at(path: Path, at_s: float, count: int) -> tuple[list[np.ndarray], list[float], Any]:
-    """Up to ``count`` source frames from the first at or after ``at_s``, with their times."""
+def _decode_at(
+    path: Path, at_s: float, count: int, fps: Fraction | int, fields: Any = None
+) -> tuple[list[np.ndarray], list[float]]:
+    """Up to ``count`` source frames from the first at or after ``at_s``, with their times,
+    through the plan's deinterlacer or IVTC (``fields``) as a run has them: decoded from a
+    frame earlier, so the first has the neighbour a deinterlacer reads."""
+    from vx_engine.pipeline.ffmpeg.fields import FieldStage
+    from vx_engine.pipeline.timeline import timed_source
     from vx_engine.video import VideoReader
     from vx_engine.video.colour import frame_to_rgb
+    from vx_engine.video.source import ReaderSource
 
-    images, times = [], []
-    with VideoReader(path, start=at_s if at_s > 0 else None) as reader:
+    images, times, fps = [], [], Fraction(fps)
+    # seconds read before at_s: the neighbour frame (its outputs are left out)
+    back = min(at_s, 1 / float(fps)) if fields is not None else 0.0
+    start = at_s - back
+    with VideoReader(path, start=start if start > 0 else None) as reader:
         info = reader.info
-        for _, pts, frame in reader.raw_frames():
-            images.append(frame_to_rgb(frame, info.matrix, info.full_range))
-            times.append(at_s + float(pts))
+        frames: Any = ReaderSource(reader, "preview")
+        if fields is not None:
+            frames = timed_source(FieldStage(fields, fps), frames, fps)
+        for raw in frames:
+            if float(raw.pts) < back - 1e-6:
+                continue
+            images.append(frame_to_rgb(raw.av_frame, info.matrix, info.full_range))
+            times.append(at_s + float(raw.pts) - back)
             if len(images) >= count:
                 break
-    return images, times, info
+    return images, times
 
 
 def _through(stages: list[Any], images: list[np.ndarray]) -> list[np.ndarray]:
@@ -176,11 +191,11 @@ def render_frames(
         at_s = clip_s / 2
     # the last moment that still has the frames asked for (two with VFI)
     at_s = max(0.0, min(at_s, clip_s - (2.5 if with_vfi else 1.5) / float(clip.fps or 25)))
-    images, times, info = _decode_at(input_path, at_s, 2 if with_vfi else 1)
+    backend = checked_backend(options, writes=False)
+    plan, _ = plan_run(options, clip, backend)  # a preview reserves no run's memory
+    images, times = _decode_at(input_path, at_s, 1 + with_vfi, clip.fps or 25, plan.fields)
     if not images:
         raise InputError(f"{input_path}: no video frame could be decoded at {at_s:.3f} s")
-    backend = checked_backend(options, writes=False)
-    plan, _ = plan_run(options, info, backend)  # a preview reserves no run's memory
     plan = prepare(plan, say)
     out_size = (plan.out_width, plan.out_height)
     decoded_s = time.perf_counter() - started
@@ -207,7 +222,7 @@ def render_frames(
                 raise Cancelled("preview cancelled")
             halfway = _halfway(interpolator, processed[0], processed[1], times[1] - times[0])
     before_stage = GraphFilter(
-        parse_filter(baseline, "sr"), info.width, info.height, out_size, HOST_OPS
+        parse_filter(baseline, "sr"), clip.width, clip.height, out_size, HOST_OPS
     )
     (before,) = _through([before_stage], images[:1])
     result: dict[str, Any] = {
