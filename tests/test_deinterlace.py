@@ -209,6 +209,7 @@ def test_telecined_clip_runs_inverse_telecined(clips: dict[str, Path], tmp_path:
     assert "--ivtc: FFmpeg's fieldmatch (order=tff) + decimate" in result.stderr
     count = len(cli_reference(clips["telecined"], inverse_telecine("tff").graph_text))
     assert (frame_count(clips["telecined"]), count) == (75, 60)  # 15 cycles of 5 -> 4
+    assert "frames in 75, frames out 60" in result.stderr  # the source's frames, as chunks count
     assert_exact_and_in_sync(output, FILM, count)
     facts = measure_fields(output)
     assert not facts.interlaced and facts.repeated_share == 0

@@ -75,11 +75,12 @@ def drive(
     if hooks.scheduling is not None:
         scheduling = hooks.scheduling(scheduling)
     source = open_source(reader, scheduling.device, plan_start(reader), decoded_only(plan))
+    decoded = _Counted(source)
     if plan.fields is not None:  # deinterlacing / IVTC: the frames every later stage sees
         from vx_engine.pipeline.ffmpeg.fields import FieldStage
 
         stage = FieldStage(plan.fields, plan.in_fps)
-        source = _SourceView(source, timed_source(stage, source, plan.in_fps))
+        source = _SourceView(source, timed_source(stage, decoded, plan.in_fps))
     filters, interpolator = build_stages(plan, sr_runner, vfi_runner, scheduling.ops)
     if hooks.stage is not None:
         filters = [hooks.stage(stage) for stage in filters]
@@ -106,7 +107,7 @@ def drive(
         window=window,
     )
     frames = source if hooks.source is None else _SourceView(source, hooks.source(source))
-    return run_pipeline(
+    stats = run_pipeline(
         frames,
         write,
         timeline,
@@ -117,6 +118,9 @@ def drive(
         queue_frames=queue_frames,
         step_guard=step_guard,
     )
+    if plan.fields is not None:  # the source's frames, as a chunked run counts them
+        stats.frames_in = decoded.count
+    return stats
 
 
 def decoded_only(plan: Any) -> str | None:
@@ -130,6 +134,18 @@ def plan_start(reader: Any) -> float | None:
     """The reader's --start in seconds (NVDEC cannot seek to it)."""
     start = reader.start_offset
     return float(start) if start else None
+
+
+class _Counted:
+    """A source's frames, counted as they are read."""
+
+    def __init__(self, frames: Any) -> None:
+        self.frames, self.count = frames, 0
+
+    def __iter__(self):
+        for frame in self.frames:
+            self.count += 1
+            yield frame
 
 
 class _SourceView:
