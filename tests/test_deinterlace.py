@@ -312,3 +312,19 @@ def test_preview_shows_the_runs_deinterlaced_frame(clips: dict[str, Path], tmp_p
     shown, combed = psnr8(after(), frame), psnr8(after(deinterlace="off"), frame)
     print(f"preview against the run's frame: {shown:.1f} dB; without deinterlacing {combed:.1f}")
     assert shown >= 40 and combed < shown - 3
+
+
+def test_a_field_filter_takes_pyavs_frames_even_on_a_gpu(clips: dict[str, Path]) -> None:
+    """NVDEC's planes never reach the filters: on a CUDA device the reader decodes."""
+    import torch
+
+    from vx_engine.pipeline import decoded_only
+    from vx_engine.video.source import open_source
+
+    options = RunOptions(input=clips["interlaced"], output=Path("out.mp4"), sr="lanczos")
+    plan = make_plan(options, WIDTH, HEIGHT, Fraction(25), "ort-cpu", measure_fields(options.input))
+    reason = decoded_only(plan)
+    assert reason == "bwdif runs on PyAV's decoded frames (FFmpeg's own filters)"
+    with VideoReader(clips["interlaced"]) as reader:
+        source = open_source(reader, torch.device("cuda"), None, reason)
+        assert isinstance(source, ReaderSource) and source.nvdec_fallback == reason
