@@ -12,8 +12,8 @@ telecined to 29.97 by its ``telecine`` (lossless FFV1), both with a tone as audi
   fieldmatch + decimate are bit-exact (inf dB). bwdif is bit-exact on every frame but the
   stream's first (and, one frame per field, its last): the CLI is FFmpeg 5.1, PyAV bundles
   8.1, whose bwdif treats a frame without a neighbour differently (measured here: 50.0 dB
-  at the first frame, 47.7 dB at the last field; a static FFmpeg 7.0.2 CLI gives the same
-  as 5.1); those two edge frames are held to 40 dB.
+  at the first frame, 47.7 dB at the last field; static FFmpeg 7.0.2 and 9.0.2 CLIs give
+  5.1's frames, so it is PyAV's build that differs); those two edge frames are held to 40 dB.
 - Chunked deinterlacing (a keyframe every 10 frames, chunks of 0.4 s) gives the single
   pass's frames and timestamps bit for bit; chunked IVTC is refused, with its reason.
 - The telecined clip's film frames come back: IVTC to lossless FFV1 against the 23.976
