@@ -15,7 +15,10 @@ from vx_engine.options import ChunkOptions, Progress, RunOptions, RunSummary
 from vx_engine.runners import check_device, make_runner, make_runners, precision_summary
 
 ProgressCallback = Callable[[Progress], None]
-__all__ = ["check_device", "make_runner", "make_runners", "precision_summary", "probe", "run"]
+__all__ = [
+    "check_device", "make_runner", "make_runners", "precision_summary", "probe",
+    "source_content", "run",
+]  # fmt: skip
 
 
 def probe_video(path: Path | str):
@@ -33,6 +36,15 @@ def probe(path: Path | str, fast: bool = False) -> dict:
     from vx_engine.analysis import probe as probe_file
 
     return probe_file(Path(path), *(FAST if fast else FULL))
+
+
+def source_content(path: Path | str, fast: bool = False):
+    """What the source shows (``vx_engine.analysis.content.ContentVerdict``: ``kind`` is
+    "anime", "cg", "live-action", or None when unsure), from the probe's sampled frames.
+    InputError for a bad input."""
+    from vx_engine.analysis.content import ContentVerdict
+
+    return ContentVerdict.from_json(probe(path, fast)["content"])
 
 
 def source_warnings(path: Path) -> list[str]:

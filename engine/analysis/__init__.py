@@ -4,7 +4,11 @@
 values into warnings with stable codes and recommended ``run`` flags
 (``vx_engine.analysis.report``), and returns one JSON-ready dict::
 
-    {...measured values..., "warnings": [{"code", "message"}], "recommend": {...}}
+    {...measured values..., "content": {...}, "warnings": [{"code", "message"}],
+     "recommend": {...}}
+
+``"content"`` is the verdict of ``vx_engine.analysis.content`` (anime / cg / live-action,
+or unsure), as ``ContentVerdict.as_json`` writes it.
 
 Bad input raises the same ``InputError`` lines ``vx-engine run`` gives (the file is
 opened by ``VideoReader`` first). A file that breaks part-way is measured up to the break,
@@ -43,6 +47,8 @@ def probe(path: Path | str, samples: int = FULL[0], run_frames: int = FULL[1]) -
 
 def format_text(report: dict[str, Any]) -> str:
     """The probe for people: values, then warnings, then the recommended flags."""
+    from vx_engine.analysis.content import ContentVerdict
+
     colour, held, interlace = report["colour"], report["held"], report["interlace"]
     sampled = "every frame" if report["whole_file"] else f"{report['sampled_frames']} frames"
     cuts = ", ".join(f"{t:.2f}s" for t in report["scene_cut_times"]) or "-"
@@ -58,6 +64,7 @@ def format_text(report: dict[str, Any]) -> str:
         f"  scene cuts  {report['scene_cuts']} at {cuts}",
         f"  interlace   {interlace['verdict']} ({interlace['share']:.0%} of frames with fields)",
         f"  held frames {held['share']:.0%} ({held['pattern']})",
+        f"  content     {ContentVerdict.from_json(report['content']).describe()}",
         f"  luma        {colour['luma_low']}-{colour['luma_high']} (spread {colour['contrast']}), "
         f"saturation {colour['saturation']}",
     ]

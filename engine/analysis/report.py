@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from vx_engine.analysis.content import verdict as content_verdict
 from vx_engine.analysis.sampling import Samples
 from vx_engine.video.fingerprint import HELD_THRESHOLD
 
@@ -159,6 +160,7 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
             "progressive": samples.idet.get("progressive", 0.0),
         },
         "held": {"share": share, "pattern": pattern},
+        "content": content_verdict(samples.content, pattern).as_json(),
         "colour": {
             "luma_low": low,
             "luma_high": high,

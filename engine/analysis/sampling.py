@@ -37,6 +37,8 @@ ANALYSERS = (
     ("signalstats", ""),
 )
 NOISE_EVERY = 4  # the noise estimate on every 4th frame: it is the slowest measure
+CONTENT_EVERY = 12  # content statistics (vx_engine.analysis.content) on every 12th frame
+CONTENT_FRAMES = 16  # and on about this many frames of a file read whole
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Samples:
     covered_s: float = 0.0  # seconds of video actually decoded
     whole: bool = False  # every frame was decoded (one run)
     stopped: str | None = None  # "decoding stopped at frame N: reason" on a damaged file
+    content: list[dict[str, float]] = field(default_factory=list)  # per measured frame
 
 
 def noise_sigma(luma: np.ndarray) -> float:
@@ -116,7 +119,14 @@ def _stopped(error: Exception, frame_index: int) -> str:
     return f"decoding stopped at frame {frame_index}: {reason}"
 
 
-def _run(info: Any, frames: Any, count: int | None, samples: Samples, first_index: int) -> int:
+def _run(
+    info: Any,
+    frames: Any,
+    count: int | None,
+    samples: Samples,
+    first_index: int,
+    content_every: int = CONTENT_EVERY,
+) -> int:
     """Analyse up to ``count`` frames of the iterator ``frames`` (all when None); how many.
 
     ``first_index`` is the file's frame number of the run's first frame. A decode (or
@@ -124,6 +134,7 @@ def _run(info: Any, frames: Any, count: int | None, samples: Samples, first_inde
     """
     import av
 
+    from vx_engine.analysis import content
     from vx_engine.video.fingerprint import fingerprint, held_score
 
     graph = _graph(info)
@@ -156,6 +167,8 @@ def _run(info: Any, frames: Any, count: int | None, samples: Samples, first_inde
             previous_fp, previous_pts = fp, pts
             if taken % NOISE_EVERY == 0:
                 samples.noise.append(noise_sigma(_luma8(frame)))
+            if taken % content_every == 0:
+                samples.content.append(content.measure_frame(frame))
             samples.pts.append(pts)
             drain()
             taken += 1
@@ -188,7 +201,8 @@ def sample_file(reader: Any, samples: int = 8, run_frames: int = 24) -> Samples:
     expected = info.frame_count or round(duration * float(info.fps))
     if not expected or expected <= samples * run_frames * 3 // 2:
         result.whole = True
-        _run(info, (frame for _, _, frame in reader.raw_frames()), None, result, 0)
+        every = max(1, -(-(expected or 1) // CONTENT_FRAMES))
+        _run(info, (frame for _, _, frame in reader.raw_frames()), None, result, 0, every)
         result.stopped = result.stopped or next(iter(reader.warnings), None)
         return result
     with av.open(str(reader.path)) as container:
