@@ -145,8 +145,9 @@ def motion_check(clip: Clip) -> dict:
     }
 
 
-def bench_clip(clip: Clip, scales, degradations, args, work: Path) -> list[dict]:
-    rows = []
+def bench_clip(clip: Clip, scales, degradations, args, work: Path, rows: list, save) -> None:
+    """Every contender on every degraded input of ``clip``, appended to ``rows``; ``save()``
+    after each input, so a run cut short keeps what it finished."""
     flows = truth_flows(clip.frames) if clip.temporal else []
     for scale in scales:
         for degradation in degradations:
@@ -168,7 +169,7 @@ def bench_clip(clip: Clip, scales, degradations, args, work: Path) -> list[dict]
                 log(f"  {clip.name} x{scale} {degradation} {contender.label}: NEG {row['vmaf_neg']} "
                     f"VMAF {row['vmaf']} PSNR-Y {row['psnr_y']} flicker {row['flicker']} "
                     f"{per_frame:.3f} s/frame ({time.perf_counter() - started:.1f} s)")  # fmt: skip
-    return rows
+            save()
 
 
 def _key(row: dict) -> tuple:
@@ -208,17 +209,19 @@ def main() -> None:
     if args.merge:  # earlier rows of other contenders or clips stay
         earlier = json.loads((RESULTS_DIR / f"{name}.json").read_text())
         kept, motion = earlier["rows"], earlier["motion_check"]
+
+    def save() -> None:
+        new = {_key(r) for r in rows}
+        every = [r for r in kept if _key(r) not in new] + rows
+        seconds = time.perf_counter() - started
+        write_report(name, every, motion, clips_text, seconds, FRAMES, HEAVY_FRAMES)
+
     with tempfile.TemporaryDirectory(prefix="vx-quality-") as folder:
         for clip in material:
             log(f"{clip.name} ({clip.content}, {len(clip.frames)} frames)")
             if clip.temporal and not any(m["clip"] == clip.name for m in motion):
                 motion.append(motion_check(clip))
-            rows += bench_clip(clip, scales, degradations, args, Path(folder))
-            # after every clip: a run cut short still leaves the classes it finished
-            new = {_key(r) for r in rows}
-            every = [r for r in kept if _key(r) not in new] + rows
-            seconds = time.perf_counter() - started
-            write_report(name, every, motion, clips_text, seconds, FRAMES, HEAVY_FRAMES)
+            bench_clip(clip, scales, degradations, args, Path(folder), rows, save)
 
 
 if __name__ == "__main__":
