@@ -76,13 +76,17 @@ def best_per_case(merged: list[dict]) -> list[dict]:
 
 def _case_table(members: list[dict]) -> str:
     top = max(r["vmaf_neg"] or 0.0 for r in members)
+    lanczos = next((r["flicker"] for r in members if r["contender"] == "lanczos"), None)
     rows = []
     for row in sorted(members, key=lambda r: -(r["vmaf_neg"] or 0.0)):
         shown = dict(row)
+        if lanczos and row["flicker"] is not None:
+            shown["flicker_vs_lanczos"] = f"{100 * (row['flicker'] / lanczos - 1):+.0f}%"
         if row["vmaf_neg"] == top:
             shown["vmaf_neg"] = f"**{row['vmaf_neg']:.2f}**"
         rows.append(shown)
-    columns = ("contender", "vmaf_neg", "vmaf", "psnr_y", "flicker", "s_per_frame", "frames")
+    columns = ("contender", "vmaf_neg", "vmaf", "psnr_y", "flicker", "flicker_vs_lanczos",
+               "s_per_frame", "frames")  # fmt: skip
     return markdown_table(columns, rows)
 
 
