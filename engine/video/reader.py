@@ -107,6 +107,15 @@ def _seconds(value: float | None, name: str) -> Fraction | None:
     return exact_seconds(value)
 
 
+def stream_names(container: av.container.InputContainer) -> str:
+    """ "video h264, audio aac": what a file holds, for a refusal."""
+    # a damaged file's data stream may have no codec context at all
+    names = (
+        f"{s.type} {getattr(s.codec_context, 'name', None) or 'unknown'}" for s in container.streams
+    )
+    return ", ".join(names) or "none"
+
+
 class VideoReader:
     """Iterate ``DecodedFrame``s of the first video stream, optionally from ``start`` for ``duration`` s.
 
@@ -151,16 +160,9 @@ class VideoReader:
     def _open(self, start_offset: Fraction, duration_limit: Fraction | None) -> None:
         container = self._container
         if container.format.name in _NOT_VIDEO_FORMATS or not container.streams.video:
-            # a damaged file's data stream may have no codec context at all
-            found = (
-                ", ".join(
-                    f"{s.type} {getattr(s.codec_context, 'name', None) or 'unknown'}"
-                    for s in container.streams
-                )
-                or "none"
-            )
             raise InputError(
-                f"{self.path} has no video stream (streams: {found}); give a file with video"
+                f"{self.path} has no video stream (streams: {stream_names(container)}); "
+                "give a file with video"
             )
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: decoding is often the CPU bottleneck
