@@ -108,7 +108,7 @@ def _seconds(value: float | None, name: str) -> Fraction | None:
 
 
 def stream_names(container: av.container.InputContainer) -> str:
-    """ "video h264, audio aac": what a file holds, for a refusal."""
+    """What a file holds ("video h264, audio aac"), for a refusal."""
     # a damaged file's data stream may have no codec context at all
     names = (
         f"{s.type} {getattr(s.codec_context, 'name', None) or 'unknown'}" for s in container.streams
