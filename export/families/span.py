@@ -58,7 +58,13 @@ _TILING = TilingPolicy(tileable=True, default_tile=0, default_overlap=16)
 
 
 def _span(
-    name: str, file: str, scale: int, channels: int, what: str, authors: str, img_range=255.0
+    name: str,
+    file: str,
+    scale: int,
+    channels: int,
+    what: str,
+    authors: str,
+    img_range: float = 255.0,
 ) -> ModelDescriptor:
     return ModelDescriptor(
         name=name,
