@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from vx_engine.errors import OptionsError
+from vx_engine.sr_choice import REFERENCE_MODEL
 from vx_engine.timing import (
     MIB,
     STAGES,
@@ -54,7 +55,7 @@ SCHEMA = "vx-engine-bench/1"
 
 @dataclass(frozen=True)
 class BenchConfig:
-    sr: str | None = "realesr-animevideov3-x2"
+    sr: str | None = REFERENCE_MODEL  # a model to measure (the default before --sr auto)
     vfi: str | None = None
     input: Path | None = None
     resolution: tuple[int, int] = (640, 360)  # used when there is no input file

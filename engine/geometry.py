@@ -8,6 +8,7 @@ anything is planned; both get the same even, aspect-kept size.
 from __future__ import annotations
 
 from vx_engine.errors import OptionsError
+from vx_engine.options import MAX_HEIGHT, MAX_WIDTH
 
 
 def even(value: float) -> int:
@@ -54,3 +55,14 @@ def check_target(
         raise OptionsError(f"--scale {scale}: must be positive")
     if scale is not None and (out_width or out_height):
         raise OptionsError("give --scale or --width/--height, not both")
+
+
+def check_within_8k(size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` (an output width, height); OptionsError (one line) when it exceeds 8K."""
+    out_width, out_height = size
+    if out_width > MAX_WIDTH or out_height > MAX_HEIGHT:
+        raise OptionsError(
+            f"target {out_width}x{out_height} is larger than 8K ({MAX_WIDTH}x{MAX_HEIGHT}); "
+            "lower --scale/--width/--height"
+        )
+    return size

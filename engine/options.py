@@ -69,7 +69,9 @@ def memory_limit_setting() -> float | None:
 class RunOptions:
     input: Path
     output: Path
-    sr: str | None = "realesr-animevideov3-x2"  # None = no super-resolution
+    # "auto": chosen by the source's content and degradation (vx_engine.sr_choice);
+    # None = no super-resolution
+    sr: str | None = "auto"
     denoise: str | None = None  # Real-CUGAN level conservative|0|1|2|3; None = the model's own
     scale: float | None = None  # target size: scale, or height/width (aspect kept)
     height: int | None = None
@@ -105,7 +107,10 @@ class RunOptions:
     # classical FFmpeg filters, "name[:options]": before SR (input size), after it (output size)
     pre: tuple[str, ...] = ()
     post: tuple[str, ...] = ()
-    ai_strength: float = 1.0  # model output × s + lanczos × (1 - s); 0 loads no model
+    # model output × s + lanczos × (1 - s); 0 loads no model; "auto": the quality table's
+    # strength with --sr auto, else 1
+    ai_strength: float | str = "auto"
+    quality: str = "fast"  # --sr auto: "fast" (at most 3x the reference's time) or "max"
     # held frames (animation on twos/threes): off | exact | auto | smooth (vx_engine.pipeline.dedup)
     dedup: Literal["off", "exact", "auto", "smooth"] = "auto"
     # fields (vx_engine.pipeline.ffmpeg.fields): auto follows the probe's idet measurement
@@ -153,6 +158,7 @@ class RunSummary:
     vfi_skipped: int = 0  # output frames between held frames that needed no interpolation
     dedup: str = "off"
     order: str = ""  # the stage order that ran: "sr-first" or "vfi-first"
+    sr_choice: str = ""  # what --sr auto chose and why ("" with an explicit --sr)
     vfi_scale: float | None = None  # RIFE's flow scale (None without interpolation)
     memory_estimate_mb: int | None = None  # the estimated peak host memory
     # chunked runs: how many, reused from an interrupted run, retried after a failure,

@@ -21,13 +21,14 @@ from typing import Literal
 from vx_engine.errors import OptionsError
 from vx_engine.export.descriptors import ModelDescriptor
 from vx_engine.export.families.rife import default_flow_scale, with_flow_scale
-from vx_engine.geometry import check_target, output_size
-from vx_engine.options import MAX_HEIGHT, MAX_WIDTH, RunOptions
+from vx_engine.geometry import check_target, check_within_8k, output_size
+from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.fields import FieldFilter, check_field_options, choose_fields
 from vx_engine.pipeline.ffmpeg.graph import check_spec
 from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical
 from vx_engine.pipeline.tiling import segments
 from vx_engine.precision import model_precision, reads_validation
+from vx_engine.sr_choice import SourceFacts
 from vx_engine.stage_choice import StageChoice, choose_stages
 from vx_engine.stage_order import Order, choose_order
 
@@ -95,6 +96,7 @@ class RunPlan:
     memory_limit_mb: float | None = None  # a cap below the machine's room (vx_engine.memory)
     # deinterlacing or inverse telecine on the decoded frames (``--deinterlace``, ``--ivtc``)
     fields: FieldFilter | None = None
+    sr_auto: str | None = None  # what --sr auto chose and why (None: an explicit --sr)
 
     @property
     def frame_fps(self) -> Fraction:
@@ -284,8 +286,10 @@ def check_options(options: RunOptions) -> None:
     _checked_stages(options)
 
 
-def _checked_stages(options: RunOptions) -> StageChoice:
-    stages = choose_stages(options)
+def _checked_stages(
+    options: RunOptions, facts: SourceFacts | None = None, in_size: tuple[int, int] | None = None
+) -> StageChoice:
+    stages = choose_stages(options, facts, in_size)
     check_target(options.scale, options.width, options.height)
     _check_tiles(options, stages.sr)
     _check_rates(options)
@@ -308,14 +312,6 @@ def check_graphs(options: RunOptions, width: int, height: int, in_fps: Fraction)
     _check_graphs(stages, (width, height), out, _out_fps(options, in_fps))
 
 
-def _check_within_8k(out_width: int, out_height: int) -> None:
-    if out_width > MAX_WIDTH or out_height > MAX_HEIGHT:
-        raise OptionsError(
-            f"target {out_width}x{out_height} is larger than 8K ({MAX_WIDTH}x{MAX_HEIGHT}); "
-            "lower --scale/--width/--height"
-        )
-
-
 def make_plan(
     options: RunOptions,
     width: int,
@@ -323,23 +319,22 @@ def make_plan(
     in_fps: Fraction,
     backend: str | None = None,
     field_facts: object = None,
+    source_facts: SourceFacts | None = None,
 ) -> RunPlan:
     """The plan for an input of ``width`` × ``height`` at ``in_fps``; OptionsError (one
     line) when ``check_options`` refuses the options or they do not fit this source.
-
-    ``backend``: an already resolved backend; None resolves ``options.backend`` here.
-    ``field_facts``: idet's counts (``analysis.fields.FieldFacts``) that auto fields follow.
+    ``backend``: an already resolved backend (None: ``options.backend`` resolved here);
+    ``field_facts``: idet's counts (``analysis.fields.FieldFacts``) for auto fields;
+    ``source_facts``: the probe's verdicts (``sr_choice.SourceFacts``) for ``--sr auto``.
     """
     from vx_engine.backends.select import GPU_BACKENDS, resolve_backend
 
-    if backend is None:
-        backend = resolve_backend(options.backend)
-    stages = _checked_stages(options)
+    backend = backend or resolve_backend(options.backend)
+    stages = _checked_stages(options, source_facts, (width, height))
     sr, vfi = stages.sr, stages.vfi
-    out_width, out_height = output_size(
-        width, height, stages.sr_scale, options.scale, options.width, options.height
+    out_width, out_height = check_within_8k(
+        output_size(width, height, stages.sr_scale, options.scale, options.width, options.height)
     )
-    _check_within_8k(out_width, out_height)
     tile, overlap, tile_note = _tiles(options, sr, width, height)
     fields = choose_fields(options.deinterlace, options.ivtc, field_facts, in_fps)
     frame_fps = in_fps * (fields.rate if fields else 1)
@@ -395,4 +390,5 @@ def make_plan(
         queue_frames=_queue_frames(out_width, out_height),
         memory_limit_mb=options.memory_limit_mb,
         fields=fields,
+        sr_auto=stages.sr_auto,
     )

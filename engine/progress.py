@@ -64,6 +64,8 @@ class ProgressPrinter:
             f"  dedup {summary.dedup}: held frames reused {summary.sr_skipped}, "
             f"interpolations skipped {summary.vfi_skipped}",
         ]
+        if summary.sr_choice:
+            lines.append(f"  {summary.sr_choice}")
         if summary.chunks:
             lines.append(
                 f"  chunks {summary.chunks} ({summary.chunks_reused} reused, {summary.retries} "

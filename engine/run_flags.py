@@ -21,6 +21,7 @@ from typing import Any
 
 from vx_engine.options import MAX_HEIGHT, ChunkOptions, RunOptions
 from vx_engine.pipeline.ffmpeg.fields import DEINTERLACE_CHOICES, IVTC_CHOICES
+from vx_engine.sr_choice import AUTO, QUALITIES, parse_strength
 
 NONE_NAME = "none"  # `--sr none`, `{"sr": "none"}`: no stage of that kind
 MAX_FPS = 480  # the web's output rate limit
@@ -103,7 +104,7 @@ def web_model(kind: str) -> Callable[[str | None], str | None]:
         from vx_engine.pipeline.ffmpeg.specs import is_classical
         from vx_engine.pipeline.ffmpeg.specs import known as known_filters
 
-        if name is None or is_classical(kind, name):
+        if name is None or is_classical(kind, name) or (kind == "sr" and name == AUTO):
             return name
         known = web_models(kind)
         if name not in known:
@@ -200,7 +201,12 @@ class Flag:
 
 
 _RATE_HELP = "Exact output fps, e.g. 60 or 60000/1001."
-_MODEL = "SR model, a classical FFmpeg upscaler (lanczos, bicubic, spline) or 'none'."
+_MODEL = (
+    "SR model, a classical FFmpeg upscaler (lanczos, bicubic, spline), 'none', or auto: "
+    "chosen by the source's content and compression from the measured quality table "
+    "(benchmarks/results/quality.md)."
+)
+_QUALITY = "--sr auto: fast = nothing over 3x realesr-animevideov3-x2's time; max = the best."
 _VFI = "Interpolation model, blend or minterpolate[:options] (FFmpeg), or 'none'."
 
 
@@ -279,10 +285,13 @@ RUN_FLAGS: tuple[Flag, ...] = (
     ),
     _flag(
         "ai_strength",
-        float,
-        "0..1: blend the SR model's output with lanczos of the same frame; 0 loads no model.",
-        web=Web(),
+        help="0..1: blend the SR model's output with lanczos of the same frame; 0 loads no "
+        "model; auto: the quality table's blend with --sr auto, else 1.",
+        parse=parse_strength,
+        metavar="0..1|auto",
+        web=Web(before=parse_strength, kind=float | str),
     ),
+    _flag("quality", help=_QUALITY, choices=QUALITIES, web=Web()),
     _flag("threads", int, "CPU runner threads (default: all cores)."),
     _flag(
         "requests", int, "OpenVINO async infer requests: that many tiles of a frame run at once."

@@ -42,10 +42,14 @@ def plan_run(
     """
     from vx_engine.memory import estimate_plan, reserve_plan
 
-    plan = make_plan(options, info.width, info.height, info.fps, backend, field_facts_of(options))
+    plan = make_plan(
+        options, info.width, info.height, info.fps, backend, field_facts_of(options),
+        source_facts_of(options),
+    )  # fmt: skip
     estimate = estimate_plan(plan)
     if held is not None and options.check_memory:
-        estimate, reservation = reserve_plan(options, plan)
+        # a refusal's alternatives re-plan these options: with what auto chose, not auto
+        estimate, reservation = reserve_plan(with_sr_resolved(options, plan), plan)
         held.enter_context(reservation)
     return plan, estimate
 
@@ -60,6 +64,33 @@ def field_facts_of(options: RunOptions) -> Any:
     from vx_engine.analysis.fields import measure_fields
 
     return measure_fields(options.input)
+
+
+def source_facts_of(options: RunOptions) -> Any:
+    """The probe's content verdict and degradation class when ``--sr auto`` follows them,
+    else None (``vx_engine.sr_choice.SourceFacts``). A source the probe cannot measure gets
+    facts with nothing known: auto then takes the table's safest pick, and says so."""
+    from vx_engine.sr_choice import AUTO, SourceFacts
+
+    if options.sr != AUTO:
+        return None
+    from vx_engine.analysis import FAST, probe
+
+    try:
+        return SourceFacts.from_probe(probe(options.input, *FAST))
+    except Exception as error:  # advisory: a source the probe cannot read still runs
+        return SourceFacts(evidence=f"not measured: {type(error).__name__}")
+
+
+def with_sr_resolved(options: RunOptions, plan: RunPlan) -> RunOptions:
+    """``options`` naming the SR stage and strength ``plan`` chose for ``--sr auto``, for
+    plans made elsewhere (Ray workers) without the source's facts."""
+    from dataclasses import replace
+
+    if plan.sr_auto is None:
+        return options
+    name = plan.sr.name if plan.sr else plan.sr_classical.name if plan.sr_classical else None
+    return replace(options, sr=name, ai_strength=plan.ai_strength)
 
 
 def writer_for(plan: RunPlan, options: RunOptions, source: Any, segment: Path | None = None):
@@ -131,6 +162,7 @@ def summarize(
         vfi_skipped=counts.vfi_skipped,
         dedup=plan.dedup,
         order=plan.order if plan.vfi else "",
+        sr_choice=plan.sr_auto or "",
         vfi_scale=plan.vfi_scale,
         memory_estimate_mb=estimate.peak_mb,
         **chunked,

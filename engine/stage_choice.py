@@ -1,5 +1,7 @@
-"""What the run's options ask each stage to be (a model, an FFmpeg stage or none), before
-any source size is known: the plan (``vx_engine.plan``) sizes what is chosen here.
+"""What the run's options ask each stage to be (a model, an FFmpeg stage or none): the plan
+(``vx_engine.plan``) sizes what is chosen here. ``--sr auto`` is resolved here from the
+source's facts and size when the plan has them (``vx_engine.sr_choice``), else as for a
+source of unknown content and degradation.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from vx_engine.export.families.realcugan import with_denoise
 from vx_engine.export.registry import MODELS, get_model
 from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical, known, parse_filter
+from vx_engine.sr_choice import AUTO, SourceFacts, choose_sr
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class StageChoice:
     pre: tuple[FilterSpec, ...]
     post: tuple[FilterSpec, ...]
     notes: tuple[str, ...]
+    sr_auto: str | None = None  # what --sr auto chose and why (its log line)
 
     @property
     def classical(self) -> bool:
@@ -35,11 +39,27 @@ class StageChoice:
         )
 
 
-def choose_stages(options: RunOptions) -> StageChoice:
+def choose_stages(
+    options: RunOptions,
+    facts: SourceFacts | None = None,
+    in_size: tuple[int, int] | None = None,
+) -> StageChoice:
     """What ``options`` ask each stage to be; OptionsError (one line) for a model or
     filter that does not exist or is of another kind, an AI strength or a denoise level
-    the SR stage cannot take."""
-    sr, sr_classical, strength, strength_note = _sr_choice(options)
+    the SR stage cannot take.
+
+    ``facts``: the source's content and degradation (``--sr auto`` follows them);
+    ``in_size``: its width and height (auto reads the table's rows of the target scale).
+    """
+    if options.sr == AUTO and options.denoise is not None:
+        raise OptionsError(
+            "--denoise sets a Real-CUGAN model's level; name the model (--sr realcugan-...) "
+            "instead of --sr auto"
+        )
+    sr_name, asked_strength, sr_auto = choose_sr(
+        options.sr, options.ai_strength, options.quality, facts, _target(options, in_size)
+    )
+    sr, sr_classical, strength, strength_note = _sr_choice(options, sr_name, asked_strength)
     vfi_classical = parse_filter(options.vfi, "vfi") if is_classical("vfi", options.vfi) else None
     vfi = _model("--vfi", options.vfi, "vfi") if options.vfi and not vfi_classical else None
     if sr is not None and sr.kind != "sr":
@@ -52,8 +72,25 @@ def choose_stages(options: RunOptions) -> StageChoice:
         sr_scale = strength_note[1]
     pre = tuple(parse_filter(text, "pre") for text in options.pre)
     post = tuple(parse_filter(text, "post") for text in options.post)
-    notes = (strength_note[0],) if strength_note else ()
-    return StageChoice(sr, sr_classical, sr_scale, strength, vfi, vfi_classical, pre, post, notes)
+    notes = tuple(n for n in (sr_auto, strength_note and strength_note[0]) if n)
+    return StageChoice(
+        sr, sr_classical, sr_scale, strength, vfi, vfi_classical, pre, post, notes, sr_auto
+    )
+
+
+def _target(options: RunOptions, in_size: tuple[int, int] | None) -> float:
+    """The output size over the input's, as far as known: 2 (an x2 model's) when no size is
+    asked for, or when a height/width is asked for and the source's size is not known."""
+    if options.scale is not None:
+        return options.scale
+    if in_size is None or not (options.width or options.height):
+        return 2.0
+    ratios = [
+        asked / have
+        for asked, have in zip((options.width, options.height), in_size, strict=True)
+        if asked
+    ]
+    return min(ratios)  # both: the output fits inside that box
 
 
 def _model(flag: str, name: str, kind: str) -> ModelDescriptor:
@@ -64,25 +101,25 @@ def _model(flag: str, name: str, kind: str) -> ModelDescriptor:
 
 
 def _sr_choice(
-    options: RunOptions,
+    options: RunOptions, name: str | None, strength: float
 ) -> tuple[ModelDescriptor | None, FilterSpec | None, float, tuple[str, int] | None]:
-    """(model, classical upscaler, AI strength, (note, scale) when strength 0 drops the model)."""
-    strength = options.ai_strength
+    """(model, classical upscaler, AI strength, (note, scale) when strength 0 drops the model)
+    for the SR stage ``name`` (``--sr``, or what auto chose) at ``strength``."""
     if not 0.0 <= strength <= 1.0:
         raise OptionsError(f"--ai-strength {strength}: must be between 0 and 1")
-    if options.denoise is not None and (not options.sr or is_classical("sr", options.sr)):
-        with_denoise(options.sr or "--sr none", options.denoise)  # refused, naming what has levels
-    if is_classical("sr", options.sr):
+    if options.denoise is not None and (not name or is_classical("sr", name)):
+        with_denoise(name or "--sr none", options.denoise)  # refused, naming what has levels
+    if is_classical("sr", name):
         if strength != 1.0:
             raise OptionsError(
-                f"--ai-strength blends a model with lanczos; --sr {options.sr} is no model"
+                f"--ai-strength blends a model with lanczos; --sr {name} is no model"
             )
-        return None, parse_filter(options.sr, "sr"), 1.0, None
-    if not options.sr:
+        return None, parse_filter(name, "sr"), 1.0, None
+    if not name:
         if strength != 1.0:
             raise OptionsError("--ai-strength needs an SR model: add --sr MODEL")
         return None, None, 1.0, None
-    sr = _model("--sr", options.sr, "sr")
+    sr = _model("--sr", name, "sr")
     if options.denoise is not None:  # the Real-CUGAN variant at that level, else refused
         sr = get_model(with_denoise(sr.name, options.denoise))
     if strength == 0.0:  # the model's own output has weight 0: it is never loaded

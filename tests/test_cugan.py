@@ -259,6 +259,8 @@ def test_cli_denoise_on_a_model_without_levels_is_one_line(tmp_path):
             str(sample_video("bigbuckbunny.mp4")),
             "-o",
             str(output),
+            "--sr",
+            "realesr-animevideov3-x2",
             "--denoise",
             "3",
         ],

@@ -37,7 +37,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def go(source: Path, output: Path, **options):
     return run(
         RunOptions(
-            input=source, output=output, progress="none", codec="ffv1", probe=False, **options
+            input=source,
+            output=output,
+            progress="none",
+            codec="ffv1",
+            probe=False,
+            **{"sr": "realesr-animevideov3-x2", **options},
         ),
         log=lambda line: None,
     )

@@ -21,7 +21,8 @@ import resource, sys
 from pathlib import Path
 from vx_engine.api import run
 from vx_engine.options import RunOptions
-summary = run(RunOptions(input=Path(sys.argv[1]), output=Path(sys.argv[2]), progress="none"),
+summary = run(RunOptions(input=Path(sys.argv[1]), output=Path(sys.argv[2]), progress="none",
+                         sr="realesr-animevideov3-x2"),
               log=lambda message: None)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(summary.frames_out, peak)
@@ -45,11 +46,10 @@ def _peak_rss_kib(source: Path, output: Path) -> tuple[int, int]:
 @pytest.mark.slow
 def test_peak_memory_does_not_grow_with_length(tmp_path: Path) -> None:
     from vx_engine.export.artifact_builders import ensure_artifact
-    from vx_engine.options import RunOptions
 
     # On a cold cache the first child would also export the ONNX model, and that peak
     # would hide the run's own; build it here, outside the measured processes.
-    ensure_artifact(RunOptions(input=Path(), output=Path()).sr, "fp32", log=lambda message: None)
+    ensure_artifact("realesr-animevideov3-x2", "fp32", log=lambda message: None)
     peaks = {}
     for frames in (30, 300):
         source = tmp_path / f"in{frames}.mp4"

@@ -136,7 +136,9 @@ def equivalent(options: RunOptions, runners: dict, label: str, **extra) -> tuple
 
 # -- the combinations that matter ------------------------------------------------------------
 def test_sr_untiled(tmp_path: Path, runners) -> None:
-    options = RunOptions(input=h264_clip(tmp_path / "in.mkv"), output=tmp_path / "o.mkv", tile=0)
+    options = RunOptions(
+        input=h264_clip(tmp_path / "in.mkv"), output=tmp_path / "o.mkv", sr=SR_MODEL, tile=0
+    )
     frames, _, _ = equivalent(options, runners, "SR x2 untiled")
     assert len(frames) == 6 and frames[0][0].shape == (3, 96, 128)
 
@@ -145,6 +147,7 @@ def test_sr_tiled(tmp_path: Path, runners) -> None:
     options = RunOptions(
         input=h264_clip(tmp_path / "in.mkv", frames=3),
         output=tmp_path / "o.mkv",
+        sr=SR_MODEL,
         tile=24,
         tile_overlap=8,
     )
@@ -223,8 +226,9 @@ def test_dedup_on_twos_both_sides(tmp_path: Path, runners) -> None:
     source = encode(tmp_path / "twos.mkv", on_twos(source_frames(count=4, size=(64, 48))))
     for mode in ("auto", "smooth"):
         options = RunOptions(
-            input=source, output=tmp_path / "o.mkv", vfi=VFI_MODEL, interp=2, dedup=mode
-        )
+            input=source, output=tmp_path / "o.mkv", sr=SR_MODEL, vfi=VFI_MODEL, interp=2,
+            dedup=mode,
+        )  # fmt: skip
         # equivalent() also compares sr_skipped / vfi_skipped between the sides
         _, stats, _ = equivalent(options, runners, f"SR x2 + RIFE x2, dedup {mode}")
         assert stats.sr_skipped == 2 and stats.vfi_skipped == (2 if mode == "auto" else 0)

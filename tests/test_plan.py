@@ -12,9 +12,12 @@ from vx_engine.errors import OptionsError, UnknownModelError
 from vx_engine.options import RunOptions
 from vx_engine.plan import make_plan
 
+REFERENCE_SR = "realesr-animevideov3-x2"
+
 
 def _opts(**kw) -> RunOptions:
-    return RunOptions(input=Path("in.mp4"), output=Path("out.mp4"), **kw)
+    # the model the plan's sizes are checked with (not --sr auto, which follows the source)
+    return RunOptions(input=Path("in.mp4"), output=Path("out.mp4"), **{"sr": REFERENCE_SR, **kw})
 
 
 def test_default_is_model_scale():

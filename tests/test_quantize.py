@@ -132,6 +132,7 @@ def test_run_with_int8_matches_fp32_run(tmp_path):
             RunOptions(
                 input=clip,
                 output=tmp_path / "x.mkv",
+                sr="realesr-animevideov3-x2",
                 precision="int8",
                 backend="torch-cpu",
                 progress="none",

@@ -36,7 +36,12 @@ DEFAULT_SCENE_THRESHOLD = RunOptions(input=Path(), output=Path()).scene_threshol
 
 def run_quiet(source: Path, output: Path, **options: object) -> RunSummary:
     return run(
-        RunOptions(input=source, output=output, progress="none", **options),
+        RunOptions(
+            input=source,
+            output=output,
+            progress="none",
+            **{"sr": "realesr-animevideov3-x2", **options},
+        ),
         log=lambda message: None,
     )
 
@@ -305,6 +310,8 @@ def test_progress_json_lines(tmp_path: Path) -> None:
             str(source),
             "-o",
             str(output),
+            "--sr",
+            "realesr-animevideov3-x2",
             "--vfi",
             VFI_MODEL,
             "--interp",
@@ -419,6 +426,7 @@ def test_torch_cpu_and_ort_cpu_give_the_same_video_with_start(tmp_path: Path) ->
         output = tmp_path / f"{backend}.mkv"
         result = subprocess.run(
             [sys.executable, "-m", "vx_engine.cli", "run", str(source), "-o", str(output)]
+            + ["--sr", "realesr-animevideov3-x2"]
             + ["--backend", backend, "--start", "0.4", "--duration", "0.24"]
             + ["--vfi", VFI_MODEL, "--interp", "2", "--codec", "ffv1", "--pix-fmt", "yuv444p"]
             + ["--progress", "json"],

@@ -13,6 +13,7 @@ import click
 from vx_engine.cli.click_flags import with_flags
 from vx_engine.errors import OptionsError
 from vx_engine.run_flags import FLAGS, Flag
+from vx_engine.sr_choice import REFERENCE_MODEL
 
 
 def _resolution(value: str) -> tuple[int, int]:
@@ -26,7 +27,8 @@ def _resolution(value: str) -> tuple[int, int]:
 
 
 BENCH_FLAGS: tuple[Flag, ...] = (
-    FLAGS["sr"],
+    # bench measures a model: auto would follow a synthetic clip's probe
+    replace(FLAGS["sr"], default=REFERENCE_MODEL, help="SR model to measure, or 'none'."),
     FLAGS["vfi"],
     Flag(
         "input", "--input", Path, "Video to run; default: a synthetic clip of --resolution.", None

@@ -223,7 +223,7 @@ class RayChunks:
         except ModuleNotFoundError:
             raise OptionsError("--ray needs Ray: pip install 'vx-engine[cluster]'") from None
         from vx_engine.backends.select import GPU_BACKENDS
-        from vx_engine.run_steps import field_facts_of
+        from vx_engine.run_steps import field_facts_of, with_sr_resolved
 
         self.ray, self.log, self.retries = ray, log, 0
         self.owns = connect(chunking.ray or "local")
@@ -238,7 +238,10 @@ class RayChunks:
         if note:
             log(note)
         options = replace(
-            options, input=Path(options.input).resolve(), threads=threads, chunks=None
+            with_sr_resolved(options, plan),  # workers run what the driver's probe chose
+            input=Path(options.input).resolve(),
+            threads=threads,
+            chunks=None,
         )
         tally_name = f"vx-tally-{os.getpid()}-{time.time_ns()}"
         self.tally = ray.remote(ChunkCounters).options(num_cpus=0, name=tally_name).remote()

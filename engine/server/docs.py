@@ -39,7 +39,7 @@ UPLOAD_SCHEMA = {
                             " (preview it, then POST /api/jobs/{id}/start)",
                             "example": json.dumps(
                                 {
-                                    "sr": "realesr-animevideov3-x2",
+                                    "sr": "auto",
                                     "height": 1080,
                                     "fps": "60",
                                     "vfi": "rife-hdv3",

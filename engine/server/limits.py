@@ -19,6 +19,7 @@ from vx_engine.geometry import output_size
 from vx_engine.options import MAX_HEIGHT, MAX_WIDTH
 from vx_engine.run_flags import MAX_FPS
 from vx_engine.server.job_settings import JobSettings
+from vx_engine.sr_choice import AUTO, table_scale
 
 UHD_PIXELS = 3840 * 2160
 SR_BYTES_PER_PIXEL = 3 * 4 * 3  # float32 RGB, the SR output plus the resize's input and output
@@ -106,6 +107,8 @@ def read_header(path: Path) -> Header:
 def _sr_scale(settings: JobSettings) -> int:
     if not settings.sr:
         return 1
+    if settings.sr == AUTO:  # the table's rows of the target's scale (x2 without one)
+        return table_scale(settings.scale or 2)
     desc = MODELS.get(settings.sr)
     return desc.scale if desc is not None else 2  # a classical upscaler: 2x, as the plan
 

@@ -34,6 +34,9 @@ async function loadModels() {
   try {
     const models = await (await api("/api/models")).json();
     $("sr").replaceChildren(new Option("none", ""));
+    const auto = new Option("auto (chosen by the source)", "auto");
+    auto.title = "the best measured upscaler for the source's content and compression";
+    $("sr").add(auto);
     $("vfi").replaceChildren();
     for (const model of models) {
       const option = new Option(`${model.name} (x${model.scale})`, model.name);
@@ -74,7 +77,8 @@ function settings() {
     denoise: $("denoise").value || null,
     deinterlace: $("deinterlace").value,
     ivtc: $("ivtc").value,
-    ai_strength: 1,
+    ai_strength: sr === "auto" ? "auto" : 1,
+    quality: $("quality").value,
   };
   const strength = Number($("ai-strength").value);
   // a blend needs a model: the classical upscalers and "none" keep the default

@@ -1,0 +1,220 @@
+"""``--sr auto``'s table from the quality benchmark: ``benchmarks/results/quality.json`` ->
+``engine/sr_table.py`` (``vx_engine.sr_table.TABLE``), and ``results/sr_auto.md``, the
+table of what auto chooses (``docs/running.md`` quotes it).
+
+Per (content, scale, degradation) measured, and per ``--quality`` (fast: contenders at most
+``MAX_SLOWDOWN`` times the reference model's s/frame; max: every contender), the best by
+VMAF-NEG (the class means of ``quality.json``). For a source whose content or degradation
+is not known, the contender whose worst margin over lanczos across the classes it could be
+is highest. A contender's slowdown is the median, over every clip and degradation of the
+scale, of its s/frame over the reference's in the same case (they ran one after the other,
+on the same machine under the same load).
+
+    .venv/bin/python -m benchmarks.quality_table          # rewrite engine/sr_table.py
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from itertools import product
+from pathlib import Path
+from statistics import median
+
+from benchmarks.common import RESULTS_DIR, markdown_table
+
+REFERENCE_MODEL = "realesr-animevideov3-x2"  # vx_engine.sr_choice's: see there
+MAX_SLOWDOWN = 3.0
+KINDS = ("anime", "cg", "live-action")  # the probe's content kinds (stills are left out)
+QUALITIES = ("fast", "max")
+# degradation keys that span measured classes: x264 of unsure weight, and unknown
+SPANS = {"compressed": ("crf18", "crf32"), None: ("crf18", "crf32", "mpeg2")}
+TABLE_MODULE = Path(__file__).resolve().parents[1] / "engine" / "sr_table.py"
+Key = tuple  # (content | None, scale, degradation | None, quality)
+
+
+def contender_stage(label: str) -> tuple[str, float] | None:
+    """(``--sr`` name, ai-strength) a contender's label stands for; None for ``auto``."""
+    if label == "auto":
+        return None
+    if label.startswith("default, ai-strength "):
+        return REFERENCE_MODEL, float(label.removeprefix("default, ai-strength "))
+    if label.startswith("default (") and label.endswith(" + resize)"):
+        return label.removeprefix("default (").removesuffix(" + resize)"), 1.0
+    return label.removesuffix(" (default)"), 1.0
+
+
+def slowdowns(rows: list[dict]) -> dict[tuple[int, str], float]:
+    """(scale, label) -> median s/frame over the reference's in the same clip and case."""
+    reference: dict[tuple, float] = {}
+    for row in rows:
+        if contender_stage(row["contender"]) == (REFERENCE_MODEL, 1.0):
+            reference[(row["clip"], row["scale"], row["degradation"])] = row["s_per_frame"]
+    ratios: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for row in rows:
+        base = reference.get((row["clip"], row["scale"], row["degradation"]))
+        if base:
+            ratios[(row["scale"], row["contender"])].append(row["s_per_frame"] / base)
+    return {key: round(median(values), 2) for key, values in ratios.items()}
+
+
+def _pick(choice: list[dict], lanczos: list[float], slowdown: float) -> tuple:
+    """The Pick tuple for one contender over ``choice`` (its rows in each class spanned)."""
+    sr, strength = contender_stage(choice[0]["contender"])  # type: ignore[misc]
+    scores = [row["vmaf_neg"] for row in choice]
+    margins = [score - base for score, base in zip(scores, lanczos, strict=True)]
+    return (sr, strength, round(sum(scores) / len(scores), 2),
+            round(sum(lanczos) / len(lanczos), 2), round(min(margins), 2), len(choice),
+            slowdown)  # fmt: skip
+
+
+def table_from(results: dict) -> dict[Key, tuple]:
+    """The auto table of a quality results document (see the module docstring)."""
+    speed = slowdowns(results["rows"])
+    classes: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for row in results["class_means"]:
+        if row["content"] in KINDS and contender_stage(row["contender"]) is not None:
+            classes[(row["content"], row["scale"], row["degradation"])][row["contender"]] = row
+    table: dict[Key, tuple] = {}
+    scales = sorted({scale for _, scale, _ in classes})
+    degradations = sorted({degradation for _, _, degradation in classes})
+    for content, scale, degradation, quality in product(
+        (*KINDS, None), scales, (*degradations, *SPANS), QUALITIES
+    ):
+        spanned = [
+            members
+            for (c, s, d), members in classes.items()
+            if s == scale and content in (None, c) and d in SPANS.get(degradation, (degradation,))
+        ]
+        if not spanned:
+            continue
+        lanczos = [members["lanczos"]["vmaf_neg"] for members in spanned]
+        common = set.intersection(*(set(members) for members in spanned))
+        best = None
+        for label in sorted(common):
+            slowdown = speed.get((scale, label), 1.0)
+            if quality == "fast" and slowdown > MAX_SLOWDOWN:
+                continue
+            pick = _pick([members[label] for members in spanned], lanczos, slowdown)
+            # one class: the best score; several: the best worst margin over lanczos
+            rank = (pick[2] if len(spanned) == 1 else pick[4], pick[2])
+            if best is None or rank > best[0]:
+                best = (rank, pick)
+        if best is not None:
+            table[(content, scale, degradation, quality)] = best[1]
+    return table
+
+
+def module_text(table: dict[Key, tuple], results: dict) -> str:
+    machine = results["machine"]
+    lines = [
+        '"""``--sr auto``\'s table: generated by ``benchmarks/quality_table.py`` from',
+        "``benchmarks/results/quality.json`` (measured "
+        f"{machine.get('date', '')} on {machine.get('cpu', '')}); do not edit by hand.",
+        "",
+        "Key: (content or None, scale, degradation or None, quality); None spans every class",
+        "measured (the pick with the best worst margin over lanczos). ``vx_engine.sr_choice``",
+        'reads it."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from typing import NamedTuple",
+        "",
+        'SOURCE = "benchmarks/results/quality.md"',
+        "",
+        "",
+        "class Pick(NamedTuple):",
+        '    sr: str  # a model name or "lanczos"',
+        "    ai_strength: float",
+        "    vmaf_neg: float  # its VMAF-NEG (the mean over the classes spanned)",
+        "    lanczos_vmaf_neg: float",
+        "    worst_margin: float  # its lowest VMAF-NEG margin over lanczos in those classes",
+        "    cases: int  # classes spanned: 1 = a measured class, more = the safe pick",
+        "    slowdown: float  # s/frame over the reference model's (median over cases)",
+        "",
+        "",
+        "TABLE: dict[tuple[str | None, int, str | None, str], Pick] = {",
+    ]
+    for key, pick in table.items():
+        lines.append(f"    {key!r}: Pick{pick!r},")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def auto_rows(table: dict[Key, tuple]) -> list[dict]:
+    """What auto chooses per measured class and per unknown, for the docs."""
+    rows = []
+    for (content, scale, degradation, quality), pick in table.items():
+        if quality != "fast":
+            continue
+        best_max = table[(content, scale, degradation, "max")]
+        chosen = pick[0] + (f" at ai-strength {pick[1]}" if pick[1] != 1.0 else "")
+        rows.append({
+            "content": content or "unsure", "scale": f"x{scale}",
+            "degradation": degradation or "unknown", "auto": chosen,
+            "vmaf_neg": pick[2], "lanczos": pick[3], "worst_margin": pick[4],
+            "classes": pick[5], "slowdown": pick[6],
+            "quality_max": best_max[0] if best_max != pick else "same",
+        })  # fmt: skip
+    return rows
+
+
+def auto_markdown(table: dict[Key, tuple], results: dict) -> str:
+    """``results/sr_auto.md``: what auto chooses per class (the docs' table)."""
+    columns = ("content", "scale", "degradation", "auto", "vmaf_neg", "lanczos",
+               "worst_margin", "classes", "slowdown", "quality_max")  # fmt: skip
+    machine = results["machine"]
+    notes = [
+        "## What `--sr auto` chooses (from benchmarks/results/quality.json)",
+        "",
+        "vmaf_neg / lanczos: the pick's VMAF-NEG and lanczos's (means over the classes it "
+        "spans); worst_margin: its lowest margin over lanczos there; classes: 1 = a measured "
+        "class, more = the safe pick for an unsure content or degradation; slowdown: its "
+        f"s/frame over {REFERENCE_MODEL}'s (median over cases); quality_max: what "
+        "`--quality max` picks instead, where it differs.",
+        "",
+        markdown_table(columns, auto_rows(table)),
+        "",
+        f"Measured {machine.get('date', '')} on {machine.get('cpu', '')} "
+        f"({machine.get('cores', '')} cores); generated by `benchmarks/quality_table.py`.",
+        "",
+    ]
+    return "\n".join(notes)
+
+
+DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "running.md"
+DOCS_MARKS = ("<!-- sr-auto-table -->", "<!-- /sr-auto-table -->")
+
+
+def docs_table(table: dict[Key, tuple]) -> str:
+    """The docs' short table: each measured class, and the pick when nothing is known."""
+    rows = [
+        {**row, "why": "best measured" if row["classes"] == 1 else "safest over all classes"}
+        for row in auto_rows(table)
+        if (row["classes"] == 1 and row["content"] != "unsure")
+        or (row["content"], row["degradation"]) == ("unsure", "unknown")
+    ]
+    columns = ("content", "scale", "degradation", "auto", "why", "vmaf_neg", "lanczos",
+               "slowdown", "quality_max")  # fmt: skip
+    return markdown_table(columns, rows)
+
+
+def update_docs(table: dict[Key, tuple]) -> None:
+    """The table between ``DOCS_MARKS`` in docs/running.md, replaced."""
+    text = DOCS_PAGE.read_text()
+    start, end = (text.index(mark) for mark in DOCS_MARKS)
+    head = text[: start + len(DOCS_MARKS[0])]
+    DOCS_PAGE.write_text(head + "\n" + docs_table(table) + "\n" + text[end:])
+
+
+def main() -> None:
+    results = json.loads((RESULTS_DIR / "quality.json").read_text())
+    table = table_from(results)
+    TABLE_MODULE.write_text(module_text(table, results))
+    (RESULTS_DIR / "sr_auto.md").write_text(auto_markdown(table, results))
+    update_docs(table)
+    print(f"wrote {TABLE_MODULE} ({len(table)} entries) and {RESULTS_DIR / 'sr_auto.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""``--sr auto``: the table against the quality benchmark's results, the choice per key, the
+3x speed rule and ``--quality max``, the safe pick when unsure, an explicit ``--sr``
+winning, and a run with defaults that names what auto chose."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from media import make_clip
+
+from benchmarks.quality_table import KINDS, contender_stage, slowdowns, table_from
+from vx_engine.errors import OptionsError
+from vx_engine.options import RunOptions
+from vx_engine.plan import make_plan
+from vx_engine.sr_choice import (
+    MAX_SLOWDOWN,
+    REFERENCE_MODEL,
+    SourceFacts,
+    choose_sr,
+    degradation_of,
+    lookup,
+)
+from vx_engine.sr_table import TABLE
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+MEASURED = [key for key, pick in TABLE.items() if pick.cases == 1 and None not in key]
+
+
+def test_the_table_is_the_benchmarks() -> None:
+    """engine/sr_table.py is what benchmarks/quality_table.py makes of quality.json, and its
+    --quality max picks are quality_best.json's best per class."""
+    results = json.loads((RESULTS / "quality.json").read_text())
+    assert table_from(results) == TABLE, "rerun: python -m benchmarks.quality_table"
+    best = json.loads((RESULTS / "quality_best.json").read_text())["best"]
+    for row in best:
+        if row["content"] not in KINDS or row["best"] == "auto":
+            continue
+        pick = TABLE[(row["content"], row["scale"], row["degradation"], "max")]
+        assert (pick.sr, pick.ai_strength) == contender_stage(row["best"]), row
+        assert pick.vmaf_neg == round(row["vmaf_neg"], 2)
+    assert MEASURED, "the table has no measured class"
+
+
+@pytest.mark.parametrize("key", MEASURED, ids=lambda key: "-".join(map(str, key)))
+def test_each_measured_class_gets_the_tables_pick(key: tuple) -> None:
+    content, scale, degradation, quality = key
+    facts = SourceFacts(content, 0.9, degradation, "measured")
+    pick = TABLE[key]
+    sr, strength, note = choose_sr("auto", "auto", quality, facts, float(scale))
+    assert (sr, strength) == (pick.sr, pick.ai_strength)
+    assert note.startswith(f"sr auto: {pick.sr}") and f"x{scale}" in note
+    assert f"best VMAF-NEG {pick.vmaf_neg:.1f} vs lanczos {pick.lanczos_vmaf_neg:.1f}" in note
+
+
+def test_the_speed_rule_and_quality_max() -> None:
+    """fast never picks a contender over 3x the reference's s/frame; max may, where it scores
+    best (cg x4 crf32: realesrgan-x4plus-anime at ~5x)."""
+    for key, pick in TABLE.items():
+        if key[3] == "fast":
+            assert pick.slowdown <= MAX_SLOWDOWN, key
+            assert TABLE[(*key[:3], "max")].vmaf_neg >= pick.vmaf_neg
+    slow = [key for key, pick in TABLE.items() if key[3] == "max" and pick.slowdown > MAX_SLOWDOWN]
+    assert slow, "the results hold no class whose best is over 3x slower"
+    content, scale, degradation, _ = slow[0]
+    facts = SourceFacts(content, 0.9, degradation)
+    fast, _, fast_note = choose_sr("auto", "auto", "fast", facts, float(scale))
+    best, _, _ = choose_sr("auto", "auto", "max", facts, float(scale))
+    assert best == TABLE[slow[0]].sr and fast != best
+    assert fast == TABLE[(content, scale, degradation, "fast")].sr
+    with pytest.raises(OptionsError, match="--quality best: use one of fast, max"):
+        choose_sr("auto", "auto", "best", facts, 2.0)
+
+
+def test_unsure_content_or_degradation_takes_the_safest_pick() -> None:
+    """Unknown content and degradation: of the contenders within the speed rule, the one
+    whose lowest VMAF-NEG margin over lanczos across every measured x2 class is highest."""
+    results = json.loads((RESULTS / "quality.json").read_text())
+    means = [r for r in results["class_means"] if r["content"] in KINDS and r["scale"] == 2]
+    lanczos = {
+        (r["content"], r["degradation"]): r["vmaf_neg"]
+        for r in means
+        if r["contender"] == "lanczos"
+    }
+    margins: dict[str, list[float]] = {}
+    for row in means:
+        margins.setdefault(row["contender"], []).append(
+            row["vmaf_neg"] - lanczos[(row["content"], row["degradation"])]
+        )
+    speed = slowdowns(results["rows"])
+    worst = {
+        label: min(values)
+        for label, values in margins.items()
+        if len(values) == len(lanczos) and contender_stage(label) is not None
+        and speed.get((2, label), 1.0) <= MAX_SLOWDOWN
+    }  # fmt: skip
+    safest = max(worst, key=worst.get)
+    safe = TABLE[(None, 2, None, "fast")]
+    assert (safe.sr, safe.ai_strength) == contender_stage(safest) and safe.cases == len(lanczos)
+    assert safe.worst_margin == round(worst[safest], 2)
+    for facts in (None, SourceFacts(), SourceFacts(evidence="not measured: InputError")):
+        sr, strength, note = choose_sr("auto", "auto", "fast", facts, 2.0)
+        assert (sr, strength) == (safe.sr, safe.ai_strength)
+        assert f"the safest over {safe.cases} measured classes" in note
+    unsure = choose_sr("auto", "auto", "fast", SourceFacts(None, 0.4, "crf18"), 2.0)
+    assert unsure[0] == lookup(SourceFacts(None, 0.4, "crf18"), 2, "fast").sr
+    assert "content unsure, light compression" in unsure[2]
+
+
+def test_an_explicit_sr_wins_and_auto_strength_is_the_models_own() -> None:
+    facts = SourceFacts("cg", 0.9, "crf32")
+    assert choose_sr(REFERENCE_MODEL, "auto", "max", facts, 2.0) == (REFERENCE_MODEL, 1.0, None)
+    assert choose_sr(REFERENCE_MODEL, 0.3, "fast", facts, 2.0) == (REFERENCE_MODEL, 0.3, None)
+    assert choose_sr("lanczos", "auto", "fast", facts, 2.0) == ("lanczos", 1.0, None)
+    assert choose_sr(None, "auto", "fast", facts, 2.0) == (None, 1.0, None)
+    with pytest.raises(OptionsError, match="--ai-strength 1.5: must be between 0 and 1"):
+        choose_sr("auto", 1.5, "fast", facts, 2.0)
+    options = RunOptions(Path("in.mp4"), Path("out.mp4"), sr=REFERENCE_MODEL)
+    plan = make_plan(options, 64, 48, Fraction(24), "ort-cpu", None, facts)
+    assert plan.sr.name == REFERENCE_MODEL and plan.sr_auto is None
+
+
+def test_the_plan_follows_the_source_facts_and_the_target_scale() -> None:
+    facts = SourceFacts("cg", 0.9, "crf18", "0.600 bits/pixel")
+    options = RunOptions(Path("in.mp4"), Path("out.mp4"))
+    assert (options.sr, options.ai_strength, options.quality) == ("auto", "auto", "fast")
+    x2 = make_plan(options, 64, 48, Fraction(24), "ort-cpu", None, facts)
+    pick = TABLE[("cg", 2, "crf18", "fast")]
+    assert (x2.sr.name if x2.sr else "lanczos") == pick.sr and (x2.out_width, x2.out_height) == (
+        128,
+        96,
+    )
+    assert x2.sr_auto.startswith(f"sr auto: {pick.sr} (content cg 0.90, light compression")
+    assert x2.sr_auto in x2.notes
+    x4 = make_plan(
+        RunOptions(Path("in.mp4"), Path("out.mp4"), height=192), 64, 48, Fraction(24), "ort-cpu",
+        None, facts,
+    )  # fmt: skip
+    four = TABLE[("cg", 4, "crf18", "fast")]
+    assert (x4.sr.name if x4.sr else "lanczos") == four.sr and x4.out_height == 192
+    with pytest.raises(OptionsError, match="name the model"):
+        make_plan(RunOptions(Path("i.mp4"), Path("o.mp4"), denoise="1"), 64, 48, Fraction(24))
+
+
+def test_degradation_classes_from_the_probe(tmp_path: Path) -> None:
+    source = tmp_path / "in.mkv"
+    source.write_bytes(b"\0" * 3000)  # 24 000 bits over 10 frames of 100x100: 0.24 bits/pixel
+    report = {"path": str(source), "frame_count": 10, "fps": 25.0, "width": 100, "height": 100}
+    assert degradation_of({**report, "blockiness": 5.3}) == ("mpeg2", "blockiness 5.3")
+    assert degradation_of({**report, "blockiness": 1.2})[0] == "compressed"
+    assert degradation_of({**report, "blockiness": 1.2, "frame_count": 60})[0] == "crf32"
+    assert degradation_of({**report, "blockiness": 1.2, "frame_count": 2})[0] == "crf18"
+    assert degradation_of({**report, "path": str(tmp_path / "gone.mkv")}) == (None, "")
+
+
+def test_a_run_with_defaults_names_what_auto_chose(tmp_path: Path) -> None:
+    """`vx-engine run` with no --sr: the log line and the summary say what auto chose."""
+    source, output = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_clip(source, frames=3, width=64, height=48, content="bikes.mp4")
+    result = subprocess.run(
+        [sys.executable, "-m", "vx_engine.cli", "run", str(source), "-o", str(output)]
+        + ["--codec", "ffv1", "--progress", "json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    chosen = summary["sr_choice"]
+    assert chosen.startswith("sr auto: ") and "benchmarks/results/quality.md" in chosen
+    assert chosen in result.stderr  # the log line
+    assert (summary["width"], summary["height"]) == (128, 96)
+    model = chosen.removeprefix("sr auto: ").split(" ")[0]
+    assert model == "lanczos" or summary["precision"].startswith(model)
