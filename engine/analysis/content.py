@@ -50,11 +50,11 @@ LOG_FLOOR = 1e-4  # cel is judged as log10(cel + LOG_FLOOR): it spans two decade
 # Fitted by benchmarks/content_thresholds.py (benchmarks/results/content.md):
 # feature -> kind -> centre, and feature -> spread (pooled over items, sources weighted alike)
 CENTRES: dict[str, dict[str, float]] = {
-    "cel": {"anime": -1.8668, "cg": -3.0775, "live-action": -2.638},
-    "grain": {"anime": 0.1832, "cg": 0.2967, "live-action": 0.3224},
-    "sharpness": {"anime": 0.5155, "cg": 0.5059, "live-action": 0.4475},
+    "cel": {"anime": -1.8924, "cg": -3.0863, "live-action": -2.6497},
+    "grain": {"anime": 0.1852, "cg": 0.2972, "live-action": 0.3208},
+    "sharpness": {"anime": 0.5163, "cg": 0.5057, "live-action": 0.4466},
 }
-SPREADS = {"cel": 0.3891, "grain": 0.1363, "sharpness": 0.0603}
+SPREADS = {"cel": 0.3972, "grain": 0.1365, "sharpness": 0.0611}
 FEATURES = ("cel", "grain", "sharpness")  # judged; "flat" is reported, not judged
 # Set by hand, not fitted: most footage people bring is live action, and a cg verdict is the
 # weakest (leave-one-source-out in the results), so it needs the most evidence.
