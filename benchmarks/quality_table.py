@@ -16,6 +16,9 @@ on the same machine under the same load).
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections import defaultdict
 from itertools import product
 from pathlib import Path
@@ -34,8 +37,9 @@ Key = tuple  # (content | None, scale, degradation | None, quality)
 
 
 def contender_stage(label: str) -> tuple[str, float] | None:
-    """(``--sr`` name, ai-strength) a contender's label stands for; None for ``auto``."""
-    if label == "auto":
+    """(``--sr`` name, ai-strength) a contender's label stands for; None for ``auto``'s own
+    rows (``auto``, and ``default (auto + resize)`` from a run whose default was auto)."""
+    if re.search(r"\bauto\b", label):
         return None
     if label.startswith("default, ai-strength "):
         return REFERENCE_MODEL, float(label.removeprefix("default, ai-strength "))
@@ -92,7 +96,11 @@ def table_from(results: dict) -> dict[Key, tuple]:
         common = set.intersection(*(set(members) for members in spanned))
         best = None
         for label in sorted(common):
-            slowdown = speed.get((scale, label), 1.0)
+            slowdown = speed.get((scale, label))
+            if slowdown is None:
+                raise ValueError(
+                    f"x{scale} {label}: no {REFERENCE_MODEL} row beside it to time it by"
+                )
             if quality == "fast" and slowdown > MAX_SLOWDOWN:
                 continue
             pick = _pick([members[label] for members in spanned], lanczos, slowdown)
@@ -211,6 +219,7 @@ def main() -> None:
     results = json.loads((RESULTS_DIR / "quality.json").read_text())
     table = table_from(results)
     TABLE_MODULE.write_text(module_text(table, results))
+    subprocess.run([sys.executable, "-m", "ruff", "format", "-q", str(TABLE_MODULE)], check=False)
     (RESULTS_DIR / "sr_auto.md").write_text(auto_markdown(table, results))
     update_docs(table)
     print(f"wrote {TABLE_MODULE} ({len(table)} entries) and {RESULTS_DIR / 'sr_auto.md'}")
