@@ -39,12 +39,23 @@ MODEL_MEMORY: dict[tuple[str, float], tuple[float, float]] = {
     ("realesr-animevideov3-x2", 1.0): (54.7, 1074.9),
     ("realesr-animevideov3-x4", 1.0): (56.2, 1071.8),
     ("realesrgan-x4plus", 1.0): (288.9, 15769.7),
+    # SPAN, calibrated at 540x960 and 1080x1920 (it runs whole frames); its lines cross
+    # zero above 0 px, so the calibration sets fixed to 0 (the high side at small sizes)
+    ("span-x2-ch48", 1.0): (0.0, 3515.5),
+    ("span-x2-ch52", 1.0): (0.0, 4187.3),
+    ("span-x4-ch48", 1.0): (0.0, 3430.3),
+    ("span-x4-ch52", 1.0): (0.0, 4219.4),
 }
 # Models measured through a sibling with the same network (x3 is x4's net + a resize).
 _SAME_NETWORK = {
     "realesr-animevideov3-x3": "realesr-animevideov3-x4",
     "realesrgan-x4plus-anime": "realesrgan-x4plus",
     "rife-v4": "rife-hdv3",
+    "span-clearreality-x4": "span-x4-ch48",
+    "span-kendata-x4": "span-x4-ch48",
+    "span-hfa2k-x2": "span-x2-ch48",
+    "realsr-df2k-x4": "realesrgan-x4plus",
+    "realsr-df2k-jpeg-x4": "realesrgan-x4plus",
 }
 MARGIN = 1.15  # the estimate's allowance for what the calibration does not see
 FRAME_BYTES_PER_PIXEL = 3 * 4  # float32 RGB
