@@ -50,9 +50,9 @@ class Contender:
 
 
 def default_model() -> str:
-    from vx_engine.options import RunOptions
-
-    return RunOptions(input=Path("-"), output=Path("-")).sr
+    """The reference model: the default before ``--sr auto`` (auto's speed rule measures
+    against it); labelled "default" in the tables."""
+    return "realesr-animevideov3-x2"
 
 
 def auto_known() -> bool:
@@ -188,14 +188,16 @@ def main() -> None:
     parser.add_argument(
         "--merge", action="store_true", help="add to (or replace rows of) the existing results"
     )
+    parser.add_argument("--scales", nargs="*", type=int, default=[2, 4])
+    parser.add_argument("--degradations", nargs="*", choices=tuple(DEGRADATIONS))
     parser.add_argument("--name", help="results file name (default quality, or quality_quick)")
     parser.add_argument("--combine", nargs="*", help="join these results files into --name; no run")
     args = parser.parse_args()
     global FRAMES, HEAVY_FRAMES
     if args.quick:
         FRAMES, HEAVY_FRAMES = 4, 3
-    scales = (2, 4)
-    degradations = ("crf32",) if args.quick else tuple(DEGRADATIONS)
+    scales = tuple(args.scales)
+    degradations = ("crf32",) if args.quick else tuple(args.degradations or DEGRADATIONS)
     material = clips(FRAMES, args.quick)
     if args.clips:
         material = [clip for clip in material if clip.name in args.clips]
