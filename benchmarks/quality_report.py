@@ -129,9 +129,12 @@ def write_report(name, rows, motion, clips_text, seconds, frames, heavy_frames) 
         "reference; at x4 'default (... + resize)' is that x2 model then the pipeline's resize.",
         "`auto` rows are `--sr auto` as committed during this run, whose table was built from "
         "these same rows: its figures are in-sample, not a held-out test.",
-        "Stills (Set5/Set14 crops, one photograph per frame: motion 0, no flicker) are in the "
-        "script but not in this run: their runs were refused by the memory check while another "
-        "process held the machine's memory, and were not rerun before the deadline.",
+        "Stills: Set14/Set5 crops, one photograph per frame (motion 0, no flicker); the live "
+        "action figures do not include them.",
+        "Speed: each (clip, case) ran in one process (except the auto rows and onepiece x2's two "
+        "default rows, run later), but the clips ran at different times under "
+        "different load from other work (the stills on an idle machine): compare s/frame within "
+        "a case, not across cases.",
         f"Wall time: {seconds / 60:.1f} min for the longest of the runs joined here (clips and "
         "missing cases ran in separate processes, side by side, then `--combine`).",
     ]
