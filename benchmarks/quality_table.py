@@ -5,8 +5,8 @@ table of what auto chooses (``docs/running.md`` quotes it).
 Per (content, scale, degradation) measured, and per ``--quality`` (fast: contenders at most
 ``MAX_SLOWDOWN`` times the reference model's s/frame; max: every contender), the best by
 VMAF-NEG (the class means of ``quality.json``). For a source whose content or degradation
-is not known, the contender whose worst margin over lanczos across the classes it could be
-is highest. A contender's slowdown is the median, over every clip and degradation of the
+is not known, the contender of minimax regret across the classes it could be: the one whose
+largest shortfall from the best allowed contender of each class is smallest. A contender's slowdown is the median, over every clip and degradation of the
 scale, of its s/frame over the reference's in the same case (they ran one after the other,
 on the same machine under the same load).
 
@@ -62,14 +62,28 @@ def slowdowns(rows: list[dict]) -> dict[tuple[int, str], float]:
     return {key: round(median(values), 2) for key, values in ratios.items()}
 
 
-def _pick(choice: list[dict], lanczos: list[float], slowdown: float) -> tuple:
-    """The Pick tuple for one contender over ``choice`` (its rows in each class spanned)."""
+def _pick(choice: list[dict], lanczos: list[float], bests: list[float], slowdown: float) -> tuple:
+    """The Pick tuple for one contender over ``choice`` (its rows in each class spanned);
+    ``bests``: the best allowed score in each class (for the regret)."""
     sr, strength = contender_stage(choice[0]["contender"])  # type: ignore[misc]
     scores = [row["vmaf_neg"] for row in choice]
     margins = [score - base for score, base in zip(scores, lanczos, strict=True)]
+    regrets = [best - score for score, best in zip(scores, bests, strict=True)]
     return (sr, strength, round(sum(scores) / len(scores), 2),
             round(sum(lanczos) / len(lanczos), 2), round(min(margins), 2), len(choice),
-            slowdown)  # fmt: skip
+            slowdown, round(max(regrets), 2))  # fmt: skip
+
+
+def _allowed(labels: set[str], scale: int, quality: str, speed: dict) -> list[str]:
+    """The contenders ``quality`` lets auto choose among (fast: within the speed rule)."""
+    allowed = []
+    for label in sorted(labels):
+        slowdown = speed.get((scale, label))
+        if slowdown is None:
+            raise ValueError(f"x{scale} {label}: no {REFERENCE_MODEL} row beside it to time it by")
+        if quality == "max" or slowdown <= MAX_SLOWDOWN:
+            allowed.append(label)
+    return allowed
 
 
 def table_from(results: dict) -> dict[Key, tuple]:
@@ -93,19 +107,20 @@ def table_from(results: dict) -> dict[Key, tuple]:
         if not spanned:
             continue
         lanczos = [members["lanczos"]["vmaf_neg"] for members in spanned]
+        bests = [
+            max(
+                members[label]["vmaf_neg"]
+                for label in _allowed(set(members), scale, quality, speed)
+            )
+            for members in spanned
+        ]
         common = set.intersection(*(set(members) for members in spanned))
         best = None
-        for label in sorted(common):
-            slowdown = speed.get((scale, label))
-            if slowdown is None:
-                raise ValueError(
-                    f"x{scale} {label}: no {REFERENCE_MODEL} row beside it to time it by"
-                )
-            if quality == "fast" and slowdown > MAX_SLOWDOWN:
-                continue
-            pick = _pick([members[label] for members in spanned], lanczos, slowdown)
-            # one class: the best score; several: the best worst margin over lanczos
-            rank = (pick[2] if len(spanned) == 1 else pick[4], pick[2])
+        for label in _allowed(common, scale, quality, speed):
+            pick = _pick([members[label] for members in spanned], lanczos, bests,
+                         speed[(scale, label)])  # fmt: skip
+            # one class: the best score; several: the least worst regret (minimax regret)
+            rank = (-pick[7], pick[2])
             if best is None or rank > best[0]:
                 best = (rank, pick)
         if best is not None:
@@ -121,8 +136,8 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
         f"{machine.get('date', '')} on {machine.get('cpu', '')}); do not edit by hand.",
         "",
         "Key: (content or None, scale, degradation or None, quality); None spans every class",
-        "measured (the pick with the best worst margin over lanczos). ``vx_engine.sr_choice``",
-        'reads it."""',
+        "measured (the pick of least worst regret: the smallest largest shortfall from the best",
+        'allowed contender across them). ``vx_engine.sr_choice`` reads it."""',
         "",
         "from __future__ import annotations",
         "",
@@ -139,6 +154,7 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
         "    worst_margin: float  # its lowest VMAF-NEG margin over lanczos in those classes",
         "    cases: int  # classes spanned: 1 = a measured class, more = the safe pick",
         "    slowdown: float  # s/frame over the reference model's (median over cases)",
+        "    worst_regret: float  # its largest shortfall from the best allowed in those classes",
         "",
         "",
         "TABLE: dict[tuple[str | None, int, str | None, str], Pick] = {",
@@ -161,7 +177,7 @@ def auto_rows(table: dict[Key, tuple]) -> list[dict]:
             "content": content or "unsure", "scale": f"x{scale}",
             "degradation": degradation or "unknown", "auto": chosen,
             "vmaf_neg": pick[2], "lanczos": pick[3], "worst_margin": pick[4],
-            "classes": pick[5], "slowdown": pick[6],
+            "classes": pick[5], "slowdown": pick[6], "worst_regret": pick[7],
             "quality_max": best_max[0] if best_max != pick else "same",
         })  # fmt: skip
     return rows
@@ -170,14 +186,15 @@ def auto_rows(table: dict[Key, tuple]) -> list[dict]:
 def auto_markdown(table: dict[Key, tuple], results: dict) -> str:
     """``results/sr_auto.md``: what auto chooses per class (the docs' table)."""
     columns = ("content", "scale", "degradation", "auto", "vmaf_neg", "lanczos",
-               "worst_margin", "classes", "slowdown", "quality_max")  # fmt: skip
+               "worst_margin", "worst_regret", "classes", "slowdown", "quality_max")  # fmt: skip
     machine = results["machine"]
     notes = [
         "## What `--sr auto` chooses (from benchmarks/results/quality.json)",
         "",
         "vmaf_neg / lanczos: the pick's VMAF-NEG and lanczos's (means over the classes it "
-        "spans); worst_margin: its lowest margin over lanczos there; classes: 1 = a measured "
-        "class, more = the safe pick for an unsure content or degradation; slowdown: its "
+        "spans); worst_margin: its lowest margin over lanczos there; worst_regret: its largest "
+        "shortfall from the best allowed contender there; classes: 1 = a measured class, more "
+        "= the minimax-regret pick for an unsure content or degradation; slowdown: its "
         f"s/frame over {REFERENCE_MODEL}'s (median over cases); quality_max: what "
         "`--quality max` picks instead, where it differs.",
         "",
@@ -197,7 +214,7 @@ DOCS_MARKS = ("<!-- sr-auto-table -->", "<!-- /sr-auto-table -->")
 def docs_table(table: dict[Key, tuple]) -> str:
     """The docs' short table: each measured class, and the pick when nothing is known."""
     rows = [
-        {**row, "why": "best measured" if row["classes"] == 1 else "safest over all classes"}
+        {**row, "why": "best measured" if row["classes"] == 1 else "least regret over all classes"}
         for row in auto_rows(table)
         if (row["classes"] == 1 and row["content"] != "unsure")
         or (row["content"], row["degradation"]) == ("unsure", "unknown")

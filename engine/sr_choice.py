@@ -11,8 +11,9 @@ verdict and degradation class), never a file: the plan stays pure.
 - A measured class: the table's best by VMAF-NEG among contenders at most ``MAX_SLOWDOWN``
   times slower (s/frame on the benchmark's machine) than ``REFERENCE_MODEL``; with
   ``--quality max`` the best whatever it costs.
-- Content unsure or degradation unknown: the contender whose worst margin over lanczos
-  across the classes it could be is highest (the safest), and the log line says so.
+- Content unsure or degradation unknown: the contender of minimax regret across the classes
+  it could be (its largest shortfall from the best allowed contender of each is smallest),
+  and the log line says so.
 - An explicit ``--sr`` always wins; ``--ai-strength auto`` is 1 with an explicit model.
 """
 
@@ -34,15 +35,21 @@ TABLE_SCALES = (2, 4)  # the scales the table measured: a target up to 2x reads 
 DEGRADATION_WORDS = {
     "crf18": "light compression",
     "crf32": "heavy compression",
-    "compressed": "compression of unsure weight",  # the safest over crf18 and crf32
+    "compressed": "compression of unsure weight",  # least regret over crf18 and crf32
     "mpeg2": "MPEG blocking",
 }
-# The probe's measures that tell the table's degradation classes apart, set on its own
-# degraded inputs (benchmarks/sr_degradation.py, benchmarks/results/sr_degradation.md):
-# blockdetect's median is 2.8-11.2 on every MPEG-2 input and 1.1-2.3 on every x264 one;
-# bits per pixel is under 0.1 only at crf 32 and over 0.4 only at crf 18, and between the
-# two both occur (it follows the content and the frame size as much as the encoder).
+# The probe's measures that tell the table's degradation classes apart, set on the quality
+# benchmark's own degraded inputs with each clip held out in turn
+# (benchmarks/quality_degradation.py, benchmarks/results/quality_degradation.md):
+# blockdetect's median is 2.9-11.8 on every MPEG-2 input and 1.2-2.0 on every x264 one; the
+# encoder's mean H.264 QP (read from the stream) is 22.0-26.6 at crf 18 and 35.3-40.6 at
+# crf 32. Without an exported quantiser (HEVC, AV1, ...), bits per pixel: under 0.1 only at
+# crf 32 and over 0.4 only at crf 18 there; between the two both occur (it follows the
+# content and the frame size as much as the encoder), and auto takes the contender of least
+# regret over both. The codec-agnostic image measures tried (fine detail over edges, bits
+# over spatial complexity) misplace several held-out inputs: see the results.
 BLOCKY = 2.5
+HEAVY_QP = {"H264": 31.0}  # codec (as the decoder names its quantiser) -> heavy above this
 HEAVY_BPP = 0.1
 LIGHT_BPP = 0.4
 
@@ -91,6 +98,11 @@ def degradation_of(report: dict[str, Any]) -> tuple[str | None, str]:
     blockiness = report.get("blockiness")
     if blockiness is not None and blockiness > BLOCKY:
         return "mpeg2", f"blockiness {blockiness:.1f}"
+    quantiser = report.get("quantiser") or {}
+    heavy_qp = HEAVY_QP.get(quantiser.get("codec") or "")
+    if heavy_qp is not None and quantiser.get("qp") is not None:
+        weight = "crf32" if quantiser["qp"] > heavy_qp else "crf18"
+        return weight, f"{quantiser['codec']} QP {quantiser['qp']:.1f}"
     bpp = bits_per_pixel(report)
     if bpp is None:
         return None, ""
@@ -104,8 +116,8 @@ def table_scale(target: float) -> int:
 
 
 def lookup(facts: SourceFacts | None, scale: int, quality: str) -> Pick:
-    """The table's pick for ``facts`` at ``scale``: the exact class, else the safest over the
-    classes it could be (an unknown content or degradation spans all of them)."""
+    """The table's pick for ``facts`` at ``scale``: the exact class, else the least-regret
+    pick over the classes it could be (an unknown content or degradation spans all of them)."""
     return _found(facts, scale, quality)[1]
 
 
@@ -117,7 +129,7 @@ def _found(facts: SourceFacts | None, scale: int, quality: str) -> tuple[tuple, 
         (None, facts.degradation),
         (facts.content, None),
         (None, None),
-    ):  # a class the table lacks: the safest over the classes it has
+    ):  # a class the table lacks: the least-regret pick over the classes it has
         pick = TABLE.get((content, scale, degradation, quality))
         if pick is not None:
             return (content, scale, degradation, quality), pick
@@ -136,8 +148,9 @@ def auto_note(key: tuple, pick: Pick, facts: SourceFacts | None, strength_auto: 
         why = f"best VMAF-NEG {pick.vmaf_neg:.1f} vs lanczos {pick.lanczos_vmaf_neg:.1f}"
     else:
         why = (
-            f"the safest over {pick.cases} measured classes: at worst "
-            f"{pick.worst_margin:+.1f} VMAF-NEG against lanczos"
+            f"the least regret over {pick.cases} measured classes: at worst "
+            f"{pick.worst_regret:.1f} VMAF-NEG below the best there, "
+            f"{pick.worst_margin:+.1f} against lanczos"
         )
     if facts and facts.content and content is None:
         why += f"; the table has no {facts.content} rows at x{scale}"

@@ -2,8 +2,8 @@
 ``benchmarks/results/quality.json`` (measured 2026-12-06 17:01:05 UTC on AMD EPYC); do not edit by hand.
 
 Key: (content or None, scale, degradation or None, quality); None spans every class
-measured (the pick with the best worst margin over lanczos). ``vx_engine.sr_choice``
-reads it."""
+measured (the pick of least worst regret: the smallest largest shortfall from the best
+allowed contender across them). ``vx_engine.sr_choice`` reads it."""
 
 from __future__ import annotations
 
@@ -20,159 +20,206 @@ class Pick(NamedTuple):
     worst_margin: float  # its lowest VMAF-NEG margin over lanczos in those classes
     cases: int  # classes spanned: 1 = a measured class, more = the safe pick
     slowdown: float  # s/frame over the reference model's (median over cases)
+    worst_regret: float  # its largest shortfall from the best allowed in those classes
 
 
 TABLE: dict[tuple[str | None, int, str | None, str], Pick] = {
-    ("anime", 2, "crf18", "fast"): Pick("span-x2-ch52", 1.0, 91.22, 83.87, 7.35, 1, 1.11),
-    ("anime", 2, "crf18", "max"): Pick("span-x2-ch52", 1.0, 91.22, 83.87, 7.35, 1, 1.11),
+    ("anime", 2, "crf18", "fast"): Pick("span-x2-ch52", 1.0, 91.22, 83.87, 7.35, 1, 1.11, 0.0),
+    ("anime", 2, "crf18", "max"): Pick("span-x2-ch52", 1.0, 91.22, 83.87, 7.35, 1, 1.11, 0.0),
     ("anime", 2, "crf32", "fast"): Pick(
-        "realesr-animevideov3-x2", 1.0, 62.87, 49.86, 13.01, 1, 1.0
+        "realesr-animevideov3-x2", 1.0, 62.87, 49.86, 13.01, 1, 1.0, 0.0
     ),
-    ("anime", 2, "crf32", "max"): Pick("realesr-animevideov3-x2", 1.0, 62.87, 49.86, 13.01, 1, 1.0),
-    ("anime", 2, "mpeg2", "fast"): Pick("realesr-animevideov3-x2", 1.0, 70.34, 58.1, 12.24, 1, 1.0),
-    ("anime", 2, "mpeg2", "max"): Pick("realesr-animevideov3-x2", 1.0, 70.34, 58.1, 12.24, 1, 1.0),
+    ("anime", 2, "crf32", "max"): Pick(
+        "realesr-animevideov3-x2", 1.0, 62.87, 49.86, 13.01, 1, 1.0, 0.0
+    ),
+    ("anime", 2, "mpeg2", "fast"): Pick(
+        "realesr-animevideov3-x2", 1.0, 70.34, 58.1, 12.24, 1, 1.0, 0.0
+    ),
+    ("anime", 2, "mpeg2", "max"): Pick(
+        "realesr-animevideov3-x2", 1.0, 70.34, 58.1, 12.24, 1, 1.0, 0.0
+    ),
     ("anime", 2, "compressed", "fast"): Pick(
-        "realesr-animevideov3-x2", 0.5, 74.78, 66.87, 6.16, 2, 1.0
+        "realesr-animevideov3-x2", 0.5, 74.78, 66.87, 6.16, 2, 1.0, 3.34
     ),
     ("anime", 2, "compressed", "max"): Pick(
-        "realesr-animevideov3-x2", 0.5, 74.78, 66.87, 6.16, 2, 1.0
+        "realesr-animevideov3-x2", 0.5, 74.78, 66.87, 6.16, 2, 1.0, 3.34
     ),
-    ("anime", 2, None, "fast"): Pick("realesr-animevideov3-x2", 0.5, 72.47, 63.94, 6.16, 3, 1.0),
-    ("anime", 2, None, "max"): Pick("realesr-animevideov3-x2", 0.5, 72.47, 63.94, 6.16, 3, 1.0),
+    ("anime", 2, None, "fast"): Pick(
+        "realesr-animevideov3-x2", 0.5, 72.47, 63.94, 6.16, 3, 1.0, 3.34
+    ),
+    ("anime", 2, None, "max"): Pick(
+        "realesr-animevideov3-x2", 0.5, 72.47, 63.94, 6.16, 3, 1.0, 3.34
+    ),
     ("anime", 4, "crf18", "fast"): Pick(
-        "realcugan-se-x4-conservative", 1.0, 65.57, 43.09, 22.49, 1, 1.34
+        "realcugan-se-x4-conservative", 1.0, 65.57, 43.09, 22.49, 1, 1.34, 0.0
     ),
     ("anime", 4, "crf18", "max"): Pick(
-        "realcugan-se-x4-conservative", 1.0, 65.57, 43.09, 22.49, 1, 1.34
+        "realcugan-se-x4-conservative", 1.0, 65.57, 43.09, 22.49, 1, 1.34, 0.0
     ),
     ("anime", 4, "crf32", "fast"): Pick(
-        "realcugan-se-x4-denoise3x", 1.0, 31.59, 13.27, 18.32, 1, 1.22
+        "realcugan-se-x4-denoise3x", 1.0, 31.59, 13.27, 18.32, 1, 1.22, 0.0
     ),
     ("anime", 4, "crf32", "max"): Pick(
-        "realcugan-se-x4-denoise3x", 1.0, 31.59, 13.27, 18.32, 1, 1.22
+        "realcugan-se-x4-denoise3x", 1.0, 31.59, 13.27, 18.32, 1, 1.22, 0.0
     ),
     ("anime", 4, "mpeg2", "fast"): Pick(
-        "realcugan-se-x4-denoise3x", 1.0, 40.31, 18.38, 21.93, 1, 1.22
+        "realcugan-se-x4-denoise3x", 1.0, 40.31, 18.38, 21.93, 1, 1.22, 0.0
     ),
     ("anime", 4, "mpeg2", "max"): Pick(
-        "realcugan-se-x4-denoise3x", 1.0, 40.31, 18.38, 21.93, 1, 1.22
+        "realcugan-se-x4-denoise3x", 1.0, 40.31, 18.38, 21.93, 1, 1.22, 0.0
     ),
     ("anime", 4, "compressed", "fast"): Pick(
-        "realcugan-se-x4-no-denoise", 1.0, 46.75, 28.18, 17.8, 2, 1.35
+        "realcugan-se-x4-conservative", 1.0, 47.31, 28.18, 15.79, 2, 1.34, 2.53
     ),
     ("anime", 4, "compressed", "max"): Pick(
-        "realcugan-se-x4-no-denoise", 1.0, 46.75, 28.18, 17.8, 2, 1.35
+        "realcugan-se-x4-conservative", 1.0, 47.31, 28.18, 15.79, 2, 1.34, 2.53
     ),
     ("anime", 4, None, "fast"): Pick(
-        "realcugan-se-x4-no-denoise", 1.0, 44.06, 24.91, 17.8, 3, 1.35
+        "realcugan-se-x4-conservative", 1.0, 43.96, 24.91, 15.79, 3, 1.34, 3.05
     ),
-    ("anime", 4, None, "max"): Pick("realcugan-se-x4-no-denoise", 1.0, 44.06, 24.91, 17.8, 3, 1.35),
-    ("cg", 2, "crf18", "fast"): Pick("span-x2-ch52", 1.0, 82.38, 78.02, 4.36, 1, 1.11),
-    ("cg", 2, "crf18", "max"): Pick("span-x2-ch52", 1.0, 82.38, 78.02, 4.36, 1, 1.11),
+    ("anime", 4, None, "max"): Pick(
+        "realcugan-se-x4-conservative", 1.0, 43.96, 24.91, 15.79, 3, 1.34, 3.05
+    ),
+    ("cg", 2, "crf18", "fast"): Pick("span-x2-ch52", 1.0, 82.38, 78.02, 4.36, 1, 1.11, 0.0),
+    ("cg", 2, "crf18", "max"): Pick("span-x2-ch52", 1.0, 82.38, 78.02, 4.36, 1, 1.11, 0.0),
     ("cg", 2, "crf32", "fast"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 45.84, 39.86, 5.99, 1, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 45.84, 39.86, 5.99, 1, 1.84, 0.0
     ),
     ("cg", 2, "crf32", "max"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 45.84, 39.86, 5.99, 1, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 45.84, 39.86, 5.99, 1, 1.84, 0.0
     ),
     ("cg", 2, "mpeg2", "fast"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 53.24, 48.41, 4.83, 1, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 53.24, 48.41, 4.83, 1, 1.84, 0.0
     ),
     ("cg", 2, "mpeg2", "max"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 53.24, 48.41, 4.83, 1, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 53.24, 48.41, 4.83, 1, 1.84, 0.0
     ),
-    ("cg", 2, "compressed", "fast"): Pick("span-x2-ch52", 1.0, 61.94, 58.94, 1.65, 2, 1.11),
-    ("cg", 2, "compressed", "max"): Pick("span-x2-ch52", 1.0, 61.94, 58.94, 1.65, 2, 1.11),
-    ("cg", 2, None, "fast"): Pick("span-x2-ch52", 1.0, 58.1, 55.43, 1.65, 3, 1.11),
-    ("cg", 2, None, "max"): Pick("span-x2-ch52", 1.0, 58.1, 55.43, 1.65, 3, 1.11),
-    ("cg", 4, "crf18", "fast"): Pick("span-x4-ch52", 1.0, 56.98, 45.17, 11.81, 1, 0.71),
-    ("cg", 4, "crf18", "max"): Pick("span-x4-ch52", 1.0, 56.98, 45.17, 11.81, 1, 0.71),
-    ("cg", 4, "crf32", "fast"): Pick("span-clearreality-x4", 1.0, 17.74, 7.46, 10.28, 1, 0.56),
-    ("cg", 4, "crf32", "max"): Pick("realesrgan-x4plus-anime", 1.0, 19.36, 7.46, 11.9, 1, 5.31),
-    ("cg", 4, "mpeg2", "fast"): Pick("span-clearreality-x4", 1.0, 25.98, 15.23, 10.75, 1, 0.56),
-    ("cg", 4, "mpeg2", "max"): Pick("span-clearreality-x4", 1.0, 25.98, 15.23, 10.75, 1, 0.56),
-    ("cg", 4, "compressed", "fast"): Pick("span-kendata-x4", 1.0, 34.26, 26.31, 6.84, 2, 0.62),
-    ("cg", 4, "compressed", "max"): Pick("span-kendata-x4", 1.0, 34.26, 26.31, 6.84, 2, 0.62),
-    ("cg", 4, None, "fast"): Pick("span-kendata-x4", 1.0, 31.06, 22.62, 6.84, 3, 0.62),
-    ("cg", 4, None, "max"): Pick("span-kendata-x4", 1.0, 31.06, 22.62, 6.84, 3, 0.62),
-    ("live-action", 2, "crf18", "fast"): Pick("span-x2-ch52", 1.0, 86.19, 81.8, 4.39, 1, 1.11),
-    ("live-action", 2, "crf18", "max"): Pick("span-x2-ch52", 1.0, 86.19, 81.8, 4.39, 1, 1.11),
+    ("cg", 2, "compressed", "fast"): Pick(
+        "realesr-animevideov3-x2", 0.5, 61.42, 58.94, 1.63, 2, 1.0, 2.73
+    ),
+    ("cg", 2, "compressed", "max"): Pick(
+        "realesr-animevideov3-x2", 0.5, 61.42, 58.94, 1.63, 2, 1.0, 2.73
+    ),
+    ("cg", 2, None, "fast"): Pick("realesr-animevideov3-x2", 0.5, 58.29, 55.43, 1.63, 3, 1.0, 2.73),
+    ("cg", 2, None, "max"): Pick("realesr-animevideov3-x2", 0.5, 58.29, 55.43, 1.63, 3, 1.0, 2.73),
+    ("cg", 4, "crf18", "fast"): Pick("span-x4-ch52", 1.0, 56.98, 45.17, 11.81, 1, 0.71, 0.0),
+    ("cg", 4, "crf18", "max"): Pick("span-x4-ch52", 1.0, 56.98, 45.17, 11.81, 1, 0.71, 0.0),
+    ("cg", 4, "crf32", "fast"): Pick("span-clearreality-x4", 1.0, 17.74, 7.46, 10.28, 1, 0.56, 0.0),
+    ("cg", 4, "crf32", "max"): Pick(
+        "realesrgan-x4plus-anime", 1.0, 19.36, 7.46, 11.9, 1, 5.31, 0.0
+    ),
+    ("cg", 4, "mpeg2", "fast"): Pick(
+        "span-clearreality-x4", 1.0, 25.98, 15.23, 10.75, 1, 0.56, 0.0
+    ),
+    ("cg", 4, "mpeg2", "max"): Pick("span-clearreality-x4", 1.0, 25.98, 15.23, 10.75, 1, 0.56, 0.0),
+    ("cg", 4, "compressed", "fast"): Pick(
+        "span-kendata-x4", 1.0, 34.26, 26.31, 6.84, 2, 0.62, 3.45
+    ),
+    ("cg", 4, "compressed", "max"): Pick("span-kendata-x4", 1.0, 34.26, 26.31, 6.84, 2, 0.62, 5.07),
+    ("cg", 4, None, "fast"): Pick("span-kendata-x4", 1.0, 31.06, 22.62, 6.84, 3, 0.62, 3.45),
+    ("cg", 4, None, "max"): Pick("span-kendata-x4", 1.0, 31.06, 22.62, 6.84, 3, 0.62, 5.07),
+    ("live-action", 2, "crf18", "fast"): Pick("span-x2-ch52", 1.0, 86.19, 81.8, 4.39, 1, 1.11, 0.0),
+    ("live-action", 2, "crf18", "max"): Pick("span-x2-ch52", 1.0, 86.19, 81.8, 4.39, 1, 1.11, 0.0),
     ("live-action", 2, "crf32", "fast"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 52.59, 46.48, 6.11, 1, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 52.59, 46.48, 6.11, 1, 1.84, 0.0
     ),
     ("live-action", 2, "crf32", "max"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 52.59, 46.48, 6.11, 1, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 52.59, 46.48, 6.11, 1, 1.84, 0.0
     ),
     ("live-action", 2, "mpeg2", "fast"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 60.61, 52.76, 7.85, 1, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 60.61, 52.76, 7.85, 1, 1.84, 0.0
     ),
     ("live-action", 2, "mpeg2", "max"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 60.61, 52.76, 7.85, 1, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 60.61, 52.76, 7.85, 1, 1.84, 0.0
     ),
     ("live-action", 2, "compressed", "fast"): Pick(
-        "realesr-animevideov3-x2", 0.5, 66.96, 64.14, 2.47, 2, 1.0
+        "realcugan-pro-x2-conservative", 1.0, 68.17, 64.14, 1.95, 2, 1.84, 2.44
     ),
     ("live-action", 2, "compressed", "max"): Pick(
-        "realesr-animevideov3-x2", 0.5, 66.96, 64.14, 2.47, 2, 1.0
+        "realcugan-pro-x2-conservative", 1.0, 68.17, 64.14, 1.95, 2, 1.84, 2.44
     ),
     ("live-action", 2, None, "fast"): Pick(
-        "realesr-animevideov3-x2", 0.5, 63.29, 60.35, 2.47, 3, 1.0
+        "realcugan-pro-x2-conservative", 1.0, 65.65, 60.35, 1.95, 3, 1.84, 2.44
     ),
     ("live-action", 2, None, "max"): Pick(
-        "realesr-animevideov3-x2", 0.5, 63.29, 60.35, 2.47, 3, 1.0
+        "realcugan-pro-x2-conservative", 1.0, 65.65, 60.35, 1.95, 3, 1.84, 2.44
     ),
-    ("live-action", 4, "crf18", "fast"): Pick("span-x4-ch52", 1.0, 64.63, 51.01, 13.63, 1, 0.71),
-    ("live-action", 4, "crf18", "max"): Pick("span-x4-ch52", 1.0, 64.63, 51.01, 13.63, 1, 0.71),
+    ("live-action", 4, "crf18", "fast"): Pick(
+        "span-x4-ch52", 1.0, 64.63, 51.01, 13.63, 1, 0.71, 0.0
+    ),
+    ("live-action", 4, "crf18", "max"): Pick(
+        "span-x4-ch52", 1.0, 64.63, 51.01, 13.63, 1, 0.71, 0.0
+    ),
     ("live-action", 4, "crf32", "fast"): Pick(
-        "realcugan-se-x4-denoise3x", 1.0, 26.82, 14.38, 12.44, 1, 1.22
+        "realcugan-se-x4-denoise3x", 1.0, 26.82, 14.38, 12.44, 1, 1.22, 0.0
     ),
     ("live-action", 4, "crf32", "max"): Pick(
-        "realcugan-se-x4-denoise3x", 1.0, 26.82, 14.38, 12.44, 1, 1.22
+        "realcugan-se-x4-denoise3x", 1.0, 26.82, 14.38, 12.44, 1, 1.22, 0.0
     ),
     ("live-action", 4, "mpeg2", "fast"): Pick(
-        "realcugan-se-x4-conservative", 1.0, 29.63, 17.91, 11.72, 1, 1.34
+        "realcugan-se-x4-conservative", 1.0, 29.63, 17.91, 11.72, 1, 1.34, 0.0
     ),
     ("live-action", 4, "mpeg2", "max"): Pick(
-        "realcugan-se-x4-conservative", 1.0, 29.63, 17.91, 11.72, 1, 1.34
+        "realcugan-se-x4-conservative", 1.0, 29.63, 17.91, 11.72, 1, 1.34, 0.0
     ),
     ("live-action", 4, "compressed", "fast"): Pick(
-        "realcugan-se-x4-conservative", 1.0, 44.73, 32.69, 11.24, 2, 1.34
+        "realcugan-se-x4-conservative", 1.0, 44.73, 32.69, 11.24, 2, 1.34, 1.2
     ),
     ("live-action", 4, "compressed", "max"): Pick(
-        "realcugan-se-x4-conservative", 1.0, 44.73, 32.69, 11.24, 2, 1.34
+        "realcugan-se-x4-conservative", 1.0, 44.73, 32.69, 11.24, 2, 1.34, 1.2
     ),
     ("live-action", 4, None, "fast"): Pick(
-        "realcugan-se-x4-conservative", 1.0, 39.69, 27.76, 11.24, 3, 1.34
+        "realcugan-se-x4-conservative", 1.0, 39.69, 27.76, 11.24, 3, 1.34, 1.2
     ),
     ("live-action", 4, None, "max"): Pick(
-        "realcugan-se-x4-conservative", 1.0, 39.69, 27.76, 11.24, 3, 1.34
+        "realcugan-se-x4-conservative", 1.0, 39.69, 27.76, 11.24, 3, 1.34, 1.2
     ),
-    (None, 2, "crf18", "fast"): Pick("span-x2-ch52", 1.0, 86.6, 81.23, 4.36, 3, 1.11),
-    (None, 2, "crf18", "max"): Pick("span-x2-ch52", 1.0, 86.6, 81.23, 4.36, 3, 1.11),
+    (None, 2, "crf18", "fast"): Pick("span-x2-ch52", 1.0, 86.6, 81.23, 4.36, 3, 1.11, 0.0),
+    (None, 2, "crf18", "max"): Pick("span-x2-ch52", 1.0, 86.6, 81.23, 4.36, 3, 1.11, 0.0),
     (None, 2, "crf32", "fast"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 53.0, 45.4, 5.99, 3, 1.84
+        "realesr-animevideov3-x2", 1.0, 52.35, 45.4, 3.9, 3, 1.0, 2.22
     ),
-    (None, 2, "crf32", "max"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 53.0, 45.4, 5.99, 3, 1.84
-    ),
+    (None, 2, "crf32", "max"): Pick("realesr-animevideov3-x2", 1.0, 52.35, 45.4, 3.9, 3, 1.0, 2.22),
     (None, 2, "mpeg2", "fast"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 60.46, 53.09, 4.83, 3, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 60.46, 53.09, 4.83, 3, 1.84, 2.8
     ),
     (None, 2, "mpeg2", "max"): Pick(
-        "realcugan-pro-x2-conservative", 1.0, 60.46, 53.09, 4.83, 3, 1.84
+        "realcugan-pro-x2-conservative", 1.0, 60.46, 53.09, 4.83, 3, 1.84, 2.8
     ),
-    (None, 2, "compressed", "fast"): Pick("span-x2-ch52", 1.0, 67.22, 63.31, 1.65, 6, 1.11),
-    (None, 2, "compressed", "max"): Pick("span-x2-ch52", 1.0, 67.22, 63.31, 1.65, 6, 1.11),
-    (None, 2, None, "fast"): Pick("span-x2-ch52", 1.0, 63.44, 59.91, 1.65, 9, 1.11),
-    (None, 2, None, "max"): Pick("span-x2-ch52", 1.0, 63.44, 59.91, 1.65, 9, 1.11),
-    (None, 4, "crf18", "fast"): Pick("span-x4-ch52", 1.0, 62.22, 46.42, 11.81, 3, 0.71),
-    (None, 4, "crf18", "max"): Pick("span-x4-ch52", 1.0, 62.22, 46.42, 11.81, 3, 0.71),
-    (None, 4, "crf32", "fast"): Pick("realcugan-se-x4-denoise3x", 1.0, 25.32, 11.7, 10.09, 3, 1.22),
-    (None, 4, "crf32", "max"): Pick("realesrgan-x4plus-anime", 1.0, 25.42, 11.7, 11.84, 3, 5.31),
-    (None, 4, "mpeg2", "fast"): Pick("realcugan-se-x4-denoise3x", 1.0, 31.67, 17.17, 10.4, 3, 1.22),
-    (None, 4, "mpeg2", "max"): Pick("realcugan-se-x4-denoise3x", 1.0, 31.67, 17.17, 10.4, 3, 1.22),
-    (None, 4, "compressed", "fast"): Pick("span-kendata-x4", 1.0, 40.71, 29.06, 6.84, 6, 0.62),
-    (None, 4, "compressed", "max"): Pick("span-kendata-x4", 1.0, 40.71, 29.06, 6.84, 6, 0.62),
-    (None, 4, None, "fast"): Pick("span-kendata-x4", 1.0, 36.46, 25.1, 6.84, 9, 0.62),
-    (None, 4, None, "max"): Pick("span-kendata-x4", 1.0, 36.46, 25.1, 6.84, 9, 0.62),
+    (None, 2, "compressed", "fast"): Pick(
+        "realesr-animevideov3-x2", 0.5, 67.72, 63.31, 1.63, 6, 1.0, 3.34
+    ),
+    (None, 2, "compressed", "max"): Pick(
+        "realesr-animevideov3-x2", 0.5, 67.72, 63.31, 1.63, 6, 1.0, 3.34
+    ),
+    (None, 2, None, "fast"): Pick(
+        "realcugan-pro-x2-conservative", 1.0, 65.56, 59.91, 0.16, 9, 1.84, 4.2
+    ),
+    (None, 2, None, "max"): Pick(
+        "realcugan-pro-x2-conservative", 1.0, 65.56, 59.91, 0.16, 9, 1.84, 4.2
+    ),
+    (None, 4, "crf18", "fast"): Pick("span-x4-ch52", 1.0, 62.22, 46.42, 11.81, 3, 0.71, 0.54),
+    (None, 4, "crf18", "max"): Pick("span-x4-ch52", 1.0, 62.22, 46.42, 11.81, 3, 0.71, 0.54),
+    (None, 4, "crf32", "fast"): Pick(
+        "realcugan-se-x4-denoise3x", 1.0, 25.32, 11.7, 10.09, 3, 1.22, 0.19
+    ),
+    (None, 4, "crf32", "max"): Pick(
+        "realesrgan-x4plus-anime", 1.0, 25.42, 11.7, 11.84, 3, 5.31, 0.9
+    ),
+    (None, 4, "mpeg2", "fast"): Pick(
+        "realcugan-se-x4-denoise3x", 1.0, 31.67, 17.17, 10.4, 3, 1.22, 0.55
+    ),
+    (None, 4, "mpeg2", "max"): Pick(
+        "realcugan-se-x4-denoise3x", 1.0, 31.67, 17.17, 10.4, 3, 1.22, 0.55
+    ),
+    (None, 4, "compressed", "fast"): Pick(
+        "span-kendata-x4", 1.0, 40.71, 29.06, 6.84, 6, 0.62, 5.89
+    ),
+    (None, 4, "compressed", "max"): Pick("span-kendata-x4", 1.0, 40.71, 29.06, 6.84, 6, 0.62, 5.89),
+    (None, 4, None, "fast"): Pick(
+        "realcugan-se-x4-conservative", 1.0, 38.2, 25.1, 5.6, 9, 1.34, 6.21
+    ),
+    (None, 4, None, "max"): Pick(
+        "realcugan-se-x4-conservative", 1.0, 38.2, 25.1, 5.6, 9, 1.34, 6.21
+    ),
 }

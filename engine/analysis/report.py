@@ -146,6 +146,7 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
         "whole_file": samples.whole,
         "decode_stopped": samples.stopped,  # None, or "decoding stopped at frame N: reason"
         "blockiness": _median(samples.block),
+        "quantiser": samples.quantiser,  # the encoder's mean QP where the decoder exports it
         "blur": _median(samples.blur),
         "noise": _median(samples.noise),
         "scene_cuts": len(samples.cut_times),

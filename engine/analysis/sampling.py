@@ -13,7 +13,8 @@ What each reports in the frame metadata (PyAV 18 / FFmpeg 8.1): ``lavfi.block``
 ``lavfi.signalstats.{YLOW,YHIGH,SATAVG,UAVG,VAVG,...}``. Each run gets a fresh graph,
 so the seam between two runs is never taken for a scene cut. What the filters do not
 cover is measured here: a noise estimate (Immerkær's Laplacian estimator) and the
-held-frame score of ``vx_engine.video.fingerprint`` (the one dedup uses).
+held-frame score of ``vx_engine.video.fingerprint`` (the one dedup uses). The encoder's own
+quantiser, where the decoder exports it, is read from the first frames (``stream_quantiser``).
 
 A damaged file is measured as far as it decodes: the first decode error ends the sampling
 and ``Samples.stopped`` says where, in the run's words ("decoding stopped at frame N:
@@ -39,6 +40,7 @@ ANALYSERS = (
 NOISE_EVERY = 4  # the noise estimate on every 4th frame: it is the slowest measure
 CONTENT_EVERY = 12  # content statistics (vx_engine.analysis.content) on every 12th frame
 CONTENT_FRAMES = 16  # and on about this many frames of a file read whole
+QUANTISER_FRAMES = 12  # frames from the start whose encoder quantiser is averaged
 
 
 @dataclass
@@ -59,6 +61,41 @@ class Samples:
     whole: bool = False  # every frame was decoded (one run)
     stopped: str | None = None  # "decoding stopped at frame N: reason" on a damaged file
     content: list[dict[str, float]] = field(default_factory=list)  # per measured frame
+    quantiser: dict[str, Any] | None = None  # ``stream_quantiser``'s, None when not exported
+
+
+def stream_quantiser(path: Any, frames: int = QUANTISER_FRAMES) -> dict[str, Any] | None:
+    """The mean quantiser the encoder used on the first ``frames`` frames, as the decoder
+    exports it (FFmpeg's ``export_side_data=venc_params``: H.264 per-macroblock QP, MPEG-2
+    quantiser_scale, VP9 qindex), with the codec whose scale it is in:
+    ``{"codec": "H264", "qp": 24.6, "frames": 12}``. None when the decoder exports none
+    (HEVC, AV1, intra codecs...) or the file does not decode: the caller falls back on
+    image measures. It is the encoder's own step size, so it reads compression damage
+    without guessing it from the picture (``benchmarks/quality_degradation.py``)."""
+    import av
+
+    means: list[float] = []
+    codec = None
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.options = {"export_side_data": "venc_params"}
+            for frame in container.decode(stream):
+                params = next(
+                    (s for s in frame.side_data if s.type.name == "VIDEO_ENC_PARAMS"), None
+                )
+                if params is None:
+                    break  # this decoder exports none: no point decoding on
+                qp_map = np.asarray(params.qp_map())
+                means.append(float(qp_map.mean()) if qp_map.size else float(params.qp))
+                codec = params.codec_type.name
+                if len(means) >= frames:
+                    break
+    except (av.error.FFmpegError, IndexError, ValueError):
+        pass  # advisory: a file that does not decode here is reported by the sampling
+    if not means:
+        return None
+    return {"codec": codec, "qp": round(float(np.mean(means)), 2), "frames": len(means)}
 
 
 def noise_sigma(luma: np.ndarray) -> float:
@@ -204,6 +241,7 @@ def sample_file(reader: Any, samples: int = 8, run_frames: int = 24) -> Samples:
         every = max(1, -(-(expected or 1) // CONTENT_FRAMES))
         _run(info, (frame for _, _, frame in reader.raw_frames()), None, result, 0, every)
         result.stopped = result.stopped or next(iter(reader.warnings), None)
+        result.quantiser = stream_quantiser(reader.path)
         return result
     with av.open(str(reader.path)) as container:
         stream = container.streams.video[0]
@@ -230,4 +268,5 @@ def sample_file(reader: Any, samples: int = 8, run_frames: int = 24) -> Samples:
                 )
             if result.stopped:
                 break
+    result.quantiser = stream_quantiser(reader.path)
     return result
