@@ -75,7 +75,8 @@ def artifact_paths(desc: ModelDescriptor, precision: str, opset: int, weights: P
 
 
 def validation_inputs(desc: ModelDescriptor) -> list[np.ndarray]:
-    """A real frame (two consecutive ones for VFI) from the pinned sample clip, NCHW [0,1]."""
+    """A real frame (two consecutive ones for VFI, three for a recurrent model) from the
+    pinned sample clip, NCHW [0,1]."""
     from vx_engine.samples import sample_video
     from vx_engine.video import VideoReader
 
@@ -84,8 +85,10 @@ def validation_inputs(desc: ModelDescriptor) -> list[np.ndarray]:
         for decoded in reader:
             if decoded.index >= 40:  # skip the fade-in: textured content
                 frames.append(decoded.rgb)
-            if len(frames) == 2:
+            if len(frames) == (3 if desc.recurrent else 2):
                 break
+    if desc.recurrent:  # three consecutive crops: previous, current, next
+        return [f[None, :, 300:364, 560:656].copy() for f in frames]
     if desc.kind == "sr":
         # a textured 64x96 crop keeps x4plus validation to seconds on 2 cores
         return [frames[0][None, :, 300:364, 560:656].copy()]

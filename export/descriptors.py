@@ -44,6 +44,17 @@ class TilingPolicy:
 
 
 @dataclass(frozen=True)
+class StateIO:
+    """One tensor of a recurrent model's state: fed back from an output to an input on
+    the next frame, zero at a sequence start (a scene cut, a chunk start)."""
+
+    input: str  # the input that reads it
+    output: str  # the output that gives it (the model's own image output, for its feedback)
+    channels: int
+    scale: int = 1  # its H, W = the (padded) input's × scale
+
+
+@dataclass(frozen=True)
 class ModelIO:
     """A model's calling convention, as every artifact, runner and stage sees it.
 
@@ -55,6 +66,10 @@ class ModelIO:
     timestep: str | None = None  # the N×1×H×W timestep input, when the model takes one
     size_multiple: int = 1  # input H and W must be multiples of this (the stages pad)
     scale: int = 1  # output H, W = input H, W × scale
+    # a recurrent model's state (AnimeSR): inputs fed from its outputs frame to frame
+    state: tuple[StateIO, ...] = ()
+    # a recurrent model's source frames either side of ``input`` (previous, next)
+    neighbours: tuple[str, ...] = ()
 
     @property
     def input_names(self) -> list[str]:
@@ -62,7 +77,19 @@ class ModelIO:
 
     @property
     def image_inputs(self) -> list[str]:
-        return [name for name, _ in self.inputs if name != self.timestep]
+        """The source images it reads: no timestep, no state."""
+        skip = {self.timestep, *(s.input for s in self.state)}
+        return [name for name, _ in self.inputs if name not in skip]
+
+    @property
+    def outputs(self) -> list[str]:
+        """``output`` first, then each state output that is not ``output`` itself."""
+        extra = [s.output for s in self.state if s.output != self.output]
+        return [self.output, *dict.fromkeys(extra)]
+
+    def input_scale(self, name: str) -> int:
+        """An input's H, W over the (padded) source frame's: 1 but for upscaled state."""
+        return next((s.scale for s in self.state if s.input == name), 1)
 
     def channels(self, name: str) -> int:
         return dict(self.inputs)[name]
@@ -74,6 +101,8 @@ class ModelIO:
 
 SR_INPUTS = (("input", 3),)
 VFI_INPUTS = (("img0", 3), ("img1", 3))
+RECURRENT_NEIGHBOURS = ("previous", "next")
+RECURRENT_SR_INPUTS = (("previous", 3), ("input", 3), ("next", 3))
 
 
 @dataclass(frozen=True)
@@ -100,9 +129,25 @@ class ModelDescriptor:
     # stage's working size. Artifacts are exported per scale
     # (``vx_engine.export.families.rife.with_flow_scale``).
     flow_scale: float = 1.0
+    # a recurrent SR model's state (AnimeSR), carried frame to frame by the stage; it
+    # also reads the source frames either side (``RECURRENT_SR_INPUTS``)
+    state: tuple[StateIO, ...] = ()
+
+    @property
+    def recurrent(self) -> bool:
+        return bool(self.state)
 
     @property
     def io(self) -> ModelIO:
+        if self.kind == "sr" and self.state:
+            inputs = RECURRENT_SR_INPUTS + tuple((s.input, s.channels) for s in self.state)
+            return ModelIO(
+                inputs,
+                size_multiple=self.size_multiple,
+                scale=self.scale,
+                state=self.state,
+                neighbours=RECURRENT_NEIGHBOURS,
+            )
         if self.kind == "sr":
             return ModelIO(SR_INPUTS, size_multiple=self.size_multiple, scale=self.scale)
         if self.has_timestep_input:

@@ -54,8 +54,11 @@ class _Fp16Graph:
                 # a copy: the caller's fp32 module is still the validation reference
                 self.inner = copy.deepcopy(inner).half()
 
-            def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-                return self.inner(*(t.half() for t in inputs)).float()
+            def forward(self, *inputs: torch.Tensor):
+                result = self.inner(*(t.half() for t in inputs))
+                if isinstance(result, tuple):  # a recurrent model's output and state
+                    return tuple(t.float() for t in result)
+                return result.float()
 
         return Fp16(module).eval()
 
@@ -81,10 +84,13 @@ def export_onnx(
 ) -> None:
     import torch
 
-    inputs, outputs = desc.io.input_names, [desc.io.output]
+    io = desc.io
+    inputs, outputs = io.input_names, io.outputs
     graph_module = _Fp16Graph.wrap(module) if precision == "fp16" else module
     dims = {0: "batch", 2: "height", 3: "width"}
     dynamic_axes = {name: dims for name in inputs + outputs}
+    if io.state:  # state and output at other sizes than the frames: each its own dims
+        dynamic_axes = {n: {0: "batch", 2: f"{n}_height", 3: f"{n}_width"} for n in dynamic_axes}
     if desc.io.timestep is not None:
         dynamic_axes[desc.io.timestep] = {0: "batch", 2: "t_height", 3: "t_width"}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,8 +101,10 @@ def export_onnx(
     # also proves no trace-time shape was baked into the graph.
     # (Real-CUGAN reflect-pads ~20 px, so its corner is desc.min_input_size)
     trace_size = max(8 if desc.kind == "sr" else max(32, desc.size_multiple), desc.min_input_size)
+    crops = [trace_size * io.input_scale(name) for name in inputs]  # upscaled state: more
     trace = tuple(
-        torch.from_numpy(np.ascontiguousarray(a[:, :, :trace_size, :trace_size])) for a in sample
+        torch.from_numpy(np.ascontiguousarray(a[:, :, :crop, :crop]))
+        for a, crop in zip(sample, crops, strict=True)
     )
     with torch.no_grad(), warnings.catch_warnings():
         _hide_exporter_chatter()
@@ -117,13 +125,31 @@ def export_onnx(
     os.replace(partial, path)
 
 
+def recurrent_sample(module, frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Three consecutive frames -> a recurrent model's feeds for the middle one, with the
+    state its first step left (not zeros, so validation exercises the state's path)."""
+    import torch
+
+    first, second, third = (torch.from_numpy(f) for f in frames)
+    height, width = first.shape[2:]
+    scale = module.net.netscale
+    zeros_out = torch.zeros((1, 3, height * scale, width * scale))
+    zeros_state = torch.zeros((1, module.net.num_feat, height, width))
+    with torch.no_grad():
+        output, state = module(first, first, second, zeros_out, zeros_state)
+    return [*frames, output.numpy(), state.numpy()]
+
+
 def validate_onnx(path: Path, module, sample: list[np.ndarray], names: list[str]) -> dict:
     """ONNX Runtime (CPU) against the fp32 PyTorch model on the same real input."""
     import onnxruntime as ort
     import torch
 
     with torch.no_grad():
-        expected = module(*(torch.from_numpy(a) for a in sample)).numpy()
+        expected = module(*(torch.from_numpy(a) for a in sample))
+    if isinstance(expected, tuple):  # a recurrent model: its image output is compared
+        expected = expected[0]
+    expected = expected.numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     actual = session.run(None, dict(zip(names, sample, strict=True)))[0]
     if actual.shape != expected.shape:
@@ -189,6 +215,8 @@ def _build_onnx(
     log(f"build: {desc.name} {options.precision} opset {options.opset}: loading weights")
     module = load_torch_model(desc, options.weights)
     sample = validation_inputs(desc)
+    if desc.recurrent:
+        sample = recurrent_sample(module, sample)
     log(f"build: exporting {onnx_path.name}")
     export_onnx(module, desc, options.precision, options.opset, onnx_path, sample)
     names = desc.io.input_names
@@ -210,7 +238,7 @@ def _build_onnx(
         "io_dtype": "float32",
         "opset": options.opset,
         "inputs": names,
-        "outputs": [desc.io.output],
+        "outputs": desc.io.outputs,
         "size_multiple": desc.size_multiple,
         "flow_scale": desc.flow_scale,
         "onnx_sha256": sha256_file(onnx_path),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from vx_engine.errors import UnknownModelError
 from vx_engine.export.descriptors import ModelDescriptor
-from vx_engine.export.families import realcugan, realesrgan, realsr, rife, span
+from vx_engine.export.families import animesr, realcugan, realesrgan, realsr, rife, span
 
 MODELS: dict[str, ModelDescriptor] = {
     desc.name: desc
@@ -20,6 +20,7 @@ MODELS: dict[str, ModelDescriptor] = {
         *realcugan.MODELS,
         *span.MODELS,
         *realsr.MODELS,
+        *animesr.MODELS,
     )
 }
 

@@ -123,6 +123,27 @@ def _load_ncnn(param_path: Path, bin_path: Path, net: nn.Module, desc: ModelDesc
         )
 
 
+def load_recurrent_model(desc: ModelDescriptor, weights_path: Path | None = None) -> nn.Module:
+    """A recurrent SR model (AnimeSR) as one step with explicit state, fp32, eval mode:
+    the pinned ``.pth`` (or the user's, same keys) in the reference's own layout."""
+    from vx_engine.export.arch.animesr import AnimeSRStep
+
+    net = build_arch(desc.arch, dict(desc.arch_options))
+    path = Path(weights_path) if weights_path is not None else fetch_weights(desc)["state_dict"]
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a non-checkpoint file
+        raise WeightsError(f"cannot read {path} as a PyTorch checkpoint: {error}") from None
+    load_fitting(
+        net,
+        _official_state_dict(loaded, path),
+        path,
+        f"{desc.name} ({desc.arch})",
+        "pass an AnimeSR .pth (AnimeSR_v1.pth or AnimeSR_v2.pth), or omit --sr-weights",
+    )
+    return AnimeSRStep(net).float().eval()
+
+
 def load_sr_model(desc: ModelDescriptor, weights_path: Path | None = None) -> SRModel:
     """``desc``'s network in eval mode, fp32, with real weights.
 
@@ -134,6 +155,8 @@ def load_sr_model(desc: ModelDescriptor, weights_path: Path | None = None) -> SR
             f"{desc.name} is a {desc.kind} model, not super-resolution; "
             "pick an SR model such as realesr-animevideov3-x2"
         )
+    if desc.recurrent:
+        return load_recurrent_model(desc, weights_path)
     net = build_arch(desc.arch, dict(desc.arch_options))
     if weights_path is None:
         paths = fetch_weights(desc)

@@ -61,6 +61,11 @@ def _moving_pair() -> list[np.ndarray]:
 
 def _input_sets(desc: ModelDescriptor) -> list[list[np.ndarray]]:
     sets = [validation_inputs(desc)]
+    if desc.recurrent:  # three frames -> the middle one's feeds, with a real (nonzero) state
+        from vx_engine.export.artifacts import load_torch_model
+        from vx_engine.export.onnx_export import recurrent_sample
+
+        sets = [recurrent_sample(load_torch_model(desc), sets[0])]
     if desc.kind == "vfi":
         pair = _moving_pair()
         if desc.has_timestep_input:

@@ -92,15 +92,20 @@ class TorchRunner(RunnerBase):
         import torch
 
         self.require_active()
-        names = argument_order(list(feeds))
+        io = self.spec.io
+        # a model with state (AnimeSR) takes its inputs and gives its outputs in its io's order
+        recurrent = io is not None and bool(io.state) and set(io.input_names) == set(feeds)
+        names = io.input_names if recurrent else argument_order(list(feeds))
         with torch.inference_mode():
             result = self.module(*(self._prepare(feeds[n]) for n in names))
-        if isinstance(result, (tuple, list)):
-            result = result[0]
-        result = result.float().contiguous()
-        if isinstance(feeds[names[0]], np.ndarray):  # numpy in, numpy out (CPU pipelines)
-            result = result.cpu().numpy()
-        return {"output": result}
+        results = list(result) if isinstance(result, (tuple, list)) else [result]
+        output_names = io.outputs if recurrent else ["output"]
+        host = isinstance(feeds[names[0]], np.ndarray)  # numpy in, numpy out (CPU pipelines)
+        outputs = {}
+        for name, value in zip(output_names, results, strict=False):
+            value = value.float().contiguous()
+            outputs[name] = value.cpu().numpy() if host else value
+        return outputs
 
     def deactivate_impl(self) -> None:
         self.module = None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from vx_engine.errors import ExportError
+from vx_engine.export.arch.animesr import MSRSWVSR
 from vx_engine.export.arch.cugan import RealCUGAN
 from vx_engine.export.arch.ifnet_hdv3 import IFNetHDv3
 from vx_engine.export.arch.ifnet_v4 import IFNetV4
@@ -22,6 +23,7 @@ ARCHS: dict[str, Callable[..., nn.Module]] = {
     "ifnet-v4": IFNetV4,
     "cugan": RealCUGAN,
     "span": SPAN,
+    "animesr": MSRSWVSR,
 }
 
 

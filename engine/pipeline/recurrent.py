@@ -1,0 +1,149 @@
+"""Recurrent super-resolution (AnimeSR) as a temporal filter: state carried frame to frame,
+one source frame read ahead.
+
+Each step feeds the model the previous, current and next source frames, its own previous
+output and its hidden state (the descriptor's ``ModelIO.state``), and keeps what it gives
+back for the next frame. The state starts at zero, as the reference's does, at the start
+of the sequence, at every scene cut and at every chunk start (a chunk runs on fresh
+stages); across a cut the neighbour on the other side is replaced by the frame itself, as
+the reference does at a clip's ends, so no output carries content from the other shot.
+
+Frames are replicate-padded to the model's multiple (the reference pads so) and the
+output cropped back; the whole frame runs at once, since the state belongs to the frame
+(``vx_engine.memory`` counts it). On a device the cut flag stays there: the state is
+chosen with ``ops.select``, never read back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vx_engine.backends.base import Runner
+from vx_engine.errors import OptionsError
+from vx_engine.export.descriptors import ModelDescriptor, ModelIO
+from vx_engine.pipeline.ops import FrameOps
+from vx_engine.pipeline.stage_kinds import StageKind
+
+# Backends whose runners bind one output ahead of time (TensorRT's and ORT-CUDA's I/O
+# binding): a recurrent model's state outputs need the others. NOT RUN: no GPU here.
+STATELESS_BACKENDS = ("tensorrt", "ort-cuda")
+
+
+def check_recurrent(options: Any, sr: ModelDescriptor | None, ai_strength: float) -> None:
+    """OptionsError (one line) for what a recurrent SR model cannot be combined with:
+    tiles (its state belongs to the whole frame), a per-frame ``--ai-strength`` blend,
+    and ``--order vfi-first`` (it reads the source frames either side)."""
+    if sr is None or not sr.recurrent:
+        return
+    if options.tile:
+        raise OptionsError(
+            f"--sr {sr.name} runs whole frames (its recurrent state belongs to the frame); "
+            "drop --tile"
+        )
+    if ai_strength < 1:
+        raise OptionsError(
+            f"--ai-strength blends frame by frame; --sr {sr.name} feeds its own output back "
+            "from frame to frame, so it runs at full strength: drop --ai-strength"
+        )
+    if options.order == "vfi-first":
+        raise OptionsError(
+            f"--sr {sr.name} reads the source frames either side of each frame, so it runs "
+            "before interpolation: drop --order vfi-first"
+        )
+
+
+def recurrent_settings(options: Any, sr: ModelDescriptor | None, backend: str) -> tuple[str, str]:
+    """(backend, order) for a run of ``sr``: a recurrent model runs before interpolation,
+    on a backend that feeds its state back (``auto`` on an NVIDIA GPU: torch-cuda, NOT
+    RUN); a stateless backend named on the command line is refused."""
+    if sr is None or not sr.recurrent:
+        return backend, options.order
+    if backend in STATELESS_BACKENDS:
+        if options.backend.strip().lower() != "auto":
+            raise OptionsError(
+                f"--sr {sr.name} carries its state frame to frame, which --backend {backend} "
+                "does not run; use --backend torch-cuda, openvino, ort-cpu or torch-cpu"
+            )
+        backend = "torch-cuda"
+    return backend, "sr-first"
+
+
+def edge_padded(frame: Any, multiple: int) -> Any:
+    """``frame`` (C×H×W, NumPy or torch) with its last row and column repeated up to
+    ``multiple``: indexing, so the same code serves both frame types."""
+    height, width = frame.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h:
+        frame = frame[:, list(range(height)) + [height - 1] * pad_h]
+    if pad_w:
+        frame = frame[:, :, list(range(width)) + [width - 1] * pad_w]
+    return frame
+
+
+class RecurrentSR:
+    """A recurrent SR model through any runner (``TEMPORAL_FILTER``)."""
+
+    kind = StageKind.TEMPORAL_FILTER
+
+    def __init__(self, runner: Runner, io: ModelIO, ops: FrameOps, scene_threshold: float) -> None:
+        if not io.state or len(io.neighbours) != 2:
+            raise ValueError("RecurrentSR runs models with state and two neighbour frames")
+        self.runner, self.io, self.ops = runner, io, ops
+        self.threshold = scene_threshold
+        self.steps = 0  # inferences run
+        before, after = io.neighbours
+        self._names = (before, next(n for n in io.image_inputs if n not in io.neighbours), after)
+        self.reset()
+
+    def reset(self) -> None:
+        self._previous: Any = None  # the previous source frame, padded
+        self._luma: Any = None  # the current frame's scene luma, computed as its look-ahead
+        self._state: dict[str, Any] = {}  # state input name -> what feeds it next
+        self._zeros: dict[str, Any] = {}  # state input name -> its zero start
+        self._zeros_size: tuple[int, ...] | None = None
+        self._previous_luma: Any = None
+
+    def _start_state(self, padded: Any) -> dict[str, Any]:
+        """The zero state for frames of ``padded``'s size (made once per size)."""
+        size = tuple(padded.shape[1:])
+        if self._zeros_size != size:
+            height, width = size
+            self._zeros = {
+                s.input: self.ops.full(
+                    (1, s.channels, height * s.scale, width * s.scale), 0.0, like=padded
+                )
+                for s in self.io.state
+            }
+            self._zeros_size = size
+        return dict(self._zeros)
+
+    def _cut(self, luma_a: Any, luma_b: Any) -> Any:
+        return self.ops.cut_flag(luma_a, luma_b, self.threshold)
+
+    def process(self, frame: Any, ahead: Any | None) -> Any:
+        ops, io = self.ops, self.io
+        height, width = frame.shape[1:]
+        current = edge_padded(frame, io.size_multiple)
+        luma = self._luma if self._luma is not None else ops.luma(frame)
+        if self._previous is None:  # a sequence start: the frame is its own previous
+            previous, state = current, self._start_state(current)
+        else:
+            cut = self._cut(self._previous_luma, luma)
+            zeros = self._start_state(current)
+            previous = ops.select(cut, current, self._previous)
+            state = {name: ops.select(cut, zeros[name], self._state[name]) for name in zeros}
+        following, self._luma = current, None
+        if ahead is not None:
+            ahead_luma = ops.luma(ahead)
+            following = ops.select(
+                self._cut(luma, ahead_luma), current, edge_padded(ahead, io.size_multiple)
+            )
+            self._luma = ahead_luma
+        before, middle, after = self._names
+        feeds = {before: previous[None], middle: current[None], after: following[None], **state}
+        outputs = {name: ops.adopt(value) for name, value in self.runner.infer(feeds).items()}
+        self.steps += 1
+        self._state = {s.input: outputs[s.output] for s in io.state}
+        self._previous, self._previous_luma = current, luma
+        scale = io.scale
+        return ops.clip01(outputs[io.output][0, :, : height * scale, : width * scale])
