@@ -110,6 +110,9 @@ class RunOptions:
     # model output × s + lanczos × (1 - s); 0 loads no model; "auto": the quality table's
     # strength with --sr auto, else 1
     ai_strength: float | str = "auto"
+    # the temporal stabilizer after SR (vx_engine.pipeline.stabilize): "off", "auto" (the
+    # measured table, vx_engine.stabilize_choice) or a strength in (0, 1]
+    stabilize: float | str = "off"
     quality: str = "fast"  # --sr auto: "fast" (at most 3x the reference's time) or "max"
     # held frames (animation on twos/threes): off | exact | auto | smooth (vx_engine.pipeline.dedup)
     dedup: Literal["off", "exact", "auto", "smooth"] = "auto"
@@ -124,6 +127,9 @@ class RunOptions:
     # VX_MEMORY_LIMIT_MB (a server shared with other work), None = no cap
     memory_limit_mb: float | None = field(default_factory=memory_limit_setting)
     chunks: ChunkOptions | None = None  # None = one pass
+    # an HLS stream of the output in this folder, growing as chunks are appended
+    # (vx_engine.distributed.live); None = none
+    live: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ class RunSummary:
     dedup: str = "off"
     order: str = ""  # the stage order that ran: "sr-first" or "vfi-first"
     sr_choice: str = ""  # what --sr auto chose and why ("" with an explicit --sr)
+    stabilize: str = ""  # the stabilizer that ran and why ("" when off as asked)
     vfi_scale: float | None = None  # RIFE's flow scale (None without interpolation)
     memory_estimate_mb: int | None = None  # the estimated peak host memory
     # chunked runs: how many, reused from an interrupted run, retried after a failure,
@@ -169,3 +176,6 @@ class RunSummary:
     workers: int = 0
     frames_processed: int | None = None
     assembly: str = ""
+    # per chunk, the frames decoded beyond its own: its context and what its seek to the
+    # keyframe before it decoded and dropped (vx_engine.distributed.boundaries)
+    chunk_extra_frames: tuple[int, ...] = ()
