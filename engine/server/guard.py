@@ -4,14 +4,19 @@ It runs before any route, so nothing of a refused request's body is read: a 200 
 body without the token costs the server one header parse. In order:
 Host allowlist (DNS rebinding) -> cross-site refusal for POST/DELETE -> token on /api
 -> a byte cap on every body (64 KiB of JSON; the upload limit on ``POST /api/jobs``)
--> security headers on every response.
+-> security headers on every response -> no path of this machine in a JSON body or an
+SSE event (``PathScrubber``: the one place where every message leaves the server, so an
+engine or FFmpeg error that names a file cannot carry the server's folders out).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import os
+import re
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -34,6 +39,12 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
+
+SCRUBBED_TYPES = (b"application/json", b"text/event-stream")
+ROUTE_ROOTS = frozenset({"api", "static", "docs", "openapi.json"})  # URLs, not files
+# when the root folder cannot be listed: the usual first folders of a path
+USUAL_ROOTS = ("home", "tmp", "var", "usr", "opt", "root", "srv", "mnt", "media", "data", "work")
+PATH_STOP = rb"\s\"'\\,;:()\[\]<>"  # what ends a path inside a message
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -58,6 +69,79 @@ def allowed_hosts(bind_host: str, port: int | None, extra: Iterable[str] = ()) -
     return frozenset(names | with_port)
 
 
+class PathScrubber:
+    """Removes this machine's paths from outgoing text: the data folder becomes "the data
+    folder", any other absolute path (one whose first folder exists under ``/``) its last
+    name after "…/". URL paths such as ``/api/jobs`` are left as they are."""
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        forms = set()
+        if data_dir is not None:
+            for form in (os.path.realpath(data_dir), os.path.abspath(data_dir), str(data_dir)):
+                if os.sep in form:  # a bare relative name ("data") would match plain words
+                    forms |= {form, json.dumps(form)[1:-1]}  # as written, and JSON-escaped
+        self.data_forms = sorted((f.encode() for f in forms), key=len, reverse=True)
+        try:
+            roots = set(os.listdir("/")) - ROUTE_ROOTS
+        except OSError:
+            roots = set(USUAL_ROOTS)
+        names = b"|".join(re.escape(r.encode()) for r in sorted(roots, key=len, reverse=True))
+        self.pattern = re.compile(
+            rb"(?<![\w.~/-])/(?:"
+            + names
+            + rb")(?=/|["
+            + PATH_STOP
+            + rb"]|$)[^"
+            + PATH_STOP
+            + rb"]*"
+        )
+
+    def __call__(self, text: bytes) -> bytes:
+        for form in self.data_forms:
+            text = text.replace(form, b"the data folder")
+        return self.pattern.sub(_last_name, text)
+
+
+def _last_name(match: re.Match[bytes]) -> bytes:
+    name = match.group(0).rstrip(b"/").rsplit(b"/", 1)[-1]
+    return "…/".encode() + name
+
+
+class _ScrubbedSend:
+    """``send`` with JSON bodies and SSE events scrubbed: a JSON body is held until it is
+    complete (its Content-Length changes), an event stream is scrubbed event by event."""
+
+    def __init__(self, send: Send, scrub: PathScrubber) -> None:
+        self.send, self.scrub = send, scrub
+        self.start: Message | None = None  # a JSON response's start, held for its length
+        self.streaming = False  # an SSE response: bodies go out as they come
+        self.held = bytearray()
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = dict(message.get("headers", []))
+            kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if kind == b"application/json" and b"content-encoding" not in headers:
+                self.start = message
+                return
+            self.streaming = kind in SCRUBBED_TYPES and b"content-encoding" not in headers
+        elif message["type"] == "http.response.body" and self.start is not None:
+            self.held += message.get("body", b"")
+            if message.get("more_body", False):
+                return
+            body = self.scrub(bytes(self.held))
+            length = str(len(body)).encode()
+            headers = [
+                (k, length if k == b"content-length" else v) for k, v in self.start["headers"]
+            ]
+            await self.send({**self.start, "headers": headers})
+            self.start = None
+            message = {**message, "body": body}
+        elif message["type"] == "http.response.body" and self.streaming:
+            message = {**message, "body": self.scrub(message.get("body", b""))}
+        await self.send(message)
+
+
 def _origin_host(origin: str) -> str | None:
     scheme, sep, rest = origin.partition("://")
     return rest.split("/", 1)[0].lower() if sep and scheme in ("http", "https") else None
@@ -73,8 +157,10 @@ class Guard:
         hosts: frozenset[str] | None,
         max_upload_bytes: int,
         form_overhead: int,
+        data_dir: Path | None = None,
     ) -> None:
         self.app = app
+        self.scrub = PathScrubber(data_dir)
         self.token = None if token is None else token.encode("utf-8")
         self.hosts = hosts  # None: any Host (a token guards the API)
         self.max_upload_bytes = max_upload_bytes  # the video's limit, as --max-upload-mb says
@@ -110,6 +196,7 @@ class Guard:
 
         started = False
         csp = DOCS_CSP if path == "/docs" else PAGE_CSP
+        scrubbed_send = _ScrubbedSend(send, self.scrub)
 
         async def secured_send(message: Message) -> None:
             nonlocal started
@@ -117,7 +204,7 @@ class Guard:
                 started = True
                 extra = [*SECURITY_HEADERS, (b"content-security-policy", csp.encode())]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
+            await scrubbed_send(message)
 
         try:
             await self.app(scope, counted_receive, secured_send)

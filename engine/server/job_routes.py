@@ -27,7 +27,6 @@ from vx_engine.server.context import ServerContext, body_options, context_of, wa
 from vx_engine.server.docs import UPLOAD_SCHEMA
 from vx_engine.server.job_settings import (
     JobSettings,
-    parse_settings,
     parse_upload_options,
     public_video_info,
     settings_from,
@@ -78,7 +77,8 @@ async def create_job(request: Request) -> dict[str, Any]:
     upload_path = server.store.new_upload_path()
     try:
         received = await _receive_within_disk_limit(request, server, upload_path)
-        settings, start = parse_upload_options(received.options_json)
+        # parsed once, as the options part arrived; no part: the defaults
+        settings, start = received.options or parse_upload_options(None)
         await server.check_limits(upload_path, settings)
         public = await _probe_upload(upload_path, settings)
         if not start:  # a ready job shows what the probe found before anything runs
@@ -113,7 +113,7 @@ async def _receive_within_disk_limit(
             request,
             upload_path,
             server.max_upload_bytes,
-            check_options=parse_settings,
+            parse_options=parse_upload_options,
             disk_left=server.max_disk_bytes - used,
         )
     except DiskFull:

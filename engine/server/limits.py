@@ -19,7 +19,9 @@ from vx_engine.geometry import output_size
 from vx_engine.options import MAX_HEIGHT, MAX_WIDTH
 from vx_engine.run_flags import MAX_FPS
 from vx_engine.server.job_settings import JobSettings
+from vx_engine.server.upload_formats import refusal
 from vx_engine.sr_choice import AUTO, table_scale
+from vx_engine.video.source import UPLOAD_OPEN_OPTIONS
 
 UHD_PIXELS = 3840 * 2160
 SR_BYTES_PER_PIXEL = 3 * 4 * 3  # float32 RGB, the SR output plus the resize's input and output
@@ -75,12 +77,12 @@ def _memory_bytes() -> int:
 def read_header(path: Path) -> Header:
     """The first video stream's size, rate and length from the container header; decodes nothing.
 
-    Raises LimitError(415) when the file is not a container with a video stream."""
+    Raises LimitError(415) when the file is not a container with a video stream, or one
+    outside the upload allow-list (naming what FFmpeg found)."""
     import av
 
     try:
-        # skip_frame=all: avformat_find_stream_info would otherwise decode a frame per stream
-        with av.open(str(path), stream_options=[{"skip_frame": "all", "threads": "1"}] * 16) as c:
+        with _open_header(path) as c:
             if not c.streams.video:
                 raise LimitError("the upload has no video stream; send a video file", 415)
             stream = c.streams.video[0]
@@ -94,7 +96,8 @@ def read_header(path: Path) -> Header:
             frames = stream.frames or None
     except (av.error.FFmpegError, OSError):
         raise LimitError(
-            "the upload is not a readable video; send a file such as .mp4 or .mkv", 415
+            refusal(path) or "the upload is not a readable video; send a file such as .mp4 or .mkv",
+            415,
         ) from None
     if not width or not height:
         raise LimitError("the upload's video stream has no frame size in its header", 415)
@@ -102,6 +105,17 @@ def read_header(path: Path) -> Header:
     if frames is None and fps and duration:
         frames = math.ceil(duration * fps)
     return Header(width, height, fps, frames, duration)
+
+
+def _open_header(path: Path):  # -> av.container.InputContainer
+    import av
+
+    # skip_frame=all: avformat_find_stream_info would otherwise decode a frame per stream
+    skip_all = [{"skip_frame": "all", "threads": "1"}] * 16
+    try:
+        return av.open(str(path), container_options=UPLOAD_OPEN_OPTIONS, stream_options=skip_all)
+    except ValueError:  # MPEG-PS: no streams before find_stream_info, so no options for them
+        return av.open(str(path), container_options=UPLOAD_OPEN_OPTIONS)
 
 
 def _sr_scale(settings: JobSettings) -> int:
@@ -156,18 +170,21 @@ def check_job(settings: JobSettings, header: Header, limits: JobLimits) -> None:
             f"{limits.max_duration_s:.0f} s (--max-duration-s); send a shorter clip"
         )
     in_fps = header.fps or Fraction(25)
+    # NAME:field deinterlacing makes a frame of every field, as the plan's frame_fps
+    per_frame = Fraction(2 if settings.deinterlace.endswith(":field") else 1)
     if settings.fps is not None:
         out_fps, multiple = Fraction(settings.fps), Fraction(settings.fps) / in_fps
     elif settings.vfi or settings.interp:
-        multiple = Fraction(settings.interp or 2)
+        multiple = per_frame * (settings.interp or 2)
         out_fps = in_fps * multiple
     else:
-        out_fps, multiple = in_fps, Fraction(1)
+        out_fps, multiple = in_fps * per_frame, per_frame
     if out_fps > limits.max_fps:
+        field_note = f", --deinterlace {settings.deinterlace}" if per_frame > 1 else ""
         raise LimitError(
             f"the output rate would be {float(out_fps):.6g} fps ({float(in_fps):.6g} fps input"
-            f" x {float(multiple):.4g}), over the output rate limit of {limits.max_fps:g} fps;"
-            " ask for a lower fps or interp",
+            f" x {float(multiple):.4g}{field_note}), over the output rate limit of"
+            f" {limits.max_fps:g} fps; ask for a lower fps or interp",
             422,
         )
     if header.frame_count is not None:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
@@ -33,7 +33,7 @@ FILE_FIELD, OPTIONS_FIELD = "file", "options"
 class ReceivedUpload:
     file_name: str = ""  # the client's name, for display only
     file_size: int = 0
-    options_json: str | None = None
+    options: Any = None  # what ``parse_options`` made of the options part, once it came
     seen_file: bool = False
     seen_options: bool = False
     parts: int = 0
@@ -64,18 +64,18 @@ async def receive_upload(
     request: Request,
     destination: Path,
     max_bytes: int,
-    check_options: Callable[[str], None],
+    parse_options: Callable[[str], Any],
     disk_left: int | None = None,
 ) -> ReceivedUpload:
-    """Write the ``file`` part to ``destination`` and return the ``options`` text.
+    """Write the ``file`` part to ``destination``; the ``options`` part parsed.
 
-    ``check_options`` runs as soon as the options part is complete, so a bad
+    ``parse_options`` runs (once) as soon as the options part is complete, so a bad
     option fails before a large file that follows it is streamed to disk.
     Raises HTTPException (400/413/415/422), or DiskFull once the body passes
     ``disk_left`` bytes; the caller deletes ``destination``.
     """
     boundary = _boundary_of(request, max_bytes)
-    form = _FormReader(destination, max_bytes, check_options)
+    form = _FormReader(destination, max_bytes, parse_options)
     parser = MultipartParser(boundary, callbacks=form.callbacks())
     try:
         await _feed_body(request, parser, max_bytes, disk_left)
@@ -137,14 +137,14 @@ async def _feed_body(
 
 class _FormReader:
     """python-multipart's callbacks: at most two known parts with bounded headers, the
-    file part streamed to ``destination``, the options part checked once complete."""
+    file part streamed to ``destination``, the options part parsed once complete."""
 
     def __init__(
-        self, destination: Path, max_bytes: int, check_options: Callable[[str], None]
+        self, destination: Path, max_bytes: int, parse_options: Callable[[str], Any]
     ) -> None:
         self.destination = destination
         self.max_bytes = max_bytes
-        self.check_options = check_options
+        self.parse_options = parse_options
         self.received = ReceivedUpload()
         self.part = _PartState()
         self.sink: BinaryIO | None = None  # the open destination, while the file part streams
@@ -232,5 +232,5 @@ class _FormReader:
         if self.part.name == FILE_FIELD:
             self.close()
         elif self.part.name == OPTIONS_FIELD:
-            self.received.options_json = self.part.options_buffer.decode("utf-8", "replace")
-            self.check_options(self.received.options_json)
+            text = self.part.options_buffer.decode("utf-8", "replace")
+            self.received.options = self.parse_options(text)

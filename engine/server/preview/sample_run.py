@@ -25,7 +25,9 @@ log = logging.getLogger("vx-engine.server")
 def _first_frame_at(path: Path, start_s: float, tolerance_s: float):  # -> PIL.Image.Image
     import av
 
-    with av.open(str(path)) as container:
+    from vx_engine.video.source import UPLOAD_OPEN_OPTIONS
+
+    with av.open(str(path), container_options=UPLOAD_OPEN_OPTIONS) as container:
         stream = container.streams.video[0]
         for frame in container.decode(stream):
             if frame.time is None or frame.time >= start_s - tolerance_s:
