@@ -205,6 +205,8 @@ def test_the_scrubber_leaves_urls_and_takes_paths(tmp_path: Path) -> None:
         "could not measure: 'the data folder/uploads/1.part'; model …/x.onnx; see /api/jobs/1"
     )
     assert _server_paths(clean, data) == []
+    image = b'{"before": "data:image/png;base64,iVBO+/usr/b9=", "at": "/tmp"}'
+    assert scrub(image) == image.replace(b"/tmp", "…/tmp".encode())  # base64 untouched
 
 
 def test_field_deinterlacing_is_priced_at_the_plans_rate() -> None:

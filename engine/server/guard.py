@@ -87,7 +87,7 @@ class PathScrubber:
             roots = set(USUAL_ROOTS)
         names = b"|".join(re.escape(r.encode()) for r in sorted(roots, key=len, reverse=True))
         self.pattern = re.compile(
-            rb"(?<![\w.~/-])/(?:"
+            rb"(?<![\w.~/+=-])/(?:"  # not inside a URL, a word or base64 data
             + names
             + rb")(?=/|["
             + PATH_STOP
