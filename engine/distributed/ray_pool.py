@@ -1,148 +1,57 @@
-"""Chunks on Ray actors: each loads its models once and runs many chunks.
+"""Chunks on Ray actors (the driver's side): the pool, retries, lost nodes, segments verified into the work directory.
+
+The actors themselves are in ``vx_engine.distributed.ray_worker``: each loads its models
+once and runs many chunks.
 
 ``--ray local`` starts Ray on this machine, ``auto`` joins the cluster ``ray start``
 made (or ``RAY_ADDRESS``), anything else is a cluster address. Workers are actors
 with ``num_cpus`` = their threads, and ``num_gpus=1`` on the GPU backends (one GPU
 each; NOT RUN IN CI: no GPU there). Ray restarts a worker whose process dies and
 retries its chunk (``max_restarts``/``max_task_retries``); a chunk that still fails is
-sent to another worker, up to ``ATTEMPTS`` tries in all. Segments come back through the
-object store as bytes, and only the driver writes them, the manifest and the output.
-The input is read from its path (every node must see it), or with ``ship_input`` from
-one copy put in the object store.
+sent to another worker, up to ``ATTEMPTS`` tries in all. A worker whose node is lost is
+dropped from the pool (Ray could not place it again while the others hold their
+resources) and its chunk goes to another worker.
+A worker writes its segment straight into the work directory when its node sees it
+(``vx_engine.distributed.shared_dir``: the driver's marker file), else sends the bytes
+through the object store; either way the driver checks its SHA-256 and alone writes the
+manifest and the output. The input is read from its path (every node must see it), or
+with ``ship_input`` from one copy put in the object store.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from vx_engine.distributed.chunks import Chunk
 from vx_engine.distributed.hooks import HOOKS_ENV
+from vx_engine.distributed.ray_worker import (
+    REPORT_S,
+    ChunkCounters,
+    ChunkWorker,
+    Payload,
+)
 from vx_engine.distributed.segment import (
-    SEGMENT_SUFFIX,
     ChunkBatch,
     ChunkResult,
-    encode_chunk,
     packets_path,
     segment_sha256,
 )
+from vx_engine.distributed.shared_dir import OBJECT_STORE, SharedDir, adopt
 from vx_engine.errors import Cancelled, ChunkFailed, OptionsError
 from vx_engine.options import ChunkOptions, RunOptions
 
 ATTEMPTS = 3  # tries of one chunk in all (Ray's own retries included)
 THREADS_PER_WORKER = 4  # default CPU threads per worker when --ray-workers is not given
-_REPORT_S = 0.25
+NODES_CHECK_S = 1.0  # how often the driver asks Ray which nodes are alive
 # The variables of this process its workers read, forwarded to workers on other machines
 # (a local Ray's workers inherit them all): the model and artifact cache
 # (vx_engine.export.weights) and the chunk hooks. Settings travel in RunOptions instead.
 WORKER_ENV = ("VX_CACHE", HOOKS_ENV)
-
-
-class ChunkCounters:
-    """Ray actor: attempts and live frame counts per chunk, for retries and progress."""
-
-    def __init__(self) -> None:
-        self.attempts: dict[int, int] = {}
-        self.frames: dict[int, int] = {}
-
-    def started(self, chunk: int) -> int:
-        self.attempts[chunk] = self.attempts.get(chunk, 0) + 1
-        self.frames[chunk] = 0
-        return self.attempts[chunk]
-
-    def progress(self, chunk: int, frames: int) -> None:
-        self.frames[chunk] = frames
-
-    def snapshot(self) -> tuple[dict[int, int], dict[int, int]]:
-        return dict(self.frames), dict(self.attempts)
-
-
-class ChunkWorker:
-    """Ray actor: one plan's models, loaded once, and the chunks sent to it."""
-
-    def __init__(
-        self,
-        options: RunOptions,
-        size: tuple[int, int],
-        fps: Fraction,
-        backend: str,
-        tally: Any,
-        field_facts: Any = None,
-    ) -> None:
-        import contextlib
-
-        import ray
-
-        from vx_engine.plan import make_plan
-        from vx_engine.prepare import prepare
-        from vx_engine.runners import make_runners
-
-        started = time.perf_counter()
-        # by name, not a handle in the arguments: a restarted actor needs its arguments again
-        self.options, self.tally = options, ray.get_actor(tally)
-        # the driver's idet counts: a worker may not see the input's path (a shipped input)
-        plan = make_plan(options, size[0], size[1], fps, backend, field_facts)
-        self.plan = prepare(plan, lambda message: None)  # measured on this worker's CPU
-        self._active = contextlib.ExitStack()
-        self.runners = make_runners(self.plan, lambda message: None)
-        for runner in self.runners:
-            if runner is not None:
-                self._active.enter_context(runner)
-        self.load_s = time.perf_counter() - started
-        self._inputs: dict[str, Path] = {}
-        self._scratch = Path(tempfile.mkdtemp(prefix="vx-worker-"))
-
-    def shutdown(self) -> None:
-        """Release the models and this worker's scratch files (a shipped input, segments)."""
-        import shutil
-
-        self._active.close()
-        shutil.rmtree(self._scratch, ignore_errors=True)
-
-    def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "load_s": round(self.load_s, 3)}
-
-    def _input(self, shipped: list | None) -> Path | None:
-        if not shipped:
-            return None
-        import ray
-
-        ref, suffix = shipped
-        key = ref.hex()
-        if key not in self._inputs:
-            path = self._scratch / f"input-{key[:16]}{suffix}"
-            path.write_bytes(ray.get(ref))
-            self._inputs[key] = path
-        return self._inputs[key]
-
-    def run(
-        self, chunk: Chunk, pts_zero: Fraction, shipped: list | None
-    ) -> tuple[ChunkResult, bytes]:
-        import ray
-
-        attempt = ray.get(self.tally.started.remote(chunk.index))
-        last = [0.0]
-
-        def on_frames(frames: int) -> None:
-            if time.perf_counter() - last[0] >= _REPORT_S:
-                last[0] = time.perf_counter()
-                self.tally.progress.remote(chunk.index, frames)
-
-        segment = self._scratch / f"segment-{chunk.index:05d}{SEGMENT_SUFFIX}"
-        result = encode_chunk(
-            self.options, self.plan, chunk, pts_zero, self.runners, segment,
-            on_frames=on_frames, input_path=self._input(shipped), attempt=attempt,
-        )  # fmt: skip
-        data = segment.read_bytes(), packets_path(segment).read_bytes()
-        segment.unlink()
-        packets_path(segment).unlink()
-        return result, data
 
 
 def connect(address: str) -> bool:
@@ -222,6 +131,8 @@ class RayChunks:
             import ray
         except ModuleNotFoundError:
             raise OptionsError("--ray needs Ray: pip install 'vx-engine[cluster]'") from None
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         from vx_engine.backends.select import GPU_BACKENDS
         from vx_engine.run_steps import field_facts_of, with_sr_resolved
 
@@ -244,7 +155,13 @@ class RayChunks:
             chunks=None,
         )
         tally_name = f"vx-tally-{os.getpid()}-{time.time_ns()}"
-        self.tally = ray.remote(ChunkCounters).options(num_cpus=0, name=tally_name).remote()
+        # on the driver's node: the counters outlive any other node's loss
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.tally = (
+            ray.remote(ChunkCounters)
+            .options(num_cpus=0, name=tally_name, scheduling_strategy=here)
+            .remote()
+        )
         env = {name: os.environ[name] for name in WORKER_ENV if name in os.environ}
         actor = ray.remote(ChunkWorker).options(
             num_cpus=threads,
@@ -257,9 +174,11 @@ class RayChunks:
         facts = field_facts_of(options)  # measured once, as the driver's plan was
         self.started = time.perf_counter()
         self.pool = [
-            actor.remote(options, size, fps, plan.backend, tally_name, facts)
-            for _ in range(self.workers)
+            actor.remote(options, size, fps, plan.backend, tally_name, facts, slot)
+            for slot in range(self.workers)
         ]
+        self.lost: set[int] = set()  # slots of the workers dropped with their node
+        self.noted: set[str] = set()  # nodes whose segments come through the object store
         self.shipped = None
         if chunking.ship_input:
             self.shipped = [ray.put(Path(options.input).read_bytes()), Path(options.input).suffix]
@@ -268,28 +187,32 @@ class RayChunks:
     def run(self, batch: ChunkBatch) -> None:
         ray = self.ray
         queue = list(batch.chunks)
+        shared = SharedDir.create(batch.segment_path(queue[0]).parent) if queue else None
         failures: dict[int, int] = {}
         failed = ""
         idle = list(self.pool)
         running: dict[Any, tuple[Chunk, Any]] = {}
+        checked = time.perf_counter()
         while (queue and idle) or running:
             if batch.cancel is not None and batch.cancel.is_set():
                 raise Cancelled("cancelled")
             while queue and idle:
                 chunk, worker = queue.pop(0), idle.pop(0)
-                running[worker.run.remote(chunk, batch.pts_zero, self.shipped)] = (
-                    chunk,
-                    worker,
-                )
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=_REPORT_S)
-            frames, _ = ray.get(self.tally.snapshot.remote())
+                name = batch.segment_path(chunk).name
+                ref = worker.run.remote(chunk, batch.pts_zero, self.shipped, shared, name)
+                running[ref] = (chunk, worker)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=REPORT_S)
+            frames, _, nodes = ray.get(self.tally.snapshot.remote())
             for index, count in frames.items():
                 if any(chunk.index == index for chunk, _ in running.values()):
                     batch.on_frames(index, count)
+            if time.perf_counter() - checked >= NODES_CHECK_S:
+                checked = time.perf_counter()
+                self._drop_lost(nodes, idle, running)
             for ref in ready:
                 chunk, worker = running.pop(ref)
                 try:
-                    result, data = ray.get(ref)
+                    result, payload = ray.get(ref)
                 except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as error:
                     failures[chunk.index] = failures.get(chunk.index, 0) + 1
                     if not isinstance(error, ray.exceptions.RayActorError):
@@ -303,19 +226,49 @@ class RayChunks:
                     queue.insert(0, chunk)
                     continue
                 idle.append(worker)
-                self._store(batch.segment_path(chunk), data, result)
+                self._store(batch.segment_path(chunk), payload, result)
                 batch.on_done(result)
         self.retries = sum(count - 1 for count in ray.get(self.tally.snapshot.remote())[1].values())
         if failed or queue:
             raise ChunkFailed(failed or f"{len(queue)} chunks were left with no live worker")
 
+    def _drop_lost(self, nodes: dict[int, str], idle: list, running: dict) -> None:
+        """Kill the workers whose node Ray reports dead: Ray would hold their chunks until
+        it could restart them, which needs room the other workers hold. Killed, their
+        chunks fail with ``RayActorError`` and go to the workers left."""
+        alive = {node["NodeID"] for node in self.ray.nodes() if node.get("Alive")}
+        for slot, worker in enumerate(self.pool):
+            node = nodes.get(slot)
+            if slot in self.lost or node is None or node in alive:
+                continue
+            self.lost.add(slot)
+            self.ray.kill(worker, no_restart=True)
+            if worker in idle:
+                idle.remove(worker)
+            chunks = [chunk.describe() for chunk, held in running.values() if held is worker]
+            again = f"; {', '.join(chunks)} will run again on another worker" if chunks else ""
+            self.log(f"Ray node {node[:12]} was lost: its worker left the pool{again}")
+
     def _attempts(self, chunk: Chunk) -> int:
         return self.ray.get(self.tally.snapshot.remote())[1].get(chunk.index, 1)
 
-    @staticmethod
-    def _store(path: Path, data: tuple[bytes, bytes], result: ChunkResult) -> None:
-        """The segment and its packet timestamps into the work directory, verified."""
-        for target, content in zip((path, packets_path(path)), data, strict=True):
+    def _store(self, path: Path, payload: Payload, result: ChunkResult) -> None:
+        """The segment and its packet timestamps into the work directory, verified: a
+        worker's own file in the shared directory renamed, or the bytes it sent written."""
+        if isinstance(payload, str):
+            if not adopt(Path(payload), path, result.sha256):
+                raise ChunkFailed(
+                    f"chunk {result.index}: its segment in the shared work directory "
+                    f"{path.parent} is missing or damaged (SHA-256 differs); run again with --resume"
+                )
+            return
+        if result.delivery == OBJECT_STORE and result.node not in self.noted:
+            self.noted.add(result.node)
+            self.log(
+                f"Ray node {result.node[:12]} does not see the work directory {path.parent} "
+                "(no marker from this run there): its segments come through the object store"
+            )
+        for target, content in zip((path, packets_path(path)), payload, strict=True):
             temp = target.with_name(f".{target.name}.partial")
             temp.write_bytes(content)
             os.replace(temp, target)
@@ -327,13 +280,14 @@ class RayChunks:
 
     def close(self) -> None:
         ray = self.ray
-        if self.pool:
+        live = [worker for slot, worker in enumerate(self.pool) if slot not in self.lost]
+        if live:
             try:
-                self.worker_info = ray.get([w.info.remote() for w in self.pool], timeout=10)
+                self.worker_info = ray.get([w.info.remote() for w in live], timeout=10)
             except Exception:  # a dead worker has nothing to report
                 self.worker_info = []
         try:  # a dead worker has nothing to release
-            ray.get([worker.shutdown.remote() for worker in self.pool], timeout=30)
+            ray.get([worker.shutdown.remote() for worker in live], timeout=30)
         except Exception:
             pass
         for worker in self.pool:
