@@ -81,8 +81,125 @@ def worker_start_s(base, threads: int) -> tuple[float, float]:
     return total, info["load_s"]
 
 
+BOUNDARY_GOPS = (25, 50, 125, 250, None)  # frames between keyframes; None: one keyframe
+BOUNDARY_SIZES = ((320, 192), (1280, 720))
+
+
+def _encode_gop(source: Path, destination: Path, size: tuple[int, int], gop: int | None) -> Path:
+    """bikes.mp4's frames as H.264 with a keyframe exactly every ``gop`` frames (x264's
+    scene-cut keyframes off, so the GOP is what is measured)."""
+    import av
+
+    every = str(gop or 100_000)
+    with av.open(str(source)) as reader, av.open(str(destination), "w") as writer:
+        stream = writer.add_stream(
+            "libx264", rate=25, options={"g": every, "keyint_min": every, "sc_threshold": "0"}
+        )
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        for index, frame in enumerate(reader.decode(video=0)):
+            small = frame.reformat(*size, format="yuv420p")
+            small.pts, small.time_base = index, Fraction(1, 25)
+            for packet in stream.encode(small):
+                writer.mux(packet)
+        for packet in stream.encode():
+            writer.mux(packet)
+    return destination
+
+
+def _decode_s(clip: Path, **window) -> tuple[float, int, int]:
+    """(wall s, frames kept, frames decoded and dropped) of the engine's reader, no conversion."""
+    from vx_engine.video import VideoReader
+
+    started = time.perf_counter()
+    with VideoReader(clip, **window) as reader:
+        kept = sum(1 for _ in reader.raw_frames())
+    return time.perf_counter() - started, kept, reader.frames_skipped
+
+
+def boundary_decode_cost() -> None:
+    """Frame-accurate chunks (``vx_engine.distributed.boundaries``) against GOP length:
+    the frames each chunk decodes beyond its own (the seek to the keyframe before it,
+    and its context), and the scene-cut search's decode, as time and as a share of one
+    decode of the clip and of the x2 SR run over it (measured here, 320x192)."""
+    from vx_engine.distributed.boundaries import CutSearch
+    from vx_engine.distributed.chunks import context_frames, plan_chunks
+    from vx_engine.options import RunOptions
+    from vx_engine.samples import sample_video
+
+    context = context_frames("auto", True)  # the defaults with interpolation: (1, 1)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        small = _encode_gop(sample_video("bikes.mp4"), folder / "sr.mp4", SIZE, KEYFRAME_EVERY)
+        sr = RunOptions(input=small, output=folder / "sr.mkv", sr=MODEL, codec="ffv1",
+                        probe=False, progress="none", overwrite=True, threads=2)  # fmt: skip
+        timed_run(sr)  # builds the model's artifact
+        sr_frame_s = min(timed_run(sr)[0] for _ in range(2)) / FRAMES
+        for size in BOUNDARY_SIZES:
+            for gop in BOUNDARY_GOPS:
+                clip = _encode_gop(sample_video("bikes.mp4"), folder / f"{gop}.mp4", size, gop)
+                whole = min(_decode_s(clip)[0] for _ in range(3))
+                started = time.perf_counter()
+                plan = plan_chunks(clip, CHUNK_S, context=context,
+                                   cuts=CutSearch(0.12, "bt601", False, True))  # fmt: skip
+                plan_s = time.perf_counter() - started
+                walls, extra = [], 0
+                for chunk in plan.chunks:
+                    window = {"start": chunk.decode_start or None,
+                              "duration": chunk.decode_duration, "pts_zero": plan.pts_zero}  # fmt: skip
+                    wall, kept, skipped = min(_decode_s(clip, **window) for _ in range(3))
+                    walls.append(wall)
+                    extra += kept + skipped - chunk.frames
+                kinds = [chunk.boundary for chunk in plan.chunks[1:]]
+                rows.append({
+                    "size": f"{size[0]}x{size[1]}", "keyframe every": gop or "once",
+                    "chunks": plan.count,
+                    "boundaries": ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds)),
+                    "extra frames / chunk": round(extra / plan.count, 1),
+                    "chunk decodes / one decode": round(sum(walls) / whole, 2),
+                    "plan s (demux + cut search)": round(plan_s, 3),
+                    "cut search frames": plan.scan_frames,
+                    "extra decode + plan, % of x2 SR run": round(
+                        100 * (sum(walls) - whole + plan_s) / (sr_frame_s * FRAMES), 1
+                    ) if size == SIZE else "",
+                    "one decode s": round(whole, 3),
+                })  # fmt: skip
+                log(str(rows[-1]))
+    save_result(
+        "chunk_boundaries",
+        "Frame-accurate chunks: extra decode against GOP length (bikes.mp4, 250 frames, 1 s chunks)",
+        list(rows[0]),
+        rows,
+        notes=[
+            f"bikes.mp4's {FRAMES} frames at 25 fps as libx264 with a keyframe exactly every N "
+            f"frames (scene-cut keyframes off); --chunk-seconds {CHUNK_S}, context {context} "
+            "(dedup auto, interpolation); the cut search at the default --scene-threshold 0.12",
+            "chunk decodes: each chunk's reader (seek to the keyframe at or before its first "
+            "needed frame, decode and drop up to it, then its frames and context), best of 3, "
+            "summed, over one decode of the whole clip by the same reader",
+            f"x2 SR run: {MODEL}, engine defaults, 2 threads, {SIZE[0]}x{SIZE[1]} FFV1 output, "
+            f"{sr_frame_s:.4f} s per source frame on this machine; the % compares the extra "
+            "decode and the plan with that run's wall",
+        ],
+        extra={"sr_frame_s": sr_frame_s},
+    )
+
+
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--boundaries", action="store_true",
+                        help="only the frame-accurate chunks' extra decode against GOP length")  # fmt: skip
+    parser.add_argument("--serial-tail", action="store_true",
+                        help="only the serial time after the last chunk (scale_out_tail.py)")  # fmt: skip
+    asked = parser.parse_args()
+    if asked.serial_tail:
+        from benchmarks.scale_out_tail import main as serial_tail
+
+        serial_tail()
+        return
+    if asked.boundaries:
+        boundary_decode_cost()
+        return
     import os
 
     import ray

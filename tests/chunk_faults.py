@@ -7,16 +7,22 @@ the server, and the local Ray workers, which inherit them) needs to load it:
 
 - ``"<chunk index>:raise"``: that chunk raises on every attempt;
 - ``"<chunk index>:exit"``: the process running that chunk is SIGKILLed mid-chunk on its
-  first attempt (a Ray worker dying; Ray restarts it and retries the chunk).
+  first attempt (a Ray worker dying; Ray restarts it and retries the chunk);
+- ``"<chunk index>:kill"``: the process running that chunk is SIGKILLed as the chunk
+  starts (without ``--ray``: the run itself, after every chunk before it is recorded);
+- ``"<chunk index>:stall"``: that chunk waits ``STALL_S`` before it starts, on its first
+  attempt (a test stops the run meanwhile).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 FAULT_ENV = "VX_FAULT_CHUNK"  # the tests' own variable: the engine never reads it
+STALL_S = 60.0
 
 
 def environment(fault: str) -> dict[str, str]:
@@ -35,8 +41,13 @@ def _fault(chunk) -> str:
 
 
 def chunk_started(chunk, attempt: int) -> None:
-    if _fault(chunk) == "raise":
+    fault = _fault(chunk)
+    if fault == "raise":
         raise RuntimeError(f"fault injected by {FAULT_ENV}={os.environ[FAULT_ENV]}")
+    if fault == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if fault == "stall" and attempt == 1:
+        time.sleep(STALL_S)
 
 
 def chunk_frames(chunk, frames: int, attempt: int) -> None:

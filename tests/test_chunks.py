@@ -2,8 +2,9 @@
 
 A real clip (bikes.mp4 frames, a cut to other content at frame 40, AAC audio, H.264
 with a keyframe every 12 frames) is upscaled x2 and interpolated 25 -> 60 fps with the
-real models. ``--chunk-seconds 1`` splits it at frames 0, 36 and 72, so no boundary
-falls on the cut. Outputs are FFV1: every frame is compared with the single pass's at
+real models. ``--chunk-seconds 1`` splits it at frame 0, at frame 30, where bikes.mp4
+itself cuts to another shot (a chunk that starts at a cut reads no frame before it), and
+at the keyframe 60; the cut at 40 lies outside the ±25% windows around the targets. Outputs are FFV1: every frame is compared with the single pass's at
 >= 50 dB, with the same exact timestamps. Ray runs start a real local Ray instance
 (``--ray local``) in the CLI's process; nothing of Ray is mocked. Worker faults come from
 the chunk hook module ``chunk_faults``, loaded by the real Ray workers: ``1:exit``
@@ -31,6 +32,7 @@ from chunk_faults import environment as faults
 from media import audio_samples, make_clip, psnr
 
 from vx_engine.api import run
+from vx_engine.distributed.boundaries import CutSearch
 from vx_engine.distributed.chunks import plan_chunks, why_unchunkable
 from vx_engine.options import ChunkOptions, RunOptions
 
@@ -104,10 +106,13 @@ def assert_single_pass(output: Path, single, summary: dict) -> None:
     assert "stream-copied concat" in summary["assembly"]
 
 
-def test_chunk_plan_starts_at_keyframes_and_not_on_the_cut(clip):
-    plan = plan_chunks(clip, 1.0)
+def test_chunk_plan_starts_at_cuts_then_keyframes_near_the_target(clip):
+    plan = plan_chunks(clip, 1.0, cuts=CutSearch(0.12, "bt601", False, True))
     firsts = [chunk.first for chunk in plan.chunks]
-    assert firsts == [0, 36, 72] and CUT not in firsts
+    assert firsts == [0, 30, 60] and CUT not in firsts
+    assert [chunk.boundary for chunk in plan.chunks] == ["start", "cut", "keyframe"]
+    assert [chunk.decode_first for chunk in plan.chunks] == [0, 30, 60]
+    assert plan.scan_frames > 0  # the windows 19-31 and 49-61 were searched for cuts
     assert sum(chunk.frames for chunk in plan.chunks) == plan.frames == FRAMES
     assert [chunk.lo for chunk in plan.chunks] == [Fraction(f, FPS) for f in firsts]
 
@@ -126,21 +131,12 @@ def test_chunked_run_is_the_single_pass(clip, single, tmp_path):
     assert not (tmp_path / ".chunked.mkv.vx-work").exists()  # success removes the work
 
 
-def test_ray_run_is_the_single_pass(clip, single, tmp_path):
-    output = tmp_path / "ray.mkv"
-    result = vx(str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--ray", "local",
-                "--ray-workers", "2", "--progress", "json")  # fmt: skip
-    summary = summary_of(result)
-    assert (summary["chunks"], summary["workers"], summary["retries"]) == (3, 2, 0)
-    assert_single_pass(output, single, summary)
-
-
 def test_ray_worker_killed_mid_chunk_is_retried(clip, single, tmp_path):
     output = tmp_path / "killed.mkv"
     result = vx(str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--ray", "local",
                 "--ray-workers", "2", "--progress", "json", env=faults("1:exit"))  # fmt: skip
     summary = summary_of(result)
-    assert summary["retries"] >= 1 and summary["chunks"] == 3
+    assert summary["retries"] >= 1 and (summary["chunks"], summary["workers"]) == (3, 2)
     assert_single_pass(output, single, summary)
 
 
@@ -150,13 +146,13 @@ def test_chunk_failing_every_retry_fails_in_one_line_and_resumes(clip, single, t
     failed = vx(*args, "--ray", "local", "--ray-workers", "2", env=faults("1:raise"))
     assert failed.returncode != 0 and not output.exists()
     error = failed.stderr.strip().splitlines()[-1]
-    assert error.startswith("vx-engine: error: chunk 1 (frames 36-71) failed after 3 attempts")
+    assert error.startswith("vx-engine: error: chunk 1 (frames 30-59) failed after 3 attempts")
     assert "RuntimeError: fault injected" in error and "--resume" in error
     assert "Traceback" not in failed.stderr
     manifest = json.loads((tmp_path / ".failing.mkv.vx-work" / "manifest.json").read_text())
     assert [c["state"] for c in manifest["chunks"]] == ["done", "pending", "done"]
     summary = summary_of(vx(*args, "--resume"))
-    assert (summary["chunks_reused"], summary["frames_processed"]) == (2, 36)
+    assert (summary["chunks_reused"], summary["frames_processed"]) == (2, 30)
     assert_single_pass(output, single, summary)
 
 
@@ -282,9 +278,10 @@ def test_look_back_follows_the_held_frame_state(clip):
     assert context_frames("off", True) == (0, 1) and context_frames("auto", True) == (1, 1)
     assert context_frames("smooth", True) == (5, 5)
     plan = plan_chunks(clip, 1.0, context=context_frames("smooth", True))
-    first, second = plan.chunks[:2]  # frames 0-35 read to frame 40; 36-71 from frame 31 on
-    assert (first.decode_start, first.decode_duration) == (0, Fraction(41, FPS))
-    assert second.decode_start == Fraction(31, FPS) and second.decode_duration is None
+    first, second = plan.chunks[:2]  # frames 0-23 read to frame 28; 24-47 frames 19-52
+    assert (first.decode_start, first.decode_duration) == (0, Fraction(29, FPS))
+    assert (second.decode_start, second.decode_duration) == (Fraction(19, FPS), Fraction(34, FPS))
+    assert (second.decode_first, second.seek_frame) == (19, 12)
 
 
 def test_long_inputs_run_in_chunks_by_default(tmp_path):

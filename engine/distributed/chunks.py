@@ -1,11 +1,16 @@
-"""The chunk plan: the run's source frames split at keyframes, found by demuxing (no decode).
+"""The chunk plan: the run's source frames split at any frame, keyframes found by demuxing.
+
+Where each chunk starts (a scene cut, a keyframe, or the exact frame) is chosen by
+``vx_engine.distributed.boundaries``. A chunk's reader seeks to the keyframe at or
+before the first frame it needs and decodes and drops the frames before it.
 
 A chunk owns the source frames ``[first, first + frames)`` and so the output timestamps
 in ``[lo, hi)``: the slots whose left source frame lies inside it. It decodes ``before``
 frames ahead of its range and ``after`` frames past it (at least the one frame past its
 end that interpolation and the scene-cut decision across the boundary need), and keeps
 only its own outputs, so the assembled chunks are the single pass's frames, timestamps
-and cuts.
+and cuts. A chunk that starts at a scene cut decodes nothing before it: its first frame
+is no held copy and no interpolation spans the cut from its side.
 
 Look-back: held-frame dedup compares a frame with its anchor, so with ``--dedup`` on a
 chunk also feeds the frame before its range. ``smooth`` holds up to ``SMOOTH_MAX_HOLD``
@@ -25,9 +30,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 
+from vx_engine.distributed.boundaries import CutScanner, CutSearch, choose_starts, seek_frame
 from vx_engine.errors import InputError, OptionsError
 from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.fields import TELECINE_RATES
@@ -94,6 +101,9 @@ class Chunk:
     hi: Fraction | None
     decode_start: Fraction  # s after the stream's first timestamp where its reader starts
     decode_duration: Fraction | None  # s its reader reads (None = to the run's end)
+    boundary: str = "keyframe"  # how its start was chosen: start, cut, keyframe or frame
+    decode_first: int = 0  # the first frame it decodes and keeps (its context included)
+    seek_frame: int = 0  # the keyframe at or before it, where decoding begins
 
     def describe(self) -> str:
         return f"chunk {self.index} (frames {self.first}-{self.first + self.frames - 1})"
@@ -105,6 +115,8 @@ class ChunkPlan:
     pts_zero: Fraction  # s after the stream's origin of the run's first frame (output pts 0)
     frames: int  # source frames in the run
     keyframes: int
+    scan_frames: int = 0  # frames the scene-cut search decoded
+    scan_s: float = 0.0  # and its time
 
     @property
     def count(self) -> int:
@@ -167,25 +179,36 @@ def plan_chunks(
     start: float | None = None,
     duration: float | None = None,
     context: tuple[int, int] = (0, 1),
+    cuts: CutSearch | None = None,
+    starts: list[tuple[int, str]] | None = None,
 ) -> ChunkPlan:
-    """Chunks of about ``chunk_seconds`` starting at keyframes, over the run's range."""
+    """Chunks of about ``chunk_seconds`` over the run's range, starting at scene cuts
+    (searched with ``cuts``), keyframes or exact frames. ``starts``: (first frame, how
+    chosen) of an interrupted run's chunks, kept when they fit this input."""
     if not chunk_seconds > 0:
         raise OptionsError(f"--chunk-seconds must be positive, got {chunk_seconds}")
     origin, times, keys = source_times(path, start, duration)
-    length = exact_seconds(chunk_seconds)
-    starts = [0]
-    for frame in range(1, len(times)):
-        if keys[frame] and times[frame] - times[starts[-1]] >= length:
-            starts.append(frame)
+    scanner = None
+    if not _fits(starts, len(times)):
+        scanner = (
+            None if cuts is None or cuts.threshold <= 0 else CutScanner(path, times, keys, cuts)
+        )
+        try:
+            starts = choose_starts(times, keys, exact_seconds(chunk_seconds), scanner)
+        finally:
+            if scanner is not None:
+                scanner.close()
+    assert starts is not None
     zero = times[0]
     run_end = (
         None if duration is None else origin + exact_seconds(start or 0) + exact_seconds(duration)
     )
+    keyframes = [frame for frame, key in enumerate(keys) if key]
     before, after = context
     chunks = []
-    for position, first in enumerate(starts):
-        end = starts[position + 1] if position + 1 < len(starts) else len(times)
-        decode_first = max(first - before, 0)
+    for position, (first, boundary) in enumerate(starts):
+        end = starts[position + 1][0] if position + 1 < len(starts) else len(times)
+        decode_first = first if boundary == "cut" else max(first - before, 0)
         decode_start = times[decode_first] - origin
         past = end + after  # frames [decode_first, past) are read
         if past < len(times):
@@ -201,6 +224,46 @@ def plan_chunks(
                 hi=None if end == len(times) else times[end] - zero,
                 decode_start=decode_start,
                 decode_duration=decode_duration,
+                boundary=boundary,
+                decode_first=decode_first,
+                seek_frame=seek_frame(keyframes, decode_first),
             )
         )
-    return ChunkPlan(tuple(chunks), zero - origin, len(times), sum(keys))
+    scanned = (0, 0.0) if scanner is None else (scanner.frames_decoded, round(scanner.seconds, 3))
+    return ChunkPlan(tuple(chunks), zero - origin, len(times), sum(keys), *scanned)
+
+
+def _fits(starts: list[tuple[int, str]] | None, frames: int) -> bool:
+    if not starts or starts[0] != (0, "start"):
+        return False
+    firsts = [first for first, _ in starts]
+    return all(a < b for a, b in zip(firsts, firsts[1:], strict=False)) and firsts[-1] < frames
+
+
+def cut_search(options: RunOptions, plan: Any) -> CutSearch | None:
+    """How the run's pipeline decides a cut, or None where chunks never start at cuts:
+    scene detection off, or a deinterlacer, which reads a frame across every boundary."""
+    if not plan.scene_threshold > 0 or plan.fields is not None:
+        return None
+    from vx_engine.video import VideoReader
+
+    with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
+        info = reader.info
+    return CutSearch(plan.scene_threshold, info.matrix, info.full_range, plan.dedup != "off")
+
+
+def plan_run_chunks(
+    options: RunOptions,
+    plan: Any,
+    chunk_seconds: float,
+    starts: list[tuple[int, str]] | None = None,
+) -> ChunkPlan:
+    """The chunk plan of a run with this ``plan`` (``vx_engine.plan.RunPlan``).
+    ``starts``: an interrupted run's chunk starts (``manifest.recorded_starts``), kept
+    when they fit, so its scene-cut search is not run again."""
+    interpolates = plan.vfi is not None or plan.vfi_classical is not None
+    context = context_frames(plan.dedup, interpolates, plan.fields is not None)
+    search = cut_search(options, plan)  # its scan runs only where ``starts`` do not fit
+    return plan_chunks(
+        options.input, chunk_seconds, options.start, options.duration, context, search, starts
+    )

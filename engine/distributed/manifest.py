@@ -2,7 +2,10 @@
 
 It records the input's identity (size, mtime, a hash of its first and last MiB), a hash
 of every setting that changes pixels, the engine version, and per chunk its frame range,
-state and segment SHA-256. Every update is written to a temp file and renamed, so a
+how its start was chosen (``boundary``: start, cut, keyframe or frame), the frames its
+reader decodes from (``decode_first``, ``seek_frame``), its state and segment SHA-256;
+a done chunk also what it decoded (``frames_decoded`` kept, ``frames_skipped`` decoded
+and dropped before them, ``decoded_from_s`` where its decoder began). Every update is written to a temp file and renamed, so a
 run killed at any moment leaves either the old manifest or the new one.
 """
 
@@ -20,7 +23,7 @@ from vx_engine.errors import OptionsError
 from vx_engine.options import RunOptions
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2  # 1: chunks started at source keyframes only, and recorded no boundaries
 _EDGE_BYTES = 1 << 20
 # options that never change a pixel: where it runs, how it reports, what is carried over
 _NOT_PIXELS = frozenset(
@@ -82,6 +85,9 @@ def chunk_record(chunk: Chunk) -> dict[str, Any]:
         "index": chunk.index,
         "first_frame": chunk.first,
         "frames": chunk.frames,
+        "boundary": chunk.boundary,
+        "decode_first": chunk.decode_first,
+        "seek_frame": chunk.seek_frame,
         "state": "pending",
         "segment": f"segment-{chunk.index:05d}",
         "sha256": None,
@@ -117,12 +123,29 @@ def read_manifest(work_dir: Path) -> dict[str, Any] | None:
         ) from None
 
 
+def recorded_starts(old: dict[str, Any] | None) -> list[tuple[int, str]] | None:
+    """(first frame, boundary) of an interrupted run's chunks, or None where its
+    manifest is not this format (``check_resumable`` then refuses it)."""
+    if old is None or old.get("format") != FORMAT:
+        return None
+    try:
+        return [(int(record["first_frame"]), str(record["boundary"])) for record in old["chunks"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def check_resumable(
     old: dict[str, Any], fresh: dict[str, Any], work_dir: Path, restart: str
 ) -> None:
     """OptionsError (one line) naming what differs between ``old`` and this run."""
     where = f"work directory {work_dir}"
-    if old.get("format") != FORMAT or old.get("engine_version") != fresh["engine_version"]:
+    if old.get("format") != FORMAT:
+        raise OptionsError(
+            f"{where} holds a run planned by an older chunk planner (manifest format "
+            f"{old.get('format')}, chunks at source keyframes only; this one is {FORMAT}, "
+            f"chunks at scene cuts, keyframes or any frame), so its chunks cannot be matched; {restart}"
+        )
+    if old.get("engine_version") != fresh["engine_version"]:
         raise OptionsError(
             f"{where} was made by vx-engine {old.get('engine_version')}, this is "
             f"{fresh['engine_version']}; {restart}"

@@ -17,14 +17,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from vx_engine.distributed.chunks import (
     ChunkPlan,
-    context_frames,
-    plan_chunks,
+    plan_run_chunks,
     why_unchunkable,
 )
 from vx_engine.distributed.local import LocalChunks
@@ -33,6 +32,7 @@ from vx_engine.distributed.manifest import (
     check_resumable,
     new_manifest,
     read_manifest,
+    recorded_starts,
     write_json,
 )
 from vx_engine.distributed.segment import (
@@ -46,6 +46,11 @@ from vx_engine.errors import Cancelled, ChunkFailed, OptionsError, VxError
 from vx_engine.options import ChunkOptions, Progress, RunOptions, RunSummary
 
 _RECORDED = ("frames_out", "scene_cuts", "sr_skipped", "vfi_skipped", "codec", "decoder", "colour")
+# what a chunk decoded: the frames kept (context included), those dropped after its seek,
+# and where its decoder began (s on the run's timeline)
+_DECODED = ("frames_decoded", "frames_skipped", "decoded_from_s")
+# where it ran (a Ray node's id) and how its segment reached the work directory
+_WHERE = ("node", "delivery")
 
 
 def default_work_dir(output: Path) -> Path:
@@ -96,7 +101,7 @@ class ChunkedWork:
         """A finished chunk into the manifest, on disk at once: a resume reuses it."""
         record = self.records[result.index]
         record.update(state="done", sha256=result.sha256, bytes=result.bytes)
-        record.update({key: getattr(result, key) for key in _RECORDED})
+        record.update({key: getattr(result, key) for key in _RECORDED + _DECODED + _WHERE})
         write_json(self.directory / MANIFEST, self.manifest)
 
     def interrupted(self, error: BaseException, chunking: ChunkOptions) -> VxError:
@@ -145,10 +150,12 @@ def run_chunked(
         if info.frame_count:
             total_out = int(round(work.chunk_plan.frames * plan.out_fps / plan.in_fps))
         executor = _executor(options, chunking, plan, log)
+        joined = _Joined(work, options, plan)
         try:
-            results = _run_pending(work, executor, total_out, on_progress, cancel)
-            assembly = _assemble(work, options, plan)
+            results = _run_pending(work, executor, total_out, on_progress, cancel, joined.done)
+            assembly = joined.finish()
         except BaseException as error:
+            joined.abort()
             cause = None if isinstance(error, VxError | KeyboardInterrupt) else error
             raise work.interrupted(error, chunking) from cause
         finally:
@@ -175,13 +182,12 @@ def _open_work(
             "or remove the directory to start over"
         )
     seconds = existing["chunk_seconds"] if existing else chunking.chunk_seconds
-    interpolates = plan.vfi is not None or plan.vfi_classical is not None
-    chunk_plan = plan_chunks(
-        options.input, seconds, options.start, options.duration,
-        context_frames(plan.dedup, interpolates, plan.fields is not None),
-    )  # fmt: skip
+    chunk_plan = plan_run_chunks(options, plan, seconds, recorded_starts(existing))
     held.enter_context(locked(work_dir))
-    manifest = new_manifest(options, plan.backend, chunk_plan, __version__, seconds)
+    # where the live stream goes changes no pixel: a resume may give another --live
+    manifest = new_manifest(
+        replace(options, live=None), plan.backend, chunk_plan, __version__, seconds
+    )
     reused: set[int] = set()
     if existing is not None:
         check_resumable(existing, manifest, work_dir, "remove the directory to start over")
@@ -200,14 +206,17 @@ def _run_pending(
     total_out: int | None,
     on_progress: Callable[[Progress], None] | None,
     cancel: threading.Event | None,
+    arrived: Callable[[int], None],
 ) -> dict[int, ChunkResult]:
-    """The chunks not reused, run by ``executor``; each recorded in the manifest when done."""
+    """The chunks not reused, run by ``executor``; each recorded in the manifest when done,
+    then told to ``arrived`` (which appends it to the output when its turn has come)."""
     progress = _WrittenFrames(work.records, work.reused, total_out, on_progress)
     results: dict[int, ChunkResult] = {}
 
     def done(result: ChunkResult) -> None:
         work.record(result)
         results[result.index] = result
+        arrived(result.index)
         progress.finished(result)
 
     if on_progress is not None:
@@ -225,18 +234,52 @@ def _run_pending(
     return results
 
 
-def _assemble(work: ChunkedWork, options: RunOptions, plan: Any) -> Any:
-    from vx_engine.distributed.assemble import assemble
+class _Joined:
+    """The output (and the live stream, with ``--live``) built as the chunks arrive: each
+    segment appended once it and every one before it are done. A resumed run's reused
+    segments are appended first: the temporary output is rebuilt from segment 0."""
 
-    return assemble(
-        [work.segment(index) for index in range(len(work.records))],
-        Path(options.output),
-        options.input if options.audio else None,
-        float(work.chunk_plan.pts_zero),
-        options.duration,
-        colour=work.records[0]["colour"],
-        rate=plan.out_fps,
-    )
+    def __init__(self, work: ChunkedWork, options: RunOptions, plan: Any) -> None:
+        from vx_engine.distributed.assemble import (
+            InOrderAppender,
+            OutputAssembly,
+            temporary_output,
+        )
+
+        output = Path(options.output)
+        assembly = OutputAssembly(
+            output,
+            options.input if options.audio else None,
+            float(work.chunk_plan.pts_zero),
+            options.duration,
+            colour=lambda: work.records[0]["colour"],
+            rate=plan.out_fps,
+            temp=temporary_output(output, work.directory),
+        )
+        self.live = None
+        if options.live is not None:
+            from vx_engine.distributed.live import LiveStream
+
+            longest = max(chunk.frames for chunk in work.chunk_plan.chunks) / plan.in_fps
+            self.live = LiveStream(Path(options.live), float(longest))
+        then = self.live.add if self.live is not None else None
+        self.appender = InOrderAppender(len(work.records), work.segment, assembly, then)
+        for index in sorted(work.reused):
+            self.appender.done(index)
+
+    def done(self, index: int) -> None:
+        self.appender.done(index)
+
+    def finish(self) -> Any:
+        assembly = self.appender.finish()
+        if self.live is not None:
+            self.live.finish()
+        return assembly
+
+    def abort(self) -> None:
+        self.appender.abort()
+        if self.live is not None:
+            self.live.abort()
 
 
 def _summary(
@@ -275,7 +318,12 @@ def _summary(
         retries=executor.retries,
         workers=executor.workers,
         frames_processed=sum(chunk.frames for chunk in work.pending()),
+        chunk_extra_frames=tuple(
+            int(record["frames_decoded"]) + int(record["frames_skipped"]) - int(record["frames"])
+            for record in records
+        ),
         assembly=assembly.describe(),
+        assembly_tail_s=assembly.tail_s,
     )  # fmt: skip
 
 

@@ -1,8 +1,10 @@
 """One chunk through the one pipeline into a video-only segment.
 
 The same plan, runners and ``vx_engine.pipeline.drive`` a single pass uses; the reader
-starts at the chunk's context frames and keeps the run's timestamps (``pts_zero``), and
-the timeline keeps only the chunk's outputs (``window``). What runs the chunk (this
+seeks to the keyframe before the chunk's context frames, drops what precedes them and
+keeps the run's timestamps (``pts_zero``), and the timeline keeps only the chunk's
+outputs (``window``). The result says what was decoded: the frames dropped after the
+seek, the frames kept, and where decoding began. What runs the chunk (this
 process, or a Ray actor) only decides where.
 """
 
@@ -41,6 +43,17 @@ class ChunkResult:
     wall_s: float
     colour: dict[str, int]  # the segment's colour tags (NUT does not store them)
     warnings: tuple[str, ...] = ()
+    frames_skipped: int = 0  # decoded from the keyframe before its first frame, dropped
+    decoded_from_s: float | None = None  # where its decoder began, on the run's timeline
+    node: str = ""  # the Ray node that ran it ("" in the driver's own process)
+    # how its segment reached the work directory: "local" (this process wrote it), or
+    # from a Ray worker "shared-dir" / "object-store" (vx_engine.distributed.shared_dir)
+    delivery: str = "local"
+
+    @property
+    def extra_frames(self) -> int:
+        """Frames decoded beyond the ones it owns: the seek's and its context frames."""
+        return self.frames_skipped + self.frames_decoded - self.frames
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,7 @@ def encode_chunk(
             writer.abort()
             raise
         warnings = tuple(reader.warnings) + tuple(writer.warnings)
+        began = reader.first_decoded_s
     return ChunkResult(
         index=chunk.index,
         frames=chunk.frames,
@@ -146,4 +160,6 @@ def encode_chunk(
         wall_s=round(time.perf_counter() - started, 3),
         colour=writer.colour_tags,
         warnings=warnings,
+        frames_skipped=reader.frames_skipped,
+        decoded_from_s=None if began is None else round(float(began - pts_zero), 6),
     )

@@ -22,6 +22,7 @@ from vx_engine.video.colour import (
     is_rgb_format,
     matrix_from_tag,
 )
+from vx_engine.video.source import open_options  # the upload allow-list, in a data folder
 
 # Container formats FFmpeg can open that are not video files for our purpose.
 _NOT_VIDEO_FORMATS = {"tty", "txt", "ansi"}
@@ -137,11 +138,15 @@ class VideoReader:
         # the whole run's timestamps and land on the same output slots.
         self._pts_zero = pts_zero
         self.warnings: list[str] = []
+        # what the decoder produced before the first kept frame (the seek lands on the
+        # keyframe at or before ``start``), and where it began: a chunk reports both
+        self.frames_skipped = 0
+        self.first_decoded_s: Fraction | None = None  # s after the stream's first timestamp
         start_offset = _seconds(start, "start") or Fraction(0)
         duration_limit = _seconds(duration, "duration")
         _check_readable(self.path)
         try:
-            self._container = av.open(str(self.path))
+            self._container = av.open(str(self.path), container_options=open_options(self.path))
         except (av.error.FFmpegError, OSError) as error:
             reason = getattr(error, "strerror", None) or str(error)
             if isinstance(error, av.error.EOFError):
@@ -253,9 +258,12 @@ class VideoReader:
         try:
             for packet in self._container.demux(self._stream):
                 for frame in packet.decode():
+                    if self.first_decoded_s is None and frame.pts is not None:
+                        self.first_decoded_s = frame.pts * self._time_base - self._origin
                     if clock.place(frame.pts, self._time_base) is None:
                         if clock.ended:
                             return
+                        self.frames_skipped += 1
                         continue
                     yield frame, clock.last_time
         except av.error.FFmpegError as error:
