@@ -1,7 +1,8 @@
 """The FastAPI app behind ``vx-engine serve``: ``create_app`` builds the server's parts
 (``context.ServerContext``), starts and stops them (lifespan: worker, recovery, sweeping
 expired jobs), puts ``Guard`` in front, answers every error in one shape, and serves the
-routes of ``job_routes`` and ``preview.routes``, the page and its static files."""
+routes of ``job_routes``, ``preview.routes`` and ``live_routes``, the page and its static
+files (``static/``, with the vendored hls.js in ``static/hls/``)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ from vx_engine.server.docs import add_offline_docs
 from vx_engine.server.guard import Guard, allowed_hosts
 from vx_engine.server.jobs import JobStore, QueueSlots
 from vx_engine.server.limits import JobLimits
+from vx_engine.server.live_routes import router as live_router
 from vx_engine.server.preview import routes as preview_routes
 from vx_engine.server.preview.frames import RunnerCache
 from vx_engine.server.uploads import FORM_OVERHEAD_BYTES
 from vx_engine.server.worker import JOB_CHUNK_SECONDS, Worker, worker_devices
+from vx_engine.video.source import treat_as_uploads
 
 log = logging.getLogger("vx-engine.server")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -107,11 +110,13 @@ def create_app(
         hosts=hosts,
         max_upload_bytes=max_upload_bytes,
         form_overhead=FORM_OVERHEAD_BYTES,
+        data_dir=data_dir,
     )
     add_offline_docs(app)
     add_error_answers(app)
     app.include_router(job_routes.router, prefix="/api")
     app.include_router(preview_routes.router, prefix="/api")
+    app.include_router(live_router, prefix="/api")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -148,6 +153,7 @@ def _lifespan(server: ServerContext, keep_finished_s: float | None):
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        treat_as_uploads(server.store.data_dir)  # every open of a file in it: the allow-list
         server.worker.start()
         for job_id in server.store.recover():
             server.worker.submit(job_id)

@@ -16,7 +16,9 @@ in chunks of ``JOB_CHUNK_SECONDS`` with its work directory in the job's folder, 
 server that stops or dies mid-job resumes it from its manifest after the restart
 (``JobStore.recover``); with ``serve --ray`` the chunks run on the cluster's workers
 instead of in this process. The others (a codec whose segments cannot be joined,
-minterpolate) run in one pass.
+minterpolate) run in one pass. Every job writes its result's live HLS stream to
+``live_dir`` as it is made (``RunOptions.live``; served by ``live_routes``): a chunked job
+a segment per chunk, a one-pass job one segment at its end.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from vx_engine.errors import Cancelled, VxError
@@ -42,6 +45,11 @@ PROGRESS_WRITE_INTERVAL_S = 0.25  # SQLite writes per second per job, at most 4
 PREVIEWS_IN_A_ROW = 4
 # a restart loses at most this much of a job's work; each chunk costs one extra frame
 JOB_CHUNK_SECONDS = 10.0
+
+
+def live_dir(store: JobStore, job_id: str) -> Path:
+    """The folder a job's run writes its live playlist and segments to."""
+    return store.job_dir(job_id) / "live"
 
 
 def summary_to_json(summary: RunSummary) -> dict[str, Any]:
@@ -265,8 +273,11 @@ class Worker:
         when its settings can be chunked, else in one pass (a restart fails it)."""
         from vx_engine.distributed.chunks import why_unchunkable
 
-        options = settings.to_run_options(
-            self.store.input_path(job_id), self.store.output_path(job_id), device=device
+        options = replace(
+            settings.to_run_options(
+                self.store.input_path(job_id), self.store.output_path(job_id), device=device
+            ),
+            live=live_dir(self.store, job_id),  # the server's, never a client's setting
         )
         if why_unchunkable(options) is not None:
             return options
@@ -321,3 +332,4 @@ class Worker:
         """The job ends in ``state`` with ``error``; a partial output is removed."""
         self.store.update(job_id, state=state, stage=state, error=error, finished_at=time.time())
         self.store.output_path(job_id).unlink(missing_ok=True)
+        shutil.rmtree(live_dir(self.store, job_id), ignore_errors=True)  # it has no end

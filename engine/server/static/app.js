@@ -1,6 +1,7 @@
 // vx-engine page: upload (start: false) -> probe warnings -> settings -> one-moment
-// preview (split slider) -> start -> progress over SSE -> download. Settings changed after
-// the upload go with each preview and with the start: the video is uploaded once.
+// preview (split slider) -> start -> progress over SSE, the result playing as it is made
+// (live.js) -> download. Settings changed after the upload go with each preview and with
+// the start: the video is uploaded once.
 // Server data goes into the page through textContent / attributes, never innerHTML.
 // fetch() rather than EventSource/<a href> for API calls, because only fetch can send
 // the bearer token header.
@@ -168,9 +169,11 @@ async function start() {
       body: JSON.stringify(settings()),
     });
     say(`Job ${state.jobId} queued.`);
+    startLive(state.jobId, authHeaders);
     const last = await follow(state.jobId);
-    if (last && last.state === "done") { say("Done."); await offerDownload(state.jobId); }
-    else say(`Job ended ${last ? last.state : "without news"}${last && last.error ? `: ${last.error}` : ""}`, true);
+    if (last && last.state === "done") { say("Done."); await offerDownload(state.jobId); return; }
+    stopLive();  // the live stream of a failed or cancelled job ends without its ENDLIST
+    say(`Job ended ${last ? last.state : "without news"}${last && last.error ? `: ${last.error}` : ""}`, true);
   } catch (error) {
     say(error.message, true);
     $("start").disabled = false;  // still ready: a refused start can be retried
@@ -225,6 +228,7 @@ async function preview() {
 async function remove() {
   try {
     await api(`/api/jobs/${state.jobId}`, { method: "DELETE" });
+    stopLive();
     say(`Job ${state.jobId} deleted.`);
     state.jobId = null;
     $("preview").disabled = $("delete").disabled = $("start").disabled = true;
