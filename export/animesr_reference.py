@@ -58,9 +58,9 @@ def reference_class(version: str = "v2") -> type:
 
 
 class ReferenceAnimeSR:
-    """The reference network with the pinned weights, CPU, fp32, eval mode."""
+    """The reference network with the pinned weights (or ``state_dict``), CPU, fp32, eval."""
 
-    def __init__(self, version: str = "v2") -> None:
+    def __init__(self, version: str = "v2", state_dict: dict | None = None) -> None:
         import torch
 
         from vx_engine.export.registry import get_model
@@ -68,8 +68,10 @@ class ReferenceAnimeSR:
 
         self.torch = torch
         self.net = reference_class(version)()
-        path = fetch_weights(get_model(f"animesr-{version}"))["state_dict"]
-        self.net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        if state_dict is None:
+            path = fetch_weights(get_model(f"animesr-{version}"))["state_dict"]
+            state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        self.net.load_state_dict(state_dict)
         self.net.eval()
 
     def run(self, frames: list[np.ndarray]) -> list[np.ndarray]:

@@ -7,6 +7,8 @@ back for the next frame. The state starts at zero, as the reference's does, at t
 of the sequence, at every scene cut and at every chunk start (a chunk runs on fresh
 stages); across a cut the neighbour on the other side is replaced by the frame itself, as
 the reference does at a clip's ends, so no output carries content from the other shot.
+A held frame (``--dedup``) arrives as its anchor's image itself (``TemporalFilter``): it
+gets the anchor's output again, and the state stays as the anchor left it.
 
 Frames are replicate-padded to the model's multiple (the reference pads so) and the
 output cropped back; the whole frame runs at once, since the state belongs to the frame
@@ -99,39 +101,39 @@ class RecurrentSR:
         self._previous: Any = None  # the previous source frame, padded
         self._luma: Any = None  # the current frame's scene luma, computed as its look-ahead
         self._state: dict[str, Any] = {}  # state input name -> what feeds it next
-        self._zeros: dict[str, Any] = {}  # state input name -> its zero start
-        self._zeros_size: tuple[int, ...] | None = None
         self._previous_luma: Any = None
+        self._frame: Any = None  # the last frame run, as given (a held copy is this object)
+        self._output: Any = None  # and its output
 
     def _start_state(self, padded: Any) -> dict[str, Any]:
-        """The zero state for frames of ``padded``'s size (made once per size)."""
-        size = tuple(padded.shape[1:])
-        if self._zeros_size != size:
-            height, width = size
-            self._zeros = {
-                s.input: self.ops.full(
-                    (1, s.channels, height * s.scale, width * s.scale), 0.0, like=padded
-                )
-                for s in self.io.state
-            }
-            self._zeros_size = size
-        return dict(self._zeros)
+        """Zero state for frames of ``padded``'s size: made at a start or a known cut only,
+        so no second copy of the state is kept for the cuts a device flag decides."""
+        height, width = padded.shape[1:]
+        return {
+            s.input: self.ops.full(
+                (1, s.channels, height * s.scale, width * s.scale), 0.0, like=padded
+            )
+            for s in self.io.state
+        }
 
     def _cut(self, luma_a: Any, luma_b: Any) -> Any:
         return self.ops.cut_flag(luma_a, luma_b, self.threshold)
 
     def process(self, frame: Any, ahead: Any | None) -> Any:
         ops, io = self.ops, self.io
+        if frame is self._frame:  # a held frame (dedup): the anchor's output, state kept
+            self._luma = None if ahead is None else ops.luma(ahead)
+            return self._output
         height, width = frame.shape[1:]
         current = edge_padded(frame, io.size_multiple)
         luma = self._luma if self._luma is not None else ops.luma(frame)
-        if self._previous is None:  # a sequence start: the frame is its own previous
+        cut = None if self._previous is None else self._cut(self._previous_luma, luma)
+        if self._previous is None or ops.known_true(cut):  # a start: its own previous frame
             previous, state = current, self._start_state(current)
-        else:
-            cut = self._cut(self._previous_luma, luma)
-            zeros = self._start_state(current)
+        else:  # a cut flag on a device: zero (broadcast) where it is set, never read back
+            zero = ops.full((1,), 0.0, like=current)
             previous = ops.select(cut, current, self._previous)
-            state = {name: ops.select(cut, zeros[name], self._state[name]) for name in zeros}
+            state = {name: ops.select(cut, zero, value) for name, value in self._state.items()}
         following, self._luma = current, None
         if ahead is not None:
             ahead_luma = ops.luma(ahead)
@@ -146,4 +148,6 @@ class RecurrentSR:
         self._state = {s.input: outputs[s.output] for s in io.state}
         self._previous, self._previous_luma = current, luma
         scale = io.scale
-        return ops.clip01(outputs[io.output][0, :, : height * scale, : width * scale])
+        self._frame = frame
+        self._output = ops.clip01(outputs[io.output][0, :, : height * scale, : width * scale])
+        return self._output

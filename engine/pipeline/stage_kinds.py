@@ -56,6 +56,8 @@ class TemporalFilter(Protocol):
 
     ``reset`` forgets the state. A chunk starts on fresh stages, so chunk starts reset;
     resetting at scene cuts is the stage's own work (it sees both frames of the pair).
+    With dedup on, a held frame arrives as its anchor's image itself (the same object):
+    the stage gives the anchor's output again and keeps its state as the anchor left it.
     """
 
     kind: ClassVar[StageKind]  # TEMPORAL_FILTER

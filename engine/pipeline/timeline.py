@@ -185,6 +185,8 @@ class Timeline:
         self.ops, self.interpolator = ops, interpolator
         # what each stage is, as it declares (``vx_engine.pipeline.stage_kinds``)
         self.filters = [_as_filter(stage) for stage in filters]
+        # a temporal filter is fed a held frame as its anchor's image (``_held_image``)
+        self._held_as_anchor = any(stage.kind is StageKind.TEMPORAL_FILTER for stage in filters)
         # sequence (and temporal) stages may give a frame's output later; the source
         # frames wait in ``_waiting``, in order, for theirs
         self._sequence = any(_is_sequence(stage) for stage in self.filters)
@@ -279,9 +281,21 @@ class Timeline:
         # sequence stages need every frame: held frames are not skipped before them
         self._waiting.append(Frame(source.index, source.pts, None, source.luma))
         outputs: list[tuple[Any, Fraction]] = []
-        for frame in self._ready(self._through([source.image], 0)):
+        for frame in self._ready(self._through([self._held_image(source)], 0)):
             outputs += self._retime(frame)
         return outputs
+
+    def _held_image(self, source: Frame) -> Any:
+        """What a sequence of stages with a temporal filter is fed: a held frame's anchor
+        image itself (the stage then repeats the anchor's output and keeps its state)."""
+        dedup = self.dedup
+        if dedup is None or not self._held_as_anchor:
+            return source.image
+        if dedup.held(source.fingerprint):
+            self.stats.sr_skipped += 1
+            return dedup.output
+        dedup.seed(source.fingerprint, source.image)
+        return source.image
 
     def _drain(self) -> list[tuple[Any, Fraction]]:
         """End every sequence stage in order; what one gives still runs the later ones."""
