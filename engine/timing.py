@@ -188,8 +188,11 @@ class TimedStage:
         finally:
             self._clock.leave_model_stage()
 
-    def process(self, frame):
-        return self._timed(self._inner.process, frame)
+    def process(self, frame, *ahead):  # a temporal filter (AnimeSR) also reads one ahead
+        return self._timed(self._inner.process, frame, *ahead)
+
+    def reset(self) -> None:
+        self._inner.reset()
 
     def interpolate(self, a, b, t):
         return self._timed(self._inner.interpolate, a, b, t)
