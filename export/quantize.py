@@ -206,6 +206,11 @@ def quantize_sr(
             f"int8 is only built for super-resolution models; {desc.name} is {desc.kind}, "
             "use --precision fp32 or fp16"
         )
+    if desc.recurrent:
+        raise ExportError(
+            f"int8 is calibrated on one-frame models; {desc.name} carries a state, "
+            "use --precision fp32 or fp16"
+        )
     if calibration_frames < 1:
         raise ExportError(f"calibration_frames={calibration_frames}; give 1 or more")
     onnx_path, meta_path = int8_paths(fp32_path)

@@ -191,6 +191,7 @@ def test_the_plan_keeps_it_whole_frame_sr_first_and_on_a_stateful_backend() -> N
         ({"ai_strength": 0.5}, "drop --ai-strength"),
         ({"order": "vfi-first", "vfi": "rife-hdv3"}, "drop --order vfi-first"),
         ({"backend": "tensorrt"}, "does not run"),
+        ({"precision": "int8"}, "drop --precision int8"),
     ):
         with pytest.raises(OptionsError, match=words):
             plan(**changes)

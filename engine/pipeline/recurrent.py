@@ -34,7 +34,8 @@ STATELESS_BACKENDS = ("tensorrt", "ort-cuda")
 def check_recurrent(options: Any, sr: ModelDescriptor | None, ai_strength: float) -> None:
     """OptionsError (one line) for what a recurrent SR model cannot be combined with:
     tiles (its state belongs to the whole frame), a per-frame ``--ai-strength`` blend,
-    and ``--order vfi-first`` (it reads the source frames either side)."""
+    int8 (calibrated on one-input models) and ``--order vfi-first`` (it reads the source
+    frames either side)."""
     if sr is None or not sr.recurrent:
         return
     if options.tile:
@@ -46,6 +47,11 @@ def check_recurrent(options: Any, sr: ModelDescriptor | None, ai_strength: float
         raise OptionsError(
             f"--ai-strength blends frame by frame; --sr {sr.name} feeds its own output back "
             "from frame to frame, so it runs at full strength: drop --ai-strength"
+        )
+    if options.precision == "int8":  # the static quantizer calibrates one-input models
+        raise OptionsError(
+            f"--precision int8 is for the per-frame SR models; --sr {sr.name} runs in "
+            "fp32, bf16 (openvino) or fp16 (GPUs): drop --precision int8"
         )
     if options.order == "vfi-first":
         raise OptionsError(
