@@ -71,13 +71,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files["image_pattern"] = images / "frame%03d.png"
     files["png"] = images / "frame001.png"
     files["smjpeg"] = _write(folder / "clip.smjpeg", "mjpeg", "yuvj420p", _rgb_frames(), "smjpeg")
-    palette = np.zeros((256, 4), np.uint8)
-    palette[:, 0], palette[:, 3] = np.arange(256), 255
-    paletted = [
-        av.VideoFrame.from_ndarray((np.full((48, 64), 30 * i, np.uint8), palette), format="pal8")
-        for i in range(FRAMES)
-    ]
-    files["pal8"] = _write(folder / "paletted.avi", "rawvideo", "pal8", paletted)
+    # MPEG-TS with one keyframe in 40 frames: the probe's seeks find no frame to measure
+    files["one_gop_ts"] = folder / "one-gop.ts"
+    gop = {"g": "1000", "sc_threshold": "0"}
+    make_clip(files["one_gop_ts"], 40, 64, 48, 25, "libx264", "yuv420p", options=gop)
     return files
 
 
@@ -99,7 +96,7 @@ def test_the_allow_list_takes_effect_in_ffmpeg(media: dict[str, Path], tmp_path:
     av.open(data_url).close()
     with pytest.raises(av.error.FFmpegError):
         av.open(data_url, container_options=UPLOAD_OPEN_OPTIONS)
-    for kind in ("mp4", "mkv", "pal8"):
+    for kind in ("mp4", "mkv", "one_gop_ts"):
         av.open(str(media[kind]), container_options=UPLOAD_OPEN_OPTIONS).close()
     # the engine's reader (the probe, the run, the previews) takes the list for a file in
     # a folder of uploads, and only there
@@ -176,11 +173,17 @@ def _server_paths(text: str, data_dir: Path) -> list[str]:
 
 
 def test_no_response_or_event_names_a_server_path(server, media) -> None:
-    """A paletted AVI passes the list, but the probe cannot measure it: its warning, the
-    job, its events and its end (done or failed) go out without this machine's paths."""
+    """An MPEG-TS clip with one keyframe passes the list, but the probe cannot measure it
+    (its error names the file): the warning, the job, its events and its end go out
+    without this machine's paths."""
+    from vx_engine import api
+
+    clip = media["one_gop_ts"]
+    with pytest.raises(InputError, match=re.escape(str(clip))):  # else: pick another input
+        api.probe(clip, fast=True)
     bodies = []
     with server.client() as client:
-        answer = _upload(client, media["pal8"], {"start": False, "sr": None})
+        answer = _upload(client, clip, {"start": False, "sr": None})
         bodies.append(answer.text)
         assert answer.status_code == 201, answer.text
         job_id = answer.json()["id"]
@@ -201,9 +204,7 @@ def test_the_scrubber_leaves_urls_and_takes_paths(tmp_path: Path) -> None:
     scrub = PathScrubber(data)
     message = f"could not measure: '{data}/uploads/1.part'; model /usr/lib/x.onnx; see /api/jobs/1"
     clean = scrub(message.encode()).decode()
-    assert clean == (
-        "could not measure: 'the data folder/uploads/1.part'; model …/x.onnx; see /api/jobs/1"
-    )
+    assert clean == ("could not measure: 'the upload'; model …/x.onnx; see /api/jobs/1")
     assert _server_paths(clean, data) == []
     image = b'{"before": "data:image/png;base64,iVBO+/usr/b9=", "at": "/tmp"}'
     assert scrub(image) == image.replace(b"/tmp", "…/tmp".encode())  # base64 untouched

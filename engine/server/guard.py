@@ -44,6 +44,8 @@ SCRUBBED_TYPES = (b"application/json", b"text/event-stream")
 ROUTE_ROOTS = frozenset({"api", "static", "docs", "openapi.json"})  # URLs, not files
 # when the root folder cannot be listed: the usual first folders of a path
 USUAL_ROOTS = ("home", "tmp", "var", "usr", "opt", "root", "srv", "mnt", "media", "data", "work")
+DATA_ROLES = (b"the upload", b"the result", b"the job")  # what _data_paths' groups are
+DATA_URL = rb"data:[\w/.+-]+;base64,[A-Za-z0-9+/=]*"
 PATH_STOP = rb"\s\"'\\,;:()\[\]<>"  # what ends a path inside a message
 
 Scope = dict[str, Any]
@@ -70,24 +72,21 @@ def allowed_hosts(bind_host: str, port: int | None, extra: Iterable[str] = ()) -
 
 
 class PathScrubber:
-    """Removes this machine's paths from outgoing text: the data folder becomes "the data
-    folder", any other absolute path (one whose first folder exists under ``/``) its last
+    """Removes this machine's paths from outgoing text: a file in the data folder becomes
+    its role ("the upload", "the result", "the job"), the folder "the data folder", any
+    other absolute path (one whose first folder exists under ``/``) its last
     name after "…/". URL paths such as ``/api/jobs`` are left as they are."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
-        forms = set()
-        if data_dir is not None:
-            for form in (os.path.realpath(data_dir), os.path.abspath(data_dir), str(data_dir)):
-                if os.sep in form:  # a bare relative name ("data") would match plain words
-                    forms |= {form, json.dumps(form)[1:-1]}  # as written, and JSON-escaped
-        self.data_forms = sorted((f.encode() for f in forms), key=len, reverse=True)
+        self.data_paths = _data_paths(data_dir) if data_dir is not None else None
         try:
             roots = set(os.listdir("/")) - ROUTE_ROOTS
         except OSError:
             roots = set(USUAL_ROOTS)
         names = b"|".join(re.escape(r.encode()) for r in sorted(roots, key=len, reverse=True))
         self.pattern = re.compile(
-            rb"(?<![\w.~/+=-])/(?:"  # not inside a URL, a word or base64 data
+            DATA_URL  # a preview's image: passed over whole, as fast as the engine can
+            + rb"|(?<![\w.~/+=-])/(?:"  # not inside a URL, a word or base64 data
             + names
             + rb")(?=/|["
             + PATH_STOP
@@ -97,12 +96,34 @@ class PathScrubber:
         )
 
     def __call__(self, text: bytes) -> bytes:
-        for form in self.data_forms:
-            text = text.replace(form, b"the data folder")
+        if self.data_paths is not None:
+            text = self.data_paths.sub(_role_name, text)
         return self.pattern.sub(_last_name, text)
 
 
+def _data_paths(data_dir: Path) -> re.Pattern[bytes] | None:
+    """The data folder's paths, each file the client knows by its role (JobStore's layout)."""
+    forms = set()
+    for form in (os.path.realpath(data_dir), os.path.abspath(data_dir), str(data_dir)):
+        if os.sep in form:  # a bare relative name ("data") would match plain words
+            forms |= {form, json.dumps(form)[1:-1]}  # as written, and JSON-escaped
+    if not forms:
+        return None
+    folders = b"|".join(re.escape(f.encode()) for f in sorted(forms, key=len, reverse=True))
+    return re.compile(
+        rb"(?:" + folders + rb")(?:(/uploads/[\w-]+\.part|/jobs/[\w-]+/input)"
+        rb"|(/jobs/[\w-]+/output\.mp4)|(/jobs/[\w-]+))?"
+    )
+
+
+def _role_name(match: re.Match[bytes]) -> bytes:
+    roles = zip(DATA_ROLES, match.groups(), strict=True)
+    return next((role for role, part in roles if part), b"the data folder")
+
+
 def _last_name(match: re.Match[bytes]) -> bytes:
+    if match.group(0).startswith(b"data:"):
+        return match.group(0)
     name = match.group(0).rstrip(b"/").rsplit(b"/", 1)[-1]
     return "…/".encode() + name
 
