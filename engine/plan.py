@@ -26,9 +26,11 @@ from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.fields import FieldFilter, check_field_options, choose_fields
 from vx_engine.pipeline.ffmpeg.graph import check_spec
 from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical
+from vx_engine.pipeline.recurrent import check_recurrent, recurrent_settings
 from vx_engine.pipeline.tiling import segments
 from vx_engine.precision import model_precision, reads_validation
 from vx_engine.sr_choice import SourceFacts
+from vx_engine.stabilize_choice import Stabilize
 from vx_engine.stage_choice import StageChoice, choose_stages
 from vx_engine.stage_order import Order, choose_order
 
@@ -97,6 +99,7 @@ class RunPlan:
     # deinterlacing or inverse telecine on the decoded frames (``--deinterlace``, ``--ivtc``)
     fields: FieldFilter | None = None
     sr_auto: str | None = None  # what --sr auto chose and why (None: an explicit --sr)
+    stabilize: Stabilize = Stabilize()  # the stabilizer after SR; its note is in stage_notes
 
     @property
     def frame_fps(self) -> Fraction:
@@ -243,7 +246,8 @@ def _check_overlap(tile: int, overlap: int) -> None:
 def _tiles(options: RunOptions, sr: ModelDescriptor | None, width: int, height: int):
     """(tile, overlap, note or None) of the SR stage at this input size."""
     tile, overlap = _asked_tiles(options, sr)
-    if options.tile is None and sr is not None and tile == 0 and width * height > LARGE_SR_INPUT:
+    large = sr is not None and sr.tiling.tileable and width * height > LARGE_SR_INPUT
+    if options.tile is None and tile == 0 and large:
         # whole-frame SR of a 4K input needs ~8.5 GB (1075 B per input pixel, see
         # vx_engine.memory); tiles bound it by the tile (~340 MB at 512)
         _check_overlap(LARGE_INPUT_TILE, overlap)
@@ -292,6 +296,7 @@ def _checked_stages(
     stages = choose_stages(options, facts, in_size)
     check_target(options.scale, options.width, options.height)
     _check_tiles(options, stages.sr)
+    check_recurrent(options, stages.sr, stages.ai_strength)
     _check_rates(options)
     for desc, weights in ((stages.sr, options.sr_weights), (stages.vfi, options.vfi_weights)):
         if desc is not None:
@@ -329,9 +334,9 @@ def make_plan(
     """
     from vx_engine.backends.select import GPU_BACKENDS, resolve_backend
 
-    backend = backend or resolve_backend(options.backend)
     stages = _checked_stages(options, source_facts, (width, height))
     sr, vfi = stages.sr, stages.vfi
+    backend, order_in = recurrent_settings(options, sr, backend or resolve_backend(options.backend))
     out_width, out_height = check_within_8k(
         output_size(width, height, stages.sr_scale, options.scale, options.width, options.height)
     )
@@ -345,7 +350,7 @@ def make_plan(
         sr_hw = _sr_window(height, width, tile, overlap)
         sr_model = _model_plan(sr, options, backend, sr_hw, options.sr_weights)
     order = choose_order(
-        options.order, options.vfi, sr.scale if sr else 1, out_fps / frame_fps, stages.classical
+        order_in, options.vfi, sr.scale if sr else 1, out_fps / frame_fps, stages.classical
     )
     if vfi is not None:
         vfi_w, vfi_h = (width, height) if order == "vfi-first" else (out_width, out_height)
@@ -354,9 +359,8 @@ def make_plan(
         multiple = vfi.io.size_multiple
         vfi_hw = (-(-vfi_h // multiple) * multiple, -(-vfi_w // multiple) * multiple)
         vfi_model = _model_plan(vfi, options, backend, vfi_hw, options.vfi_weights)
-    sr_width, sr_height = (out_width, out_height)
-    if not stages.sr_classical:
-        sr_width, sr_height = width * stages.sr_scale, height * stages.sr_scale
+    sr_size = (width * stages.sr_scale, height * stages.sr_scale)
+    sr_width, sr_height = (out_width, out_height) if stages.sr_classical else sr_size
     return RunPlan(
         in_width=width,
         in_height=height,
@@ -391,4 +395,5 @@ def make_plan(
         memory_limit_mb=options.memory_limit_mb,
         fields=fields,
         sr_auto=stages.sr_auto,
+        stabilize=stages.stabilize,
     )

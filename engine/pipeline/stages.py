@@ -169,7 +169,11 @@ def build_stages(
         if sr_runner is None:
             raise BackendError(f"the plan has SR model {plan.sr.name} but no SR runner was given")
 
-        def model_stage() -> SuperResolution:
+        def model_stage() -> Any:
+            if plan.sr.recurrent:  # AnimeSR: state carried frame to frame, one frame ahead
+                from vx_engine.pipeline.recurrent import RecurrentSR
+
+                return RecurrentSR(sr_runner, plan.sr.io, ops, plan.scene_threshold)
             return SuperResolution(
                 sr_runner, plan.sr.io, ops, plan.tile, plan.tile_overlap, plan.tile_batch
             )
@@ -178,6 +182,10 @@ def build_stages(
     filters: list[Any] = [*pre, *sr]
     if (plan.out_width, plan.out_height) != (plan.sr_width, plan.sr_height):
         filters.append(Resize(plan.out_height, plan.out_width, ops))
+    if plan.stabilize.strength is not None:  # the SR output at its final size, before post
+        from vx_engine.pipeline.stabilize import Stabilizer
+
+        filters.append(Stabilizer(plan.stabilize.strength, ops, plan.scene_threshold))
     filters += post
     if classical_vfi is not None:
         return filters, classical_vfi
