@@ -176,6 +176,7 @@ class RunSummary:
     workers: int = 0
     frames_processed: int | None = None
     assembly: str = ""
+    assembly_tail_s: float | None = None  # the last chunk's arrival to the renamed output
     # per chunk, the frames decoded beyond its own: its context and what its seek to the
     # keyframe before it decoded and dropped (vx_engine.distributed.boundaries)
     chunk_extra_frames: tuple[int, ...] = ()

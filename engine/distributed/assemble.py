@@ -50,6 +50,7 @@ class Assembly:
     bytes: int
     wall_s: float  # appending, first segment to rename
     finish_s: float = 0.0  # the last audio, the container's close and the rename
+    last_append_s: float = 0.0  # the last segment's append
     tail_s: float | None = None  # the last chunk's arrival to the rename (a chunked run)
 
     def describe(self) -> str:
@@ -105,14 +106,17 @@ class OutputAssembly:
         self._carrier: AudioCarrier | None = None
         self._last_dts: int | None = None
         self.segments = self.packets = 0
+        self.last_append_s = 0.0
         self._started = time.perf_counter()
 
     def append(self, path: Path) -> None:
         """``path``'s packets after the ones appended so far; OutputError on a mismatch."""
+        started = time.perf_counter()
         try:
             if self._out is None:
                 self._open(path)
             self._copy(path)
+            self.last_append_s = time.perf_counter() - started
         except (av.error.FFmpegError, OSError) as error:
             self.abort()
             raise OutputError(
@@ -147,7 +151,8 @@ class OutputAssembly:
             self.packets,
             os.path.getsize(self.output),
             round(finished - self._started, 3),
-            round(finished - started, 3),
+            round(finished - started, 4),
+            round(self.last_append_s, 4),
         )
 
     def abort(self) -> None:
@@ -319,7 +324,7 @@ class InOrderAppender:
             raise OutputError(f"segment {self._next} never arrived; nothing was written")
         assembly = self._assembly.finish()
         tail = time.perf_counter() - (self.last_done_at or time.perf_counter())
-        return replace(assembly, tail_s=round(tail, 3))
+        return replace(assembly, tail_s=round(tail, 4))
 
     def abort(self) -> None:
         self._next = len(self._done)
