@@ -359,8 +359,51 @@ def test_errors_headers_file_modes_and_extensionless_uploads(tokened, clips, tmp
         assert str(tokened.data_dir) not in hls.text
 
     job_dir = tokened.data_dir / "jobs" / job_id
-    assert sorted(p.name for p in job_dir.iterdir()) == ["input", "output.mp4"]  # no extension
-    for folder in (tokened.data_dir, tokened.data_dir / "jobs", job_dir):
+    # the input has no extension; live/ is the job's live stream (served by live_routes),
+    # ended, and as private as the rest
+    assert sorted(p.name for p in job_dir.iterdir()) == ["input", "live", "output.mp4"]
+    live = job_dir / "live"
+    assert (live / "live.m3u8").read_text().rstrip().endswith("#EXT-X-ENDLIST")
+    for folder in (tokened.data_dir, tokened.data_dir / "jobs", job_dir, live):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    stream = sorted(live.iterdir())
+    assert [p.name for p in stream if p.suffix == ".ts"], stream
     for file in (job_dir / "input", job_dir / "output.mp4", tokened.data_dir / "jobs.sqlite3"):
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    for file in stream:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+
+
+def test_an_internal_upload_error_is_a_logged_500_and_a_malformed_body_400(
+    tmp_path, clips, monkeypatch, caplog
+):
+    """Only python-multipart's parse errors are the client's (400); an error of the server's
+    own while an upload is read (here an ImportError, injected where the options part is
+    parsed) is a generic 500 line, logged, with no traceback or server path in the answer."""
+    from fastapi.testclient import TestClient
+
+    from vx_engine.server import job_routes
+    from vx_engine.server.app import create_app
+
+    def broken(options_json):
+        raise ImportError(f"No module named 'vx_missing' ({tmp_path}/engine/server/x.py)")
+
+    monkeypatch.setattr(job_routes, "parse_upload_options", broken)
+    app = create_app(tmp_path / "data", token=TOKEN, keep_finished_s=None)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body, content_type = multipart({"sr": None}, clips["short"].read_bytes())
+    with TestClient(app, headers=headers, raise_server_exceptions=False) as client:
+        answer = client.post("/api/jobs", content=body, headers={"Content-Type": content_type})
+        assert answer.status_code == 500, answer.text
+        assert answer.json() == {
+            "error": "internal server error; see the server log",
+            "status": 500,
+        }
+        assert "vx_missing" in caplog.text  # the cause is in the server's log
+        malformed = client.post(
+            "/api/jobs", content=b"not a multipart body\r\n", headers={"Content-Type": content_type}
+        )
+        assert malformed.status_code == 400, malformed.text
+        assert malformed.json()["error"].startswith("malformed multipart body: ")
+        assert client.get("/api/jobs").json() == []
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []

@@ -193,11 +193,6 @@ def settings_from(raw: dict[str, Any], base: dict[str, Any] | None = None) -> Jo
         raise HTTPException(422, validation_message(error)) from None
 
 
-def parse_settings(options_json: str | None) -> JobSettings:
-    """The upload's ``options`` field, validated; HTTPException(422) naming each problem."""
-    return parse_upload_options(options_json)[0]
-
-
 def parse_upload_options(options_json: str | None) -> tuple[JobSettings, bool]:
     """(settings, start): ``"start": false`` uploads and probes only (the job is ``ready``)."""
     from fastapi import HTTPException

@@ -11,6 +11,7 @@ thread pool, so a 2 GiB upload does not hold the event loop.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fastapi import HTTPException, Request
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as AnyHTTPException  # Guard's 413 is one
+from starlette.requests import ClientDisconnect
 
 FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and the options JSON
 MAX_OPTIONS_BYTES = 16 * 1024
@@ -72,7 +75,9 @@ async def receive_upload(
     ``parse_options`` runs (once) as soon as the options part is complete, so a bad
     option fails before a large file that follows it is streamed to disk.
     Raises HTTPException (400/413/415/422), or DiskFull once the body passes
-    ``disk_left`` bytes; the caller deletes ``destination``.
+    ``disk_left`` bytes (or the disk is full); the caller deletes ``destination``. Any
+    other error (a failing ``parse_options``, a disk error) is the server's own: it
+    propagates, to be logged and answered with a generic 500.
     """
     boundary = _boundary_of(request, max_bytes)
     form = _FormReader(destination, max_bytes, parse_options)
@@ -81,8 +86,14 @@ async def receive_upload(
         await _feed_body(request, parser, max_bytes, disk_left)
     except (AnyHTTPException, DiskFull):
         raise
-    except Exception as error:  # python-multipart's parse errors: a malformed body
+    except FormParserError as error:  # python-multipart's parse errors: a malformed body
         raise HTTPException(400, f"malformed multipart body: {error}") from None
+    except ClientDisconnect:  # no one is left to read the answer
+        raise HTTPException(400, "the client went away before the upload ended") from None
+    except OSError as error:
+        if error.errno == errno.ENOSPC:  # the disk filled before the server's own limit
+            raise DiskFull from None
+        raise  # any other error is the server's: a logged 500 (app.add_error_answers)
     finally:
         form.close()
     received = form.received
