@@ -187,6 +187,38 @@ def make_clip(
     return np.stack(encoded)
 
 
+def make_pal8_clip(
+    path: str | Path, frames: int = 6, width: int = 48, height: int = 32, codec: str = "rawvideo"
+) -> np.ndarray:
+    """A paletted (pal8) clip at 25 fps, as old AVI/GIF/MS-RLE footage is: a colour ramp
+    through a 256-entry palette, moved by frame (no two alike). Returns its RGB
+    (frames, 3, H, W), float32 in [0, 1], from the palette (what any decoder must show)."""
+    levels = np.arange(256)
+    palette = np.stack([levels, levels, 255 - levels, np.full(256, 255)], axis=1).astype(
+        np.uint8
+    )  # FFmpeg's pal8 palette: one B, G, R, A word per entry (little-endian)
+    expected = []
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "pal8"
+        for index in range(frames):
+            frame = av.VideoFrame(width, height, "pal8")
+            ramp = (
+                np.arange(width)[None, :] * 200 // width + np.arange(height)[:, None] + 24 * index
+            )
+            indices = (ramp % 256).astype(np.uint8)
+            plane = frame.planes[0]
+            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, -1)
+            rows[:height, :width] = indices
+            np.frombuffer(frame.planes[1], np.uint8)[:] = palette.reshape(-1)
+            frame.pts = index
+            container.mux(stream.encode(frame))
+            bgr = palette[indices][..., :3]
+            expected.append(bgr[..., ::-1].transpose(2, 0, 1).astype(np.float32) / 255)
+        container.mux(stream.encode(None))
+    return np.stack(expected)
+
+
 def h264_excerpt(
     source: Path,
     destination: Path,

@@ -51,6 +51,8 @@ def format_text(report: dict[str, Any]) -> str:
 
     colour, held, interlace = report["colour"], report["held"], report["interlace"]
     sampled = "every frame" if report["whole_file"] else f"{report['sampled_frames']} frames"
+    if report["sampled_from_start"]:
+        sampled = f"the first {report['sampled_frames']} frames (seeks found none)"
     cuts = ", ".join(f"{t:.2f}s" for t in report["scene_cut_times"]) or "-"
     lines = [
         f"{report['path']}",

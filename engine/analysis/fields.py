@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vx_engine.analysis.report import INTERLACED_SHARE
+from vx_engine.video.opening import open_input
 
 # hard 3:2 pulldown repeats a field in 2 frames of 5 (0.4); progressive and truly interlaced
 # video repeat none (measured: FFmpeg's telecine of bikes.mp4 frames at 23.976 0.32-0.41,
@@ -93,7 +94,7 @@ def _measured(path: str, size: int, mtime_ns: int) -> FieldFacts | None:
     counts = {"tff": 0.0, "bff": 0.0, "progressive": 0.0, "repeated": 0.0}
     frames, fps, height = 0, None, 0
     try:
-        with av.open(path) as container:
+        with open_input(path) as container:
             stream = container.streams.video[0]
             fps = Fraction(stream.average_rate) if stream.average_rate else None
             height = stream.codec_context.height

@@ -144,6 +144,7 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
         "sampled_frames": len(samples.pts),
         "sampled_s": round(samples.covered_s, 3),
         "whole_file": samples.whole,
+        "sampled_from_start": samples.from_start,  # the seeks found no frames
         "decode_stopped": samples.stopped,  # None, or "decoding stopped at frame N: reason"
         "blockiness": _median(samples.block),
         "quantiser": samples.quantiser,  # the encoder's mean QP where the decoder exports it

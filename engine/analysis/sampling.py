@@ -16,7 +16,9 @@ cover is measured here: a noise estimate (Immerkær's Laplacian estimator) and t
 held-frame score of ``vx_engine.video.fingerprint`` (the one dedup uses). The encoder's own
 quantiser, where the decoder exports it, is read from the first frames (``stream_quantiser``).
 
-A damaged file is measured as far as it decodes: the first decode error ends the sampling
+Where the seeks find no frames (a stream with one keyframe, in a container that seeks to
+any packet: MPEG-TS), up to the frames the runs would have held are decoded on from the
+first (``Samples.from_start``). A damaged file is measured as far as it decodes: the first decode error ends the sampling
 and ``Samples.stopped`` says where, in the run's words ("decoding stopped at frame N:
 reason"). A file read whole is read by the run's own ``VideoReader``, so the probe stops
 where the run stops, for the same reason (a truncated stream included).
@@ -29,6 +31,8 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+
+from vx_engine.video.opening import open_input
 
 ANALYSERS = (
     ("blockdetect", ""),
@@ -59,6 +63,7 @@ class Samples:
     idet: dict[str, float] = field(default_factory=dict)  # summed over the runs
     covered_s: float = 0.0  # seconds of video actually decoded
     whole: bool = False  # every frame was decoded (one run)
+    from_start: bool = False  # the seeks found no frames: read on from the first frame
     stopped: str | None = None  # "decoding stopped at frame N: reason" on a damaged file
     content: list[dict[str, float]] = field(default_factory=list)  # per measured frame
     quantiser: dict[str, Any] | None = None  # ``stream_quantiser``'s, None when not exported
@@ -77,7 +82,7 @@ def stream_quantiser(path: Any, frames: int = QUANTISER_FRAMES) -> dict[str, Any
     means: list[float] = []
     codec = None
     try:
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             stream = container.streams.video[0]
             stream.codec_context.options = {"export_side_data": "venc_params"}
             for frame in container.decode(stream):
@@ -243,7 +248,7 @@ def sample_file(reader: Any, samples: int = 8, run_frames: int = 24) -> Samples:
         result.stopped = result.stopped or next(iter(reader.warnings), None)
         result.quantiser = stream_quantiser(reader.path)
         return result
-    with av.open(str(reader.path)) as container:
+    with open_input(reader.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         time_base = Fraction(stream.time_base)
@@ -268,5 +273,18 @@ def sample_file(reader: Any, samples: int = 8, run_frames: int = 24) -> Samples:
                 )
             if result.stopped:
                 break
+    if not result.pts:  # e.g. one keyframe in an MPEG-TS clip: its seeks find no frame
+        result = _from_start(reader, samples * run_frames)
     result.quantiser = stream_quantiser(reader.path)
+    return result
+
+
+def _from_start(reader: Any, count: int) -> Samples:
+    """Up to ``count`` frames decoded on from the first, through the open ``reader``
+    (what the sampling would have measured, in one run); ``sampled_frames`` and
+    ``sampled_s`` then say how far it got."""
+    result = Samples(from_start=True)
+    every = max(1, -(-count // CONTENT_FRAMES))
+    _run(reader.info, (frame for _, _, frame in reader.raw_frames()), count, result, 0, every)
+    result.stopped = result.stopped or next(iter(reader.warnings), None)
     return result

@@ -30,6 +30,7 @@ import numpy as np
 from vx_engine.pipeline.ops import LUMA_WIDTH, downscaled_luma, scene_score
 from vx_engine.video.colour import frame_to_rgb
 from vx_engine.video.fingerprint import HELD_THRESHOLD, fingerprint, held_score
+from vx_engine.video.opening import open_input
 
 TOLERANCE = Fraction(1, 4)  # a boundary within ±25% of the target length
 CANDIDATE_SHARE = 0.5  # thumbnail scores above this share of the threshold are checked
@@ -56,7 +57,7 @@ class CutScanner:
         self.times = times
         self.keyframes = [frame for frame, key in enumerate(keys) if key]
         self.index = {moment: frame for frame, moment in enumerate(times)}
-        self.container = av.open(str(path))
+        self.container = open_input(path)
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
         self.time_base = Fraction(self.stream.time_base)

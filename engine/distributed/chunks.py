@@ -40,6 +40,7 @@ from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.fields import TELECINE_RATES
 from vx_engine.pipeline.timeline import SMOOTH_MAX_HOLD
 from vx_engine.video.clock import SourceClock, exact_seconds
+from vx_engine.video.opening import open_input
 
 # Encoders whose segments join by stream copy: every segment starts with a keyframe
 # (x264/x265/NVENC open each segment with an IDR, FFV1 is intra-only), and equal
@@ -136,7 +137,7 @@ def context_frames(dedup: str, interpolates: bool, deinterlaces: bool = False) -
 def source_times(path: Path, start: float | None, duration: float | None):
     """(stream origin s, sorted frame times s, keyframe flags) of the run's range."""
     try:
-        container = av.open(str(path))
+        container = open_input(path)
     except (av.error.FFmpegError, OSError) as error:
         raise InputError(f"{path} is not a readable video ({error}); give a video file") from None
     with container:

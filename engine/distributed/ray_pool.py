@@ -44,6 +44,7 @@ from vx_engine.distributed.segment import (
 from vx_engine.distributed.shared_dir import OBJECT_STORE, SharedDir, adopt
 from vx_engine.errors import Cancelled, ChunkFailed, OptionsError
 from vx_engine.options import ChunkOptions, RunOptions
+from vx_engine.video.opening import upload_folders
 
 ATTEMPTS = 3  # tries of one chunk in all (Ray's own retries included)
 THREADS_PER_WORKER = 4  # default CPU threads per worker when --ray-workers is not given
@@ -172,9 +173,10 @@ class RayChunks:
         )
         size, fps = (plan.in_width, plan.in_height), plan.in_fps
         facts = field_facts_of(options)  # measured once, as the driver's plan was
+        uploads = upload_folders()  # serve --ray: workers open an upload as the server does
         self.started = time.perf_counter()
         self.pool = [
-            actor.remote(options, size, fps, plan.backend, tally_name, facts, slot)
+            actor.remote(options, size, fps, plan.backend, tally_name, facts, slot, uploads)
             for slot in range(self.workers)
         ]
         self.lost: set[int] = set()  # slots of the workers dropped with their node

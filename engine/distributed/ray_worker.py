@@ -27,6 +27,7 @@ from vx_engine.distributed.segment import (
 )
 from vx_engine.distributed.shared_dir import OBJECT_STORE, SHARED, SharedDir
 from vx_engine.options import RunOptions
+from vx_engine.video.opening import carry_uploads
 
 REPORT_S = 0.25  # how often a chunk's frame count is reported
 # A finished chunk's segment as it returns to the driver: the path of the staged segment
@@ -70,6 +71,7 @@ class ChunkWorker:
         tally: Any,
         field_facts: Any = None,
         slot: int = 0,
+        uploads: tuple[str, ...] = (),
     ) -> None:
         import contextlib
 
@@ -96,6 +98,9 @@ class ChunkWorker:
         self._inputs: dict[str, Path] = {}
         self._shared: dict[str, bool] = {}  # marker token -> this node sees the work dir
         self._scratch = Path(tempfile.mkdtemp(prefix="vx-worker-"))
+        # the server's folders of uploads (serve --ray): an upload, or its shipped copy in
+        # the scratch folder, opens here under the same allow-list as on the driver
+        carry_uploads(uploads, options.input, self._scratch)
 
     def shutdown(self) -> None:
         """Release the models and this worker's scratch files (a shipped input, segments)."""

@@ -45,6 +45,7 @@ from vx_engine.gpu.nvdec_checks import (
     probe_stream,
     pynvvideocodec_installed,
 )
+from vx_engine.video.opening import open_input
 
 AV_NOPTS_VALUE = -(2**63)  # what a packet without a pts carries through getPTS()
 
@@ -96,9 +97,8 @@ def frame_pts(frame: Any) -> int | None:
 
 def _packet_pts(path: Path) -> list[int | None]:
     """Video packet pts from a PyAV demux (no decoding); the final flush packet is empty."""
-    import av
 
-    with av.open(str(path)) as container:
+    with open_input(path) as container:
         stream = container.streams.video[0]
         return [packet.pts for packet in container.demux(stream) if packet.size]
 
@@ -260,11 +260,10 @@ class Nv12Decoder:
 
     # -- PyAV ----------------------------------------------------------------------------
     def _pyav_frames(self) -> Iterator[Nv12Frame]:
-        import av
         import torch
 
         pin = self.upload
-        with av.open(str(self.path)) as container:
+        with open_input(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for index, frame in enumerate(container.decode(stream)):

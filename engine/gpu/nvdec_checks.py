@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vx_engine.errors import InputError
+from vx_engine.video.opening import open_input
 
 # FFmpeg codec names NVDEC hardware decodes (subject to the per-chip caps query).
 NVDEC_CODECS = frozenset(
@@ -50,7 +51,7 @@ def probe_stream(path: Path) -> StreamInfo:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             if not container.streams.video:
                 raise InputError(f"{path}: no video stream; give a video file")
             stream = container.streams.video[0]
@@ -64,7 +65,7 @@ def probe_stream(path: Path) -> StreamInfo:
                 average_rate=stream.average_rate,
                 frames=stream.frames or 0,
             )
-    except (av.error.FileNotFoundError, av.error.InvalidDataError, OSError) as error:
+    except (av.error.FFmpegError, OSError) as error:  # a refused upload's demuxer included
         raise InputError(f"{path}: cannot open as video ({' '.join(str(error).split())})") from None
 
 

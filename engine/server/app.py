@@ -33,7 +33,7 @@ from vx_engine.server.preview import routes as preview_routes
 from vx_engine.server.preview.frames import RunnerCache
 from vx_engine.server.uploads import FORM_OVERHEAD_BYTES
 from vx_engine.server.worker import JOB_CHUNK_SECONDS, Worker, worker_devices
-from vx_engine.video.source import treat_as_uploads
+from vx_engine.video.opening import treat_as_uploads
 
 log = logging.getLogger("vx-engine.server")
 STATIC_DIR = Path(__file__).parent / "static"

@@ -21,7 +21,7 @@ from vx_engine.run_flags import MAX_FPS
 from vx_engine.server.job_settings import JobSettings
 from vx_engine.server.upload_formats import refusal
 from vx_engine.sr_choice import AUTO, table_scale
-from vx_engine.video.source import UPLOAD_OPEN_OPTIONS
+from vx_engine.video.opening import open_input
 
 UHD_PIXELS = 3840 * 2160
 SR_BYTES_PER_PIXEL = 3 * 4 * 3  # float32 RGB, the SR output plus the resize's input and output
@@ -108,14 +108,13 @@ def read_header(path: Path) -> Header:
 
 
 def _open_header(path: Path):  # -> av.container.InputContainer
-    import av
 
     # skip_frame=all: avformat_find_stream_info would otherwise decode a frame per stream
     skip_all = [{"skip_frame": "all", "threads": "1"}] * 16
     try:
-        return av.open(str(path), container_options=UPLOAD_OPEN_OPTIONS, stream_options=skip_all)
+        return open_input(path, upload=True, stream_options=skip_all)
     except ValueError:  # MPEG-PS: no streams before find_stream_info, so no options for them
-        return av.open(str(path), container_options=UPLOAD_OPEN_OPTIONS)
+        return open_input(path, upload=True)
 
 
 def _sr_scale(settings: JobSettings) -> int:

@@ -1,6 +1,6 @@
 """Which containers an upload may be, and the 415 that names what a refused one is.
 
-Every open of an upload passes FFmpeg the allow-list (``vx_engine.video.source``:
+Every open of an upload passes FFmpeg the allow-list (``vx_engine.video.opening``:
 ``UPLOAD_OPEN_OPTIONS``, or ``open_options`` for a file in the data folder). FFmpeg then
 probes the content as always, and refuses a demuxer outside the list before that
 demuxer reads anything, so a concat list or a playlist never opens what it names.
@@ -17,7 +17,7 @@ import functools
 import string
 from pathlib import Path
 
-from vx_engine.video.source import UPLOAD_FORMATS
+from vx_engine.video.opening import UPLOAD_FORMATS
 
 # What a user would call the accepted containers, for the refusal's advice.
 ACCEPTED = (

@@ -20,6 +20,7 @@ import av
 import numpy as np
 
 from vx_engine.errors import InputError
+from vx_engine.video.opening import open_input
 
 # Codecs FFmpeg lists as storable in mp4/mov but that players handle badly there.
 _POOR_IN_MP4 = {"vorbis"}
@@ -134,7 +135,7 @@ class AudioCarrier:
     ) -> None:
         self.warnings: list[str] = []
         try:
-            self._source = av.open(str(source))
+            self._source = open_input(source)
         except (av.error.FFmpegError, OSError) as error:
             raise InputError(
                 f"cannot read audio from {source}: {getattr(error, 'strerror', None) or error}; check the input file"

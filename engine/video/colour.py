@@ -67,7 +67,7 @@ def full_range_from_tag(color_range_tag: int, pix_fmt: str) -> bool:
         return True
     if color_range_tag == AVCOL_RANGE_MPEG:
         return False
-    return pix_fmt.startswith("yuvj") or av.video.format.VideoFormat(pix_fmt).is_rgb
+    return pix_fmt.startswith("yuvj") or is_rgb_format(pix_fmt)
 
 
 def bit_depth_of(pix_fmt: str) -> int:
@@ -75,7 +75,10 @@ def bit_depth_of(pix_fmt: str) -> int:
 
 
 def is_rgb_format(pix_fmt: str) -> bool:
-    return bool(av.video.format.VideoFormat(pix_fmt).is_rgb)
+    """RGB pixels, packed, planar or paletted: a palette (pal8: GIF, MS RLE, 8-bit PNG and
+    raw AVI) holds RGB colours, so its frames are RGB images, never YUV."""
+    fmt = av.video.format.VideoFormat(pix_fmt)
+    return bool(fmt.is_rgb or fmt.has_palette)
 
 
 def yuv_to_rgb(
@@ -188,9 +191,10 @@ def frame_to_rgb(frame: VideoFrame, matrix: str, full_range: bool) -> np.ndarray
     """
     fmt = frame.format
     name = fmt.name
-    if fmt.is_rgb:
+    if fmt.is_rgb or fmt.has_palette:
         if not (name.startswith("gbr") and (name.endswith("le") or name in ("gbrp", "gbrap"))):
-            # Packed RGB (bgr0, rgb24, rgb48le...): repack to planar at the same depth, a byte move.
+            # Packed RGB (bgr0, rgb24, rgb48le...): repack to planar at the same depth, a byte
+            # move; a palette (pal8) is looked up into it, exactly.
             frame = frame.reformat(format="gbrp" if bit_depth_of(name) <= 8 else "gbrp16le")
             fmt, name = frame.format, frame.format.name
         if name.startswith("gbrpf32") or name.startswith("gbrapf32"):

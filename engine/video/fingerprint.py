@@ -41,7 +41,11 @@ def fingerprint(frame: Any) -> Fingerprint:
         planes = frame.to_ndarray()  # packed planes without line padding
     except (ValueError, NotImplementedError):  # a format to_ndarray does not know
         planes = frame.reformat(format="rgb48le").to_ndarray()
-    digest = hashlib.blake2b(np.ascontiguousarray(planes).data, digest_size=16).digest()
+    hasher = hashlib.blake2b(digest_size=16)
+    # pal8 gives (indices, palette): both make the picture
+    for plane in planes if isinstance(planes, tuple | list) else (planes,):
+        hasher.update(np.ascontiguousarray(plane).data)
+    digest = hasher.digest()
     width, height = thumb_size(frame.width, frame.height)
     gray = frame.reformat(width=width, height=height, format="gray16le", interpolation="AREA")
     return Fingerprint(digest, gray.to_ndarray().astype(np.float32) / 257.0)

@@ -22,7 +22,7 @@ from vx_engine.video.colour import (
     is_rgb_format,
     matrix_from_tag,
 )
-from vx_engine.video.source import open_options  # the upload allow-list, in a data folder
+from vx_engine.video.opening import open_input  # the upload allow-list, in a data folder
 
 # Container formats FFmpeg can open that are not video files for our purpose.
 _NOT_VIDEO_FORMATS = {"tty", "txt", "ansi"}
@@ -146,7 +146,7 @@ class VideoReader:
         duration_limit = _seconds(duration, "duration")
         _check_readable(self.path)
         try:
-            self._container = av.open(str(self.path), container_options=open_options(self.path))
+            self._container = open_input(self.path)
         except (av.error.FFmpegError, OSError) as error:
             reason = getattr(error, "strerror", None) or str(error)
             if isinstance(error, av.error.EOFError):

@@ -5,53 +5,28 @@ input the same way (``VideoReader.check_complete``), so every scheduler sees the
 same timeline, the same ``--start``/``--duration`` range and the same warnings.
 Which decoder ran, and why NVDEC did not, is recorded for the run's summary.
 
-Where a source is opened, ``open_options(path)`` gives FFmpeg's opening options: the
-upload allow-list (``UPLOAD_FORMATS``, the ``file`` protocol only) for a file under a
-folder of uploads (``treat_as_uploads``: the server's data folder), none elsewhere.
+Every source file is opened by ``vx_engine.video.opening.open_input`` (the upload
+allow-list in a folder of uploads); NVDEC's own demuxer takes no such list, so an upload
+is decoded by PyAV.
 
 NVDEC (PyNvVideoCodec) is NOT RUN IN CI: there is no GPU there.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
-# The demuxers an upload may be opened with, as FFmpeg names them (``format.name``).
-# FFmpeg picks a demuxer by content, and some of them open more than the file: concat
-# and HLS/DASH playlists read the files and URLs they list, image2 expands a name into
-# a sequence, tty renders text. An upload service takes the self-contained media
-# containers and refuses the rest (docs/server.md: why these, and the two extras:
-# "mpeg" is MPEG-PS, DVD VOB and camcorder .mpg, the interlaced and telecined sources
-# --deinterlace and --ivtc exist for; "asf" is WMV, the Windows cameras' and recorders').
-UPLOAD_FORMATS = (
-    "mov,mp4,m4a,3gp,3g2,mj2",
-    "matroska,webm",
-    "avi",
-    "mpegts",
-    "flv",
-    "ogg",
-    "mxf",
-    "nut",
-    "yuv4mpegpipe",  # .y4m
-    "mpeg",
-    "asf",
-)
-UPLOAD_PROTOCOLS = "file"  # nothing a demuxer opens may reach past a local file
-UPLOAD_OPEN_OPTIONS = {
-    "format_whitelist": ",".join(UPLOAD_FORMATS),
-    "protocol_whitelist": UPLOAD_PROTOCOLS,
-}
-_upload_folders: list[str] = []  # absolute, resolved; set once by the server at startup
+from vx_engine.video.opening import open_options
 
 # Sources the NV12 kernel converts exactly like ``frame_to_rgb`` (left-sited chroma):
 # yuvj420p is centred horizontally on the CPU path, so it is converted there.
 NV12_PIX_FMTS = frozenset({"yuv420p", "nv12"})
 CPU_REASON = "the run's frames live on the CPU"
+# PyNvVideoCodec's demuxer opens a file with its own FFmpeg, which takes no allow-list
+UPLOAD_REASON = "an upload opens only through PyAV's demuxers, with the upload allow-list"
 
 
 @dataclass
@@ -66,24 +41,6 @@ class RawFrame:
     fingerprint: Any = None  # vx_engine.video.fingerprint.Fingerprint, when dedup is on
 
 
-def treat_as_uploads(folder: str | os.PathLike[str]) -> None:
-    """Open every source under ``folder`` (the server's data folder) with the upload
-    allow-list from now on, in this process: the probe, the run and the previews alike."""
-    resolved = os.path.join(os.path.realpath(folder), "")
-    if resolved not in _upload_folders:
-        _upload_folders.append(resolved)
-
-
-def open_options(path: str | os.PathLike[str]) -> dict[str, str]:
-    """``container_options`` for ``av.open`` of the source ``path``: the upload allow-list
-    when it lies under a folder of uploads, none (FFmpeg's own choice) elsewhere."""
-    if _upload_folders:
-        resolved = os.path.realpath(Path(path))
-        if any(resolved.startswith(folder) for folder in _upload_folders):
-            return dict(UPLOAD_OPEN_OPTIONS)
-    return {}
-
-
 def nv12_reason(info: Any) -> str | None:
     """Why a stream's frames are not converted from NV12 planes (then: from RGB), or None."""
     if getattr(info, "is_rgb", False) or info.pix_fmt not in NV12_PIX_FMTS:
@@ -95,6 +52,8 @@ def nvdec_reason(info: Any, on_cuda: bool, start: float | None) -> str | None:
     """Why NVDEC is not tried for this run (one line), or None to try it."""
     if not on_cuda:
         return CPU_REASON
+    if open_options(info.path):
+        return UPLOAD_REASON
     if (reason := nv12_reason(info)) is not None:
         return reason
     if start:

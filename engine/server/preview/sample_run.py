@@ -23,11 +23,10 @@ log = logging.getLogger("vx-engine.server")
 
 
 def _first_frame_at(path: Path, start_s: float, tolerance_s: float):  # -> PIL.Image.Image
-    import av
 
-    from vx_engine.video.source import UPLOAD_OPEN_OPTIONS
+    from vx_engine.video.opening import open_input
 
-    with av.open(str(path), container_options=UPLOAD_OPEN_OPTIONS) as container:
+    with open_input(path, upload=True) as container:
         stream = container.streams.video[0]
         for frame in container.decode(stream):
             if frame.time is None or frame.time >= start_s - tolerance_s:
