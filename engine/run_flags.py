@@ -3,127 +3,33 @@ job settings (``vx_engine.server.job_settings``) are both generated from ``RUN_F
 
 A row names the option (its ``RunOptions``/``ChunkOptions`` field, which is also its JSON
 key on the server), its command-line spelling, type, default, help and choices, how given
-text becomes the option's value, and, for the options a web client may set, the server's
-own limits on it (``Web``). Checks that need the whole run (models, filters, targets) are the
-plan's, for the CLI and the server alike: ``vx_engine.plan.check_options`` those that need
-no source, ``make_plan`` those that need its size.
+text becomes the option's value (``vx_engine.flag_values``), and, for the options a web
+client may set, the server's own limits on it (``Web``). Checks that need the whole run
+(models, filters, targets) are the plan's, for the CLI and the server alike:
+``vx_engine.plan.check_options`` those that need no source, ``make_plan`` those that need
+its size.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from vx_engine.flag_values import (
+    mp4_codec,
+    none_or,
+    parse_device,
+    parse_rate,
+    web_model,
+    web_rate,
+)
 from vx_engine.options import MAX_HEIGHT, ChunkOptions, RunOptions
 from vx_engine.pipeline.ffmpeg.fields import DEINTERLACE_CHOICES, IVTC_CHOICES
-from vx_engine.sr_choice import AUTO, QUALITIES, parse_strength
-
-NONE_NAME = "none"  # `--sr none`, `{"sr": "none"}`: no stage of that kind
-MAX_FPS = 480  # the web's output rate limit
-# A rate as it may be written: "60", "59.94", "60000/1001". Matched before Fraction() sees
-# it, because Fraction("1e10000000") builds a ten-million-digit integer (seconds of CPU on
-# the server's event loop, hours for longer exponents).
-RATE_PATTERN = re.compile(r"(\d{1,7})(\.\d{1,9})?(/\d{1,7})?")
-# Encoders an .mp4 (the web's output) can hold; each is also checked against PyAV's FFmpeg.
-MP4_CODECS = (
-    "auto",  # h264_nvenc on a GPU with NVENC, else libx264
-    "libx264",
-    "libx265",
-    "libsvtav1",
-    "libaom-av1",
-    "libvpx-vp9",
-    "mpeg4",
-    "h264_nvenc",
-    "hevc_nvenc",
-    "av1_nvenc",
-)
-
-
-def none_or(value: Any) -> Any:
-    """``"none"`` (any case) is None: the one place the spelling is read."""
-    return None if isinstance(value, str) and value.strip().lower() == NONE_NAME else value
-
-
-def parse_rate(value: object) -> Fraction:
-    """A frame rate (``60``, ``59.94``, ``"60000/1001"``) as a Fraction, cheaply: bounded
-    text only. ValueError says what is wrong."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Fraction)):
-        raise ValueError("a frame rate is a number or a string like '60000/1001'")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value} is not a frame rate; use e.g. 60 or 60000/1001")
-    if isinstance(value, int) and not 0 <= value <= 10**7:  # before str(): huge ints are slow
-        raise ValueError(f"{value} is out of range for a frame rate")
-    if isinstance(value, (float, Fraction)):
-        return Fraction(value).limit_denominator(1_000_000)  # exact and cheap when finite
-    text = str(value).strip()[:40]
-    if not RATE_PATTERN.fullmatch(text):
-        raise ValueError(f"'{text}' is not a frame rate (e.g. 60, 59.94, 60000/1001)")
-    try:
-        return Fraction(text).limit_denominator(1_000_000)
-    except ZeroDivisionError:
-        raise ValueError(f"'{text}' divides by zero; use e.g. 60000/1001") from None
-
-
-def parse_device(value: str | int) -> int | str:
-    """Digits are a GPU index (int); other text an OpenVINO device name ("CPU", "GPU.1")."""
-    text = str(value).strip()
-    if text.isdigit():
-        return int(text)
-    if text.startswith("-") and text[1:].isdigit():
-        raise ValueError(f"{text}: a GPU index is 0 or more")
-    return text
-
-
-def web_rate(value: object) -> str | None:
-    """The web's fps key: a rate in (0, MAX_FPS], stored as text ("60000/1001")."""
-    if value is None:
-        return None
-    rate = parse_rate(value)
-    if not 0 < rate <= MAX_FPS:
-        raise ValueError(f"{value} is out of range; use 0 < fps <= {MAX_FPS}")
-    return str(rate)
-
-
-def web_models(kind: str) -> list[str]:
-    from vx_engine.export.registry import MODELS
-
-    # models without shipped weights (rife-v4) need a weights file the web API cannot take
-    return sorted(name for name, desc in MODELS.items() if desc.kind == kind and desc.ships_weights)
-
-
-def web_model(kind: str) -> Callable[[str | None], str | None]:
-    """The web's sr/vfi check: a shipped model of that kind or a classical stage (whose
-    options the plan checks)."""
-
-    def check(name: str | None) -> str | None:
-        from vx_engine.pipeline.ffmpeg.specs import is_classical
-        from vx_engine.pipeline.ffmpeg.specs import known as known_filters
-
-        if name is None or is_classical(kind, name) or (kind == "sr" and name == AUTO):
-            return name
-        known = web_models(kind)
-        if name not in known:
-            raise ValueError(
-                f"unknown {kind} model '{name}'; known {kind} models: {', '.join(known)}; "
-                f"classical: {known_filters(kind)} (or 'none' / null for none)"
-            )
-        return name
-
-    return check
-
-
-def mp4_codec(value: str) -> str:
-    import av  # PyAV is a core dependency; imported here only to keep module import cheap
-
-    usable = [name for name in MP4_CODECS if name == "auto" or name in av.codecs_available]
-    if value not in usable:
-        raise ValueError(f"codec '{value}' is not available; available: {', '.join(usable)}")
-    return value
+from vx_engine.sr_choice import QUALITIES, parse_strength
+from vx_engine.stabilize_choice import parse_stabilize
 
 
 @dataclass(frozen=True)
@@ -224,10 +130,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
     ),
     _flag("scale", float, "Output size as a multiple of the input.", web=Web(le=8)),
     _flag(
-        "height",
-        int,
-        "Output height (width follows the aspect).",
-        web=Web(ge=16, le=MAX_HEIGHT),
+        "height", int, "Output height (width follows the aspect).", web=Web(ge=16, le=MAX_HEIGHT)
     ),
     _flag("width", int, "Output width (height follows the aspect)."),
     _flag("vfi", help=_VFI, parse=none_or, web=Web(before=none_or, after=web_model("vfi"))),
@@ -264,11 +167,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
     _flag("tile", int, "Tile size in input pixels; 0 = whole frame.", web=Web(le=4096)),
     _flag("tile_overlap", int, "Context/blend band between tiles."),
     _flag("tile_batch", int, "SR tiles per inference."),
-    _flag(
-        "sr_weights",
-        Path,
-        "Your own weights for the SR model (an official Real-ESRGAN .pth).",
-    ),
+    _flag("sr_weights", Path, "Your own weights for the SR model (an official Real-ESRGAN .pth)."),
     _flag("vfi_weights", Path, "Your own RIFE flownet.pkl (rife-v4 ships none)."),
     _flag(
         "pre",
@@ -292,6 +191,13 @@ RUN_FLAGS: tuple[Flag, ...] = (
         web=Web(before=parse_strength, kind=float | str),
     ),
     _flag("quality", help=_QUALITY, choices=QUALITIES, web=Web()),
+    _flag(
+        "stabilize",
+        help="Steady an SR model's detail along trusted motion: off, auto or a strength 0..1.",
+        parse=parse_stabilize,
+        metavar="off|auto|0..1",
+        web=Web(before=parse_stabilize, kind=float | str),
+    ),
     _flag("threads", int, "CPU runner threads (default: all cores)."),
     _flag(
         "requests", int, "OpenVINO async infer requests: that many tiles of a frame run at once."
@@ -353,6 +259,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
         web=Web(),
     ),
     Flag("probe", "--probe/--no-probe", bool, "Print the source's probe warnings first."),
+    _flag("live", Path, "Also write it as HLS: DIR/live.m3u8.", metavar="DIR", directory=True),
     # chunked, resumable and Ray runs (vx_engine.distributed): ChunkOptions' fields
     _flag(
         "chunk_seconds",
@@ -366,7 +273,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
     _flag(
         "work_dir",
         Path,
-        "Where chunk segments and the manifest live (default: .OUTPUT.vx-work beside the output).",
+        "Where chunk segments and the manifest live (default: .OUTPUT.vx-work beside the output); with --ray, workers on nodes that see it write their segments there.",
         directory=True,
     ),
     _flag("keep_work", bool, "Keep the work directory after success."),

@@ -11,8 +11,9 @@ import pytest
 
 from vx_engine.cli import cli
 from vx_engine.cli.run import AUTO_CHUNK_MIN_S, chunk_options, resume_command_line
+from vx_engine.flag_values import none_or, parse_rate
 from vx_engine.options import RunOptions
-from vx_engine.run_flags import FLAGS, RUN_FLAGS, WEB_FLAGS, none_or, parse_rate, web_text
+from vx_engine.run_flags import FLAGS, RUN_FLAGS, WEB_FLAGS, web_text
 
 # every `vx-engine run` flag and every server JSON key that existed before the table
 RUN_SPELLINGS = """--sr --denoise --scale --height --width --vfi --interp --fps --scene-threshold

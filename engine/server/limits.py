@@ -15,9 +15,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from vx_engine.export.registry import MODELS
+from vx_engine.flag_values import MAX_FPS
 from vx_engine.geometry import output_size
 from vx_engine.options import MAX_HEIGHT, MAX_WIDTH
-from vx_engine.run_flags import MAX_FPS
 from vx_engine.server.job_settings import JobSettings
 from vx_engine.server.upload_formats import refusal
 from vx_engine.sr_choice import AUTO, table_scale
