@@ -66,6 +66,8 @@ class ProgressPrinter:
         ]
         if summary.sr_choice:
             lines.append(f"  {summary.sr_choice}")
+        if summary.stabilize:
+            lines.append(f"  {summary.stabilize}")
         if summary.chunks:
             lines.append(
                 f"  chunks {summary.chunks} ({summary.chunks_reused} reused, {summary.retries} "

@@ -163,6 +163,7 @@ def summarize(
         dedup=plan.dedup,
         order=plan.order if plan.vfi else "",
         sr_choice=plan.sr_auto or "",
+        stabilize=plan.stabilize.note or "",
         vfi_scale=plan.vfi_scale,
         memory_estimate_mb=estimate.peak_mb,
         **chunked,

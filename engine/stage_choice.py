@@ -15,6 +15,7 @@ from vx_engine.export.registry import MODELS, get_model
 from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical, known, parse_filter
 from vx_engine.sr_choice import AUTO, SourceFacts, choose_sr
+from vx_engine.stabilize_choice import Stabilize, choose_stabilize
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class StageChoice:
     post: tuple[FilterSpec, ...]
     notes: tuple[str, ...]
     sr_auto: str | None = None  # what --sr auto chose and why (its log line)
+    stabilize: Stabilize = Stabilize()  # the stabilizer after SR (off by default)
 
     @property
     def classical(self) -> bool:
@@ -72,10 +74,12 @@ def choose_stages(
         sr_scale = strength_note[1]
     pre = tuple(parse_filter(text, "pre") for text in options.pre)
     post = tuple(parse_filter(text, "post") for text in options.post)
-    notes = tuple(n for n in (sr_auto, strength_note and strength_note[0]) if n)
+    stabilize = choose_stabilize(options.stabilize, sr.name if sr else None)
+    notes = tuple(n for n in (sr_auto, strength_note and strength_note[0], stabilize.note) if n)
     return StageChoice(
-        sr, sr_classical, sr_scale, strength, vfi, vfi_classical, pre, post, notes, sr_auto
-    )
+        sr, sr_classical, sr_scale, strength, vfi, vfi_classical, pre, post, notes, sr_auto,
+        stabilize,
+    )  # fmt: skip
 
 
 def _target(options: RunOptions, in_size: tuple[int, int] | None) -> float:

@@ -165,6 +165,17 @@ def test_sr_resize_rife_midpoint_with_a_cut(tmp_path: Path, runners) -> None:
     assert len(frames) == 12 and frames[0][0].shape == (3, 80, 106)
 
 
+def test_sr_stabilized_with_a_cut(tmp_path: Path, runners) -> None:
+    """SR x2, then the stabilizer (``--stabilize 1``: flow on the host, warp and blend in
+    the ops; it runs on the stitched frame, so tiling is test_sr_tiled's), real footage
+    with a scene cut: the same stabilized frames on both sides."""
+    source = h264_clip(tmp_path / "cut.mkv", frames=5, content="bikes.mp4", scene_cut_at=3)
+    options = RunOptions(
+        input=source, output=tmp_path / "o.mkv", sr=SR_MODEL, tile=0, stabilize=1.0
+    )
+    equivalent(options, runners, "SR x2 + stabilize 1, cut at 3")
+
+
 def test_rife_timestep_at_a_non_integer_ratio(tmp_path: Path, runners) -> None:
     """RIFE v4 (timestep input), random weights from a file, 25 -> 60 fps."""
     torch.manual_seed(0)

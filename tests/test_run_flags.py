@@ -23,7 +23,8 @@ RUN_SPELLINGS = """--sr --denoise --scale --height --width --vfi --interp --fps 
 --duration --progress --dedup --probe --no-probe --chunk-seconds --resume --work-dir
 --keep-work --ray --ray-workers --ray-ship-input""".split()
 SERVER_KEYS = {"sr", "vfi", "scale", "height", "interp", "fps", "tile", "codec", "crf", "pre",
-               "post", "ai_strength", "denoise", "deinterlace", "ivtc", "quality"}  # fmt: skip
+               "post", "ai_strength", "denoise", "deinterlace", "ivtc", "quality",
+               "stabilize"}  # fmt: skip
 
 
 def _run_context(*args: str):

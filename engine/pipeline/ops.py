@@ -70,6 +70,10 @@ class FrameOps(Protocol):
 
     def normalize(self, acc: Any, weights: Any) -> Any: ...
 
+    def warp(self, frame: Any, flow: np.ndarray) -> Any:
+        """``frame`` sampled at x + flow(x): ``flow`` a host h×w×2 backward flow in pixels
+        of a smaller grid, scaled up to the frame (bilinear, border replicated)."""
+
 
 def _bicubic(tensor, height: int, width: int):
     import torch.nn.functional as F
@@ -84,6 +88,27 @@ def _box_luma(luma, mean_boxes):
     step = max(1, luma.shape[1] // LUMA_WIDTH)
     height, width = (luma.shape[0] // step) * step, (luma.shape[1] // step) * step
     return mean_boxes(luma[:height, :width].reshape(height // step, step, width // step, step))
+
+
+def _flow_warp(tensor, flow):
+    """``vx_engine.pipeline.flow``'s warp on a C×H×W tensor, for both ops (torch on any device)."""
+    import torch
+    import torch.nn.functional as F
+
+    height, width = tensor.shape[-2:]
+    small_h, small_w = flow.shape[:2]
+    field = F.interpolate(
+        flow.permute(2, 0, 1)[None], size=(height, width), mode="bilinear", align_corners=False
+    )[0]
+    xs = torch.arange(width, dtype=torch.float32, device=tensor.device)
+    ys = torch.arange(height, dtype=torch.float32, device=tensor.device)
+    # pixel centres scale by the size ratio; align_corners=True maps -1..1 to centres 0..W-1
+    grid_x = (xs[None, :] + field[0] * (width / small_w)) * (2.0 / max(width - 1, 1)) - 1.0
+    grid_y = (ys[:, None] + field[1] * (height / small_h)) * (2.0 / max(height - 1, 1)) - 1.0
+    grid = torch.stack((grid_x, grid_y), dim=-1)[None]
+    return F.grid_sample(
+        tensor[None], grid, mode="bilinear", padding_mode="border", align_corners=True
+    )[0]
 
 
 def bt709_luma(rgb):
@@ -182,6 +207,12 @@ class HostOps:
     def normalize(self, acc, weights):
         # ramps sum to one, so this divides by ~1; it keeps seams exact if a plan overlaps more
         return acc / weights
+
+    def warp(self, frame: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        import torch
+
+        image = torch.from_numpy(np.ascontiguousarray(frame))
+        return _flow_warp(image, torch.from_numpy(np.ascontiguousarray(flow))).numpy()
 
 
 class TorchOps:
@@ -294,6 +325,12 @@ class TorchOps:
         from vx_engine import kernels
 
         return kernels.blend_normalize(acc, weights)
+
+    def warp(self, frame, flow: np.ndarray):
+        import torch
+
+        field = torch.from_numpy(np.ascontiguousarray(flow)).to(self.device, non_blocking=True)
+        return _flow_warp(frame, field)
 
 
 HOST_OPS = HostOps()
