@@ -36,7 +36,6 @@ from vx_engine.export.animesr_reference import ReferenceAnimeSR  # noqa: E402
 from vx_engine.export.arch import build_arch  # noqa: E402
 from vx_engine.export.arch.animesr import AnimeSRStep  # noqa: E402
 from vx_engine.export.artifact_builders import ensure_artifact  # noqa: E402
-from vx_engine.export.onnx_export import export_onnx, recurrent_sample  # noqa: E402
 from vx_engine.export.registry import get_model  # noqa: E402
 from vx_engine.options import ChunkOptions, RunOptions  # noqa: E402
 from vx_engine.pipeline.ops import HOST_OPS  # noqa: E402
@@ -49,6 +48,16 @@ from vx_engine.video.synthetic import synthetic_frame  # noqa: E402
 MODEL = "animesr-v2"
 DESC = get_model(MODEL)
 REFERENCE_DB = 45.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These networks are a few dozen pixels wide: one thread each, no spinning on a
+    shared machine (torch's second thread cost 10x the CPU time of one at 20x32)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def through_stage(runner, frames: list[np.ndarray], threshold: float = 0.12) -> list[np.ndarray]:
@@ -80,7 +89,7 @@ def test_real_weights_match_the_reference_code_over_8_frames(tmp_path: Path) -> 
     assert meta["inputs"] == ["previous", "input", "next", "previous_output", "state"]
     assert meta["outputs"] == ["output", "next_state"]
     spec = RunnerSpec(MODEL, onnx_path, "fp32", io=DESC.io)
-    for runner in (OrtCpuRunner(spec), OpenVinoRunner(spec)):
+    for runner in (OrtCpuRunner(spec, threads=1, spin=False), OpenVinoRunner(spec, threads=1)):
         with runner:
             got = through_stage(runner, frames)
         print(f"{runner.name}: worst {worst_db(expected, got):.1f} dB vs the reference")
@@ -96,17 +105,12 @@ def random_step() -> AnimeSRStep:
     return AnimeSRStep(net).eval()
 
 
-def test_random_weights_at_small_sizes_on_torch_and_onnx(tmp_path: Path, random_step) -> None:
-    """Random weights, 18x30 frames (padded to 20x32): the reference, ours and our ONNX."""
+def test_random_weights_at_small_sizes(random_step) -> None:
+    """Random weights, 18x30 frames (padded to 20x32): the reference class and ours."""
     frames = [synthetic_frame(i, 30, 18).astype(np.float32) for i in range(6)]
     reference = ReferenceAnimeSR("v2", state_dict=random_step.net.state_dict())
     expected = reference.run(frames)
     assert worst_db(expected, through_stage(torch_runner(random_step), frames)) >= 100.0
-    path = tmp_path / "random.onnx"
-    sample = [f[None, :, :16, :16].copy() for f in frames[:3]]
-    export_onnx(random_step, DESC, "fp32", 17, path, recurrent_sample(random_step, sample))
-    with OrtCpuRunner(RunnerSpec(MODEL, path, "fp32", io=DESC.io)) as runner:
-        assert worst_db(expected, through_stage(runner, frames)) >= 60.0
 
 
 def test_a_scene_cut_restarts_the_state(random_step) -> None:
