@@ -57,7 +57,10 @@ class Assembly:
         text = f"stream-copied concat of {self.segments} segments"
         if self.tail_s is None:
             return text
-        return f"{text}, appended as they arrived; output {self.tail_s:.3f} s after the last chunk"
+        return (
+            f"{text}, appended as they arrived; output {self.tail_s:.3f} s after the last "
+            f"chunk (its append {self.last_append_s:.3f} s, the finish {self.finish_s:.3f} s)"
+        )
 
 
 def open_segment(path: Path) -> Any:
@@ -135,6 +138,7 @@ class OutputAssembly:
             if self._carrier is not None:
                 self._carrier.finish()
             self._out.close()
+            self._out = None
             self._close_audio()
             os.replace(self.temp, self.output)
         except (av.error.FFmpegError, OSError) as error:
@@ -291,7 +295,10 @@ _STOP = object()
 
 class InOrderAppender:
     """Segments appended to ``assembly`` (and told to ``then``, e.g. the live stream) as
-    soon as each one and every one before it are done, on a thread of their own."""
+    soon as each one and every one before it are done, on a thread of their own. The
+    arrival that completes the run appends what is left in the caller's thread and
+    finishes the output there and then: no thread hand-off and nothing the caller does
+    next (releasing its runners, its workers) comes between the last chunk and the rename."""
 
     def __init__(
         self,
@@ -304,27 +311,38 @@ class InOrderAppender:
         self._next = 0
         self._segment_path, self._assembly, self._then = segment_path, assembly, then
         self._worker = SerialWorker("vx-append", self._append)
-        self.appended = 0  # segments in the temporary output (the thread's count)
+        self.appended = 0  # segments in the temporary output
         self.last_done_at: float | None = None  # perf_counter of the last chunk's arrival
+        self._finished: Assembly | None = None
 
     def done(self, index: int) -> None:
-        """Chunk ``index``'s segment is in place; appends what is now contiguous. Raises
-        the appender's error, if it stopped, in the caller's thread."""
+        """Chunk ``index``'s segment is in place; appends what is now contiguous (the last
+        arrival also finishes the output). Raises the appender's error, if it stopped, in
+        the caller's thread."""
         self._worker.raise_error()
         self._done[index] = True
         self.last_done_at = time.perf_counter()
+        ready = []
         while self._next < len(self._done) and self._done[self._next]:
-            self._worker.put(self._next)
+            ready.append(self._next)
             self._next += 1
+        if self._next < len(self._done):
+            for number in ready:
+                self._worker.put(number)
+            return
+        self._worker.close()  # what it holds first, in order
+        for number in ready:
+            self._append(number)
+        finished = self._assembly.finish()
+        tail = time.perf_counter() - self.last_done_at
+        self._finished = replace(finished, tail_s=round(tail, 4))
 
     def finish(self) -> Assembly:
         """The finished output, with the seconds from the last chunk's arrival to its rename."""
-        self._worker.close()
-        if self._next < len(self._done):
+        if self._finished is None:
+            self._worker.close()
             raise OutputError(f"segment {self._next} never arrived; nothing was written")
-        assembly = self._assembly.finish()
-        tail = time.perf_counter() - (self.last_done_at or time.perf_counter())
-        return replace(assembly, tail_s=round(tail, 4))
+        return self._finished
 
     def abort(self) -> None:
         self._next = len(self._done)
