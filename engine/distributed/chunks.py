@@ -195,7 +195,8 @@ def plan_chunks(
             None if cuts is None or cuts.threshold <= 0 else CutScanner(path, times, keys, cuts)
         )
         try:
-            starts = choose_starts(times, keys, exact_seconds(chunk_seconds), scanner)
+            length = exact_seconds(chunk_seconds)
+            starts = choose_starts(times, keys, length, scanner, before=context[0])
         finally:
             if scanner is not None:
                 scanner.close()
