@@ -89,8 +89,10 @@ def export_onnx(
     graph_module = _Fp16Graph.wrap(module) if precision == "fp16" else module
     dims = {0: "batch", 2: "height", 3: "width"}
     dynamic_axes = {name: dims for name in inputs + outputs}
-    if io.state:  # state and output at other sizes than the frames: each its own dims
-        dynamic_axes = {n: {0: "batch", 2: f"{n}_height", 3: f"{n}_width"} for n in dynamic_axes}
+    upscaled = {0: "batch", 2: "out_height", 3: "out_width"}
+    for state in io.state:  # a recurrent model's x4 output and its fed-back copy
+        if state.scale != 1:
+            dynamic_axes[state.input] = dynamic_axes[state.output] = upscaled
     if desc.io.timestep is not None:
         dynamic_axes[desc.io.timestep] = {0: "batch", 2: "t_height", 3: "t_width"}
     path.parent.mkdir(parents=True, exist_ok=True)
