@@ -39,7 +39,7 @@ DEGRADATIONS = ("crf18", "crf32")
 DEFAULT = "realesr-animevideov3-x2"  # the reference model (benchmarks/quality.py's "default")
 FLICKER_MARGIN = 1.05  # acceptance: flicker within 5% of lanczos's
 NEG_MARGIN = 0.5  # acceptance: VMAF-NEG within 0.5 points of the unstabilized model
-STRENGTHS = (0.3, 0.4, 0.5, 0.6)
+STRENGTHS = (0.3, 0.4, 0.5)
 
 
 def run_engine(source: Path, folder: Path, frames: int, **options) -> tuple[list, float]:
@@ -133,11 +133,11 @@ def offline(frames: list, strength: float, detail: bool, flow=None) -> tuple[lis
 
 def variants(with_ifnet: bool) -> list[tuple[str, dict]]:
     found = [(f"dis s{s} all", {"strength": s, "detail": False}) for s in STRENGTHS]
-    found += [(f"dis s{s} detail", {"strength": s, "detail": True}) for s in (0.5, 0.6)]
+    found += [(f"dis s{s} detail", {"strength": s, "detail": True}) for s in (0.4,)]
     if with_ifnet:
         flow = ifnet_flow()
         found += [(f"ifnet s{s} all", {"strength": s, "detail": False, "flow": flow})
-                  for s in (0.5,)]  # fmt: skip
+                  for s in (0.4,)]  # fmt: skip
     return found
 
 

@@ -30,8 +30,9 @@ def accepted(row: dict, flicker_margin: float, neg_margin: float) -> bool:
 
 
 def pick(rows: list[dict], flicker_margin: float, neg_margin: float) -> dict | None:
-    """The sweep variant (flow, band) whose smallest accepted strength passes every case;
-    among families that pass, the one with the best mean VMAF-NEG at that strength."""
+    """The sweep variant (DIS flow, band) whose smallest accepted strength passes every
+    case; among families that pass, the one with the best mean VMAF-NEG at that strength.
+    (IFNet rows are measured beside it, at one strength, for the flow's comparison.)"""
     cases = {(r["clip"], r["degradation"]) for r in rows}
     families: dict[tuple[str, str], dict[float, list[dict]]] = defaultdict(
         lambda: defaultdict(list)
@@ -39,6 +40,8 @@ def pick(rows: list[dict], flicker_margin: float, neg_margin: float) -> dict | N
     for row in rows:
         if row["contender"].startswith("sweep: "):
             flow, strength, band = row["contender"][7:].split()
+            if flow != "dis":
+                continue
             families[(flow, band)][float(strength[1:])].append(row)
     found = []
     for (flow, band), by_strength in families.items():
@@ -53,6 +56,20 @@ def pick(rows: list[dict], flicker_margin: float, neg_margin: float) -> dict | N
                               "worst_vs_lanczos": max(r["vs_lanczos"] for r in group)})  # fmt: skip
                 break
     return max(found, key=lambda p: p["mean_neg_vs_default"]) if found else None
+
+
+def _flow_note(rows: list[dict]) -> str:
+    """DIS against IFNet at the same strength and band: mean flicker over lanczos's, mean
+    VMAF-NEG change, and the stage's seconds per frame."""
+    parts = []
+    for flow in ("dis", "ifnet"):
+        group = [r for r in rows if r["contender"].startswith(f"sweep: {flow} s0.4 all")]
+        if group:
+            mean = {k: sum(r[k] for r in group) / len(group)
+                    for k in ("vs_lanczos", "neg_vs_default", "stage_s_per_frame")}  # fmt: skip
+            parts.append(f"{flow}: flicker {mean['vs_lanczos']:.3f} x lanczos, VMAF-NEG "
+                         f"{mean['neg_vs_default']:+.3f}, {mean['stage_s_per_frame']:.3f} s/frame")  # fmt: skip
+    return "Flow at strength 0.4, all bands, mean over the cases: " + "; ".join(parts) + "."
 
 
 def write(name: str, rows: list[dict], timing: dict | None, clip_names, seconds: float,
@@ -75,6 +92,7 @@ def write(name: str, rows: list[dict], timing: dict | None, clip_names, seconds:
     if timing:
         notes.append(f"Speed, same run: {timing}.")
     notes.append(f"Wall time {seconds:.0f} s.")
+    notes.append(_flow_note(rows))
     picks = {model: chosen} if chosen else {}
     save_result(name, "The stabilizer on the quality benchmark's clips (stabilize)", COLUMNS, rows,
                 notes, {"picks": picks, "speed": timing})  # fmt: skip

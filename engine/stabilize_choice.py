@@ -18,10 +18,10 @@ from vx_engine.pipeline.flow import flow_missing
 OFF = "off"
 AUTO = "auto"
 # SR model -> the strength auto applies (benchmarks/results/stabilize.md)
-TABLE: dict[str, float] = {"realesr-animevideov3-x2": 0.5}
+TABLE: dict[str, float] = {"realesr-animevideov3-x2": 0.4}
 # models the benchmark did not run: every per-frame model flickers more than lanczos
 # (benchmarks/results/quality.md), so they get the reference model's strength
-MODEL_DEFAULT = 0.5
+MODEL_DEFAULT = 0.4
 SOURCE = "benchmarks/results/stabilize.md"
 
 

@@ -4,9 +4,10 @@ A per-frame network invents texture a little differently on each frame, so detai
 shimmers. After SR (and the exact resize) each output frame is blended with the previous
 OUTPUT warped onto it along the motion between the two frames, only where that motion
 can be trusted (``vx_engine.pipeline.flow.step_motion``: DIS flow both ways on a small
-luma, the forward-backward check, the residual after warping) and only in the detail
-band (the frame minus its blur) when ``detail`` is on (measured worse, so off). The
-weight is ``strength`` × trust, and higher where the picture is still (``STILL_GAIN``).
+luma, the forward-backward check, the residual after warping); only in the detail band
+(the frame minus its blur) when ``detail`` is on, which measured worse, so it is off. The
+weight is ``strength`` × trust; where the picture is still (``still_mask``) the previous
+output is copied rather than resampled, at ``STILL_GAIN`` × the strength.
 
 A frame filter with state (``StageKind.FRAME_FILTER``): it needs no look-ahead, and as a
 frame filter a held frame that dedup reuses never reaches it (the timeline passes the
@@ -33,18 +34,29 @@ from vx_engine.pipeline.stage_kinds import StageKind
 
 FLOW_WIDTH = 480  # the flow is measured on frames at most this wide
 RESIDUAL_LEVELS = 8.0  # 8-bit luma residual at which trust reaches 0
-# Blending every band, not only the detail band (the frame minus its 1/4-size blur),
-# removed more flicker for the same VMAF-NEG on every clip (benchmarks/results/stabilize.md)
+# Every band is blended, not only the detail band (the frame minus its 1/4-size blur): the
+# sweep of benchmarks/stabilize.py measured both (benchmarks/results/stabilize.md)
 DETAIL_BAND = False
 DETAIL_FACTOR = 4
 MIN_TRUSTED = 0.2  # a frame with less than this share of trusted motion starts afresh
 DIS_PRESET = 1  # OpenCV's DISOPTICAL_FLOW_PRESET_FAST
-# Motion under this many pixels (of the flow's grid) is taken as none: resampling a still
-# picture by the flow's sub-pixel noise blurs it a little more on every frame
-STILL_PX = 0.5
-# Where the picture is still the previous output is copied, not resampled, so the blend
-# loses no detail: it gets STILL_GAIN times the strength (at most 1)
-STILL_GAIN = 1.7
+# A pixel whose small luma changed by at most STILL_LEVELS (8-bit, mean over the
+# STILL_BOX-wide box around it: a still region, not a lucky pixel of a moving one) is
+# still: there the previous output is copied, not resampled along the flow's sub-pixel
+# noise (which blurs a still picture a little more on every frame), with STILL_GAIN
+# times the strength
+STILL_LEVELS = 1.5
+STILL_BOX = 7
+STILL_GAIN = 2.0
+
+
+def still_mask(previous_y: np.ndarray, current_y: np.ndarray) -> np.ndarray:
+    """Where two small 8-bit lumas show a still picture (see ``STILL_LEVELS``)."""
+    import cv2
+
+    change = np.abs(current_y.astype(np.float32) - previous_y.astype(np.float32))
+    return cv2.blur(change, (STILL_BOX, STILL_BOX)) <= STILL_LEVELS
+
 
 Motion = Callable[[np.ndarray, np.ndarray], StepMotion]
 
@@ -129,7 +141,7 @@ class Stabilizer:
             return self._start(frame, luma, scene, restart=True)
         ops = self.ops
         height, width = frame.shape[1:]
-        still = (step.backward**2).sum(-1) < STILL_PX**2
+        still = still_mask(self.luma, luma)
         backward = np.where(still[..., None], np.float32(0.0), step.backward)
         strength = np.where(still, min(1.0, self.strength * STILL_GAIN), self.strength)
         weight = ops.resize(ops.adopt((step.trust * strength)[None]), height, width)
