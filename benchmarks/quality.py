@@ -40,6 +40,10 @@ FRAMES = 8
 HEAVY_FRAMES = 4  # the 23-block RRDB models (realesrgan-x4plus, RealSR) cost ~20x the default
 HEAVY = ("realesrgan-x4plus", "realsr-")
 STRENGTH = 0.5
+STABILIZED = "default+stabilize"  # the reference model, then --stabilize auto
+# models also run at a scale they were not made for (the model's own, then the pipeline's
+# resize to the target): AnimeSR has x4 models only
+RESIZED = {2: ("animesr-v2",)}
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,19 @@ def auto_known() -> bool:
     return True
 
 
+def stabilizer_known() -> bool:
+    """Whether this engine has ``--stabilize`` (issue 25) and its flow (OpenCV) installed."""
+    from vx_engine.options import RunOptions
+
+    if "stabilize" not in RunOptions.__dataclass_fields__:
+        return False
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def contenders(scale: int, quick: bool) -> list[Contender]:
     from vx_engine.export.registry import MODELS
 
@@ -82,9 +99,14 @@ def contenders(scale: int, quick: bool) -> list[Contender]:
         found.append(Contender(label, {"sr": name}, HEAVY_FRAMES if heavy else FRAMES))
     if default not in models:
         found.append(Contender(f"default ({default} + resize)", {"sr": default}))
+    for name in RESIZED.get(scale, ()):  # a model of another scale, then the pipeline's resize
+        if name in MODELS and not quick:
+            found.append(Contender(f"{name} (x{MODELS[name].scale} + resize)", {"sr": name}))
     found.append(
         Contender(f"default, ai-strength {STRENGTH}", {"sr": default, "ai_strength": STRENGTH})
     )
+    if stabilizer_known():  # the reference model with the temporal stabilizer (auto strength)
+        found.append(Contender(STABILIZED, {"sr": default, "stabilize": "auto"}))
     if auto_known():
         found.append(Contender("auto", {"sr": "auto"}))
     return found
@@ -152,6 +174,7 @@ def bench_clip(clip: Clip, scales, degradations, args, work: Path, rows: list, s
     for scale in scales:
         for degradation in degradations:
             source = degrade(clip, scale, degradation, work)
+            produced: list[dict] = []
             for contender in contenders(scale, args.quick):
                 if args.contenders and not any(part in contender.label for part in args.contenders):
                     continue
@@ -165,11 +188,22 @@ def bench_clip(clip: Clip, scales, degradations, args, work: Path, rows: list, s
                        "degradation": degradation, "contender": contender.label,
                        **score(clip, frames, flows), "s_per_frame": round(per_frame, 4),
                        "backend": summary.backend, "precision": summary.precision}  # fmt: skip
-                rows.append(row)
+                produced.append(row)
                 log(f"  {clip.name} x{scale} {degradation} {contender.label}: NEG {row['vmaf_neg']} "
                     f"VMAF {row['vmaf']} PSNR-Y {row['psnr_y']} flicker {row['flicker']} "
                     f"{per_frame:.3f} s/frame ({time.perf_counter() - started:.1f} s)")  # fmt: skip
+            reference = next((r["s_per_frame"] for r in produced if reference_row(r)), None)
+            for row in produced:  # the speed rule compares rows timed in the same run
+                row["reference_s_per_frame"] = reference
+            rows.extend(produced)
             save()
+
+
+def reference_row(row: dict) -> bool:
+    """Whether ``row`` is the reference model's own (the speed rule's yardstick)."""
+    from benchmarks.quality_table import contender_stage
+
+    return contender_stage(row["contender"]) == (default_model(), 1.0)
 
 
 def _key(row: dict) -> tuple:
@@ -198,7 +232,7 @@ def main() -> None:
         FRAMES, HEAVY_FRAMES = 4, 3
     scales = tuple(args.scales)
     degradations = ("crf32",) if args.quick else tuple(args.degradations or DEGRADATIONS)
-    material = clips(FRAMES, args.quick)
+    material = every_clip = clips(FRAMES, args.quick)
     if args.clips:
         material = [clip for clip in material if clip.name in args.clips]
     name = args.name or ("quality_quick" if args.quick else "quality")
@@ -208,9 +242,11 @@ def main() -> None:
     clips_text = [f"{c.name} ({c.content}, {len(c.frames)} frames): {c.source}" for c in material]
     started = time.perf_counter()
     rows, motion, kept = [], [], []
-    if args.merge:  # earlier rows of other contenders or clips stay
+    if args.merge:  # earlier rows of other contenders or clips stay, in today's classes
         earlier = json.loads((RESULTS_DIR / f"{name}.json").read_text())
         kept, motion = earlier["rows"], earlier["motion_check"]
+        classes = {clip.name: clip.content for clip in every_clip}
+        kept = [{**row, "content": classes.get(row["clip"], row["content"])} for row in kept]
 
     def save() -> None:
         new = {_key(r) for r in rows}

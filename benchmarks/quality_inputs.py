@@ -19,7 +19,7 @@ FPS = 25
 @dataclass(frozen=True)
 class Clip:
     name: str
-    content: str  # anime | cg | live-action | stills
+    content: str  # anime | cg | live-action (the probe's classes; the stills are photographs)
     source: str  # where the frames come from, for the results file
     frames: list[np.ndarray]  # clean truth, uint8 RGB at TRUTH_SIZE
     temporal: bool = True  # False: unrelated stills packed as frames (no flicker, no motion)
@@ -105,7 +105,7 @@ def clips(frames: int, quick: bool) -> list[Clip]:
             found.append(Clip("davis_selfie_run", "live-action", "shared/data/davis_selfie_run 000..", _images(selfie)))  # fmt: skip
         stills = _stills(frames)
         if stills:
-            found.append(Clip("set14+set5", "stills", "shared/data set14+set5 originals >= 384x216, centre crops, one per frame", stills, temporal=False))  # fmt: skip
+            found.append(Clip("set14+set5", "live-action", "shared/data set14+set5 originals >= 384x216, centre crops, one per frame (stills)", stills, temporal=False))  # fmt: skip
     return [clip for clip in found if clip is not None and clip.frames]
 
 

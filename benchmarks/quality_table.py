@@ -41,22 +41,30 @@ def contender_stage(label: str) -> tuple[str, float] | None:
     rows (``auto``, and ``default (auto + resize)`` from a run whose default was auto)."""
     if re.search(r"\bauto\b", label):
         return None
+    if label == "default+stabilize":  # the reference, then --stabilize auto
+        return f"{REFERENCE_MODEL}+stabilize", 1.0
     if label.startswith("default, ai-strength "):
         return REFERENCE_MODEL, float(label.removeprefix("default, ai-strength "))
     if label.startswith("default (") and label.endswith(" + resize)"):
         return label.removeprefix("default (").removesuffix(" + resize)"), 1.0
+    if label.endswith(" + resize)"):  # "NAME (x4 + resize)": a model of another scale
+        return label.split(" (", 1)[0], 1.0
     return label.removesuffix(" (default)"), 1.0
 
 
 def slowdowns(rows: list[dict]) -> dict[tuple[int, str], float]:
-    """(scale, label) -> median s/frame over the reference's in the same clip and case."""
+    """(scale, label) -> median s/frame over the reference's in the same clip and case, as
+    timed in the same run (``reference_s_per_frame``, where a row carries it: rows run
+    later than the reference row of their case were timed beside a rerun of it)."""
     reference: dict[tuple, float] = {}
     for row in rows:
         if contender_stage(row["contender"]) == (REFERENCE_MODEL, 1.0):
             reference[(row["clip"], row["scale"], row["degradation"])] = row["s_per_frame"]
     ratios: dict[tuple[int, str], list[float]] = defaultdict(list)
     for row in rows:
-        base = reference.get((row["clip"], row["scale"], row["degradation"]))
+        base = row.get("reference_s_per_frame") or reference.get(
+            (row["clip"], row["scale"], row["degradation"])
+        )
         if base:
             ratios[(row["scale"], row["contender"])].append(row["s_per_frame"] / base)
     return {key: round(median(values), 2) for key, values in ratios.items()}
