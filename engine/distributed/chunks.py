@@ -38,6 +38,7 @@ from vx_engine.distributed.boundaries import CutScanner, CutSearch, choose_start
 from vx_engine.errors import InputError, OptionsError
 from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.fields import TELECINE_RATES
+from vx_engine.pipeline.recurrent import WARM_UP_FRAMES
 from vx_engine.pipeline.timeline import SMOOTH_MAX_HOLD
 from vx_engine.video.clock import SourceClock, exact_seconds
 from vx_engine.video.opening import open_input
@@ -264,7 +265,9 @@ def plan_run_chunks(
     ``starts``: an interrupted run's chunk starts (``manifest.recorded_starts``), kept
     when they fit, so its scene-cut search is not run again."""
     interpolates = plan.vfi is not None or plan.vfi_classical is not None
-    context = context_frames(plan.dedup, interpolates, plan.fields is not None)
+    recurrent = plan.sr is not None and plan.sr.recurrent  # reads the next frame, warms up
+    before, after = context_frames(plan.dedup, interpolates or recurrent, plan.fields is not None)
+    context = (max(before, WARM_UP_FRAMES), after) if recurrent else (before, after)
     search = cut_search(options, plan)  # its scan runs only where ``starts`` do not fit
     return plan_chunks(
         options.input, chunk_seconds, options.start, options.duration, context, search, starts

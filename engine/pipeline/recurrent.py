@@ -26,6 +26,13 @@ from vx_engine.export.descriptors import ModelDescriptor, ModelIO
 from vx_engine.pipeline.ops import FrameOps
 from vx_engine.pipeline.stage_kinds import StageKind
 
+# Frames a chunk that starts away from a scene cut runs before its range, so the state it
+# restarts there nears the single pass's (a chunk at a cut restarts where the single pass
+# does and reads none). AnimeSR v2, the chunk's first frame against the single pass's:
+# 31-38 dB with none, 44-49 dB with 2 (benchmarks/results/animesr_parity.md), 46-48 dB
+# with 4, then 50+ dB where the picture moves (benchmarks/results/animesr_chunks.md)
+WARM_UP_FRAMES = 4
+
 # Backends whose runners bind one output ahead of time (TensorRT's and ORT-CUDA's I/O
 # binding): a recurrent model's state outputs need the others. NOT RUN: no GPU here.
 STATELESS_BACKENDS = ("tensorrt", "ort-cuda")
