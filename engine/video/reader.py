@@ -139,9 +139,11 @@ class VideoReader:
         self._pts_zero = pts_zero
         self.warnings: list[str] = []
         # what the decoder produced before the first kept frame (the seek lands on the
-        # keyframe at or before ``start``), and where it began: a chunk reports both
+        # keyframe at or before ``start``, or is retried further back until it does), and
+        # where it began: a chunk reports both
         self.frames_skipped = 0
         self.first_decoded_s: Fraction | None = None  # s after the stream's first timestamp
+        self.seeks_back = 0  # seeks retried further back: the first one landed past the start
         start_offset = _seconds(start, "start") or Fraction(0)
         duration_limit = _seconds(duration, "duration")
         _check_readable(self.path)
@@ -183,11 +185,6 @@ class VideoReader:
         self._trimmed = start_offset > 0 or duration_limit is not None
         self.clock = self.new_clock()
 
-        if start_offset > 0:
-            try:  # keyframe at or before the start; frames before it are decoded and dropped
-                container.seek(int(self._start_abs / self._time_base), stream=stream, backward=True)
-            except av.error.FFmpegError:
-                container.seek(0)
         self._decoded = self._decode_in_range()
         self._first = next(self._decoded, None)
         if self._first is None:
@@ -198,6 +195,7 @@ class VideoReader:
             )
         self._first_time = self._first[1]
         self._stopped_early = False
+        container, stream = self._container, self._stream  # a seek back may have reopened them
 
         frame = self._first[0]
         pix_fmt = frame.format.name
@@ -256,21 +254,68 @@ class VideoReader:
         """Decoded frames with their absolute source times (s), in presentation order, in range."""
         clock = self.clock
         try:
-            for packet in self._container.demux(self._stream):
-                for frame in packet.decode():
-                    if self.first_decoded_s is None and frame.pts is not None:
-                        self.first_decoded_s = frame.pts * self._time_base - self._origin
-                    if clock.place(frame.pts, self._time_base) is None:
-                        if clock.ended:
-                            return
-                        self.frames_skipped += 1
-                        continue
-                    yield frame, clock.last_time
+            for frame in self._frames_from_start():
+                if clock.place(frame.pts, self._time_base) is None:
+                    if clock.ended:
+                        return
+                    self.frames_skipped += 1
+                    continue
+                yield frame, clock.last_time
         except av.error.FFmpegError as error:
             reason = getattr(error, "strerror", None) or str(error)
             self.warnings.append(f"decoding stopped at frame {clock.kept}: {reason}")
             return
         self.check_complete(clock)
+
+    def _frames_from_start(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames, the first at or before the start of the range.
+
+        Indexed containers seek to the keyframe at or before the target. Those seeked by
+        estimate (MPEG-TS: by bisecting packet timestamps) may land past it, and the
+        decoder then begins at a later keyframe, so the first frame is checked: a try
+        that began past the start is repeated from 1, 2, 4... s before it, and last from
+        the file's beginning. The frame a failed try decoded counts as skipped.
+        """
+        back = Fraction(0)
+        while True:
+            from_beginning = self._start_offset <= 0 or not self._seek(self._start_abs - back)
+            frames = self._decoded_frames()
+            first = next(frames, None)
+            first_time = None if first is None or first.pts is None else first.pts * self._time_base
+            # a frame without a timestamp cannot be checked: taken as the seek gave it
+            landed = first is not None and (first_time is None or first_time <= self._start_abs)
+            if from_beginning or landed:
+                break
+            frames.close()
+            self.frames_skipped += first is not None
+            self.seeks_back += 1
+            back = max(2 * back, Fraction(1))
+        if first_time is not None:
+            self.first_decoded_s = first_time - self._origin
+        if first is not None:
+            yield first
+            yield from frames
+
+    def _seek(self, target: Fraction) -> bool:
+        """Seek to the keyframe before ``target`` (absolute s); False: from the file's beginning."""
+        if target > self._origin:
+            try:
+                self._container.seek(
+                    int(target / self._time_base), stream=self._stream, backward=True
+                )
+                return True
+            except av.error.FFmpegError:
+                pass
+        # a seek to the first timestamp is itself an estimate there: open the file again
+        self._container.close()
+        self._container = open_input(self.path)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        return False
+
+    def _decoded_frames(self) -> Iterator[av.VideoFrame]:
+        for packet in self._container.demux(self._stream):
+            yield from packet.decode()
 
     def check_complete(self, clock: SourceClock) -> None:
         """After the last frame: a warning when the stream ended before the container says.
