@@ -78,12 +78,14 @@ def run(
             from vx_engine.distributed import run_chunked
 
             return run_chunked(options, on_progress, cancel, log)
-        summary = _run(options, on_progress, cancel, log)
         if options.live is not None:  # one pass: its finished output as one live segment
-            from vx_engine.distributed.live import live_from_output
+            from vx_engine.distributed.live import live_from_output, prepare_live_dir
 
+            prepare_live_dir(Path(options.live))
+            summary = _run(options, on_progress, cancel, log)
             live_from_output(Path(options.output), Path(options.live))
-        return summary
+            return summary
+        return _run(options, on_progress, cancel, log)
     except Exception as exc:
         if (oom := as_allocation_failure(exc)) is not None and oom is not exc:
             raise oom from None

@@ -157,3 +157,13 @@ def test_live_without_chunks_is_one_segment(clip, tmp_path):
     live_frames, _ = decoded([live / "live_00000.ts"])  # FFV1 encoded as H.264 for the stream
     assert len(live_frames) == len(frames) == FRAMES
     assert min(psnr(a, b) for a, b in zip(frames, live_frames, strict=True)) >= 30.0
+
+
+def test_live_folder_that_cannot_be_made_is_refused_in_one_line(clip, tmp_path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where the folder should be")
+    output = tmp_path / "out.mp4"
+    result = vx(str(clip), "-o", str(output), *FLAGS, "--live", str(blocker / "live"), env={})
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "--live" in lines[0], result.stderr
+    assert not output.exists() and not (tmp_path / ".out.mp4.vx-work").exists()

@@ -30,6 +30,7 @@ from vx_engine.distributed.assemble import (
     open_segment,
     read_packets,
 )
+from vx_engine.errors import OptionsError, OutputError, VxError
 
 PLAYLIST = "live.m3u8"
 _TS_TICKS = Fraction(1, 90000)
@@ -46,6 +47,16 @@ def segment_name(number: int) -> str:
     return f"live_{number:05d}.ts"
 
 
+def prepare_live_dir(directory: Path) -> None:
+    """``directory`` made if missing; OptionsError (one line) where it cannot be."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OptionsError(
+            f"--live {directory}: cannot make that folder ({error.strerror}); give another"
+        ) from None
+
+
 def _replace_text(path: Path, text: str) -> None:
     temp = path.with_name(f".{path.name}.partial")
     temp.write_text(text)
@@ -57,7 +68,7 @@ class LiveStream:
     output order (written on a thread of its own), ``finish`` to end the playlist."""
 
     def __init__(self, directory: Path, target_s: float) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        prepare_live_dir(directory)
         for old in [directory / PLAYLIST, *directory.glob("live_*.ts")]:  # a resumed run's
             old.unlink(missing_ok=True)
         self.directory = directory
@@ -68,10 +79,15 @@ class LiveStream:
     def add(self, index: int, segment: Path) -> None:
         self._worker.put(segment)
 
-    def finish(self) -> None:
-        """Every segment added so far written, then the playlist ended."""
-        self._worker.close()
-        self._write_playlist(ended=True)
+    def finish(self) -> str | None:
+        """Every segment added so far written, then the playlist ended. A failure of the
+        stream is returned as a warning: the output does not depend on it."""
+        try:
+            self._worker.close()
+            self._write_playlist(ended=True)
+        except (VxError, av.error.FFmpegError, OSError) as error:
+            return f"--live stopped after {len(self.durations)} segment(s): {error}"
+        return None
 
     def abort(self) -> None:
         """Stop after the segment in hand; the playlist stays open (a resume rewrites it)."""
@@ -179,4 +195,5 @@ def live_from_output(output: Path, directory: Path) -> None:
         duration = sum((p.duration or 0) for p in packets) * ticks
         live = LiveStream(directory, float(duration))
         live.write(template, packets, ticks)
-    live.finish()
+    if (warning := live.finish()) is not None:
+        raise OutputError(warning)
