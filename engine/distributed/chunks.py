@@ -23,6 +23,11 @@ Deinterlacing (bwdif, yadif) reads a frame on each side of every frame, so a chu
 deinterlaces reads one more frame each way; its outputs are timed from the run's own
 timestamps. Inverse telecine cannot be chunked: decimate's cycles of five frames count
 from the first frame a pass sees.
+
+A recurrent SR stage (AnimeSR) carries a state that never forgets, so a chunk that starts
+away from a cut could not give the single pass's frames; its runs start chunks at
+confirmed scene cuts only (``CUTS_ONLY_RULE``, in the manifest and the summary), where the
+state restarts in the single pass too, and one shot is never split.
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ from vx_engine.distributed.boundaries import CutScanner, CutSearch, choose_start
 from vx_engine.errors import InputError, OptionsError
 from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.fields import TELECINE_RATES
-from vx_engine.pipeline.recurrent import WARM_UP_FRAMES
 from vx_engine.pipeline.timeline import SMOOTH_MAX_HOLD
 from vx_engine.video.clock import SourceClock, exact_seconds
 from vx_engine.video.opening import open_input
@@ -48,6 +52,7 @@ from vx_engine.video.opening import open_input
 # settings give equal stream headers, which the assembler checks.
 CONCAT_SAFE_CODECS = ("ffv1", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
 TELECINE_RATE = TELECINE_RATES[0]  # the rate --ivtc on is judged at when none was measured
+CUTS_ONLY_RULE = "recurrent model: boundaries at cuts only"
 
 
 def why_unchunkable(options: RunOptions) -> str | None:
@@ -119,6 +124,7 @@ class ChunkPlan:
     keyframes: int
     scan_frames: int = 0  # frames the scene-cut search decoded
     scan_s: float = 0.0  # and its time
+    rule: str = ""  # why the chunks lie where they do, where not the usual rule
 
     @property
     def count(self) -> int:
@@ -183,21 +189,23 @@ def plan_chunks(
     context: tuple[int, int] = (0, 1),
     cuts: CutSearch | None = None,
     starts: list[tuple[int, str]] | None = None,
+    cuts_only: bool = False,
 ) -> ChunkPlan:
     """Chunks of about ``chunk_seconds`` over the run's range, starting at scene cuts
-    (searched with ``cuts``), keyframes or exact frames. ``starts``: (first frame, how
-    chosen) of an interrupted run's chunks, kept when they fit this input."""
+    (searched with ``cuts``), keyframes or exact frames; with ``cuts_only`` at cuts only.
+    ``starts``: (first frame, how chosen) of an interrupted run's chunks, kept when they
+    fit this input."""
     if not chunk_seconds > 0:
         raise OptionsError(f"--chunk-seconds must be positive, got {chunk_seconds}")
     origin, times, keys = source_times(path, start, duration)
     scanner = None
-    if not _fits(starts, len(times)):
+    if not _fits(starts, len(times), cuts_only):
         scanner = (
             None if cuts is None or cuts.threshold <= 0 else CutScanner(path, times, keys, cuts)
         )
         try:
             length = exact_seconds(chunk_seconds)
-            starts = choose_starts(times, keys, length, scanner, before=context[0])
+            starts = choose_starts(times, keys, length, scanner, context[0], cuts_only)
         finally:
             if scanner is not None:
                 scanner.close()
@@ -233,11 +241,14 @@ def plan_chunks(
             )
         )
     scanned = (0, 0.0) if scanner is None else (scanner.frames_decoded, round(scanner.seconds, 3))
-    return ChunkPlan(tuple(chunks), zero - origin, len(times), sum(keys), *scanned)
+    rule = CUTS_ONLY_RULE if cuts_only else ""
+    return ChunkPlan(tuple(chunks), zero - origin, len(times), sum(keys), *scanned, rule)
 
 
-def _fits(starts: list[tuple[int, str]] | None, frames: int) -> bool:
+def _fits(starts: list[tuple[int, str]] | None, frames: int, cuts_only: bool) -> bool:
     if not starts or starts[0] != (0, "start"):
+        return False
+    if cuts_only and any(boundary != "cut" for _, boundary in starts[1:]):
         return False
     firsts = [first for first, _ in starts]
     return all(a < b for a, b in zip(firsts, firsts[1:], strict=False)) and firsts[-1] < frames
@@ -265,10 +276,16 @@ def plan_run_chunks(
     ``starts``: an interrupted run's chunk starts (``manifest.recorded_starts``), kept
     when they fit, so its scene-cut search is not run again."""
     interpolates = plan.vfi is not None or plan.vfi_classical is not None
-    recurrent = plan.sr is not None and plan.sr.recurrent  # reads the next frame, warms up
-    before, after = context_frames(plan.dedup, interpolates or recurrent, plan.fields is not None)
-    context = (max(before, WARM_UP_FRAMES), after) if recurrent else (before, after)
+    recurrent = plan.sr is not None and plan.sr.recurrent  # reads the next frame
+    context = context_frames(plan.dedup, interpolates or recurrent, plan.fields is not None)
     search = cut_search(options, plan)  # its scan runs only where ``starts`` do not fit
     return plan_chunks(
-        options.input, chunk_seconds, options.start, options.duration, context, search, starts
+        options.input,
+        chunk_seconds,
+        options.start,
+        options.duration,
+        context,
+        search,
+        starts,
+        cuts_only=recurrent,
     )

@@ -107,6 +107,7 @@ def new_manifest(
         "settings": settings,
         "chunk_seconds": chunk_seconds,
         "frames": plan.frames,
+        "chunk_rule": plan.rule,  # why the chunks lie where they do, if not the usual rule
         "chunks": [chunk_record(chunk) for chunk in plan.chunks],
     }
 

@@ -5,7 +5,9 @@ Each step feeds the model the previous, current and next source frames, its own 
 output and its hidden state (the descriptor's ``ModelIO.state``), and keeps what it gives
 back for the next frame. The state starts at zero, as the reference's does, at the start
 of the sequence, at every scene cut and at every chunk start (a chunk runs on fresh
-stages); across a cut the neighbour on the other side is replaced by the frame itself, as
+stages). A chunked run starts its chunks at confirmed scene cuts only
+(``vx_engine.distributed.boundaries``, deciding as ``_cut`` does at this threshold), so
+every chunk start is a restart of the single pass too; across a cut the neighbour on the other side is replaced by the frame itself, as
 the reference does at a clip's ends, so no output carries content from the other shot.
 A held frame (``--dedup``) arrives as its anchor's image itself (``TemporalFilter``): it
 gets the anchor's output again, and the state stays as the anchor left it.
@@ -25,13 +27,6 @@ from vx_engine.errors import OptionsError
 from vx_engine.export.descriptors import ModelDescriptor, ModelIO
 from vx_engine.pipeline.ops import FrameOps
 from vx_engine.pipeline.stage_kinds import StageKind
-
-# Frames a chunk that starts away from a scene cut runs before its range, so the state it
-# restarts there nears the single pass's (a chunk at a cut restarts where the single pass
-# does and reads none). AnimeSR v2, the chunk's first frame against the single pass's:
-# 31-38 dB with none, 44-49 dB with 2 (benchmarks/results/animesr_parity.md), 46-48 dB
-# with 4, then 50+ dB where the picture moves (benchmarks/results/animesr_chunks.md)
-WARM_UP_FRAMES = 4
 
 # Backends whose runners bind one output ahead of time (TensorRT's and ORT-CUDA's I/O
 # binding): a recurrent model's state outputs need the others. NOT RUN: no GPU here.
