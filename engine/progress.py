@@ -73,6 +73,17 @@ class ProgressPrinter:
                 f"  chunks {summary.chunks} ({summary.chunks_reused} reused, {summary.retries} "
                 f"retried) on {summary.workers} worker(s), {summary.frames_processed} source "
                 f"frames run; {summary.assembly}"
+                + (f"; {summary.chunk_rule}" if summary.chunk_rule else "")
             )
+        if summary.chunk_extra_frames:
+            lines.append(f"  extra frames decoded per chunk: {_listed(summary.chunk_extra_frames)}")
         lines += [f"  warning: {w}" for w in summary.warnings]
         print("\n".join(lines), file=sys.stderr)
+
+
+def _listed(counts: tuple[int, ...], shown: int = 12) -> str:
+    """``1, 26, 51, 75 (mean 38.2, max 75)``; a long run's list keeps its ends."""
+    head = [str(n) for n in counts]
+    if len(head) > shown:
+        head = [*head[: shown - 4], "...", *head[-3:]]
+    return f"{', '.join(head)} (mean {sum(counts) / len(counts):.1f}, max {max(counts)})"
