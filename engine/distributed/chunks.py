@@ -278,7 +278,9 @@ def plan_run_chunks(
     interpolates = plan.vfi is not None or plan.vfi_classical is not None
     recurrent = plan.sr is not None and plan.sr.recurrent  # reads the next frame
     context = context_frames(plan.dedup, interpolates or recurrent, plan.fields is not None)
-    search = cut_search(options, plan)  # its scan runs only where ``starts`` do not fit
+    # its scan runs only where ``starts`` do not fit; a recurrent stage behind --pre filters
+    # decides its cuts on frames the planner never sees, so it cannot confirm them: one chunk
+    search = None if recurrent and plan.pre else cut_search(options, plan)
     return plan_chunks(
         options.input,
         chunk_seconds,
