@@ -138,6 +138,10 @@ def run_chunked(
     backend = checked_backend(options)
     if (reason := why_unchunkable(options)) is not None:
         raise OptionsError(reason)
+    if options.live is not None:  # refused before any work directory is made
+        from vx_engine.distributed.live import prepare_live_dir
+
+        prepare_live_dir(Path(options.live))
     with VideoReader(options.input, start=options.start, duration=options.duration) as reader:
         info = reader.info
     with contextlib.ExitStack() as held:
@@ -163,8 +167,9 @@ def run_chunked(
     if not chunking.keep_work:
         shutil.rmtree(work.directory, ignore_errors=True)
     return _summary(
-        options, plan, estimate, started, work, results, executor, assembly, on_progress
-    )
+        options, plan, estimate, started, work, results, executor, assembly, on_progress,
+        joined.warnings,
+    )  # fmt: skip
 
 
 def _open_work(
@@ -257,6 +262,7 @@ class _Joined:
             temp=temporary_output(output, work.directory),
         )
         self.live = None
+        self.warnings: list[str] = []  # the live stream's failure: the output stands
         if options.live is not None:
             from vx_engine.distributed.live import LiveStream
 
@@ -272,8 +278,8 @@ class _Joined:
 
     def finish(self) -> Any:
         assembly = self.appender.finish()
-        if self.live is not None:
-            self.live.finish()
+        if self.live is not None and (warning := self.live.finish()) is not None:
+            self.warnings.append(warning)
         return assembly
 
     def abort(self) -> None:
@@ -292,8 +298,10 @@ def _summary(
     executor: Any,
     assembly: Any,
     on_progress: Callable[[Progress], None] | None,
+    notes: list[str],
 ) -> RunSummary:
-    """The run's summary: the chunks' counts summed, reused chunks' from the manifest."""
+    """The run's summary: the chunks' counts summed, reused chunks' from the manifest;
+    ``notes``: warnings of the driver's own (the live stream's)."""
     from vx_engine.pipeline.timeline import PipelineStats
     from vx_engine.run_steps import summarize
 
@@ -310,7 +318,9 @@ def _summary(
         sr_skipped=total("sr_skipped"),
         vfi_skipped=total("vfi_skipped"),
     )
-    warnings = tuple(dict.fromkeys(w for result in results.values() for w in result.warnings))
+    warnings = tuple(
+        dict.fromkeys([*(w for result in results.values() for w in result.warnings), *notes])
+    )
     return summarize(
         options, plan, estimate, started, counts, records[0]["codec"], warnings, on_progress,
         chunks=len(records),
@@ -324,6 +334,7 @@ def _summary(
         ),
         assembly=assembly.describe(),
         assembly_tail_s=assembly.tail_s,
+        chunk_rule=work.chunk_plan.rule,
     )  # fmt: skip
 
 
