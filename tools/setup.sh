@@ -38,4 +38,8 @@ pip_install() {
 pip_install --upgrade pip
 pip_install "torch==2.13.0"
 pip_install -e ".[dev,serve]"
+# `import openvino` starts its telemetry (openvino.tools.ovc), which sends from a forked
+# process; forked from a pipeline thread at exit it can deadlock on the loader's lock and
+# hold the run. The vendor's own switch turns it off for this user.
+[ -x "$VENV/bin/opt_in_out" ] && "$VENV/bin/opt_in_out" --opt_out >/dev/null
 "$VENV/bin/python" -c "import torch, onnxruntime, av, click, fastapi, triton; print('setup: ok, torch', torch.__version__)"
