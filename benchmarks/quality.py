@@ -239,7 +239,7 @@ def main() -> None:
     if args.combine:
         combine(name, args.combine, FRAMES, HEAVY_FRAMES)
         return
-    clips_text = [f"{c.name} ({c.content}, {len(c.frames)} frames): {c.source}" for c in material]
+    clips_text = [f"{c.name} ({c.content}, {len(c.frames)} frames): {c.source}" for c in every_clip]
     started = time.perf_counter()
     rows, motion, kept = [], [], []
     if args.merge:  # earlier rows of other contenders or clips stay, in today's classes

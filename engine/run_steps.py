@@ -90,7 +90,11 @@ def with_sr_resolved(options: RunOptions, plan: RunPlan) -> RunOptions:
     if plan.sr_auto is None:
         return options
     name = plan.sr.name if plan.sr else plan.sr_classical.name if plan.sr_classical else None
-    return replace(options, sr=name, ai_strength=plan.ai_strength)
+    stabilize = plan.stabilize.strength  # auto's pick may have added the stabilizer
+    return replace(
+        options, sr=name, ai_strength=plan.ai_strength,
+        stabilize=options.stabilize if stabilize is None else stabilize,
+    )  # fmt: skip
 
 
 def writer_for(plan: RunPlan, options: RunOptions, source: Any, segment: Path | None = None):

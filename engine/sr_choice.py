@@ -31,6 +31,7 @@ AUTO = "auto"
 REFERENCE_MODEL = "realesr-animevideov3-x2"
 MAX_SLOWDOWN = 3.0  # auto never picks a contender slower than this times the reference...
 QUALITIES = ("fast", "max")  # ...unless --quality max
+STABILIZED = "+stabilize"  # a pick's suffix: the model, then the stabilizer at its auto strength
 TABLE_SCALES = (2, 4)  # the scales the table measured: a target up to 2x reads the x2 rows
 DEGRADATION_WORDS = {
     "crf18": "light compression",
@@ -108,6 +109,15 @@ def degradation_of(report: dict[str, Any]) -> tuple[str | None, str]:
         return None, ""
     weight = "crf32" if bpp < HEAVY_BPP else "crf18" if bpp > LIGHT_BPP else "compressed"
     return weight, f"{bpp:.3f} bits/pixel"
+
+
+def split_stabilized(name: str | None) -> tuple[str | None, bool]:
+    """(the SR stage's name, whether auto's pick adds the temporal stabilizer): a table pick
+    ``MODEL+stabilize`` is the model with ``--stabilize auto`` (the quality benchmark's
+    ``default+stabilize`` contender)."""
+    if name is not None and name.endswith(STABILIZED):
+        return name.removesuffix(STABILIZED), True
+    return name, False
 
 
 def table_scale(target: float) -> int:

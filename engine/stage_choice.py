@@ -14,8 +14,8 @@ from vx_engine.export.families.realcugan import with_denoise
 from vx_engine.export.registry import MODELS, get_model
 from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical, known, parse_filter
-from vx_engine.sr_choice import AUTO, SourceFacts, choose_sr
-from vx_engine.stabilize_choice import Stabilize, choose_stabilize
+from vx_engine.sr_choice import AUTO, SourceFacts, choose_sr, split_stabilized
+from vx_engine.stabilize_choice import Stabilize, choose_stabilize, flow_missing
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ def choose_stages(
     sr_name, asked_strength, sr_auto = choose_sr(
         options.sr, options.ai_strength, options.quality, facts, _target(options, in_size)
     )
+    sr_name, stabilized = split_stabilized(sr_name)  # auto's pick may add the stabilizer
+    stabilize_asked = options.stabilize
+    if stabilized and stabilize_asked == "off" and not flow_missing():
+        stabilize_asked = "auto"
     sr, sr_classical, strength, strength_note = _sr_choice(options, sr_name, asked_strength)
     vfi_classical = parse_filter(options.vfi, "vfi") if is_classical("vfi", options.vfi) else None
     vfi = _model("--vfi", options.vfi, "vfi") if options.vfi and not vfi_classical else None
@@ -74,7 +78,7 @@ def choose_stages(
         sr_scale = strength_note[1]
     pre = tuple(parse_filter(text, "pre") for text in options.pre)
     post = tuple(parse_filter(text, "post") for text in options.post)
-    stabilize = choose_stabilize(options.stabilize, sr.name if sr else None)
+    stabilize = choose_stabilize(stabilize_asked, sr.name if sr else None)
     notes = tuple(n for n in (sr_auto, strength_note and strength_note[0], stabilize.note) if n)
     return StageChoice(
         sr, sr_classical, sr_scale, strength, vfi, vfi_classical, pre, post, notes, sr_auto,

@@ -24,8 +24,10 @@ from vx_engine.sr_choice import (
     choose_sr,
     degradation_of,
     lookup,
+    split_stabilized,
 )
 from vx_engine.sr_table import TABLE
+from vx_engine.stabilize_choice import flow_missing
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -197,5 +199,23 @@ def test_a_run_with_defaults_names_what_auto_chose(tmp_path: Path) -> None:
     assert chosen.startswith("sr auto: ") and "benchmarks/results/quality.md" in chosen
     assert chosen in result.stderr  # the log line
     assert (summary["width"], summary["height"]) == (128, 96)
-    model = chosen.removeprefix("sr auto: ").split(" ")[0]
+    model, stabilized = split_stabilized(chosen.removeprefix("sr auto: ").split(" ")[0])
     assert model == "lanczos" or summary["precision"].startswith(model)
+    runs = stabilized and flow_missing() is None  # a +stabilize pick, where OpenCV is there
+    assert summary["stabilize"].startswith("stabilize auto") == runs
+
+
+def test_a_stabilized_pick_runs_the_stabilizer() -> None:
+    """A table pick ``MODEL+stabilize`` (the benchmark's default+stabilize contender) plans
+    the model with ``--stabilize auto``; an explicit --stabilize strength is kept."""
+    stabilized = [key for key, pick in TABLE.items() if pick.sr.endswith("+stabilize")]
+    if not stabilized or flow_missing():
+        pytest.skip("no class's pick adds the stabilizer here, or OpenCV is not installed")
+    content, scale, degradation, quality = stabilized[0]
+    facts = SourceFacts(content, 0.9, degradation)
+    options = RunOptions(Path("in.mp4"), Path("out.mp4"), quality=quality)
+    plan = make_plan(options, 64, 48, Fraction(24), "ort-cpu", None, facts)
+    assert plan.sr.name == TABLE[stabilized[0]].sr.removesuffix("+stabilize")
+    assert plan.stabilize.strength is not None and "stabilize auto" in plan.stabilize.note
+    asked = RunOptions(Path("in.mp4"), Path("out.mp4"), quality=quality, stabilize=0.3)
+    assert make_plan(asked, 64, 48, Fraction(24), "ort-cpu", None, facts).stabilize.strength == 0.3
