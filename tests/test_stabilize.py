@@ -142,3 +142,21 @@ def test_the_table_matches_the_results() -> None:
     """``TABLE`` holds the acceptance pick that benchmarks/stabilize.py wrote."""
     document = json.loads(RESULTS.read_text())
     assert TABLE == {model: pick["strength"] for model, pick in document["picks"].items()}
+
+
+def test_held_frames_pass_through(tmp_path: Path) -> None:
+    """Drawings on twos (lossless), ``--dedup exact``: a held frame is its anchor's output as
+    it is, the stabilizer does not run on it, and the distinct drawings are stabilized."""
+    from benchmarks.probe_clips import encode as encode_frames
+    from benchmarks.probe_clips import on_twos, source_frames
+
+    twos = encode_frames(
+        tmp_path / "twos.mkv", on_twos(source_frames(count=8, size=SIZE)), codec="ffv1",
+        pix_fmt="yuv444p",
+    )  # fmt: skip
+    summary = go(twos, tmp_path / "on.mkv", stabilize=1.0, dedup="exact")
+    go(twos, tmp_path / "off.mkv", stabilize="off", dedup="exact")
+    on, off = decoded(tmp_path / "on.mkv"), decoded(tmp_path / "off.mkv")
+    assert summary.sr_skipped == 4
+    assert all(np.array_equal(on[k], on[k - 1]) for k in (1, 3, 5, 7))
+    assert np.array_equal(on[0], off[0]) and not np.array_equal(on[2], off[2])

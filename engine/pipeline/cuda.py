@@ -17,7 +17,8 @@ this module only decides where a frame's work runs:
   or being encoded.
 
 Host synchronisation: none in the per-frame work (``TorchOps`` keeps the scene-cut
-flag on the device). H100/H200 have no NVENC, so the download is the hand-off point;
+flag on the device), except with ``--stabilize``: its flow is measured on the host, on
+a small luma read back once per frame (``vx_engine.pipeline.stabilize``). H100/H200 have no NVENC, so the download is the hand-off point;
 a zero-copy NVENC hand-off (``kernels.rgb_to_nv12`` into PyNvVideoCodec's encoder) is
 not written.
 
