@@ -159,10 +159,11 @@ def write_report(name, rows, motion, clips_text, seconds, frames, heavy_frames) 
         "action (the probe calls them so, and content.md labels them so): the live-action "
         "means include them (flicker: the clips' mean only), so the live-action picks are "
         "made on all the live action at hand.",
-        "Speed: each (clip, case) ran in one process (except the auto rows and onepiece x2's two "
-        "default rows, run later), but the clips ran at different times under "
-        "different load from other work (the stills on an idle machine): compare s/frame within "
-        "a case, not across cases.",
+        "Speed: the rows ran in several processes at different times under different load "
+        "from other work (the first full run; AnimeSR with a rerun of the reference; "
+        "default+stabilize with another; Big Buck Bunny x4 crf32 whole; the auto rows): "
+        "compare s/frame within a case and run. The speed rule divides each row's s/frame "
+        "by the reference's timed in the same run (reference_s_per_frame in the JSON).",
         f"Wall time: {seconds / 60:.1f} min for the longest of the runs joined here (clips and "
         "missing cases ran in separate processes, side by side, then `--combine`).",
     ]
