@@ -16,6 +16,13 @@ the frame must also be no held copy of the frame before: its thumbnail differs b
 than twice ``HELD_THRESHOLD``, so it differs by more than it from any anchor the frame
 before was held to. The chunk's outputs then equal the single pass's without context.
 
+On a cluster the search is serial work: the driver runs it before any chunk starts. With
+a ``SearchBudget`` (Ray runs) it is given ``SERIAL_SHARE`` of the run's parallel work,
+its frames at ``ASSUMED_WORKER_FPS`` per worker (an assumption: the issue's figure for a
+GPU at 4K) over its workers. The first window's scan, timed, times the windows left is
+the search's estimate; past the budget the rest of the search is skipped
+(``CutScanner.skipped`` says why) and those boundaries go to keyframes or exact frames.
+
 A run with a recurrent stage (AnimeSR) starts chunks at confirmed cuts only
 (``cuts_only``): its state restarts there in the single pass too (the stage's reset uses
 the same decision and the run's same threshold), and nowhere else. The next start is the
@@ -46,6 +53,21 @@ CANDIDATE_SHARE = 0.7  # thumbnail scores above this share of the threshold are 
 CUT_MARGIN = 1.01
 CUTS_ONLY_MIN = Fraction(1, 2)  # a cuts-only chunk's least length, as a share of the target
 BOUNDARY_KINDS = ("start", "cut", "keyframe", "frame")
+SERIAL_SHARE = 0.05  # the most of a cluster run's parallel work the cut search may cost
+ASSUMED_WORKER_FPS = 5.0  # frames a worker processes per second (the issue's GPU figure)
+
+
+@dataclass(frozen=True)
+class SearchBudget:
+    """How much serial time the driver's cut search may take: ``SERIAL_SHARE`` of the
+    run's frames at ``worker_fps`` on ``workers`` workers (None: one per chunk, the most
+    a run spreads over, so the budget is its least)."""
+
+    workers: int | None = None
+    worker_fps: float = ASSUMED_WORKER_FPS
+
+    def seconds(self, frames: int, chunks: int) -> float:
+        return SERIAL_SHARE * frames / (self.worker_fps * max(1, self.workers or chunks))
 
 
 @dataclass(frozen=True)
@@ -62,8 +84,19 @@ class CutScanner:
     """Decodes the windows the planner asks about, in order, seeking forward past the
     frames between them; finds the frames where the pipeline's own decision is a cut."""
 
-    def __init__(self, path: Path, times: list[Fraction], keys: list[bool], search: CutSearch):
+    def __init__(
+        self,
+        path: Path,
+        times: list[Fraction],
+        keys: list[bool],
+        search: CutSearch,
+        budget_s: float | None = None,
+        windows: int = 1,
+    ):
         self.search = search
+        # the serial seconds the search may take (None: any), and the windows it will scan
+        self.budget_s, self.windows = budget_s, windows
+        self.skipped = ""  # why the search stopped after its first window, if it did
         self.times = times
         self.keyframes = [frame for frame, key in enumerate(keys) if key]
         self.index = {moment: frame for frame, moment in enumerate(times)}
@@ -118,6 +151,8 @@ class CutScanner:
         """The frame in ``[first, last]`` nearest ``target`` (s) that starts a new scene
         (cut from the frame before), or None. Candidates are checked nearest first, so
         the full-frame decision runs on few pairs."""
+        if self.skipped:
+            return None
         started = time.perf_counter()
         need = max(first - 1, 0)
         self._seek_towards(need)
@@ -144,7 +179,23 @@ class CutScanner:
         )
         found = next((f for f in candidates if self._decided(f)), None)
         self.seconds += time.perf_counter() - started
+        self._check_budget()
         return found
+
+    def _check_budget(self) -> None:
+        """After the first window: skip the rest when the windows would cost more than
+        the budget (the first window's time for each)."""
+        if self.budget_s is None or self.windows <= 1:
+            return
+        projected = self.seconds * self.windows
+        if projected > self.budget_s:
+            self.skipped = (
+                f"cut search skipped: ~{projected:.1f} s serial on the driver ({self.windows} "
+                f"windows at {self.seconds:.3f} s, the first one's) is over "
+                f"{SERIAL_SHARE:.0%} of the chunks' work ({self.budget_s:.3g} s allowed); "
+                "boundaries at keyframes or frames"
+            )
+        self.budget_s = None  # decided once
 
     def _decided(self, frame_number: int) -> bool:
         if frame_number not in self._verdicts:

@@ -39,7 +39,13 @@ from typing import Any
 
 import av
 
-from vx_engine.distributed.boundaries import CutScanner, CutSearch, choose_starts, seek_frame
+from vx_engine.distributed.boundaries import (
+    CutScanner,
+    CutSearch,
+    SearchBudget,
+    choose_starts,
+    seek_frame,
+)
 from vx_engine.errors import InputError, OptionsError
 from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.fields import TELECINE_RATES
@@ -190,21 +196,25 @@ def plan_chunks(
     cuts: CutSearch | None = None,
     starts: list[tuple[int, str]] | None = None,
     cuts_only: bool = False,
+    budget: SearchBudget | None = None,
 ) -> ChunkPlan:
     """Chunks of about ``chunk_seconds`` over the run's range, starting at scene cuts
     (searched with ``cuts``), keyframes or exact frames; with ``cuts_only`` at cuts only.
     ``starts``: (first frame, how chosen) of an interrupted run's chunks, kept when they
-    fit this input."""
+    fit this input. ``budget``: the serial time the cut search may take (a cuts-only
+    search always runs: without it the run is one chunk)."""
     if not chunk_seconds > 0:
         raise OptionsError(f"--chunk-seconds must be positive, got {chunk_seconds}")
     origin, times, keys = source_times(path, start, duration)
     scanner = None
     if not _fits(starts, len(times), cuts_only):
+        length = exact_seconds(chunk_seconds)
         scanner = (
-            None if cuts is None or cuts.threshold <= 0 else CutScanner(path, times, keys, cuts)
+            None
+            if cuts is None or cuts.threshold <= 0
+            else _scanner(path, times, keys, cuts, length, None if cuts_only else budget)
         )
         try:
-            length = exact_seconds(chunk_seconds)
             starts = choose_starts(times, keys, length, scanner, context[0], cuts_only)
         finally:
             if scanner is not None:
@@ -241,8 +251,18 @@ def plan_chunks(
             )
         )
     scanned = (0, 0.0) if scanner is None else (scanner.frames_decoded, round(scanner.seconds, 3))
-    rule = CUTS_ONLY_RULE if cuts_only else ""
+    rule = CUTS_ONLY_RULE if cuts_only else (scanner.skipped if scanner is not None else "")
     return ChunkPlan(tuple(chunks), zero - origin, len(times), sum(keys), *scanned, rule)
+
+
+def _scanner(path, times, keys, cuts, length: Fraction, budget: SearchBudget | None):
+    """The cut search of this plan, with its serial budget where ``budget`` gives one."""
+    if budget is None:
+        return CutScanner(path, times, keys, cuts)
+    step = times[-1] - times[-2] if len(times) > 1 else length
+    chunks = max(1, int((times[-1] + step - times[0]) / length))
+    allowed = budget.seconds(len(times), chunks)
+    return CutScanner(path, times, keys, cuts, allowed, windows=chunks - 1)
 
 
 def _fits(starts: list[tuple[int, str]] | None, frames: int, cuts_only: bool) -> bool:
@@ -281,6 +301,10 @@ def plan_run_chunks(
     # its scan runs only where ``starts`` do not fit; a recurrent stage behind --pre filters
     # decides its cuts on frames the planner never sees, so it cannot confirm them: one chunk
     search = None if recurrent and plan.pre else cut_search(options, plan)
+    # on Ray the driver's search precedes every worker: serial, so it gets a budget; a run
+    # in this process has one worker, where nothing runs beside it anyway
+    chunking = options.chunks
+    ray = chunking is not None and chunking.ray is not None
     return plan_chunks(
         options.input,
         chunk_seconds,
@@ -290,4 +314,5 @@ def plan_run_chunks(
         search,
         starts,
         cuts_only=recurrent,
+        budget=SearchBudget(chunking.ray_workers) if ray else None,
     )
