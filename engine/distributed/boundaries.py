@@ -190,7 +190,7 @@ class CutScanner:
         projected = self.seconds * self.windows
         if projected > self.budget_s:
             self.skipped = (
-                f"cut search skipped: ~{projected:.1f} s serial on the driver ({self.windows} "
+                f"cut search skipped: ~{projected:.3g} s serial on the driver ({self.windows} "
                 f"windows at {self.seconds:.3f} s, the first one's) is over "
                 f"{SERIAL_SHARE:.0%} of the chunks' work ({self.budget_s:.3g} s allowed); "
                 "boundaries at keyframes or frames"
