@@ -154,12 +154,9 @@ def write_report(name, rows, motion, clips_text, seconds, frames, heavy_frames) 
         "built from these same rows, so auto's figures are in-sample, not a held-out test. "
         "Auto is held to best_allowed: where the best contender is over 3x the reference's "
         "s/frame (realesrgan-x4plus-anime at cg x4 crf32), auto with `--quality fast` may not "
-        "choose it, and the comparison is with the best it may choose. Every input here is "
-        "192x108 (x2) or 96x54 (x4), under the probe's 240-line minimum for a content verdict "
-        "(content_size.md): its content is unsure, so auto takes the table's least-regret "
-        "pick across the content classes at that scale and degradation.",
+        "choose it, and the comparison is with the best it may choose.",
         "Stills: Set14/Set5 crops, one photograph per frame (motion 0, no flicker), are live "
-        "action (content.md labels them so): the live-action "
+        "action (the probe calls them so, and content.md labels them so): the live-action "
         "means include them (flicker: the clips' mean only), so the live-action picks are "
         "made on all the live action at hand.",
         "Speed: the rows ran in several processes at different times under different load "
