@@ -13,9 +13,7 @@ verdict and degradation class), never a file: the plan stays pure.
   ``--quality max`` the best whatever it costs.
 - Content unsure or degradation unknown: the contender of minimax regret across the classes
   it could be (its largest shortfall from the best allowed contender of each is smallest),
-  and the log line says so. Frames of fewer lines than ``content.MIN_LINES`` are always
-  content unsure (``benchmarks/results/content_size.md``): the table's ``None`` content
-  rows, the least regret across anime, cg and live action at that scale and degradation.
+  and the log line says so.
 - An explicit ``--sr`` always wins; ``--ai-strength auto`` is 1 with an explicit model.
 """
 
@@ -61,30 +59,25 @@ LIGHT_BPP = 0.4
 class SourceFacts:
     """What ``auto`` reads of the source: the content verdict ("anime", "cg",
     "live-action", None when unsure) and its confidence, the degradation class ("crf18",
-    "crf32", "mpeg2", None when not measured) and the measure that decided it;
-    ``too_small``: the content is unsure because the frames are too small to judge."""
+    "crf32", "mpeg2", None when not measured) and the measure that decided it."""
 
     content: str | None = None
     confidence: float = 0.0
     degradation: str | None = None
     evidence: str = ""
-    too_small: bool = False
 
     @classmethod
     def from_probe(cls, report: dict[str, Any]) -> SourceFacts:
         verdict = report.get("content") or {}
         degradation, evidence = degradation_of(report)
         return cls(
-            verdict.get("kind"), float(verdict.get("confidence") or 0.0), degradation, evidence,
-            bool(verdict.get("too_small")),
-        )  # fmt: skip
+            verdict.get("kind"), float(verdict.get("confidence") or 0.0), degradation, evidence
+        )
 
     def describe(self) -> str:
         content = (
             f"content {self.content} {self.confidence:.2f}" if self.content else "content unsure"
         )
-        if self.too_small:
-            content += " (frames too small to judge)"
         degradation = DEGRADATION_WORDS.get(self.degradation or "", "degradation unknown")
         return f"{content}, {degradation}" + (f" ({self.evidence})" if self.evidence else "")
 

@@ -110,12 +110,6 @@ def test_unsure_content_or_degradation_takes_the_least_regret_pick() -> None:
     unsure = choose_sr("auto", "auto", "fast", SourceFacts(None, 0.4, "crf18"), 2.0)
     assert unsure[0] == lookup(SourceFacts(None, 0.4, "crf18"), 2, "fast").sr
     assert "content unsure, light compression" in unsure[2]
-    small = SourceFacts.from_probe(  # a probe's verdict on frames under content.MIN_LINES
-        {"content": {"kind": None, "confidence": 0.9, "too_small": True}, "blockiness": 9.0}
-    )
-    sr, _, note = choose_sr("auto", "auto", "fast", small, 2.0)
-    assert sr == TABLE[(None, 2, "mpeg2", "fast")].sr
-    assert "content unsure (frames too small to judge), MPEG blocking" in note
 
 
 def test_an_explicit_sr_wins_and_auto_strength_is_the_models_own() -> None:
