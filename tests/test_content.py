@@ -21,30 +21,19 @@ import pytest
 
 from tests.media import cel_frame, make_clip
 from vx_engine.analysis import format_text, probe
-from vx_engine.analysis.content import (
-    CENTRES,
-    KINDS,
-    MIN_LINES,
-    SPREADS,
-    ContentVerdict,
-    judge,
-)
+from vx_engine.analysis.content import CENTRES, KINDS, SPREADS, ContentVerdict, judge
 from vx_engine.api import source_content
 from vx_engine.samples import sample_video
 from vx_engine.video import VideoWriter
 
 
-def noisy_cel_clip(
-    path: Path, sigma: float, frames: int = 6, size: tuple[int, int] = (426, MIN_LINES)
-) -> Path:
-    """Lossless cel frames (``size``: 16:9 at the fewest lines judged) with Gaussian noise of
-    ``sigma`` 8-bit levels."""
+def noisy_cel_clip(path: Path, sigma: float, frames: int = 6) -> Path:
+    """Lossless 160x120 cel frames with Gaussian noise of ``sigma`` 8-bit levels."""
     rng = np.random.default_rng(1)
-    width, height = size
-    with VideoWriter(path, width, height, Fraction(25), codec="ffv1", pix_fmt="yuv444p") as writer:
+    with VideoWriter(path, 160, 120, Fraction(25), codec="ffv1", pix_fmt="yuv444p") as writer:
         for index in range(frames):
-            noise = rng.normal(0.0, sigma / 255, (3, height, width))
-            rgb = np.clip(cel_frame(index, width, height) + noise, 0.0, 1.0).astype(np.float32)
+            noise = rng.normal(0.0, sigma / 255, (3, 120, 160))
+            rgb = np.clip(cel_frame(index, 160, 120) + noise, 0.0, 1.0).astype(np.float32)
             writer.write(rgb, Fraction(index, 25))
     return path
 
@@ -112,13 +101,3 @@ def test_no_frames_is_not_measured() -> None:
 
     empty = verdict([])
     assert empty.kind is None and empty.describe() == "not measured"
-
-
-def test_frames_too_small_to_judge_are_unsure(tmp_path: Path) -> None:
-    """Below ``MIN_LINES`` (benchmarks/results/content_size.md) the verdict is unsure and
-    says why, even for a clean drawing that is anime at ``MIN_LINES``."""
-    report = probe(noisy_cel_clip(tmp_path / "small.mkv", 0.0, size=(192, 108)))
-    verdict = ContentVerdict.from_json(report["content"])
-    assert verdict.kind is None and verdict.too_small and report["content"]["too_small"]
-    assert verdict.best == "anime"  # the scores are still reported
-    assert "unsure (108 lines, too few to judge (under 240): anime" in format_text(report)

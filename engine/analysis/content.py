@@ -24,10 +24,7 @@ feature, ``SPREADS``) plus its prior (``PRIORS``), adds ``HELD_ANIME`` when fram
 in a pattern (drawings on twos/threes), and turns the scores into probabilities. Centres
 and spreads were fitted on labelled clips and frames by ``benchmarks/content_thresholds.py``
 (``benchmarks/results/content.md``: accuracy, leave-one-source-out included). A winner
-below ``SURE`` is reported as unsure, and so is any verdict on frames of fewer than
-``MIN_LINES`` lines: downscaled to the quality benchmark's input heights (54-180 lines),
-live action is named right a fifth less often than at full size
-(``benchmarks/content_size.py``, ``benchmarks/results/content_size.md``). A value beyond the outermost centre is judged as if
+below ``SURE`` is reported as unsure. A value beyond the outermost centre is judged as if
 it were at that centre: a clean synthetic cel is flatter and sharper than any labelled
 anime, and the Gaussian's tails would otherwise hand it to whichever kind is least far
 (and an out-of-range value such as heavy noise would decide everything on its own). Anime against the rest is measured well; cg against
@@ -66,9 +63,6 @@ PRIORS = {"anime": 0.25, "cg": 0.1, "live-action": 0.65}
 # action at its own rate is never on twos; rendered cg can be, so this is not decisive.
 HELD_ANIME = 1.0
 SURE = 0.6  # the winner's probability below which the verdict is "unsure"
-# Frames of fewer lines are too small to judge: the verdict is "unsure" whatever the scores
-# (benchmarks/content_size.py, benchmarks/results/content_size.md).
-MIN_LINES = 240
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,6 @@ class ContentVerdict:
     scores: dict[str, float]
     features: dict[str, float] = field(default_factory=dict)
     frames: int = 0
-    too_small: bool = False  # the frames have fewer than MIN_LINES lines: kind is None
 
     @property
     def best(self) -> str:
@@ -95,18 +88,14 @@ class ContentVerdict:
         if self.kind is not None:
             return f"{self.kind} ({self.confidence:.2f})"
         ranked = sorted(self.scores.items(), key=lambda item: -item[1])[:2]
-        small = ""
-        if self.too_small:
-            lines = round(self.features.get("lines", 0))
-            small = f"{lines} lines, too few to judge (under {MIN_LINES}): "
-        return "unsure (" + small + " / ".join(f"{k} {v:.2f}" for k, v in ranked) + ")"
+        return "unsure (" + " / ".join(f"{k} {v:.2f}" for k, v in ranked) + ")"
 
     @classmethod
     def from_json(cls, report: dict[str, Any]) -> ContentVerdict:
         """The verdict back from a probe report's ``"content"`` object."""
         return cls(
             report["kind"], report["confidence"], report["scores"],
-            report["features"], report["frames"], report.get("too_small", False),
+            report["features"], report["frames"],
         )  # fmt: skip
 
     def as_json(self) -> dict[str, Any]:
@@ -117,7 +106,6 @@ class ContentVerdict:
             "scores": self.scores,
             "features": self.features,
             "frames": self.frames,
-            "too_small": self.too_small,
         }
 
 
@@ -170,11 +158,10 @@ def frame_features(rgb: np.ndarray) -> dict[str, float]:
 
 
 def measure_frame(frame: Any) -> dict[str, float]:
-    """``frame_features`` of a decoded PyAV frame (any format), area-scaled first, and its
-    own height (``lines``: ``judge`` calls a verdict on fewer than ``MIN_LINES`` unsure)."""
+    """``frame_features`` of a decoded PyAV frame (any format), area-scaled first."""
     width, height = scaled_size(frame.width, frame.height)
     rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
-    return {**frame_features(rgb.to_ndarray()), "lines": float(frame.height)}
+    return frame_features(rgb.to_ndarray())
 
 
 def clip_features(frames: list[dict[str, float]]) -> dict[str, float]:
@@ -197,8 +184,7 @@ def judge(
     frames: int = 1,
 ) -> ContentVerdict:
     """The verdict on a clip's features (``clip_features``) and held-frame pattern;
-    ``centres``/``spreads`` default to the fitted ones (the benchmark passes its own); a
-    ``lines`` feature under ``MIN_LINES`` makes the verdict unsure (``too_small``)."""
+    ``centres``/``spreads`` default to the fitted ones (the benchmark passes its own)."""
     centres, spreads = centres or CENTRES, spreads or SPREADS
     judged = judged_values(features)
     for name in FEATURES:  # beyond the outermost centre counts as at it (see the docstring)
@@ -216,9 +202,8 @@ def judge(
     total = sum(weights.values())
     scores = {kind: round(weights[kind] / total, 3) for kind in KINDS}
     best = max(scores, key=scores.__getitem__)
-    too_small = features.get("lines", MIN_LINES) < MIN_LINES
-    kind = best if scores[best] >= SURE and not too_small else None
-    return ContentVerdict(kind, scores[best], scores, features, frames, too_small)
+    kind = best if scores[best] >= SURE else None
+    return ContentVerdict(kind, scores[best], scores, features, frames)
 
 
 def verdict(frames: list[dict[str, float]], held_pattern: str = "none") -> ContentVerdict:
