@@ -15,7 +15,12 @@ from vx_engine.export.weights import fetch_weights
 
 # Real-ESRGAN, SPAN and RealSR files (Convolution/PReLU, SPAN's MemoryData mean);
 # Real-CUGAN's are read in tests/test_cugan.py
-SR_MODELS = [name for name, desc in MODELS.items() if desc.kind == "sr" and desc.arch != "cugan"]
+# (AnimeSR ships a PyTorch state dict, no .param/.bin: tests/test_animesr.py)
+SR_MODELS = [
+    name
+    for name, desc in MODELS.items()
+    if desc.kind == "sr" and desc.arch != "cugan" and "param" in desc.weight_files
+]
 
 
 @pytest.fixture(scope="module", params=SR_MODELS)

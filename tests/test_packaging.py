@@ -60,6 +60,8 @@ def test_the_wheel_holds_only_vx_engine(wheel: Path) -> None:
     assert {top for top in tops if not top.endswith(".dist-info")} == {"vx_engine"}
     # the page's files travel with the server
     assert "vx_engine/server/static/index.html" in names
+    assert "vx_engine/server/static/hls/hls.light.min.js" in names
+    assert "vx_engine/server/static/hls/LICENSE" in names
     assert "vx_engine/export/arch/__init__.py" in names
 
 

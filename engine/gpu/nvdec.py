@@ -45,7 +45,6 @@ from vx_engine.gpu.nvdec_checks import (
     probe_stream,
     pynvvideocodec_installed,
 )
-from vx_engine.video.opening import open_input
 
 AV_NOPTS_VALUE = -(2**63)  # what a packet without a pts carries through getPTS()
 
@@ -97,6 +96,8 @@ def frame_pts(frame: Any) -> int | None:
 
 def _packet_pts(path: Path) -> list[int | None]:
     """Video packet pts from a PyAV demux (no decoding); the final flush packet is empty."""
+
+    from vx_engine.video.opening import open_input  # PyAV: loaded only when a file is read
 
     with open_input(path) as container:
         stream = container.streams.video[0]
@@ -263,6 +264,8 @@ class Nv12Decoder:
         import torch
 
         pin = self.upload
+        from vx_engine.video.opening import open_input  # PyAV: loaded only when a file is read
+
         with open_input(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from vx_engine.errors import InputError
-from vx_engine.video.opening import open_input
 
 # FFmpeg codec names NVDEC hardware decodes (subject to the per-chip caps query).
 NVDEC_CODECS = frozenset(
@@ -51,6 +50,8 @@ def probe_stream(path: Path) -> StreamInfo:
     import av
 
     try:
+        from vx_engine.video.opening import open_input  # PyAV: loaded only when a file is read
+
         with open_input(path) as container:
             if not container.streams.video:
                 raise InputError(f"{path}: no video stream; give a video file")
