@@ -96,16 +96,21 @@ def _official_state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
     return tensors_of(loaded)
 
 
-def _load_pth(path: Path, net: nn.Module, desc: ModelDescriptor) -> None:
+def _checkpoint_state_dict(path: Path) -> dict:
+    """The official state dict inside the ``.pth`` at ``path`` (one WeightsError line if not)."""
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"weights file {path} does not exist") from None
     except Exception as error:  # torch raises many types for a non-checkpoint file
         raise WeightsError(f"cannot read {path} as a PyTorch checkpoint: {error}") from None
+    return _official_state_dict(loaded, path)
+
+
+def _load_pth(path: Path, net: nn.Module, desc: ModelDescriptor) -> None:
     load_fitting(
         net,
-        _official_state_dict(loaded, path),
+        _checkpoint_state_dict(path),
         path,
         f"{desc.name} ({desc.arch} {desc.arch_options})",
         "pass the official .pth for this model, or omit --weights",
@@ -130,13 +135,9 @@ def load_recurrent_model(desc: ModelDescriptor, weights_path: Path | None = None
 
     net = build_arch(desc.arch, dict(desc.arch_options))
     path = Path(weights_path) if weights_path is not None else fetch_weights(desc)["state_dict"]
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a non-checkpoint file
-        raise WeightsError(f"cannot read {path} as a PyTorch checkpoint: {error}") from None
     load_fitting(
         net,
-        _official_state_dict(loaded, path),
+        _checkpoint_state_dict(path),
         path,
         f"{desc.name} ({desc.arch})",
         "pass an AnimeSR .pth (AnimeSR_v1.pth or AnimeSR_v2.pth), or omit --sr-weights",

@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from media import decode_rgb24, psnr8
 
 from vx_engine.api import run
 from vx_engine.errors import OptionsError
@@ -68,16 +69,6 @@ def encode(path: Path, frames: list[np.ndarray]) -> Path:
     return path
 
 
-def decoded(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24").astype(np.float64) for f in container.decode(video=0)]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def go(source: Path, output: Path, **options):
     return run(
         RunOptions(
@@ -95,24 +86,24 @@ def runs(tmp_path_factory) -> dict[str, list[np.ndarray]]:
     made = {}
     for label, strength in (("off", "off"), ("on", 1.0)):
         summary = go(source, folder / f"{label}.mkv", stabilize=strength, dedup="off")
-        made[label] = decoded(folder / f"{label}.mkv")
+        made[label] = decode_rgb24(folder / f"{label}.mkv")
         made[f"{label} summary"] = summary
     return made
 
 
 def test_the_scenes_differ() -> None:
     frames = [f.astype(np.float64) for f in pan_and_cut_frames()]
-    assert psnr(frames[CUT_AT - 1], frames[CUT_AT]) < 16.0
+    assert psnr8(frames[CUT_AT - 1], frames[CUT_AT]) < 16.0
 
 
 def test_no_content_crosses_the_cut(runs) -> None:
     off, on = runs["off"], runs["on"]
     assert len(on) == len(off) == FRAMES
-    assert psnr(on[CUT_AT], off[CUT_AT]) == float("inf")  # starts afresh at the cut
-    worst = min(psnr(a, b) for a, b in zip(on, off, strict=True))
+    assert psnr8(on[CUT_AT], off[CUT_AT]) == float("inf")  # starts afresh at the cut
+    worst = min(psnr8(a, b) for a, b in zip(on, off, strict=True))
     print(f"worst PSNR stabilized vs unstabilized over the pan and the cut: {worst:.1f} dB")
     assert worst >= PSNR_BOUND_DB
-    changed = [psnr(on[k], off[k]) for k in range(CUT_AT + 1, FRAMES)]
+    changed = [psnr8(on[k], off[k]) for k in range(CUT_AT + 1, FRAMES)]
     assert all(value < 60.0 for value in changed), "the stage blended nothing after the cut"
     summary = runs["on summary"]
     assert summary.stabilize == "stabilize 1 (as asked)"
@@ -156,7 +147,7 @@ def test_held_frames_pass_through(tmp_path: Path) -> None:
     )  # fmt: skip
     summary = go(twos, tmp_path / "on.mkv", stabilize=1.0, dedup="exact")
     go(twos, tmp_path / "off.mkv", stabilize="off", dedup="exact")
-    on, off = decoded(tmp_path / "on.mkv"), decoded(tmp_path / "off.mkv")
+    on, off = decode_rgb24(tmp_path / "on.mkv"), decode_rgb24(tmp_path / "off.mkv")
     assert summary.sr_skipped == 4
     assert all(np.array_equal(on[k], on[k - 1]) for k in (1, 3, 5, 7))
     assert np.array_equal(on[0], off[0]) and not np.array_equal(on[2], off[2])
