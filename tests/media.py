@@ -356,6 +356,19 @@ def decode_rgb24(path: str | Path) -> list[np.ndarray]:
         return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
+def decode_planar(*paths: str | Path) -> tuple[list[np.ndarray], list[Fraction]]:
+    """Every frame of the files in turn, as planar RGB (gbrp, no chroma subsampling) float32
+    in [0, 1], and each frame's time in seconds (what chunk/single-pass checks compare)."""
+    frames, times = [], []
+    for path in paths:
+        with av.open(str(path)) as container:
+            base = container.streams.video[0].time_base
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="gbrp").astype(np.float32) / 255)
+                times.append(frame.pts * base)
+    return frames, times
+
+
 def psnr8(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR of two 8-bit images."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)

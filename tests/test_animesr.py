@@ -17,7 +17,6 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -25,7 +24,7 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from media import make_clip, psnr  # noqa: E402
+from media import decode_planar, make_clip, psnr  # noqa: E402
 from test_one_pipeline import equivalent, h264_clip, make_runner  # noqa: E402
 
 from vx_engine.api import run  # noqa: E402
@@ -161,15 +160,6 @@ def test_numpy_and_torch_ops_give_the_same_frames(tmp_path: Path, random_step) -
     assert stats.sr_skipped == 2
 
 
-def decoded_with_times(path: Path) -> tuple[list[np.ndarray], list[Fraction]]:
-    with av.open(str(path)) as container:
-        frames = list(container.decode(video=0))
-        base = container.streams.video[0].time_base
-    return [f.to_ndarray(format="gbrp").astype(np.float32) / 255 for f in frames], [
-        f.pts * base for f in frames
-    ]
-
-
 def test_chunked_run_starts_chunks_at_the_cut_only_and_is_the_single_pass(tmp_path: Path) -> None:
     """20 frames, a cut at frame 5 and 0.16 s (4-frame) chunks: the state never forgets,
     so chunks start at the cut only and the 15-frame shot after it stays one chunk (other
@@ -191,7 +181,7 @@ def test_chunked_run_starts_chunks_at_the_cut_only_and_is_the_single_pass(tmp_pa
     starts = [(r["first_frame"], r["frames"], r["boundary"]) for r in manifest["chunks"]]
     assert starts == [(0, 5, "start"), (5, 15, "cut")]
     assert manifest["chunk_rule"] == summary.chunk_rule == CUTS_ONLY_RULE
-    single, chunks = (decoded_with_times(tmp_path / n) for n in ("single.mkv", "chunked.mkv"))
+    single, chunks = (decode_planar(tmp_path / n) for n in ("single.mkv", "chunked.mkv"))
     assert len(single[0]) == len(chunks[0]) == 20 and single[1] == chunks[1]
     assert single[0][0].shape == (128, 192, 3)  # x4
     assert min(psnr(a, b) for a, b in zip(single[0], chunks[0], strict=True)) >= 50.0

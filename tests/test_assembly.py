@@ -18,14 +18,12 @@ import os
 import signal
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 from append_watch import environment as watching
-from media import audio_samples, make_clip, psnr
+from media import audio_samples, decode_planar, make_clip, psnr
 
 from vx_engine.distributed.live import TS_OFFSET_S
 
@@ -57,17 +55,6 @@ def summary_of(result: subprocess.CompletedProcess) -> dict:
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return next(line for line in lines if line["stage"] == "summary")
-
-
-def decoded(paths: list[Path]) -> tuple[list[np.ndarray], list[Fraction]]:
-    frames, times = [], []
-    for path in paths:
-        with av.open(str(path)) as container:
-            base = container.streams.video[0].time_base
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="gbrp").astype(np.float32) / 255)
-                times.append(frame.pts * base)
-    return frames, times
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +89,8 @@ def test_live_playlist_is_the_output(live_run):
     spans = [float(line[8:-1]) for line in lines if line.startswith("#EXTINF:")]
     assert max(spans) <= target and sum(spans) == pytest.approx(FRAMES / FPS)
     assert not list(live.glob(".*"))  # no temporary file left
-    frames, times = decoded([output])
-    live_frames, live_times = decoded([live / name for name in names])
+    frames, times = decode_planar(output)
+    live_frames, live_times = decode_planar(*(live / name for name in names))
     assert len(live_frames) == len(frames) == FRAMES
     assert min(psnr(a, b) for a, b in zip(frames, live_frames, strict=True)) >= 50.0
     with av.open(str(live / names[0])) as container:  # H.264 in MPEG-TS, video only
@@ -133,8 +120,8 @@ def test_killed_run_rebuilds_its_temporary_output_on_resume(clip, tmp_path):
 
     summary = summary_of(vx(*args, "--resume", env={}))
     assert (summary["chunks_reused"], summary["frames_out"]) == (2, FRAMES)
-    expected, expected_times = decoded([reference])
-    frames, times = decoded([output])
+    expected, expected_times = decode_planar(reference)
+    frames, times = decode_planar(output)
     assert times == expected_times and len(frames) == FRAMES
     assert min(psnr(a, b) for a, b in zip(expected, frames, strict=True)) >= 50.0
     samples, rate = audio_samples(output)
@@ -153,8 +140,8 @@ def test_live_without_chunks_is_one_segment(clip, tmp_path):
     run(options, log=lambda message: None)
     text = (live / "live.m3u8").read_text()
     assert text.count("\nlive_") == 1 and text.rstrip().endswith("#EXT-X-ENDLIST")
-    frames, _ = decoded([output])
-    live_frames, _ = decoded([live / "live_00000.ts"])  # FFV1 encoded as H.264 for the stream
+    frames, _ = decode_planar(output)
+    live_frames, _ = decode_planar(live / "live_00000.ts")  # FFV1 encoded as H.264 for the stream
     assert len(live_frames) == len(frames) == FRAMES
     assert min(psnr(a, b) for a, b in zip(frames, live_frames, strict=True)) >= 30.0
 

@@ -24,11 +24,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import psutil
 import pytest
 from chunk_faults import environment as faults
-from media import audio_samples, make_clip, psnr
+from media import audio_samples, decode_planar, make_clip, psnr
 
 from vx_engine.api import run
 from vx_engine.distributed.boundaries import CutSearch
@@ -60,15 +59,6 @@ def with_cut(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _clip(path, 50, scene_cut_at=CUT, options={"g": "1000", "keyint_min": "1"})
 
 
-def decoded(path: Path) -> tuple[list[np.ndarray], list[Fraction]]:
-    with av.open(str(path)) as container:
-        frames = list(container.decode(video=0))
-        base = container.streams.video[0].time_base
-    return [f.to_ndarray(format="gbrp").astype(np.float32) / 255 for f in frames], [
-        f.pts * base for f in frames
-    ]
-
-
 def single_pass(clip: Path) -> tuple[Path, tuple]:
     output = clip.with_name(f"{clip.stem}.single.mkv")
     if not output.exists():
@@ -77,7 +67,7 @@ def single_pass(clip: Path) -> tuple[Path, tuple]:
             codec="ffv1", probe=False, progress="none",
         )  # fmt: skip
         run(options, log=lambda message: None)
-    return output, decoded(output)
+    return output, decode_planar(output)
 
 
 def vx(*args: str, env: dict | None = None) -> subprocess.Popen:
@@ -99,7 +89,7 @@ def summary_of(process: subprocess.Popen) -> dict:
 
 def assert_single_pass(output: Path, clip: Path) -> None:
     reference, (frames, pts) = single_pass(clip)
-    got_frames, got_pts = decoded(output)
+    got_frames, got_pts = decode_planar(output)
     assert len(got_frames) == len(frames) and got_pts == pts  # exact timestamps
     worst = min(psnr(a, b) for a, b in zip(frames, got_frames, strict=True))
     assert worst >= 50.0, worst

@@ -29,13 +29,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
-from media import make_clip, psnr
+from media import decode_planar, make_clip, psnr
 from node_faults import FLAG_ENV, NODE_ENV
 
 from vx_engine.api import run
@@ -189,15 +186,6 @@ def clip(cluster: TwoNodes) -> Path:
     return path
 
 
-def decoded(path: Path) -> tuple[list[np.ndarray], list[Fraction]]:
-    with av.open(str(path)) as container:
-        frames = list(container.decode(video=0))
-        return (
-            [f.to_ndarray(format="gbrp").astype(np.float32) / 255 for f in frames],
-            [f.pts * f.time_base for f in frames],
-        )
-
-
 @pytest.fixture(scope="module")
 def single(clip: Path):
     output = clip.with_name("single.mkv")
@@ -206,7 +194,7 @@ def single(clip: Path):
         progress="none",
     )  # fmt: skip
     run(options, log=lambda message: None)
-    return decoded(output)
+    return decode_planar(output)
 
 
 def finished(result: subprocess.CompletedProcess) -> dict:
@@ -219,7 +207,7 @@ def finished(result: subprocess.CompletedProcess) -> dict:
 
 def assert_single_pass(output: Path, single) -> None:
     frames, times = single
-    got_frames, got_times = decoded(output)
+    got_frames, got_times = decode_planar(output)
     assert len(got_frames) == len(frames) == FRAMES
     assert got_times == times  # exact timestamps
     worst = min(psnr(a, b) for a, b in zip(frames, got_frames, strict=True))
