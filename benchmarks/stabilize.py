@@ -84,7 +84,6 @@ def ifnet_flow():
     estimates flows from the midpoint to both frames; their difference is the motion."""
     import torch
 
-    from vx_engine.export.arch.ifnet_hdv3 import _swap_directions, backward_warp
     from vx_engine.export.artifacts import load_torch_model
     from vx_engine.export.registry import get_model
 
@@ -99,17 +98,7 @@ def ifnet_flow():
         ]
         img0, img1 = (g[None, None].repeat(1, 3, 1, 1) for g in grey)
         with torch.no_grad():
-            zero = torch.zeros_like(img0[:, :1])
-            field, mask, warped0, warped1 = zero.repeat(1, 4, 1, 1), zero, img0, img1
-            for block, scale in zip(
-                (model.block0, model.block1, model.block2), model.scale_list, strict=True
-            ):
-                flow0, mask0 = block((warped0, warped1, mask), field, scale)
-                flow1, mask1 = block((warped1, warped0, -mask), _swap_directions(field), scale)
-                field = field + (flow0 + _swap_directions(flow1)) / 2
-                mask = mask + (mask0 - mask1) / 2
-                warped0 = backward_warp(img0, field[:, :2])
-                warped1 = backward_warp(img1, field[:, 2:4])
+            field = model.flows(img0, img1)[0]
         motion = (field[0, 2:4] - field[0, :2])[:, :height, :width]
         return np.ascontiguousarray(motion.permute(1, 2, 0).numpy())
 

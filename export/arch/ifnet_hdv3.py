@@ -146,6 +146,15 @@ class IFNetHDv3(nn.Module):
             self.block_tea = IFBlock(10 + 4, width=90)
 
     def forward(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
+        _, mask, warped0, warped1 = self.flows(img0, img1)
+        weight0 = torch.sigmoid(mask)
+        return warped0 * weight0 + warped1 * (1 - weight0)
+
+    def flows(
+        self, img0: torch.Tensor, img1: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The midpoint's flows (t->0 xy, t->1 xy, pixels), the blend mask's logit and both
+        frames warped to the midpoint: what ``forward`` blends (and a motion estimate)."""
         zero = torch.zeros_like(img0[:, :1])
         flow = zero.repeat(1, 4, 1, 1)  # (t->0 xy, t->1 xy), pixels
         mask = zero  # logit of the img0 blend weight
@@ -161,5 +170,4 @@ class IFNetHDv3(nn.Module):
             mask = mask + (mask0 - mask1) / 2
             warped0 = backward_warp(img0, flow[:, :2])
             warped1 = backward_warp(img1, flow[:, 2:4])
-        weight0 = torch.sigmoid(mask)
-        return warped0 * weight0 + warped1 * (1 - weight0)
+        return flow, mask, warped0, warped1
