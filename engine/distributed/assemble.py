@@ -26,7 +26,8 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -115,40 +116,24 @@ class OutputAssembly:
     def append(self, path: Path) -> None:
         """``path``'s packets after the ones appended so far; OutputError on a mismatch."""
         started = time.perf_counter()
-        try:
+        with self._aborted_on_error("assembling"):
             if self._out is None:
                 self._open(path)
             self._copy(path)
             self.last_append_s = time.perf_counter() - started
-        except (av.error.FFmpegError, OSError) as error:
-            self.abort()
-            raise OutputError(
-                f"assembling {self.output} failed: {error}; nothing was written"
-            ) from None
-        except BaseException:
-            self.abort()
-            raise
 
     def finish(self) -> Assembly:
         """The audio left, the container closed, the file renamed into place."""
         started = time.perf_counter()
         if self._out is None:
             raise OutputError(f"no segment was appended to {self.output}; nothing was written")
-        try:
+        with self._aborted_on_error("finishing"):
             if self._carrier is not None:
                 self._carrier.finish()
             self._out.close()
             self._out = None
             self._close_audio()
             os.replace(self.temp, self.output)
-        except (av.error.FFmpegError, OSError) as error:
-            self.abort()
-            raise OutputError(
-                f"finishing {self.output} failed: {error}; nothing was written"
-            ) from None
-        except BaseException:
-            self.abort()
-            raise
         finished = time.perf_counter()
         return Assembly(
             self.segments,
@@ -158,6 +143,20 @@ class OutputAssembly:
             round(finished - started, 4),
             round(self.last_append_s, 4),
         )
+
+    @contextmanager
+    def _aborted_on_error(self, doing: str) -> Iterator[None]:
+        """Any failure removes the partial output; FFmpeg and OS errors become one line."""
+        try:
+            yield
+        except (av.error.FFmpegError, OSError) as error:
+            self.abort()
+            raise OutputError(
+                f"{doing} {self.output} failed: {error}; nothing was written"
+            ) from None
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         """Close and remove the temporary output (an interrupted run rebuilds it on resume)."""
