@@ -1,5 +1,5 @@
 """Which measure tells the quality table's degradation classes apart: the evidence behind
-``--sr auto``'s degradation class (``vx_engine.sr_choice.degradation_of``).
+``--sr auto``'s degradation class (``vx_engine.analysis.degradation.degradation_of``).
 
 Every clip of ``benchmarks/quality_inputs.py`` is degraded exactly as ``benchmarks/quality.py``
 degrades it (8 frames, x2/x4 area downscale, then libx264 crf 18 / crf 32 or MPEG-2) and
@@ -69,7 +69,7 @@ def image_measures(path: Path, bpp: float) -> dict[str, float]:
 
 def measure(source: Path) -> dict:
     from vx_engine import api
-    from vx_engine.sr_choice import bits_per_pixel, degradation_of
+    from vx_engine.analysis.degradation import bits_per_pixel, degradation_of
 
     report = api.probe(source, fast=True)
     bpp = bits_per_pixel(report) or 0.0
@@ -165,7 +165,7 @@ def main() -> None:
         columns,
         rows,
         notes=[
-            f"--sr auto's classes as sr_choice.degradation_of decides them: {right} of "
+            f"--sr auto's classes as analysis.degradation.degradation_of decides them: {right} of "
             f"{len(rows)} inputs classified as they were degraded.",
             "Thresholds, leave-one-clip-out (fitted on the other clips, tested on the one "
             "left out):",

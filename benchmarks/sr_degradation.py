@@ -1,5 +1,5 @@
 """What the probe measures on the quality table's degraded inputs: the evidence behind
-``--sr auto``'s degradation classes (``vx_engine.sr_choice.degradation_of``).
+``--sr auto``'s degradation classes (``vx_engine.analysis.degradation.degradation_of``).
 
 Every clip of ``benchmarks/quality_inputs.py`` is degraded as ``benchmarks/quality.py``
 degrades it (x2/x4 area downscale, then libx264 crf 18 / crf 32 or MPEG-2) and probed as
@@ -23,7 +23,7 @@ FRAMES = 24
 
 def measure(source: Path) -> dict:
     from vx_engine import api
-    from vx_engine.sr_choice import bits_per_pixel, degradation_of
+    from vx_engine.analysis.degradation import bits_per_pixel, degradation_of
 
     report = api.probe(source, fast=True)
     return {

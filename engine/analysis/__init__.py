@@ -50,6 +50,7 @@ def format_text(report: dict[str, Any]) -> str:
     from vx_engine.analysis.content import ContentVerdict
 
     colour, held, interlace = report["colour"], report["held"], report["interlace"]
+    degradation = report["degradation"]
     sampled = "every frame" if report["whole_file"] else f"{report['sampled_frames']} frames"
     if report["sampled_from_start"]:
         sampled = f"the first {report['sampled_frames']} frames (seeks found none)"
@@ -63,6 +64,8 @@ def format_text(report: dict[str, Any]) -> str:
         + (" (HDR)" if report["hdr"] else ""),
         f"  sampled     {sampled} ({report['sampled_s']:.1f} s of video)",
         f"  blockiness  {report['blockiness']}   blur {report['blur']}   noise {report['noise']}",
+        f"  degradation {degradation['class'] or 'not measured'}"
+        + (f" ({degradation['evidence']})" if degradation["evidence"] else ""),
         f"  scene cuts  {report['scene_cuts']} at {cuts}",
         f"  interlace   {interlace['verdict']} ({interlace['share']:.0%} of frames with fields)",
         f"  held frames {held['share']:.0%} ({held['pattern']})",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from vx_engine.analysis.content import verdict as content_verdict
+from vx_engine.analysis.degradation import degradation_of
 from vx_engine.analysis.sampling import Samples
 from vx_engine.video.fingerprint import HELD_THRESHOLD
 
@@ -125,7 +126,7 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
     high, low = stat("YHIGH"), stat("YLOW")
     bits = stat("bits") or 8.0
     scale = 2 ** (bits - 8)  # signalstats reports in the analysed format's units
-    return {
+    measured = {
         "path": info.path,
         "width": info.width,
         "height": info.height,
@@ -162,7 +163,6 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
             "progressive": samples.idet.get("progressive", 0.0),
         },
         "held": {"share": share, "pattern": pattern},
-        "content": content_verdict(samples.content, pattern).as_json(),
         "colour": {
             "luma_low": low,
             "luma_high": high,
@@ -172,6 +172,10 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
             "v_mean": stat("VAVG"),
         },
     }
+    degradation, evidence = degradation_of(measured)
+    measured["degradation"] = {"class": degradation, "evidence": evidence}
+    measured["content"] = content_verdict(samples.content, pattern).as_json()
+    return measured
 
 
 def warnings(measured: dict[str, Any]) -> list[dict[str, str]]:
