@@ -136,6 +136,26 @@ def table_from(results: dict) -> dict[Key, tuple]:
     return table
 
 
+def scores_from(results: dict) -> list[tuple]:
+    """Every contender auto may choose, per measured (scale, degradation): its VMAF-NEG in
+    each content class (``KINDS`` order) and its slowdown; the rows of ``SCORES``, which
+    ``--sr auto`` weighs by the probe's content probabilities (least expected regret)."""
+    speed = slowdowns(results["rows"])
+    classes: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for row in results["class_means"]:
+        if row["content"] in KINDS and contender_stage(row["contender"]) is not None:
+            classes[(row["scale"], row["degradation"], row["contender"])][row["content"]] = row[
+                "vmaf_neg"
+            ]
+    rows = []
+    for (scale, degradation, label), by_kind in sorted(classes.items()):
+        if set(by_kind) == set(KINDS) and (scale, label) in speed:
+            sr, strength = contender_stage(label)  # type: ignore[misc]
+            scores = tuple(round(by_kind[kind], 2) for kind in KINDS)
+            rows.append((scale, degradation, sr, strength, *scores, speed[(scale, label)]))
+    return rows
+
+
 def module_text(table: dict[Key, tuple], results: dict) -> str:
     machine = results["machine"]
     lines = [
@@ -169,7 +189,17 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
     ]
     for key, pick in table.items():
         lines.append(f"    {key!r}: Pick{pick!r},")
-    lines.append("}")
+    lines += [
+        "}",
+        "",
+        f"KINDS = {KINDS!r}  # the order of each row's scores",
+        "",
+        "# (scale, degradation, sr, ai_strength, VMAF-NEG as anime, as cg, as live-action,",
+        "#  slowdown): the class means of every contender measured in all three classes",
+        "SCORES: tuple[tuple[int, str, str, float, float, float, float, float], ...] = (",
+    ]
+    lines += [f"    {row!r}," for row in scores_from(results)]
+    lines.append(")")
     return "\n".join(lines) + "\n"
 
 

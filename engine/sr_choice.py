@@ -11,20 +11,26 @@ verdict and degradation class), never a file: the plan stays pure.
 - A measured class: the table's best by VMAF-NEG among contenders at most ``MAX_SLOWDOWN``
   times slower (s/frame on the benchmark's machine) than ``REFERENCE_MODEL``; with
   ``--quality max`` the best whatever it costs.
-- Content unsure or degradation unknown: the contender of minimax regret across the classes
-  it could be (its largest shortfall from the best allowed contender of each is smallest),
-  and the log line says so.
+- The probe's content probabilities known (a probed source): the contender of least
+  expected regret, each class's shortfall from its best allowed contender weighed by the
+  probability the source is of that class (``weighed_pick``; ``SCORES``, the class means).
+  A sure verdict weighs one class almost alone and gets that class's best; an unsure one, or
+  a verdict the statistics give weakly (small, heavily compressed frames: see
+  ``benchmarks/results/content.md``), gets the contender that costs least across the kinds
+  it may be. A degradation that spans classes (unknown, or "compressed") counts each
+  class's largest shortfall over them.
+- No probabilities (not probed) or no scores for the scale: the table's pick, exact class
+  or the minimax regret across the classes it could be, and the log line says so.
 - An explicit ``--sr`` always wins; ``--ai-strength auto`` is 1 with an explicit model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from vx_engine.errors import OptionsError
-from vx_engine.sr_table import SOURCE, TABLE, Pick
+from vx_engine.sr_table import KINDS, SCORES, SOURCE, TABLE, Pick
 
 AUTO = "auto"
 # The default before auto, and the speed reference of the 3x rule (and of ``bench``).
@@ -33,46 +39,39 @@ MAX_SLOWDOWN = 3.0  # auto never picks a contender slower than this times the re
 QUALITIES = ("fast", "max")  # ...unless --quality max
 STABILIZED = "+stabilize"  # a pick's suffix: the model, then the stabilizer at its auto strength
 TABLE_SCALES = (2, 4)  # the scales the table measured: a target up to 2x reads the x2 rows
+# A degradation class that spans measured ones: each contender counts its largest shortfall
+SPANS = {"compressed": ("crf18", "crf32"), None: ("crf18", "crf32", "mpeg2")}
 DEGRADATION_WORDS = {
     "crf18": "light compression",
     "crf32": "heavy compression",
     "compressed": "compression of unsure weight",  # least regret over crf18 and crf32
     "mpeg2": "MPEG blocking",
 }
-# The probe's measures that tell the table's degradation classes apart, set on the quality
-# benchmark's own degraded inputs with each clip held out in turn
-# (benchmarks/quality_degradation.py, benchmarks/results/quality_degradation.md):
-# blockdetect's median is 2.9-11.8 on every MPEG-2 input and 1.2-2.0 on every x264 one; the
-# encoder's mean H.264 QP (read from the stream) is 22.0-26.6 at crf 18 and 35.3-40.6 at
-# crf 32. Without an exported quantiser (HEVC, AV1, ...), bits per pixel: under 0.1 only at
-# crf 32 and over 0.4 only at crf 18 there; between the two both occur (it follows the
-# content and the frame size as much as the encoder), and auto takes the contender of least
-# regret over both. The codec-agnostic image measures tried (fine detail over edges, bits
-# over spatial complexity) misplace several held-out inputs: see the results.
-BLOCKY = 2.5
-HEAVY_QP = {"H264": 31.0}  # codec (as the decoder names its quantiser) -> heavy above this
-HEAVY_BPP = 0.1
-LIGHT_BPP = 0.4
 
 
 @dataclass(frozen=True)
 class SourceFacts:
     """What ``auto`` reads of the source: the content verdict ("anime", "cg",
-    "live-action", None when unsure) and its confidence, the degradation class ("crf18",
-    "crf32", "mpeg2", None when not measured) and the measure that decided it."""
+    "live-action", None when unsure), its confidence and every kind's probability, the
+    degradation class ("crf18", "crf32", "mpeg2", "compressed", None when not measured) and
+    the measure that decided it."""
 
     content: str | None = None
     confidence: float = 0.0
     degradation: str | None = None
     evidence: str = ""
+    probabilities: tuple[tuple[str, float], ...] = ()  # (kind, probability): the verdict's
 
     @classmethod
     def from_probe(cls, report: dict[str, Any]) -> SourceFacts:
         verdict = report.get("content") or {}
-        degradation, evidence = degradation_of(report)
+        degradation = report.get("degradation") or {}
+        scores = verdict.get("scores") or {}
         return cls(
-            verdict.get("kind"), float(verdict.get("confidence") or 0.0), degradation, evidence
-        )
+            verdict.get("kind"), float(verdict.get("confidence") or 0.0),
+            degradation.get("class"), degradation.get("evidence") or "",
+            tuple(sorted(scores.items())) if sum(scores.values()) > 0 else (),
+        )  # fmt: skip
 
     def describe(self) -> str:
         content = (
@@ -80,35 +79,6 @@ class SourceFacts:
         )
         degradation = DEGRADATION_WORDS.get(self.degradation or "", "degradation unknown")
         return f"{content}, {degradation}" + (f" ({self.evidence})" if self.evidence else "")
-
-
-def bits_per_pixel(report: dict[str, Any]) -> float | None:
-    """The file's bits per video pixel (its size over its frames' pixels; audio included,
-    so a rough figure), None without a size or a frame count."""
-    try:
-        size = Path(report["path"]).stat().st_size
-    except OSError:
-        return None
-    frames = report.get("frame_count") or round((report.get("duration_s") or 0) * report["fps"])
-    pixels = frames * report["width"] * report["height"]
-    return round(size * 8 / pixels, 4) if pixels else None
-
-
-def degradation_of(report: dict[str, Any]) -> tuple[str | None, str]:
-    """(the table's degradation class of a probed source, the measure that decided it)."""
-    blockiness = report.get("blockiness")
-    if blockiness is not None and blockiness > BLOCKY:
-        return "mpeg2", f"blockiness {blockiness:.1f}"
-    quantiser = report.get("quantiser") or {}
-    heavy_qp = HEAVY_QP.get(quantiser.get("codec") or "")
-    if heavy_qp is not None and quantiser.get("qp") is not None:
-        weight = "crf32" if quantiser["qp"] > heavy_qp else "crf18"
-        return weight, f"{quantiser['codec']} QP {quantiser['qp']:.1f}"
-    bpp = bits_per_pixel(report)
-    if bpp is None:
-        return None, ""
-    weight = "crf32" if bpp < HEAVY_BPP else "crf18" if bpp > LIGHT_BPP else "compressed"
-    return weight, f"{bpp:.3f} bits/pixel"
 
 
 def split_stabilized(name: str | None) -> tuple[str | None, bool]:
@@ -144,6 +114,69 @@ def _found(facts: SourceFacts | None, scale: int, quality: str) -> tuple[tuple, 
         if pick is not None:
             return (content, scale, degradation, quality), pick
     raise OptionsError(f"--sr auto: the quality table has no x{scale} rows")
+
+
+@dataclass(frozen=True)
+class Weighed:
+    """``weighed_pick``'s choice: the contender, its expected shortfall from the best allowed
+    contender (VMAF-NEG, weighed by the content probabilities), its shortfall as each kind,
+    and its slowdown over ``REFERENCE_MODEL``."""
+
+    sr: str
+    ai_strength: float
+    expected: float
+    regrets: dict[str, float]
+    slowdown: float
+
+
+def weighed_pick(
+    probabilities: dict[str, float], scale: int, degradation: str | None, quality: str
+) -> Weighed | None:
+    """The contender of least expected regret at ``scale`` and ``degradation`` for a source
+    that is each kind with ``probabilities``; None when the table has no such scores."""
+    spans = SPANS.get(degradation, (degradation,))
+    allowed = [
+        row
+        for row in SCORES
+        if row[0] == scale and row[1] in spans and (quality == "max" or row[7] <= MAX_SLOWDOWN)
+    ]
+    if {row[1] for row in allowed} != set(spans):
+        return None
+    best = {
+        (degradation, kind): max(row[4 + i] for row in allowed if row[1] == degradation)
+        for degradation in spans
+        for i, kind in enumerate(KINDS)
+    }  # fmt: skip
+    by_contender: dict[tuple[str, float], dict[str, tuple]] = {}
+    for row in allowed:
+        by_contender.setdefault((row[2], row[3]), {})[row[1]] = row
+    ranked = []
+    for (sr, strength), rows in by_contender.items():
+        if set(rows) != set(spans):
+            continue
+        regrets = {
+            kind: round(max(best[(d, kind)] - rows[d][4 + i] for d in spans), 2)
+            for i, kind in enumerate(KINDS)
+        }  # fmt: skip
+        expected = sum(probabilities.get(kind, 0.0) * regrets[kind] for kind in KINDS)
+        weighed = Weighed(sr, strength, round(expected, 2), regrets, rows[spans[0]][7])
+        ranked.append(((round(expected, 6), sr, strength), weighed))
+    return min(ranked, key=lambda item: item[0])[1] if ranked else None
+
+
+def weighed_note(weighed: Weighed, facts: SourceFacts, scale: int, chosen: str) -> str:
+    """The log line of a weighed choice: what, and the shortfall as each likely kind."""
+    probabilities = dict(facts.probabilities)
+    kinds = ", ".join(
+        f"{kind} {probabilities[kind]:.2f}: "
+        + ("its best" if weighed.regrets[kind] == 0 else f"{weighed.regrets[kind]:.1f} below")
+        for kind in sorted(KINDS, key=lambda k: -probabilities.get(k, 0.0))
+        if probabilities.get(kind, 0.0) >= 0.05
+    )  # fmt: skip
+    why = f"least expected shortfall from the best measured, {weighed.expected:.1f} VMAF-NEG ({kinds})"
+    if weighed.slowdown > 1.5:
+        why += f", {weighed.slowdown:.1f}x the time of {REFERENCE_MODEL}"
+    return f"sr auto: {chosen} ({facts.describe()}, x{scale}: {why} in {SOURCE})"
 
 
 def auto_note(key: tuple, pick: Pick, facts: SourceFacts | None, strength_auto: bool) -> str:
@@ -191,11 +224,22 @@ def choose_sr(
         raise OptionsError(f"--ai-strength {ai_strength}: must be between 0 and 1")
     if sr != AUTO:  # an explicit choice always wins; auto strength is the model's own output
         return sr, 1.0 if strength_auto else float(ai_strength), None
-    key, pick = _found(facts, table_scale(target), quality)
-    strength = pick.ai_strength if strength_auto else float(ai_strength)
-    if pick.sr == "lanczos":
+    scale = table_scale(target)
+    weighed = None
+    if facts is not None and facts.probabilities:
+        weighed = weighed_pick(dict(facts.probabilities), scale, facts.degradation, quality)
+    if weighed is not None:
+        sr, model_strength = weighed.sr, weighed.ai_strength
+    else:
+        key, pick = _found(facts, scale, quality)
+        sr, model_strength = pick.sr, pick.ai_strength
+    strength = model_strength if strength_auto else float(ai_strength)
+    if sr == "lanczos":
         strength = 1.0  # a blend of lanczos with itself: the strength changes nothing
-    return pick.sr, strength, auto_note(key, pick, facts, strength_auto)
+    if weighed is None:
+        return sr, strength, auto_note(key, pick, facts, strength_auto)
+    chosen = sr if strength == 1.0 else f"{sr} at ai-strength {strength}"
+    return sr, strength, weighed_note(weighed, facts, scale, chosen)  # type: ignore[arg-type]
 
 
 def parse_strength(value: object) -> float | str:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from media import make_clip
 
-from benchmarks.quality_table import KINDS, contender_stage, slowdowns, table_from
+from benchmarks.quality_table import KINDS, contender_stage, scores_from, slowdowns, table_from
+from vx_engine.analysis.degradation import degradation_of
 from vx_engine.errors import OptionsError
 from vx_engine.options import RunOptions
 from vx_engine.plan import make_plan
@@ -22,11 +23,11 @@ from vx_engine.sr_choice import (
     REFERENCE_MODEL,
     SourceFacts,
     choose_sr,
-    degradation_of,
     lookup,
     split_stabilized,
+    weighed_pick,
 )
-from vx_engine.sr_table import TABLE
+from vx_engine.sr_table import SCORES, TABLE
 from vx_engine.stabilize_choice import flow_missing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +40,7 @@ def test_the_table_is_the_benchmarks() -> None:
     --quality max picks are quality_best.json's best per class."""
     results = json.loads((RESULTS / "quality.json").read_text())
     assert table_from(results) == TABLE, "rerun: python -m benchmarks.quality_table"
+    assert tuple(scores_from(results)) == SCORES, "rerun: python -m benchmarks.quality_table"
     best = json.loads((RESULTS / "quality_best.json").read_text())["best"]
     for row in best:
         if row["content"] not in KINDS or row["best"] == "auto":
@@ -77,6 +79,69 @@ def test_the_speed_rule_and_quality_max() -> None:
     assert fast == TABLE[(content, scale, degradation, "fast")].sr
     with pytest.raises(OptionsError, match="--quality best: use one of fast, max"):
         choose_sr("auto", "auto", "best", facts, 2.0)
+
+
+@pytest.mark.parametrize("key", MEASURED, ids=lambda key: "-".join(map(str, key)))
+def test_a_sure_verdict_weighs_to_its_class_best(key: tuple) -> None:
+    """Probability 1 on one kind: the weighed choice is that class's best allowed, as the
+    table has it (no shortfall)."""
+    content, scale, degradation, quality = key
+    weighed = weighed_pick({content: 1.0}, scale, degradation, quality)
+    assert weighed.regrets[content] == 0.0 and weighed.expected == 0.0
+    score = next(
+        row[4 + KINDS.index(content)] for row in SCORES
+        if row[:4] == (scale, degradation, weighed.sr, weighed.ai_strength)
+    )  # fmt: skip
+    assert score == TABLE[key].vmaf_neg  # the class's best (the table's pick, or a tie)
+
+
+def test_mixed_probabilities_take_the_least_expected_regret() -> None:
+    """The weighed choice against a brute force over quality.json's class means: for a few
+    mixed verdicts, the contender whose probability-weighed shortfall from each class's best
+    allowed (within the speed rule) is least."""
+    results = json.loads((RESULTS / "quality.json").read_text())
+    speed = slowdowns(results["rows"])
+    means: dict[tuple, dict[str, float]] = {}
+    for row in results["class_means"]:
+        stage = contender_stage(row["contender"])
+        if row["content"] in KINDS and stage is not None and row["scale"] == 2:
+            if speed[(2, row["contender"])] <= MAX_SLOWDOWN:
+                means.setdefault((row["degradation"], stage), {})[row["content"]] = row["vmaf_neg"]
+    for probabilities in (
+        {"anime": 0.7, "live-action": 0.3},
+        {"anime": 0.25, "cg": 0.1, "live-action": 0.65},
+    ):
+        for degradation in ("crf18", "crf32", "mpeg2"):
+            mine = {stage: m for (d, stage), m in means.items() if d == degradation and len(m) == 3}
+            best = {kind: max(m[kind] for m in mine.values()) for kind in KINDS}
+            expected = {
+                stage: sum(p * (best[kind] - m[kind]) for kind, p in probabilities.items())
+                for stage, m in mine.items()
+            }  # fmt: skip
+            weighed = weighed_pick(probabilities, 2, degradation, "fast")
+            least = min(expected.values())
+            assert abs(expected[(weighed.sr, weighed.ai_strength)] - least) < 0.02, degradation
+            assert abs(weighed.expected - least) < 0.02
+    # an unknown degradation counts each class's largest shortfall over the three: sure of
+    # the content, that is the table's minimax pick over the degradations (scores in 0.01s)
+    spanned = weighed_pick({"live-action": 1.0}, 2, None, "fast")
+    minimax = TABLE[("live-action", 2, None, "fast")]
+    assert spanned.sr == minimax.sr and abs(spanned.expected - minimax.worst_regret) <= 0.02
+
+
+def test_a_probed_source_gets_the_weighed_choice_and_says_why() -> None:
+    facts = SourceFacts(
+        "anime", 0.68, "mpeg2", "blockiness 11.8",
+        (("anime", 0.68), ("cg", 0.003), ("live-action", 0.317)),
+    )  # fmt: skip
+    sr, strength, note = choose_sr("auto", "auto", "fast", facts, 2.0)
+    weighed = weighed_pick(dict(facts.probabilities), 2, "mpeg2", "fast")
+    assert (sr, strength) == (weighed.sr, weighed.ai_strength)
+    assert note.startswith(
+        f"sr auto: {sr} (content anime 0.68, MPEG blocking (blockiness 11.8), x2"
+    )
+    assert "least expected shortfall" in note and "anime 0.68: " in note and "cg" not in note
+    assert "live-action 0.32: " in note
 
 
 def test_unsure_content_or_degradation_takes_the_least_regret_pick() -> None:
