@@ -267,9 +267,11 @@ def verdict(rows: list[dict], checks: list[dict]) -> str:
         f"{held_out_score(best):.2f}). Live-action items on its cg side with the cut fitted on "
         f"everything: {', '.join(missed) or 'none'}. "
         + ("That separates well enough to use." if enough else
-           "No candidate separates CG from live action honestly: the best one still puts a "
-           "whole live-action source (or grayscale stills) on the cg side, so it measures "
-           "something else (chroma, frame size, compression) rather than rendering.")
+           f"No candidate separates CG from live action honestly: even the best puts "
+           f"{len(missed)} live-action items from {len({m.split('/')[0] for m in missed})} "
+           "sources on the cg side (colour-poor, grayscale or heavily compressed footage) "
+           "while missing cg sources held out, so it tracks colour richness rather than "
+           "rendering.")
     )  # fmt: skip
 
 
