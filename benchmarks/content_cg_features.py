@@ -7,8 +7,8 @@ the middle of the clip, each area-scaled to ``scaled_size``.
 
 Candidates (per item, the median over its frames or frame pairs), beside the probe's own
 (``cel``, ``grain``, ``sharpness``) and three kept from the first search (saturation ``sat``,
-15-bit colour count ``colours`` and ``chroma_grain``, as ``benchmarks/probe_cg_features.py``
-defined them; its other three never came close):
+15-bit colour count ``colours`` and ``chroma_grain``; its other three, smooth shading, ramp
+share and the 90th-percentile saturation, never came close):
 
 - ``tnoise``: median |frame difference| over still pixels (the 7x7 mean of |difference| under
   1.5 levels and the 5x5 luma span under ``SMOOTH_RANGE``): sensor noise changes from frame to
