@@ -28,7 +28,7 @@ from pathlib import Path
 from benchmarks.common import RESULTS_DIR, log, save_result
 from benchmarks.quality_inputs import DEGRADATIONS, clips, degrade
 from benchmarks.quality_report import class_means
-from benchmarks.quality_table import KINDS, contender_stage, slowdowns
+from benchmarks.quality_table import contender_stage, scores_from
 
 COLUMNS = ["case", "best_allowed", "in_sample", "in_sample_gap", "held_out", "held_out_gap",
            "held_out_picks"]  # fmt: skip
@@ -53,32 +53,24 @@ def probed_inputs() -> list[dict]:
     return found
 
 
-def scores_without(rows: list[dict], speed: dict, clip: str | None) -> tuple:
-    """``SCORES`` rows (as benchmarks/quality_table.scores_from makes them) from the class
-    means of every clip but ``clip``."""
-    by_class: dict[tuple, dict[str, float]] = defaultdict(dict)
-    for row in class_means([r for r in rows if r["clip"] != clip]):
-        if row["content"] in KINDS:
-            by_class[(row["scale"], row["degradation"], row["contender"])][row["content"]] = row["vmaf_neg"]  # fmt: skip
-    found = []
-    for (scale, degradation, label), by_kind in sorted(by_class.items()):
-        if set(by_kind) == set(KINDS) and (scale, label) in speed:
-            sr, strength = contender_stage(label)  # type: ignore[misc]
-            found.append((scale, degradation, sr, strength,
-                          *(round(by_kind[kind], 2) for kind in KINDS), speed[(scale, label)]))  # fmt: skip
-    return tuple(found)
+def scores_without(rows: list[dict], clip: str | None) -> tuple:
+    """``SCORES`` as ``benchmarks/quality_table.py`` makes them, from every clip but ``clip``."""
+    from vx_engine.sr_table import Score
+
+    kept = [row for row in rows if row["clip"] != clip]
+    results = {"rows": kept, "class_means": class_means(kept)}
+    return tuple(Score(*row) for row in scores_from(results))
 
 
 def choices(inputs: list[dict], rows: list[dict], held_out: bool) -> dict[tuple, list]:
     """Per class: (the clip's VMAF-NEG with the contender chosen for it, the contender)."""
     import vx_engine.sr_choice as sr_choice
 
-    speed = slowdowns(rows)
     measured = {(r["clip"], r["scale"], r["degradation"], contender_stage(r["contender"])): r["vmaf_neg"] for r in rows}  # fmt: skip
     shipped, chosen = sr_choice.SCORES, defaultdict(list)
     try:
         for item in inputs:
-            sr_choice.SCORES = scores_without(rows, speed, item["clip"] if held_out else None)
+            sr_choice.SCORES = scores_without(rows, item["clip"] if held_out else None)
             weighed = sr_choice.weighed_pick(item["scores"], item["scale"], item["class"], "fast")
             if weighed is None:  # the clip was its class's only one
                 continue

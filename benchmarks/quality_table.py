@@ -152,7 +152,7 @@ def scores_from(results: dict) -> list[tuple]:
         if set(by_kind) == set(KINDS) and (scale, label) in speed:
             sr, strength = contender_stage(label)  # type: ignore[misc]
             scores = tuple(round(by_kind[kind], 2) for kind in KINDS)
-            rows.append((scale, degradation, sr, strength, *scores, speed[(scale, label)]))
+            rows.append((scale, degradation, sr, strength, scores, speed[(scale, label)]))
     return rows
 
 
@@ -192,13 +192,22 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
     lines += [
         "}",
         "",
-        f"KINDS = {KINDS!r}  # the order of each row's scores",
+        f"KINDS = {KINDS!r}  # the order of a Score's vmaf_neg",
         "",
-        "# (scale, degradation, sr, ai_strength, VMAF-NEG as anime, as cg, as live-action,",
-        "#  slowdown): the class means of every contender measured in all three classes",
-        "SCORES: tuple[tuple[int, str, str, float, float, float, float, float], ...] = (",
+        "",
+        "class Score(NamedTuple):",
+        "    scale: int",
+        "    degradation: str",
+        '    sr: str  # a model name or "lanczos" (MODEL+stabilize: with --stabilize auto)',
+        "    ai_strength: float",
+        "    vmaf_neg: tuple[float, float, float]  # its class means, as each of KINDS",
+        "    slowdown: float  # s/frame over the reference model's (median over cases)",
+        "",
+        "",
+        "# every contender measured in all three content classes",
+        "SCORES: tuple[Score, ...] = (",
     ]
-    lines += [f"    {row!r}," for row in scores_from(results)]
+    lines += [f"    Score{row!r}," for row in scores_from(results)]
     lines.append(")")
     return "\n".join(lines) + "\n"
 

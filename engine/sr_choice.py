@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vx_engine.errors import OptionsError
-from vx_engine.sr_table import KINDS, SCORES, SOURCE, TABLE, Pick
+from vx_engine.sr_table import KINDS, SCORES, SOURCE, TABLE, Pick, Score
 
 AUTO = "auto"
 # The default before auto, and the speed reference of the 3x rule (and of ``bench``).
@@ -138,28 +138,32 @@ def weighed_pick(
     allowed = [
         row
         for row in SCORES
-        if row[0] == scale and row[1] in spans and (quality == "max" or row[7] <= MAX_SLOWDOWN)
+        if row.scale == scale
+        and row.degradation in spans
+        and (quality == "max" or row.slowdown <= MAX_SLOWDOWN)
     ]
-    if {row[1] for row in allowed} != set(spans):
+    if {row.degradation for row in allowed} != set(spans):
         return None
-    best = {
-        (degradation, kind): max(row[4 + i] for row in allowed if row[1] == degradation)
-        for degradation in spans
+    best = {  # the best allowed score of each (degradation, kind)
+        (row.degradation, kind): max(
+            other.vmaf_neg[i] for other in allowed if other.degradation == row.degradation
+        )
+        for row in allowed
         for i, kind in enumerate(KINDS)
-    }  # fmt: skip
-    by_contender: dict[tuple[str, float], dict[str, tuple]] = {}
+    }
+    by_contender: dict[tuple[str, float], dict[str, Score]] = {}
     for row in allowed:
-        by_contender.setdefault((row[2], row[3]), {})[row[1]] = row
+        by_contender.setdefault((row.sr, row.ai_strength), {})[row.degradation] = row
     ranked = []
     for (sr, strength), rows in by_contender.items():
         if set(rows) != set(spans):
             continue
         regrets = {
-            kind: round(max(best[(d, kind)] - rows[d][4 + i] for d in spans), 2)
+            kind: round(max(best[(d, kind)] - rows[d].vmaf_neg[i] for d in spans), 2)
             for i, kind in enumerate(KINDS)
         }  # fmt: skip
         expected = sum(probabilities.get(kind, 0.0) * regrets[kind] for kind in KINDS)
-        weighed = Weighed(sr, strength, round(expected, 2), regrets, rows[spans[0]][7])
+        weighed = Weighed(sr, strength, round(expected, 2), regrets, rows[spans[0]].slowdown)
         ranked.append(((round(expected, 6), sr, strength), weighed))
     return min(ranked, key=lambda item: item[0])[1] if ranked else None
 

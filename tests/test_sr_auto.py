@@ -89,7 +89,7 @@ def test_a_sure_verdict_weighs_to_its_class_best(key: tuple) -> None:
     weighed = weighed_pick({content: 1.0}, scale, degradation, quality)
     assert weighed.regrets[content] == 0.0 and weighed.expected == 0.0
     score = next(
-        row[4 + KINDS.index(content)] for row in SCORES
+        row.vmaf_neg[KINDS.index(content)] for row in SCORES
         if row[:4] == (scale, degradation, weighed.sr, weighed.ai_strength)
     )  # fmt: skip
     assert score == TABLE[key].vmaf_neg  # the class's best (the table's pick, or a tie)
