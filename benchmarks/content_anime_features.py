@@ -234,11 +234,9 @@ NOTES = [
     "being cel-like edges). And swapped into the three-statistic verdict in place of cel it "
     "gains no anime at 108 lines (verdict columns): grain and sharpness drift with the size "
     "and the compression too.",
-    "Run to run the item clips are not byte-identical: libx264 inside PyAV "
-    "(content_items.encode_frames; one thread, per its SEI) gave different packets for the "
-    "same input planes within one process, for some multi-frame live-action items. Over seven "
-    "runs on this machine (AMD EPYC, 2 vCPUs) no anime count moved; live-action counts moved "
-    "by up to 3 and AUCs by up to 0.03.",
+    "The item clips are encoded through the ffmpeg CLI (content_items.encode_frames), byte-"
+    "identical run to run; libx264 inside PyAV, used before, gave different packets for the "
+    "same frames within one process, and moved live-action counts by up to 3 between runs.",
 ]
 
 

