@@ -145,10 +145,8 @@ def weighed_pick(
     if {row.degradation for row in allowed} != set(spans):
         return None
     best = {  # the best allowed score of each (degradation, kind)
-        (row.degradation, kind): max(
-            other.vmaf_neg[i] for other in allowed if other.degradation == row.degradation
-        )
-        for row in allowed
+        (d, kind): max(row.vmaf_neg[i] for row in allowed if row.degradation == d)
+        for d in spans
         for i, kind in enumerate(KINDS)
     }
     by_contender: dict[tuple[str, float], dict[str, Score]] = {}

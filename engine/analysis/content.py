@@ -116,7 +116,7 @@ def scaled_size(width: int, height: int) -> tuple[int, int]:
     return max(2, round(width * MAX_LINES / height / 2) * 2), MAX_LINES
 
 
-def _window(plane: np.ndarray, radius: int, reduce: Any) -> np.ndarray:
+def window(plane: np.ndarray, radius: int, reduce: Any) -> np.ndarray:
     """``reduce`` (np.maximum/np.minimum) over a (2r+1)^2 window, edges replicated."""
     padded = np.pad(plane, radius, mode="edge")
     height, width = plane.shape
@@ -129,26 +129,35 @@ def _window(plane: np.ndarray, radius: int, reduce: Any) -> np.ndarray:
     return out
 
 
-def frame_features(rgb: np.ndarray) -> dict[str, float]:
-    """The content statistics of one RGB24 frame (H, W, 3), already at ``scaled_size``."""
-    y = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    high3, low3 = _window(y, 1, np.maximum), _window(y, 1, np.minimum)
-    range3 = high3 - low3
-    range5 = _window(high3, 1, np.maximum) - _window(low3, 1, np.minimum)
-    flat = range3 <= FLAT_RANGE
-    near_step = _window((range3 >= STEP_RANGE).astype(np.uint8), 1, np.maximum) > 0
-    steps = np.maximum(
-        np.abs(np.diff(y, axis=1, append=y[:, -1:])), np.abs(np.diff(y, axis=0, append=y[-1:]))
-    )
-    edges = range5 >= EDGE_RANGE
-    step3 = _window(steps, 1, np.maximum)[edges]
-    smooth = range5[1:-1, 1:-1] < SMOOTH_RANGE
-    laplace = (
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma of an RGB24 frame (H, W, 3), as float32."""
+    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def noise_laplacian(y: np.ndarray) -> np.ndarray:
+    """Immerkaer's noise-estimating Laplacian of a plane, on its interior (H-2, W-2)."""
+    return (
         y[:-2, :-2] - 2 * y[:-2, 1:-1] + y[:-2, 2:]
         - 2 * y[1:-1, :-2] + 4 * y[1:-1, 1:-1] - 2 * y[1:-1, 2:]
         + y[2:, :-2] - 2 * y[2:, 1:-1] + y[2:, 2:]
     )  # fmt: skip
-    residual = np.abs(laplace[smooth]) * math.sqrt(math.pi / 2) / 6
+
+
+def frame_features(rgb: np.ndarray) -> dict[str, float]:
+    """The content statistics of one RGB24 frame (H, W, 3), already at ``scaled_size``."""
+    y = luma(rgb)
+    high3, low3 = window(y, 1, np.maximum), window(y, 1, np.minimum)
+    range3 = high3 - low3
+    range5 = window(high3, 1, np.maximum) - window(low3, 1, np.minimum)
+    flat = range3 <= FLAT_RANGE
+    near_step = window((range3 >= STEP_RANGE).astype(np.uint8), 1, np.maximum) > 0
+    steps = np.maximum(
+        np.abs(np.diff(y, axis=1, append=y[:, -1:])), np.abs(np.diff(y, axis=0, append=y[-1:]))
+    )
+    edges = range5 >= EDGE_RANGE
+    step3 = window(steps, 1, np.maximum)[edges]
+    smooth = range5[1:-1, 1:-1] < SMOOTH_RANGE
+    residual = np.abs(noise_laplacian(y)[smooth]) * math.sqrt(math.pi / 2) / 6
     return {
         "flat": float(flat.mean()),
         "cel": float((flat & near_step).mean() / max(near_step.mean(), 1e-6)),
@@ -157,11 +166,16 @@ def frame_features(rgb: np.ndarray) -> dict[str, float]:
     }
 
 
-def measure_frame(frame: Any) -> dict[str, float]:
-    """``frame_features`` of a decoded PyAV frame (any format), area-scaled first."""
+def scaled_rgb(frame: Any) -> np.ndarray:
+    """A decoded PyAV frame (any format) as RGB24, area-scaled to ``scaled_size``."""
     width, height = scaled_size(frame.width, frame.height)
     rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
-    return frame_features(rgb.to_ndarray())
+    return rgb.to_ndarray()
+
+
+def measure_frame(frame: Any) -> dict[str, float]:
+    """``frame_features`` of a decoded PyAV frame, area-scaled first."""
+    return frame_features(scaled_rgb(frame))
 
 
 def clip_features(frames: list[dict[str, float]]) -> dict[str, float]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-CLASSES = ("crf18", "crf32", "mpeg2", "compressed")
 BLOCKY = 2.5
 HEAVY_QP = {"H264": 31.0}  # codec (as the decoder names its quantiser) -> heavy above this
 HEAVY_BPP = 0.1
