@@ -35,9 +35,10 @@ import av
 import numpy as np
 
 from benchmarks.common import log, save_result
-from benchmarks.content_items import decoded, degraded, items, scaled
+from benchmarks.content_items import items, variants
+from benchmarks.content_thresholds import fit
 from benchmarks.quality_inputs import DEGRADATIONS
-from vx_engine.analysis.content import LOG_FLOOR, frame_features, scaled_size
+from vx_engine.analysis.content import LOG_FLOOR, frame_features, luma, scaled_rgb, window
 
 FRAMES = 8  # frames measured per variant
 HEIGHTS = (216, 108)
@@ -48,23 +49,15 @@ STATISTICS = ("cel", "relative_cel")
 PRIORS = {"anime": math.log(0.25), "live-action": math.log(0.65)}
 
 
-def extreme3(plane: np.ndarray, reduce) -> np.ndarray:
-    """``reduce`` (np.maximum/np.minimum) over a 3x3 window, edges replicated."""
-    p = np.pad(plane, 1, mode="edge")
-    rows = reduce(reduce(p[:, :-2], p[:, 1:-1]), p[:, 2:])
-    return reduce(reduce(rows[:-2], rows[1:-1]), rows[2:])
-
-
 def relative_cel(rgb: np.ndarray) -> float:
     """Of the pixels within 1 px of a sharp step (3x3 luma span >= 24), the share whose largest
     one-pixel step (right / down) is at most 8% of their 7x7 luma span. A painted fill stays
     flat up to its outline even where the codec rings or the scaler blurs (both scale with
     the step); texture beside a natural edge does not."""
-    y = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    high, low = extreme3(y, np.maximum), extreme3(y, np.minimum)
-    near_step = extreme3((high - low >= 24).astype(np.uint8), np.maximum) > 0
-    for _ in range(2):  # 3x3 -> 5x5 -> 7x7
-        high, low = extreme3(high, np.maximum), extreme3(low, np.minimum)
+    y = luma(rgb)
+    high, low = window(y, 1, np.maximum), window(y, 1, np.minimum)
+    near_step = window((high - low >= 24).astype(np.uint8), 1, np.maximum) > 0
+    high, low = window(high, 2, np.maximum), window(low, 2, np.minimum)  # 3x3 -> 7x7
     step = np.maximum(
         np.abs(np.diff(y, axis=1, append=y[:, -1:])), np.abs(np.diff(y, axis=0, append=y[-1:]))
     )
@@ -79,10 +72,7 @@ def variant_features(clip: Path) -> dict[str, float]:
     picked = np.unique(np.linspace(0, len(frames) - 1, min(FRAMES, len(frames))).round())
     measured = []
     for index in picked.astype(int):
-        frame = frames[index]
-        width, height = scaled_size(frame.width, frame.height)
-        rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
-        rgb = rgb.to_ndarray()
+        rgb = scaled_rgb(frames[index])
         measured.append({**frame_features(rgb), "relative_cel": relative_cel(rgb)})
     return {k: float(np.median([m[k] for m in measured])) for k in measured[0]}
 
@@ -93,18 +83,12 @@ def measure(folder: Path) -> list[dict]:
     for source, item, label, clip in items(folder):
         if label not in ("anime", "live-action"):
             continue
-        frames = decoded(clip)
-        height, width = (d // 2 * 2 for d in frames[0].shape[:2])
-        frames = [np.ascontiguousarray(f[:height, :width]) for f in frames]
-        for size in (height, *(h for h in HEIGHTS if h < height)):
-            sized = frames if size == height else scaled(frames, size)
-            for deg in DEGRADATIONS:
-                out = degraded(sized, deg, folder / f"variant-{deg}.mkv")
-                values = variant_features(out)
-                lines = "own" if size == height else size
-                rows.append({"source": source, "item": item, "label": label, "lines": lines,
-                             "deg": deg, **values})  # fmt: skip
-        log(f"{source}/{item} ({label}, {height} lines) measured")
+        made = variants(clip, folder, "variant", HEIGHTS)
+        for lines, deg, out in made:
+            own = lines == made[0][0]
+            rows.append({"source": source, "item": item, "label": label,
+                         "lines": "own" if own else lines, "deg": deg, **variant_features(out)})  # fmt: skip
+        log(f"{source}/{item} ({label}, {made[0][0]} lines) measured")
     return rows
 
 
@@ -152,23 +136,6 @@ def auc(rows: list[dict], name: str) -> float:
     return round(float(above), 2)
 
 
-def fit_judge(train: list[dict], names: tuple[str, ...]) -> tuple[dict, dict]:
-    """Class centres (sources weigh alike) and spreads pooled over the sources."""
-    centres, spreads = {}, {}
-    for name in names:
-        centres[name], residuals = {}, []
-        for label in PRIORS:
-            by_source = defaultdict(list)
-            for r in train:
-                if r["label"] == label:
-                    by_source[r["source"]].append(judged(r, name))
-            centre = float(np.mean([np.mean(v) for v in by_source.values()]))
-            centres[name][label] = centre
-            residuals += [np.mean((np.array(v) - centre) ** 2) for v in by_source.values()]
-        spreads[name] = math.sqrt(np.mean(residuals))
-    return centres, spreads
-
-
 def verdict(row: dict, names: tuple[str, ...], centres: dict, spreads: dict) -> str:
     scores = {}
     for label, prior in PRIORS.items():
@@ -187,7 +154,10 @@ def held_out_verdict(rows: list[dict], cel_name: str) -> dict:
     names = (cel_name, "grain", "sharpness")
     counts = defaultdict(lambda: [0, 0])
     for held in sorted({r["source"] for r in rows}):
-        centres, spreads = fit_judge([r for r in rows if r["source"] != held], names)
+        centres, spreads = fit(
+            [r for r in rows if r["source"] != held],
+            lambda row: {name: judged(row, name) for name in names}, names, tuple(PRIORS),
+        )  # fmt: skip
         for r in rows:
             if r["source"] == held:
                 cell = counts[(r["lines"], r["deg"], r["label"])]

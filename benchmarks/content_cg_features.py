@@ -1,7 +1,7 @@
 """Does any cheap image or temporal statistic tell 3D-rendered CG from live action? Measured on
-the labelled items of ``benchmarks/content_items.py`` plus the rendered frames committed
-under ``benchmarks/data/cg/`` (``SOURCE.md`` there: two MPI-Sintel excerpts, counted as one
-source, and three Godot engine demo screenshots), every item encoded the same way (H.264 crf 18,
+the labelled items of ``benchmarks/content_items.py``, the rendered frames committed under
+``benchmarks/data/cg/`` among them (``SOURCE.md`` there: two MPI-Sintel excerpts, counted as
+one source, and three Godot engine demo screenshots, one item each), every item encoded the same way (H.264 crf 18,
 ``encode_frames``) and decoded as the probe decodes it: a run of up to 8 consecutive frames from
 the middle of the clip, each area-scaled to ``scaled_size``.
 
@@ -40,19 +40,20 @@ import av
 import numpy as np
 
 from benchmarks.common import log, save_result
-from benchmarks.content_items import encode_frames, items
-from vx_engine.analysis.content import SMOOTH_RANGE, frame_features, scaled_size
+from benchmarks.content_items import items
+from vx_engine.analysis.content import (
+    SMOOTH_RANGE,
+    frame_features,
+    luma,
+    noise_laplacian,
+    scaled_rgb,
+    window,
+)
 
 FRAMES = 8
 CROP = 192  # side of the centre square colours_crop counts in (every item is at least this)
-CG_DATA = Path(__file__).resolve().parent / "data" / "cg"
-CG_SOURCES = {"sintel_raft": "sintel", "sintel_market5": "sintel", "godot": "godot"}
 CANDIDATES = ("cel", "grain", "sharpness", "sat", "colours", "colours_crop", "chroma_grain", "tnoise", "tzero",
               "grain_ratio", "grad_kurt", "smooth2", "sat_entropy")  # fmt: skip
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def box(plane: np.ndarray, radius: int) -> np.ndarray:
@@ -67,19 +68,7 @@ def box(plane: np.ndarray, radius: int) -> np.ndarray:
 
 def span5(y: np.ndarray) -> np.ndarray:
     """5x5 luma span (max - min)."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    windows = sliding_window_view(np.pad(y, 2, mode="edge"), (5, 5))
-    return windows.max(axis=(2, 3)) - windows.min(axis=(2, 3))
-
-
-def laplace_residual(y: np.ndarray) -> np.ndarray:
-    """|Immerkaer's noise Laplacian| on the interior."""
-    return np.abs(
-        y[:-2, :-2] - 2 * y[:-2, 1:-1] + y[:-2, 2:]
-        - 2 * y[1:-1, :-2] + 4 * y[1:-1, 1:-1] - 2 * y[1:-1, 2:]
-        + y[2:, :-2] - 2 * y[2:, 1:-1] + y[2:, 2:]
-    )  # fmt: skip
+    return window(y, 2, np.maximum) - window(y, 2, np.minimum)
 
 
 def laplace4(plane: np.ndarray) -> np.ndarray:
@@ -97,7 +86,7 @@ def spatial_features(rgb: np.ndarray) -> dict[str, float]:
     pixels = rgb.astype(np.float32)
     y = luma(rgb)
     smooth = (span5(y) < SMOOTH_RANGE)[1:-1, 1:-1]
-    residual = laplace_residual(y)
+    residual = np.abs(noise_laplacian(y))
     inner = y[1:-1, 1:-1]
     dark, bright = smooth & (inner < 80), smooth & (inner > 150)
     enough = dark.sum() > 500 and bright.sum() > 500
@@ -149,12 +138,7 @@ def decoded_run(clip: Path) -> list[np.ndarray]:
     with av.open(str(clip)) as container:
         frames = list(container.decode(video=0))
     start = max(0, len(frames) // 2 - FRAMES // 2)
-    run = []
-    for frame in frames[start : start + FRAMES]:
-        width, height = scaled_size(frame.width, frame.height)
-        rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
-        run.append(rgb.to_ndarray())
-    return run
+    return [scaled_rgb(frame) for frame in frames[start : start + FRAMES]]
 
 
 def item_features(clip: Path) -> dict[str, float]:
@@ -166,21 +150,6 @@ def item_features(clip: Path) -> dict[str, float]:
     found = {k: round(float(np.median([s[k] for s in spatial])), 4) for k in spatial[0]}
     for name in ("tnoise", "tzero"):
         found[name] = round(float(np.median([t[name] for t in temporal])), 4) if temporal else None
-    return found
-
-
-def cg_items(folder: Path) -> list[tuple[str, str, str, Path]]:
-    """The committed rendered frames: a multi-frame excerpt is one item, a screenshot one item."""
-    found = []
-    for folder_name, source in CG_SOURCES.items():
-        images = sorted((CG_DATA / folder_name).glob("*.png"))
-        groups = [[p] for p in images] if source == "godot" else [images]
-        for group in groups:
-            name = f"{folder_name}/{group[0].stem}" + (
-                f"+{len(group) - 1}" if len(group) > 1 else ""
-            )
-            clip = folder / (name.replace("/", "_") + ".mp4")
-            found.append((source, name, "cg", encode_frames(group, clip)))
     return found
 
 
@@ -278,10 +247,7 @@ def verdict(rows: list[dict], checks: list[dict]) -> str:
 def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        # content_items lists benchmarks/data/cg too, one clip per folder: the Godot folder
-        # holds unrelated screenshots, so this module's own grouping (cg_items) is used instead
-        labelled = [i for i in items(Path(tmp)) if not i[0].startswith("cg-")]
-        for source, item, label, clip in [*cg_items(Path(tmp)), *labelled]:
+        for source, item, label, clip in items(Path(tmp)):
             rows.append({"source": source, "item": item, "label": label, **item_features(clip)})
             log(f"{source}/{item} ({label}): {rows[-1]}")
     checks = leave_one_source_out(rows)

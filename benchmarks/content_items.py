@@ -166,14 +166,16 @@ def scaled(frames: list[np.ndarray], height: int) -> list[np.ndarray]:
     return out
 
 
-def variants(clip: Path, folder: Path, stem: str) -> list[tuple[int, str, Path]]:
+def variants(
+    clip: Path, folder: Path, stem: str, heights: tuple[int, ...] = HEIGHTS
+) -> list[tuple[int, str, Path]]:
     """(height, degradation, clip) of an item remade at its own size (even) and at each of
-    ``HEIGHTS`` below it, in each of ``DEGRADATIONS``."""
+    ``heights`` below it, in each of ``DEGRADATIONS``; its own size comes first."""
     frames = decoded(clip)
     height, width = (d // 2 * 2 for d in frames[0].shape[:2])
     frames = [np.ascontiguousarray(f[:height, :width]) for f in frames]
     made = []
-    for lines in (height, *(h for h in HEIGHTS if h < height)):
+    for lines in (height, *(h for h in heights if h < height)):
         sized = frames if lines == height else scaled(frames, lines)
         for degradation in DEGRADATIONS:
             out = folder / f"{stem}-{lines}-{degradation}.mkv"

@@ -78,19 +78,23 @@ def own_size(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["degradation"] == "crf18" and r["lines"] == largest[(r["source"], r["item"])]]  # fmt: skip
 
 
-def fit(rows: list[dict]) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Class centres (mean of source means) and per-feature spreads (pooled, source means)."""
+def fit(
+    rows: list[dict], values=judged_values, features=FEATURES, kinds=KINDS
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Class centres (mean of source means) and per-feature spreads (pooled, source means)
+    of ``features`` of the rows labelled one of ``kinds``, each row on the scale ``values``
+    gives (default: the probe's, cel as its log10)."""
     by_source: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
-        if row["label"] in KINDS:  # fitted on the judged scale (cel as its log10)
-            by_source[(row["label"], row["source"])].append(judged_values(row))
-    means = {key: {f: float(np.mean([r[f] for r in rs])) for f in FEATURES} for key, rs in by_source.items()}  # fmt: skip
+        if row["label"] in kinds:
+            by_source[(row["label"], row["source"])].append(values(row))
+    means = {key: {f: float(np.mean([r[f] for r in rs])) for f in features} for key, rs in by_source.items()}  # fmt: skip
     centres = {
-        f: {k: float(np.mean([m[f] for (label, _), m in means.items() if label == k])) for k in KINDS}
-        for f in FEATURES
+        f: {k: float(np.mean([m[f] for (label, _), m in means.items() if label == k])) for k in kinds}
+        for f in features
     }  # fmt: skip
     spreads = {}
-    for f in FEATURES:  # each source's mean squared item deviation, sources weighted alike
+    for f in features:  # each source's mean squared item deviation, sources weighted alike
         deviations = [np.mean([(r[f] - centres[f][label]) ** 2 for r in rs]) for (label, _), rs in by_source.items()]  # fmt: skip
         spreads[f] = float(np.sqrt(np.mean(deviations)))
     return centres, spreads
