@@ -12,11 +12,11 @@ from pathlib import Path
 
 from vx_engine.errors import Cancelled, InputError
 from vx_engine.options import ChunkOptions, Progress, RunOptions, RunSummary
-from vx_engine.runners import check_device, make_runner, make_runners, precision_summary
+from vx_engine.runners import blended, check_device, make_runner, make_runners, precision_summary
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [
-    "check_device", "make_runner", "make_runners", "precision_summary", "probe",
+    "blended", "check_device", "make_runner", "make_runners", "precision_summary", "probe",
     "source_content", "run",
 ]  # fmt: skip
 

@@ -88,8 +88,8 @@ def web_models(kind: str) -> list[str]:
 
 
 def web_model(kind: str) -> Callable[[str | None], str | None]:
-    """The web's sr/vfi check: a shipped model of that kind or a classical stage (whose
-    options the plan checks)."""
+    """The web's sr/vfi check: a shipped model of that kind, a blend of two SR models
+    (``A+B``), or a classical stage (whose options and blends the plan checks)."""
 
     def check(name: str | None) -> str | None:
         from vx_engine.pipeline.ffmpeg.specs import is_classical
@@ -98,7 +98,8 @@ def web_model(kind: str) -> Callable[[str | None], str | None]:
         if name is None or is_classical(kind, name) or (kind == "sr" and name == AUTO):
             return name
         known = web_models(kind)
-        if name not in known:
+        parts = name.split("+") if kind == "sr" else [name]  # a blend: MODEL+MODEL
+        if not all(part in known for part in parts):
             raise ValueError(
                 f"unknown {kind} model '{name}'; known {kind} models: {', '.join(known)}; "
                 f"classical: {known_filters(kind)} (or 'none' / null for none)"

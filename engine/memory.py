@@ -110,6 +110,12 @@ def estimate_plan(plan: Any) -> MemoryEstimate:
         fixed, per_pixel = model_memory(plan.sr_model.desc.name)
         window_h, window_w = plan.sr_model.max_input_hw
         parts["sr"] = int(fixed * MB + per_pixel * window_h * window_w * plan.tile_batch)
+        if plan.sr_partner is not None:  # a blend: both sessions held, run one after the other
+            fixed_b, per_pixel_b = model_memory(plan.sr_partner.desc.name)
+            parts["sr"] += int(
+                fixed_b * MB
+                + max(0.0, per_pixel_b - per_pixel) * window_h * window_w * plan.tile_batch
+            )
         state = plan.sr_model.desc.io.state  # a recurrent model's, kept between frames
         if state and plan.scheduler == "host":
             channels = sum(s.channels * s.scale * s.scale for s in state)

@@ -25,14 +25,14 @@ from vx_engine.geometry import check_target, check_within_8k, output_size
 from vx_engine.options import RunOptions
 from vx_engine.pipeline.ffmpeg.fields import FieldFilter, check_field_options, choose_fields
 from vx_engine.pipeline.ffmpeg.graph import check_spec
-from vx_engine.pipeline.ffmpeg.specs import FilterSpec, is_classical
+from vx_engine.pipeline.ffmpeg.specs import FilterSpec
 from vx_engine.pipeline.recurrent import check_recurrent, recurrent_settings
-from vx_engine.pipeline.tiling import segments
 from vx_engine.precision import model_precision, reads_validation
 from vx_engine.sr_choice import SourceFacts
 from vx_engine.stabilize_choice import Stabilize
 from vx_engine.stage_choice import StageChoice, choose_stages
 from vx_engine.stage_order import Order, choose_order
+from vx_engine.tile_choice import check_tiles, sr_tiles, sr_window
 
 Scheduler = Literal["host", "device"]
 
@@ -100,6 +100,7 @@ class RunPlan:
     fields: FieldFilter | None = None
     sr_auto: str | None = None  # what --sr auto chose and why (None: an explicit --sr)
     stabilize: Stabilize = Stabilize()  # the stabilizer after SR; its note is in stage_notes
+    sr_partner: ModelPlan | None = None  # a blend's second model, fed the same tiles as sr's
 
     @property
     def frame_fps(self) -> Fraction:
@@ -126,7 +127,7 @@ class RunPlan:
 
     @property
     def models(self) -> list[ModelPlan]:
-        return [m for m in (self.sr_model, self.vfi_model) if m is not None]
+        return [m for m in (self.sr_model, self.sr_partner, self.vfi_model) if m is not None]
 
     @property
     def torch_device(self) -> str:
@@ -205,10 +206,6 @@ def _check_runner(options: RunOptions) -> None:
         raise OptionsError(f"--requests {options.requests}: must be 1 or more")
 
 
-# SR inputs above 1080p run in tiles of 512 unless --tile says otherwise.
-LARGE_SR_INPUT = 1920 * 1088
-LARGE_INPUT_TILE = 512
-
 # Each queue between threads holds whole float32 frames (398 MB at 8K): at most this
 # many bytes per queue, and at least one frame.
 QUEUE_BYTES = 400 * 2**20
@@ -216,46 +213,6 @@ QUEUE_BYTES = 400 * 2**20
 
 def _queue_frames(width: int, height: int, default: int = 4) -> int:
     return max(1, min(default, QUEUE_BYTES // (3 * 4 * width * height)))
-
-
-def _asked_tiles(options: RunOptions, sr: ModelDescriptor | None) -> tuple[int, int]:
-    """(tile, overlap) as the options and the SR model's defaults give them."""
-    tile = options.tile if options.tile is not None else (sr.tiling.default_tile if sr else 0)
-    overlap = options.tile_overlap
-    return tile, overlap if overlap is not None else (sr.tiling.default_overlap if sr else 0)
-
-
-def _check_tiles(options: RunOptions, sr: ModelDescriptor | None) -> None:
-    if is_classical("sr", options.sr) and options.tile:
-        raise OptionsError(
-            f"--sr {options.sr} is a classical upscaler: it tiles nothing; drop --tile"
-        )
-    tile, overlap = _asked_tiles(options, sr)
-    if tile < 0 or overlap < 0:
-        raise OptionsError("--tile and --tile-overlap must be 0 or more")
-    _check_overlap(tile, overlap)
-    if options.tile_batch < 1:
-        raise OptionsError(f"--tile-batch {options.tile_batch}: must be 1 or more")
-
-
-def _check_overlap(tile: int, overlap: int) -> None:
-    if tile and tile <= overlap:
-        raise OptionsError(f"--tile {tile} must be larger than --tile-overlap {overlap}")
-
-
-def _tiles(options: RunOptions, sr: ModelDescriptor | None, width: int, height: int):
-    """(tile, overlap, note or None) of the SR stage at this input size."""
-    tile, overlap = _asked_tiles(options, sr)
-    large = sr is not None and sr.tiling.tileable and width * height > LARGE_SR_INPUT
-    if options.tile is None and tile == 0 and large:
-        # whole-frame SR of a 4K input needs ~8.5 GB (1075 B per input pixel, see
-        # vx_engine.memory); tiles bound it by the tile (~340 MB at 512)
-        _check_overlap(LARGE_INPUT_TILE, overlap)
-        note = (
-            f"{sr.name}: --tile {LARGE_INPUT_TILE} (input above 1080p; --tile 0 for whole frames)"
-        )
-        return LARGE_INPUT_TILE, overlap, note
-    return tile, overlap, None
 
 
 def _check_graphs(
@@ -270,14 +227,6 @@ def _check_graphs(
         check_spec(spec, *out, out, None)
     if stages.vfi_classical is not None:
         check_spec(stages.vfi_classical, *out, out, out_fps)
-
-
-def _sr_window(height: int, width: int, tile: int, overlap: int) -> tuple[int, int]:
-    """The largest tile window the tiler will feed (aligned windows can exceed tile + 2P)."""
-    return tuple(  # type: ignore[return-value]
-        max(seg.window_end - seg.window_start for seg in segments(length, tile, overlap))
-        for length in (height, width)
-    )
 
 
 def check_options(options: RunOptions) -> None:
@@ -295,7 +244,7 @@ def _checked_stages(
 ) -> StageChoice:
     stages = choose_stages(options, facts, in_size)
     check_target(options.scale, options.width, options.height)
-    _check_tiles(options, stages.sr)
+    check_tiles(options, stages.sr)
     check_recurrent(options, stages.sr, stages.ai_strength)
     _check_rates(options)
     for desc, weights in ((stages.sr, options.sr_weights), (stages.vfi, options.vfi_weights)):
@@ -315,6 +264,15 @@ def check_graphs(options: RunOptions, width: int, height: int, in_fps: Fraction)
     stages = choose_stages(options)
     out = output_size(width, height, stages.sr_scale, options.scale, options.width, options.height)
     _check_graphs(stages, (width, height), out, _out_fps(options, in_fps))
+
+
+def _sr_models(stages: StageChoice, options: RunOptions, backend: str, hw, tiles):
+    """The SR model's plan and a blend's second model's (None when absent): one tile feeds both."""
+    if stages.sr is None:
+        return None, None
+    sr_hw = sr_window(*hw, *tiles)
+    second = stages.sr_partner and _model_plan(stages.sr_partner, options, backend, sr_hw, None)
+    return _model_plan(stages.sr, options, backend, sr_hw, options.sr_weights), second
 
 
 def make_plan(
@@ -340,15 +298,13 @@ def make_plan(
     out_width, out_height = check_within_8k(
         output_size(width, height, stages.sr_scale, options.scale, options.width, options.height)
     )
-    tile, overlap, tile_note = _tiles(options, sr, width, height)
+    tile, overlap, tile_note = sr_tiles(options, sr, width, height)
     fields = choose_fields(options.deinterlace, options.ivtc, field_facts, in_fps)
     frame_fps = in_fps * (fields.rate if fields else 1)
     out_fps = _out_fps(options, frame_fps)
     _check_graphs(stages, (width, height), (out_width, out_height), out_fps)
-    sr_model = vfi_model = None
-    if sr is not None:
-        sr_hw = _sr_window(height, width, tile, overlap)
-        sr_model = _model_plan(sr, options, backend, sr_hw, options.sr_weights)
+    sr_model, partner = _sr_models(stages, options, backend, (height, width), (tile, overlap))
+    vfi_model = None
     order = choose_order(
         order_in, options.vfi, sr.scale if sr else 1, out_fps / frame_fps, stages.classical
     )
@@ -396,4 +352,5 @@ def make_plan(
         fields=fields,
         sr_auto=stages.sr_auto,
         stabilize=stages.stabilize,
+        sr_partner=partner,
     )

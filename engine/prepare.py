@@ -36,7 +36,10 @@ def prepare(plan: RunPlan, log: Log) -> RunPlan:
             return model
         return with_validation(model, plan, openvino_validation(model.desc.name, log))
 
-    return replace(plan, sr_model=finished(plan.sr_model), vfi_model=finished(plan.vfi_model))
+    return replace(
+        plan, sr_model=finished(plan.sr_model), sr_partner=finished(plan.sr_partner),
+        vfi_model=finished(plan.vfi_model),
+    )  # fmt: skip
 
 
 def model_artifact(model: ModelPlan, plan: RunPlan, log: Log) -> Path | None:

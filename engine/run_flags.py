@@ -108,7 +108,8 @@ class Flag:
 
 _RATE_HELP = "Exact output fps, e.g. 60 or 60000/1001."
 _MODEL = (
-    "SR model, a classical FFmpeg upscaler (lanczos, bicubic, spline), 'none', or auto: "
+    "SR model, a blend of two models of one scale (MODEL+MODEL: the mean of their outputs), "
+    "a classical FFmpeg upscaler (lanczos, bicubic, spline), 'none', or auto: "
     "chosen by the source's content and compression from the measured quality table "
     "(benchmarks/results/quality.md)."
 )

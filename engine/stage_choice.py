@@ -6,10 +6,10 @@ source of unknown content and degradation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vx_engine.errors import OptionsError, UnknownModelError
-from vx_engine.export.descriptors import ModelDescriptor
+from vx_engine.export.descriptors import ModelDescriptor, TilingPolicy
 from vx_engine.export.families.realcugan import with_denoise
 from vx_engine.export.registry import MODELS, get_model
 from vx_engine.options import RunOptions
@@ -33,6 +33,7 @@ class StageChoice:
     notes: tuple[str, ...]
     sr_auto: str | None = None  # what --sr auto chose and why (its log line)
     stabilize: Stabilize = Stabilize()  # the stabilizer after SR (off by default)
+    sr_partner: ModelDescriptor | None = None  # a blend's second model (``--sr A+B``)
 
     @property
     def classical(self) -> bool:
@@ -65,7 +66,11 @@ def choose_stages(
     stabilize_asked = options.stabilize
     if stabilized and stabilize_asked == "off" and not flow_missing():
         stabilize_asked = "auto"
+    sr_name, partner = _blend_parts(options, sr_name)
     sr, sr_classical, strength, strength_note = _sr_choice(options, sr_name, asked_strength)
+    if partner is not None and sr is not None:
+        sr = _blended(sr, partner)
+    partner = partner if sr is not None else None  # --ai-strength 0 loads neither model
     vfi_classical = parse_filter(options.vfi, "vfi") if is_classical("vfi", options.vfi) else None
     vfi = _model("--vfi", options.vfi, "vfi") if options.vfi and not vfi_classical else None
     if sr is not None and sr.kind != "sr":
@@ -78,12 +83,57 @@ def choose_stages(
         sr_scale = strength_note[1]
     pre = tuple(parse_filter(text, "pre") for text in options.pre)
     post = tuple(parse_filter(text, "post") for text in options.post)
-    stabilize = choose_stabilize(stabilize_asked, sr.name if sr else None)
+    stabilize = choose_stabilize(stabilize_asked, sr and blend_name(sr, partner))
     notes = tuple(n for n in (sr_auto, strength_note and strength_note[0], stabilize.note) if n)
     return StageChoice(
         sr, sr_classical, sr_scale, strength, vfi, vfi_classical, pre, post, notes, sr_auto,
-        stabilize,
+        stabilize, partner,
     )  # fmt: skip
+
+
+def blend_name(sr: ModelDescriptor, partner: ModelDescriptor | None) -> str:
+    """The ``--sr`` value naming the SR stage: ``MODEL``, or ``A+B`` for a blend."""
+    return f"{sr.name}+{partner.name}" if partner is not None else sr.name
+
+
+def _blend_parts(
+    options: RunOptions, name: str | None
+) -> tuple[str | None, ModelDescriptor | None]:
+    """(the first model's name, the second's descriptor) of a blend ``A+B``, the mean of two
+    SR models' outputs (measured to score above either, and to flicker less, in
+    ``benchmarks/results/quality.md``); (``name``, None) for anything else."""
+    if not name or "+" not in name:
+        return name, None
+    parts = name.split("+")
+    if len(parts) != 2 or not all(parts):
+        raise OptionsError(f"--sr {name}: a blend is two models, --sr MODEL+MODEL")
+    first, second = (_model("--sr", part, "sr") for part in parts)
+    for desc in (first, second):
+        if desc.kind != "sr" or desc.recurrent:
+            what = "recurrent" if desc.kind == "sr" else f"a {desc.kind} model"
+            raise OptionsError(f"--sr {name}: {desc.name} is {what}; blend two frame SR models")
+    if first.scale != second.scale:
+        raise OptionsError(
+            f"--sr {name}: {first.name} is x{first.scale} and {second.name} x{second.scale}; "
+            "blend two models of one scale"
+        )
+    if options.denoise is not None or options.sr_weights is not None:
+        flag = "--denoise" if options.denoise is not None else "--sr-weights"
+        raise OptionsError(f"{flag} sets one model; drop it, or name one model instead of {name}")
+    return first.name, second
+
+
+def _blended(first: ModelDescriptor, second: ModelDescriptor) -> ModelDescriptor:
+    """``first`` as the blend tiles it: the stricter of both models' tiling and smallest input
+    (one tile feeds both)."""
+    a, b = first.tiling, second.tiling
+    tiles = [t for t in (a.default_tile, b.default_tile) if t]
+    tiling = TilingPolicy(
+        a.tileable and b.tileable, min(tiles, default=0), max(a.default_overlap, b.default_overlap)
+    )
+    return replace(
+        first, tiling=tiling, min_input_size=max(first.min_input_size, second.min_input_size)
+    )
 
 
 def _target(options: RunOptions, in_size: tuple[int, int] | None) -> float:

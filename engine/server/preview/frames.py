@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger("vx-engine.server")
-RUNNER_CACHE_SIZE = 3  # SR + VFI of the settings being tuned, plus one just left
+RUNNER_CACHE_SIZE = 4  # SR (a blend: two) + VFI of the settings being tuned, plus one just left
 
 
 class RunnerCache:
@@ -161,6 +161,24 @@ def _halfway(interpolator: Any, a: np.ndarray, b: np.ndarray, gap_s: float) -> n
     return min(made, key=lambda item: abs(item[1] - gap / 2))[0]
 
 
+def _held_runners(plan: Any, cache: RunnerCache, held: ExitStack, say: Callable) -> list:
+    """(SR runner, VFI runner) of ``plan`` from ``cache``, each locked for this preview
+    until ``held`` closes; a blend's SR runner runs both of its cached models."""
+    from vx_engine import api
+
+    runners = []
+    for model in (plan.sr_model, plan.sr_partner, plan.vfi_model):
+        if model is None:
+            runners.append(None)
+            continue
+        runner, lock = cache.get(
+            _runner_key(model, plan), lambda m=model: api.make_runner(m, plan, say)
+        )
+        held.enter_context(lock)
+        runners.append(runner)
+    return [api.blended(runners[0], runners[1], plan), runners[2]]
+
+
 def render_frames(
     input_path: Path,
     settings: Any,  # vx_engine.server.job_settings.JobSettings
@@ -201,20 +219,11 @@ def render_frames(
     decoded_s = time.perf_counter() - started
 
     with ExitStack() as held:
-        runners = []
-        for model in (plan.sr_model, plan.vfi_model):
-            if model is None:
-                runners.append(None)
-                continue
-            runner, lock = cache.get(
-                _runner_key(model, plan), lambda m=model: api.make_runner(m, plan, say)
-            )
-            held.enter_context(lock)
-            runners.append(runner)
+        runners = _held_runners(plan, cache, held, say)
         loaded_s = time.perf_counter() - started - decoded_s
         if cancel is not None and cancel.is_set():
             raise Cancelled("preview cancelled")
-        filters, interpolator = build_stages(plan, runners[0], runners[1], HOST_OPS)
+        filters, interpolator = build_stages(plan, *runners, HOST_OPS)
         processed = _through(filters, images)
         halfway = None
         if interpolator is not None and len(processed) >= 2:
