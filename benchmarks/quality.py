@@ -10,7 +10,10 @@ VMAF-NEG, VMAF, PSNR-Y, flicker, and seconds per output frame.
 Contenders per scale: every registered SR model of that scale, lanczos, the default model
 (``RunOptions``' own ``sr``) with ``--ai-strength 0.5``, the default itself where it is not a
 model of that scale (x4: the x2 model then the pipeline's resize), and ``auto`` once the
-engine knows it. ``benchmarks/quality_report.py`` writes the tables and the best per row.
+engine knows it, and the blends in ``BLENDS`` (``--sr A+B``, the mean of two models' outputs):
+pairs of the leading models of each scale from different families, a restorer (Real-CUGAN)
+with a detail model (SPAN) or the anime reference, whose errors differ enough for their mean
+to beat either. ``benchmarks/quality_report.py`` writes the tables and the best per row.
 
     nice .venv/bin/python -m benchmarks.quality            # the full run (~45 min on 2 busy cores)
     nice .venv/bin/python -m benchmarks.quality --quick    # smoke: 2 clips, 4 frames, crf32
@@ -35,12 +38,27 @@ from benchmarks.quality_metrics import (
     truth_flows,
     vmaf_scores,
 )
+from vx_engine.timing import machine_info
 
+CPU = machine_info()["cpu"]  # each row names the machine that ran it (results merge runs)
 FRAMES = 8
 HEAVY_FRAMES = 4  # the 23-block RRDB models (realesrgan-x4plus, RealSR) cost ~20x the default
 HEAVY = ("realesrgan-x4plus", "realsr-")
 STRENGTH = 0.5
 STABILIZED = "default+stabilize"  # the reference model, then --stabilize auto
+# --sr A+B contenders per scale (both models of that scale)
+BLENDS = {
+    2: (
+        ("realesr-animevideov3-x2", "realcugan-pro-x2-conservative"),
+        ("realesr-animevideov3-x2", "span-x2-ch52"),
+        ("span-x2-ch52", "realcugan-pro-x2-conservative"),
+    ),
+    4: (
+        ("realcugan-se-x4-conservative", "span-x4-ch52"),
+        ("realcugan-se-x4-denoise3x", "span-x4-ch52"),
+        ("realcugan-se-x4-conservative", "realcugan-se-x4-denoise3x"),
+    ),
+}
 # models also run at a scale they were not made for (the model's own, then the pipeline's
 # resize to the target): AnimeSR has x4 models only
 RESIZED = {2: ("animesr-v2",)}
@@ -102,6 +120,9 @@ def contenders(scale: int, quick: bool) -> list[Contender]:
     for name in RESIZED.get(scale, ()):  # a model of another scale, then the pipeline's resize
         if name in MODELS and not quick:
             found.append(Contender(f"{name} (x{MODELS[name].scale} + resize)", {"sr": name}))
+    for pair in () if quick else BLENDS.get(scale, ()):
+        if all(name in models for name in pair):
+            found.append(Contender("+".join(pair), {"sr": "+".join(pair)}))
     found.append(
         Contender(f"default, ai-strength {STRENGTH}", {"sr": default, "ai_strength": STRENGTH})
     )
@@ -187,7 +208,8 @@ def bench_clip(clip: Clip, scales, degradations, args, work: Path, rows: list, s
                 row = {"clip": clip.name, "content": clip.content, "scale": scale,
                        "degradation": degradation, "contender": contender.label,
                        **score(clip, frames, flows), "s_per_frame": round(per_frame, 4),
-                       "backend": summary.backend, "precision": summary.precision}  # fmt: skip
+                       "backend": summary.backend, "precision": summary.precision,
+                       "cpu": CPU}  # fmt: skip
                 produced.append(row)
                 log(f"  {clip.name} x{scale} {degradation} {contender.label}: NEG {row['vmaf_neg']} "
                     f"VMAF {row['vmaf']} PSNR-Y {row['psnr_y']} flicker {row['flicker']} "
@@ -246,6 +268,7 @@ def main() -> None:
     if args.merge:  # earlier rows of other contenders or clips stay, in today's classes
         earlier = json.loads((RESULTS_DIR / f"{name}.json").read_text())
         kept, motion = earlier["rows"], earlier["motion_check"]
+        kept = [{**row, "cpu": row.get("cpu") or earlier["machine"]["cpu"]} for row in kept]
         earlier_wall = earlier.get("wall_s", 0.0)
         classes = {clip.name: clip.content for clip in every_clip}
         kept = [{**row, "content": classes.get(row["clip"], row["content"])} for row in kept]

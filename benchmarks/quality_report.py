@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from statistics import mean
 
 from benchmarks.common import (
@@ -164,6 +164,13 @@ def write_report(name, rows, motion, clips_text, seconds, frames, heavy_frames) 
         "default+stabilize with another; Big Buck Bunny x4 crf32 whole; the auto rows): "
         "compare s/frame within a case and run. The speed rule divides each row's s/frame "
         "by the reference's timed in the same run (reference_s_per_frame in the JSON).",
+        "Machines (each row's cpu; VMAF-NEG of one contender moved by at most a few hundredths "
+        "between them where both ran it): "
+        + ", ".join(
+            f"{cpu} {count} rows"
+            for cpu, count in Counter(r.get("cpu") or machine["cpu"] for r in rows).most_common()
+        )
+        + ".",
         f"Wall time: {seconds / 60:.1f} min for the longest of the runs joined here (clips and "
         "missing cases ran in separate processes, side by side, then `--combine`).",
     ]

@@ -175,7 +175,7 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
         "",
         "",
         "class Pick(NamedTuple):",
-        '    sr: str  # a model name or "lanczos"',
+        '    sr: str  # a model, A+B (a blend of two), or "lanczos"',
         "    ai_strength: float",
         "    vmaf_neg: float  # its VMAF-NEG (the mean over the classes spanned)",
         "    lanczos_vmaf_neg: float",
@@ -185,6 +185,8 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
         "    worst_regret: float  # its largest shortfall from the best allowed in those classes",
         "",
         "",
+        "# one entry per line: the rows are data, as generated (fmt: off keeps them so)",
+        "# fmt: off",
         "TABLE: dict[tuple[str | None, int, str | None, str], Pick] = {",
     ]
     for key, pick in table.items():
@@ -198,7 +200,7 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
         "class Score(NamedTuple):",
         "    scale: int",
         "    degradation: str",
-        '    sr: str  # a model name or "lanczos" (MODEL+stabilize: with --stabilize auto)',
+        '    sr: str  # a model, A+B (a blend), or "lanczos" (MODEL+stabilize: with --stabilize auto)',
         "    ai_strength: float",
         "    vmaf_neg: tuple[float, float, float]  # its class means, as each of KINDS",
         "    slowdown: float  # s/frame over the reference model's (median over cases)",
@@ -208,7 +210,7 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
         "SCORES: tuple[Score, ...] = (",
     ]
     lines += [f"    Score{row!r}," for row in scores_from(results)]
-    lines.append(")")
+    lines += [")", "# fmt: on"]
     return "\n".join(lines) + "\n"
 
 

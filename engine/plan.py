@@ -113,6 +113,14 @@ class RunPlan:
         return self.stage_notes + tuple(m.note for m in self.models if m.note)
 
     @property
+    def sr_stage(self) -> str | None:
+        """The SR stage as ``--sr`` names it: a model, ``A+B`` (a blend), a classical
+        upscaler, or None."""
+        if self.sr is None:
+            return self.sr_classical.name if self.sr_classical else None
+        return f"{self.sr.name}+{self.sr_partner.desc.name}" if self.sr_partner else self.sr.name
+
+    @property
     def vfi_width(self) -> int:
         """The width RIFE works at (before padding)."""
         return self.in_width if self.order == "vfi-first" else self.out_width

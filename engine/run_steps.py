@@ -87,16 +87,11 @@ def with_sr_resolved(options: RunOptions, plan: RunPlan) -> RunOptions:
     plans made elsewhere (Ray workers) without the source's facts."""
     from dataclasses import replace
 
-    from vx_engine.stage_choice import blend_name
-
     if plan.sr_auto is None:
         return options
-    name = plan.sr_classical.name if plan.sr_classical else None
-    if plan.sr is not None:
-        name = blend_name(plan.sr, plan.sr_partner.desc if plan.sr_partner else None)
     stabilize = plan.stabilize.strength  # auto's pick may have added the stabilizer
     return replace(
-        options, sr=name, ai_strength=plan.ai_strength,
+        options, sr=plan.sr_stage, ai_strength=plan.ai_strength,
         stabilize=options.stabilize if stabilize is None else stabilize,
     )  # fmt: skip
 
