@@ -30,7 +30,7 @@ from vx_engine.pipeline.recurrent import check_recurrent, recurrent_settings
 from vx_engine.precision import model_precision, reads_validation
 from vx_engine.sr_choice import SourceFacts
 from vx_engine.stabilize_choice import Stabilize
-from vx_engine.stage_choice import StageChoice, choose_stages
+from vx_engine.stage_choice import StageChoice, blend_name, choose_stages
 from vx_engine.stage_order import Order, choose_order
 from vx_engine.tile_choice import check_tiles, sr_tiles, sr_window
 
@@ -118,7 +118,7 @@ class RunPlan:
         upscaler, or None."""
         if self.sr is None:
             return self.sr_classical.name if self.sr_classical else None
-        return f"{self.sr.name}+{self.sr_partner.desc.name}" if self.sr_partner else self.sr.name
+        return blend_name(self.sr, self.sr_partner.desc if self.sr_partner else None)
 
     @property
     def vfi_width(self) -> int:

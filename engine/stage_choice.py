@@ -100,13 +100,13 @@ def _blend_parts(
     options: RunOptions, name: str | None
 ) -> tuple[str | None, ModelDescriptor | None]:
     """(the first model's name, the second's descriptor) of a blend ``A+B``, the mean of two
-    SR models' outputs (measured to score above either, and to flicker less, in
+    SR models' outputs (the best contender in most classes of
     ``benchmarks/results/quality.md``); (``name``, None) for anything else."""
     if not name or "+" not in name:
         return name, None
     parts = name.split("+")
-    if len(parts) != 2 or not all(parts):
-        raise OptionsError(f"--sr {name}: a blend is two models, --sr MODEL+MODEL")
+    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+        raise OptionsError(f"--sr {name}: a blend is two different models, --sr MODEL+MODEL")
     first, second = (_model("--sr", part, "sr") for part in parts)
     for desc in (first, second):
         if desc.kind != "sr" or desc.recurrent:

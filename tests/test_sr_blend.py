@@ -77,8 +77,9 @@ def test_a_blend_plans_both_models_and_travels_by_name() -> None:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"sr": f"{FIRST}+{SECOND}+span-x2-ch48"}, "a blend is two models"),
-        ({"sr": f"{FIRST}+"}, "a blend is two models"),
+        ({"sr": f"{FIRST}+{SECOND}+span-x2-ch48"}, "a blend is two different models"),
+        ({"sr": f"{FIRST}+"}, "a blend is two different models"),
+        ({"sr": f"{FIRST}+{FIRST}"}, "a blend is two different models"),
         ({"sr": f"{FIRST}+span-x4-ch52"}, "blend two models of one scale"),
         ({"sr": f"{FIRST}+animesr-v2"}, "animesr-v2 is recurrent"),
         ({"sr": f"{FIRST}+rife-hdv3"}, "rife-hdv3 is a vfi model"),
