@@ -30,8 +30,9 @@ MB = 2**20
 # decoder and encoder contexts and the audio carrier add some, so 150 MB is counted.
 BASELINE_MB = 150.0
 # (model, flow scale) -> (fixed MB above the baseline, bytes per input pixel) of
-# ort-cpu fp32 at steady state (two inferences), 2-core AMD EPYC: copied from
-# benchmarks/results/memory_calibration.json (RIFE input pixels are padded ones).
+# ort-cpu fp32 at steady state (two inferences), 2-core AMD EPYC (Real-CUGAN: 2-core Intel
+# Xeon): copied from benchmarks/results/memory_calibration.json, whose rows name their cpu
+# (RIFE input pixels are padded ones).
 MODEL_MEMORY: dict[tuple[str, float], tuple[float, float]] = {
     ("rife-hdv3", 1.0): (85.8, 467.7),
     ("rife-hdv3", 0.5): (81.3, 139.4),
@@ -45,6 +46,11 @@ MODEL_MEMORY: dict[tuple[str, float], tuple[float, float]] = {
     ("span-x2-ch52", 1.0): (0.0, 4187.3),
     ("span-x4-ch48", 1.0): (0.0, 3430.3),
     ("span-x4-ch52", 1.0): (0.0, 4219.4),
+    # Real-CUGAN, calibrated at 360x640 and 720x1280; the 540x960 check measured above that
+    # line (ORT's arena grows in steps), so the line is lifted through it (high side)
+    ("realcugan-se-x2-conservative", 1.0): (149.5, 6435.6),
+    ("realcugan-pro-x2-conservative", 1.0): (149.4, 6435.6),
+    ("realcugan-se-x4-conservative", 1.0): (162.8, 8482.7),
     # AnimeSR fed its state (64 channels at the input size, the x4 output fed back),
     # calibrated at 360x640 and 720x1280; 540x960 checked: 1865 MB measured, 1962 predicted
     ("animesr-v2", 1.0): (46.3, 3800.2),
@@ -60,7 +66,15 @@ _SAME_NETWORK = {
     "realsr-df2k-x4": "realesrgan-x4plus",
     "realsr-df2k-jpeg-x4": "realesrgan-x4plus",
     "animesr-v1": "animesr-v2",
-}
+    # Real-CUGAN's denoise levels are weights of one network per variant and scale
+    **{f"realcugan-se-x2-{level}": "realcugan-se-x2-conservative"
+       for level in ("no-denoise", "denoise1x", "denoise2x", "denoise3x")},
+    "realcugan-nose-x2-no-denoise": "realcugan-se-x2-conservative",
+    **{f"realcugan-pro-x2-{level}": "realcugan-pro-x2-conservative"
+       for level in ("no-denoise", "denoise3x")},
+    **{f"realcugan-se-x4-{level}": "realcugan-se-x4-conservative"
+       for level in ("no-denoise", "denoise3x")},
+}  # fmt: skip
 MARGIN = 1.15  # the estimate's allowance for what the calibration does not see
 FRAME_BYTES_PER_PIXEL = 3 * 4  # float32 RGB
 # --stabilize at its peak, in output frames: the previous output, the flow field and

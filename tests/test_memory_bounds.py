@@ -327,8 +327,9 @@ def test_memory_table_matches_the_calibration_results() -> None:
     from vx_engine.memory import MODEL_MEMORY
 
     results = json.loads((REPO / "benchmarks/results/memory_calibration.json").read_text())
-    assert "EPYC" in results["machine"]["cpu"]
-    for row in results["rows"]:
+    source = (REPO / "engine/memory.py").read_text()
+    for row in results["rows"]:  # the table's comment names the machine of every row
+        assert any(name in row["cpu"] and name in source for name in ("EPYC", "Xeon"))
         fixed, per_pixel = MODEL_MEMORY[(row["model"], float(row["flow_scale"]))]
         assert (fixed, per_pixel) == (row["fixed_mb"], row["bytes_per_pixel"])
 
