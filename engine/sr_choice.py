@@ -177,7 +177,7 @@ def weighed_note(weighed: Weighed, facts: SourceFacts, scale: int, chosen: str) 
     )  # fmt: skip
     why = f"least expected shortfall from the best measured, {weighed.expected:.1f} VMAF-NEG ({kinds})"
     if weighed.slowdown > 1.5:
-        why += f", {weighed.slowdown:.1f}x the time of {REFERENCE_MODEL}"
+        why += f", {weighed.slowdown:.2f}x the time of {REFERENCE_MODEL}"
     return f"sr auto: {chosen} ({facts.describe()}, x{scale}: {why} in {SOURCE})"
 
 
@@ -202,7 +202,7 @@ def auto_note(key: tuple, pick: Pick, facts: SourceFacts | None, strength_auto: 
     elif facts and facts.degradation and degradation is None:
         why += f"; the table has no {facts.degradation} rows at x{scale}"
     if pick.slowdown > 1.5:
-        why += f", {pick.slowdown:.1f}x the time of {REFERENCE_MODEL}"
+        why += f", {pick.slowdown:.2f}x the time of {REFERENCE_MODEL}"
     return f"sr auto: {chosen} ({where}, x{scale}: {why} in {SOURCE})"
 
 
