@@ -6,9 +6,11 @@ Per (content, scale, degradation) measured, and per ``--quality`` (fast: contend
 ``MAX_SLOWDOWN`` times the reference model's s/frame; max: every contender), the best by
 VMAF-NEG (the class means of ``quality.json``). For a source whose content or degradation
 is not known, the contender of minimax regret across the classes it could be: the one whose
-largest shortfall from the best allowed contender of each class is smallest. A contender's slowdown is the median, over every clip and degradation of the
-scale, of its s/frame over the reference's in the same case (they ran one after the other,
-on the same machine under the same load).
+largest shortfall from the best allowed contender of each class is smallest. A contender's
+slowdown is its s/frame over the reference's at 640x360 (x2) / 320x180 (x4) input, each timed
+just after a run of the reference (``benchmarks/quality_speed.py``); a contender it has not
+timed falls back to the median over the quality rows' cases of the same ratio on their small
+clips (``slowdowns``).
 
     .venv/bin/python -m benchmarks.quality_table          # rewrite engine/sr_table.py
 """
@@ -52,10 +54,22 @@ def contender_stage(label: str) -> tuple[str, float] | None:
     return label.removesuffix(" (default)"), 1.0
 
 
+def measured_speed() -> dict[tuple[int, str], float]:
+    """(scale, label) -> slowdown at a size people run (``results/quality_speed.json``,
+    ``benchmarks/quality_speed.py``); empty before that benchmark has run."""
+    path = RESULTS_DIR / "quality_speed.json"
+    if not path.is_file():
+        return {}
+    rows = json.loads(path.read_text())["rows"]
+    return {(row["scale"], row["contender"]): row["slowdown"] for row in rows}
+
+
 def slowdowns(rows: list[dict]) -> dict[tuple[int, str], float]:
-    """(scale, label) -> median s/frame over the reference's in the same clip and case, as
-    timed in the same run (``reference_s_per_frame``, where a row carries it: rows run
-    later than the reference row of their case were timed beside a rerun of it)."""
+    """(scale, label) -> the contender's s/frame over the reference's: as timed at 640x360 /
+    320x180 by ``benchmarks/quality_speed.py`` where it was (``measured_speed``), else the
+    median over the quality rows' clips and cases, each timed in the same run as its
+    reference (``reference_s_per_frame``, where a row carries it: rows run later than the
+    reference row of their case were timed beside a rerun of it)."""
     reference: dict[tuple, float] = {}
     for row in rows:
         if contender_stage(row["contender"]) == (REFERENCE_MODEL, 1.0):
@@ -67,7 +81,7 @@ def slowdowns(rows: list[dict]) -> dict[tuple[int, str], float]:
         )
         if base:
             ratios[(row["scale"], row["contender"])].append(row["s_per_frame"] / base)
-    return {key: round(median(values), 2) for key, values in ratios.items()}
+    return {**{key: round(median(values), 2) for key, values in ratios.items()}, **measured_speed()}
 
 
 def _pick(choice: list[dict], lanczos: list[float], bests: list[float], slowdown: float) -> tuple:
