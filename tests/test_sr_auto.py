@@ -68,7 +68,8 @@ def test_the_speed_rule_and_quality_max() -> None:
     for key, pick in TABLE.items():
         if key[3] == "fast":
             assert pick.slowdown <= MAX_SLOWDOWN, key
-            assert TABLE[(*key[:3], "max")].vmaf_neg >= pick.vmaf_neg
+            if pick.cases == 1:  # one class: max's best is at least fast's (a span's minimax
+                assert TABLE[(*key[:3], "max")].vmaf_neg >= pick.vmaf_neg  # regret is not)
     slow = [key for key, pick in TABLE.items() if key[3] == "max" and pick.slowdown > MAX_SLOWDOWN]
     assert slow, "the results hold no class whose best is over 3x slower"
     content, scale, degradation, _ = slow[0]
