@@ -81,6 +81,12 @@ class SourceFacts:
         return f"{content}, {degradation}" + (f" ({self.evidence})" if self.evidence else "")
 
 
+def measured_blends() -> list[str]:
+    """The blends (``A+B``) the quality table measured: what the web page offers beside the
+    models (any two frame SR models of one scale may be blended; these were scored)."""
+    return sorted({row.sr for row in SCORES if "+" in split_stabilized(row.sr)[0]})
+
+
 def split_stabilized(name: str | None) -> tuple[str | None, bool]:
     """(the SR stage's name, whether auto's pick adds the temporal stabilizer): a table pick
     ``MODEL+stabilize`` is the model with ``--stabilize auto`` (the quality benchmark's

@@ -81,6 +81,12 @@ def test_page_upload_progress_preview_slider(tmp_path, browser):
 
         browser.find_element(By.ID, "token").send_keys(TOKEN, Keys.TAB)
         wait.until(lambda d: len(Select(d.find_element(By.ID, "sr")).options) > 1)
+        offered = [
+            o.get_attribute("value") for o in Select(browser.find_element(By.ID, "sr")).options
+        ]
+        assert (
+            "realesr-animevideov3-x2+realcugan-pro-x2-conservative" in offered
+        )  # a measured blend
         Select(browser.find_element(By.ID, "sr")).select_by_value("realesr-animevideov3-x2")
         browser.find_element(By.ID, "file").send_keys(str(clip))
         browser.find_element(By.ID, "upload").click()

@@ -87,6 +87,9 @@ def test_job_completes_with_sse_progress_result_and_preview(server, clip):
         assert client.get("/docs").status_code == 200
         models = {m["name"]: m for m in client.get("/api/models").json()}
         assert models[SR_MODEL]["kind"] == "sr" and models[SR_MODEL]["scale"] == 2
+        blends = [name for name in models if "+" in name]  # the measured blends, for the page
+        assert blends and all(models[name]["kind"] == "sr" for name in blends)
+        assert all(set(name.split("+")) <= set(models) for name in blends)
         response = submit(client, clip, {"sr": SR_MODEL, "vfi": None})
         assert response.status_code == 201, response.text
         job_id = response.json()["id"]

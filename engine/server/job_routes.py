@@ -40,9 +40,13 @@ SSE_KEEPALIVE_S = 15.0
 router = APIRouter()
 
 
-@router.get("/models", summary="The model registry")
+@router.get(
+    "/models", summary="The model registry, and the blends (A+B) the quality table measured"
+)
 def list_models() -> list[dict[str, Any]]:
-    return [
+    from vx_engine.sr_choice import measured_blends
+
+    models = [
         {
             "name": d.name,
             "kind": d.kind,
@@ -53,6 +57,14 @@ def list_models() -> list[dict[str, Any]]:
         for d in MODELS.values()
         if d.ships_weights  # rife-v4 needs a weights file the API cannot take
     ]
+    for name in measured_blends():  # --sr A+B: both models run, their outputs averaged
+        first, second = (MODELS[part] for part in name.split("+"))
+        models.append({
+            "name": name, "kind": "sr", "scale": first.scale,
+            "licence": f"{first.licence}; {second.licence}",
+            "description": f"blend: the mean of {first.name}'s and {second.name}'s outputs",
+        })  # fmt: skip
+    return models
 
 
 @router.get("/jobs", summary="All jobs, oldest first")
