@@ -27,13 +27,9 @@ from pathlib import Path
 from statistics import median
 
 from benchmarks.common import RESULTS_DIR, markdown_table
+from vx_engine.analysis.content import KINDS  # the probe's kinds (the stills are left out)
+from vx_engine.sr_choice import MAX_SLOWDOWN, QUALITIES, REFERENCE_MODEL, SPANS
 
-REFERENCE_MODEL = "realesr-animevideov3-x2"  # vx_engine.sr_choice's: see there
-MAX_SLOWDOWN = 3.0
-KINDS = ("anime", "cg", "live-action")  # the probe's content kinds (stills are left out)
-QUALITIES = ("fast", "max")
-# degradation keys that span measured classes: x264 of unsure weight, and unknown
-SPANS = {"compressed": ("crf18", "crf32"), None: ("crf18", "crf32", "mpeg2")}
 TABLE_MODULE = Path(__file__).resolve().parents[1] / "engine" / "sr_table.py"
 Key = tuple  # (content | None, scale, degradation | None, quality)
 
@@ -195,7 +191,7 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
         "    lanczos_vmaf_neg: float",
         "    worst_margin: float  # its lowest VMAF-NEG margin over lanczos in those classes",
         "    cases: int  # classes spanned: 1 = a measured class, more = the safe pick",
-        "    slowdown: float  # s/frame over the reference model's (median over cases)",
+        "    slowdown: float  # s/frame over the reference model's (results/quality_speed.md)",
         "    worst_regret: float  # its largest shortfall from the best allowed in those classes",
         "",
         "",
@@ -217,7 +213,7 @@ def module_text(table: dict[Key, tuple], results: dict) -> str:
         '    sr: str  # a model, A+B (a blend), or "lanczos" (MODEL+stabilize: with --stabilize auto)',
         "    ai_strength: float",
         "    vmaf_neg: tuple[float, float, float]  # its class means, as each of KINDS",
-        "    slowdown: float  # s/frame over the reference model's (median over cases)",
+        "    slowdown: float  # s/frame over the reference model's (results/quality_speed.md)",
         "",
         "",
         "# every contender measured in all three content classes",

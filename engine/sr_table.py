@@ -19,7 +19,7 @@ class Pick(NamedTuple):
     lanczos_vmaf_neg: float
     worst_margin: float  # its lowest VMAF-NEG margin over lanczos in those classes
     cases: int  # classes spanned: 1 = a measured class, more = the safe pick
-    slowdown: float  # s/frame over the reference model's (median over cases)
+    slowdown: float  # s/frame over the reference model's (results/quality_speed.md)
     worst_regret: float  # its largest shortfall from the best allowed in those classes
 
 
@@ -117,7 +117,7 @@ class Score(NamedTuple):
     sr: str  # a model, A+B (a blend), or "lanczos" (MODEL+stabilize: with --stabilize auto)
     ai_strength: float
     vmaf_neg: tuple[float, float, float]  # its class means, as each of KINDS
-    slowdown: float  # s/frame over the reference model's (median over cases)
+    slowdown: float  # s/frame over the reference model's (results/quality_speed.md)
 
 
 # every contender measured in all three content classes
