@@ -22,14 +22,12 @@ encode goes through the ffmpeg CLI with x264 on one thread: the same bytes every
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import av
 import numpy as np
 
-from benchmarks.common import ffmpeg_binary
-from benchmarks.quality_inputs import DEGRADATIONS
+from benchmarks.quality_inputs import DEGRADATIONS, encode_rgb
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CG_DATA = Path(__file__).resolve().parent / "data" / "cg"
@@ -142,15 +140,10 @@ def decoded(clip: Path, count: int = VARIANT_FRAMES) -> list[np.ndarray]:
 def degraded(frames: list[np.ndarray], degradation: str, out: Path) -> Path:
     """``frames`` encoded as the quality benchmark degrades its inputs (``DEGRADATIONS``),
     x264 on one thread, at 24 fps."""
-    height, width = frames[0].shape[:2]
     arguments = list(DEGRADATIONS[degradation])
     if arguments[1] == "libx264":
         arguments += ["-x264-params", "threads=1:lookahead-threads=1"]
-    command = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
-               "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", "24", "-i", "-",
-               *arguments, str(out)]  # fmt: skip
-    subprocess.run(command, input=np.stack(frames).tobytes(), check=True)
-    return out
+    return encode_rgb(np.stack(frames), arguments, out, fps=24)
 
 
 def scaled(frames: list[np.ndarray], height: int) -> list[np.ndarray]:

@@ -131,16 +131,23 @@ DEGRADATIONS = {
 }
 
 
-def degrade(clip: Clip, scale: int, degradation: str, folder: Path) -> Path:
-    """The clip area-downscaled by ``scale`` and encoded as ``degradation``: the engine's input."""
+def encode_rgb(frames: np.ndarray, arguments: list[str], out: Path, fps: int = FPS) -> Path:
+    """RGB24 frames (N, H, W, 3) encoded by the ffmpeg CLI with output ``arguments`` (an
+    entry of ``DEGRADATIONS``, or more) at ``fps``: every benchmark input is made this way."""
     binary = ffmpeg_binary()
     if binary is None:
         raise RuntimeError("the ffmpeg binary is not installed (apt-get install ffmpeg)")
+    height, width = frames.shape[1:3]
+    command = [binary, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
+               "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
+               *arguments, str(out)]  # fmt: skip
+    subprocess.run(command, input=np.ascontiguousarray(frames).tobytes(), check=True)
+    return out
+
+
+def degrade(clip: Clip, scale: int, degradation: str, folder: Path) -> Path:
+    """The clip area-downscaled by ``scale`` and encoded as ``degradation``: the engine's input."""
     width, height = TRUTH_SIZE[0] // scale, TRUTH_SIZE[1] // scale
     small = np.stack([area(frame, width, height) for frame in clip.frames])
     path = folder / f"{clip.name}-x{scale}-{degradation}.mkv"
-    command = [binary, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
-               "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(FPS), "-i", "-",
-               *DEGRADATIONS[degradation], str(path)]  # fmt: skip
-    subprocess.run(command, input=small.tobytes(), check=True)
-    return path
+    return encode_rgb(small, DEGRADATIONS[degradation], path)

@@ -16,16 +16,15 @@ that reference run's. ``benchmarks/quality_table.py`` reads these ratios for the
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 
 import av
 import numpy as np
 
-from benchmarks.common import ffmpeg_binary, log, save_result
+from benchmarks.common import log, save_result
 from benchmarks.quality import FRAMES, HEAVY_FRAMES, Contender, contenders, run_contender
-from benchmarks.quality_inputs import FPS
+from benchmarks.quality_inputs import DEGRADATIONS, encode_rgb
 from benchmarks.quality_table import REFERENCE_MODEL, contender_stage
 from vx_engine.samples import sample_video
 
@@ -41,12 +40,9 @@ def speed_input(size: tuple[int, int], folder: Path) -> Path:
             frames.append(frame.reformat(*size, format="rgb24", interpolation="AREA").to_ndarray())
             if len(frames) == SPEED_FRAMES + 2:
                 break
-    path = folder / f"bikes-{size[0]}x{size[1]}.mkv"
-    command = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
-               "-pix_fmt", "rgb24", "-s", f"{size[0]}x{size[1]}", "-r", str(FPS), "-i", "-",
-               "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(path)]  # fmt: skip
-    subprocess.run(command, input=np.stack(frames).tobytes(), check=True)
-    return path
+    return encode_rgb(
+        np.stack(frames), DEGRADATIONS["crf18"], folder / f"bikes-{size[0]}x{size[1]}.mkv"
+    )
 
 
 def timed(source: Path, scale: int, contender: Contender, folder: Path) -> float:
