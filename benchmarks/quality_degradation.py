@@ -1,11 +1,13 @@
 """Which measure tells the quality table's degradation classes apart: the evidence behind
 ``--sr auto``'s degradation class (``vx_engine.analysis.degradation.degradation_of``).
 
-Every clip of ``benchmarks/quality_inputs.py`` is degraded exactly as ``benchmarks/quality.py``
-degrades it (8 frames, x2/x4 area downscale, then libx264 crf 18 / crf 32 or MPEG-2) and
-probed as ``vx-engine run`` probes (the fast probe). Candidate measures:
+Every clip of ``benchmarks/quality_inputs.py``, with both of its truths (``area``: the picture
+area-downscaled; ``native``: a crop at its own pixel scale), is degraded exactly as
+``benchmarks/quality.py`` degrades it (8 frames, x2/x4 area downscale, then libx264 crf 18 /
+crf 32 or MPEG-2) and probed as ``vx-engine run`` probes (the fast probe). Candidate measures:
 
-- from the probe: ``blockiness`` (blockdetect), ``noise`` (Immerkaer), ``qp`` (the encoder's
+- from the probe: ``blockiness`` (blockdetect), ``grid_ratio`` (blockiness over blockiness
+  4 pixels off the 8x8 grid), ``noise`` (Immerkaer), ``qp`` (the encoder's
   mean quantiser as the decoder exports it, ``sampling.stream_quantiser``), ``bpp`` (the file's
   bits per pixel);
 - codec-agnostic image statistics of the decoded frames, measured here only:
@@ -29,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import log, save_result
-from benchmarks.quality_inputs import DEGRADATIONS, clips, degrade
+from benchmarks.quality_inputs import DEGRADATIONS, TRUTHS, clips, degrade
+from vx_engine.analysis.degradation import BLOCKY, GRID_RATIO
 
 FRAMES = 8  # as benchmarks/quality.py
 SPLITS = {  # split -> (the classes on the high side, the classes on the low side)
@@ -38,6 +41,7 @@ SPLITS = {  # split -> (the classes on the high side, the classes on the low sid
 }
 HIGH_IS = {  # True: the first classes of a split lie above the threshold
     "blockiness": True,
+    "grid_ratio": True,
     "qp": True,
     "noise": False,
     "bpp": False,
@@ -69,7 +73,7 @@ def image_measures(path: Path, bpp: float) -> dict[str, float]:
 
 def measure(source: Path) -> dict:
     from vx_engine import api
-    from vx_engine.analysis.degradation import bits_per_pixel, degradation_of
+    from vx_engine.analysis.degradation import bits_per_pixel, degradation_of, grid_ratio
 
     report = api.probe(source, fast=True)
     bpp = bits_per_pixel(report) or 0.0
@@ -78,6 +82,8 @@ def measure(source: Path) -> dict:
         "codec": report["codec"],
         "content_verdict": report["content"]["kind"] or "unsure",
         "blockiness": report["blockiness"],
+        "blockiness_offgrid": report["blockiness_offgrid"],
+        "grid_ratio": grid_ratio(report),
         "noise": report["noise"],
         "qp": quantiser.get("qp"),
         "bpp": bpp,
@@ -109,7 +115,7 @@ def held_out(rows: list[dict], measure_name: str, split: str) -> dict:
         return {"split": split, "measure": measure_name, "inputs": 0}
     high_is = HIGH_IS[measure_name]
     right = 0
-    for clip in sorted({r["clip"] for r in items}):
+    for clip in sorted({r["clip"] for r in items}):  # both truths of a clip held out at once
         train = [r for r in items if r["clip"] != clip]
         cut, _ = fit([r[measure_name] for r in train],
                      [r["degradation"] in high_classes for r in train], high_is)  # fmt: skip
@@ -132,23 +138,32 @@ def held_out(rows: list[dict], measure_name: str, split: str) -> dict:
 def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="vx-degradation-") as folder:
-        for clip in clips(FRAMES, quick=False):
-            for scale in (2, 4):
-                for degradation in DEGRADATIONS:
-                    source = degrade(clip, scale, degradation, Path(folder))
-                    row = {"clip": clip.name, "content": clip.content, "scale": scale,
-                           "degradation": degradation, **measure(source)}  # fmt: skip
-                    log(str(row))
-                    rows.append(row)
+        for truth in TRUTHS:
+            for clip in clips(FRAMES, quick=False, truth=truth):
+                for scale in (2, 4):
+                    for degradation in DEGRADATIONS:
+                        source = degrade(clip, scale, degradation, Path(folder))
+                        row = {"clip": clip.name, "truth": truth, "content": clip.content,
+                               "scale": scale, "degradation": degradation, **measure(source)}  # fmt: skip
+                        log(str(row))
+                        rows.append(row)
     checks = [  # a quantiser compares within one codec: not across MPEG-2 and H.264
         held_out(rows, name, split)
         for split in SPLITS
         for name in HIGH_IS
         if not (name == "qp" and split == "mpeg2 vs x264")
+        and not (name == "grid_ratio" and split == "crf32 vs crf18")
     ]
     right = sum(r["classified"] == r["degradation"] for r in rows)
-    columns = ("clip", "scale", "degradation", "codec", "content_verdict", "blockiness", "qp",
-               "noise", "bpp", "lap_over_grad", "bpp_over_grad", "detail_bits", "classified")  # fmt: skip
+    columns = ("clip", "truth", "scale", "degradation", "codec", "content_verdict", "blockiness",
+               "blockiness_offgrid", "grid_ratio", "qp", "noise", "bpp", "lap_over_grad",
+               "bpp_over_grad", "detail_bits", "classified")  # fmt: skip
+    blocky = [r for r in rows if r["blockiness"] > BLOCKY]
+    ratios = {
+        kind: ", ".join(f"{r['clip']} {r['truth']} x{r['scale']} {r['degradation']} "
+                        f"{r['grid_ratio']}" for r in blocky if (r["degradation"] == "mpeg2") == is_mpeg2)
+        for kind, is_mpeg2 in (("mpeg2", True), ("x264", False))
+    }  # fmt: skip
     check_lines = [
         f"  - {c['split']}, {c['measure']}: held out {c.get('held_out_right', 0)}/{c['inputs']} "
         f"right; threshold on all clips {c.get('fitted_threshold')} "
@@ -167,8 +182,11 @@ def main() -> None:
         notes=[
             f"--sr auto's classes as analysis.degradation.degradation_of decides them: {right} of "
             f"{len(rows)} inputs classified as they were degraded.",
+            f"MPEG blocking is blockiness above {BLOCKY} with a grid ratio above {GRID_RATIO}. "
+            f"x264 inputs above {BLOCKY}: {ratios['x264'] or 'none'}. Their MPEG-2 ratios: "
+            f"{ratios['mpeg2']}.",
             "Thresholds, leave-one-clip-out (fitted on the other clips, tested on the one "
-            "left out):",
+            "left out; both truths of a clip at once):",
             *check_lines,
             f"{FRAMES} frames per input (as benchmarks/quality.py), fast probe; qp is the "
             "H.264 mean macroblock QP, or MPEG-2's quantiser_scale (2x the -qscale:v given).",

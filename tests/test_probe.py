@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
+import statistics
 import subprocess
 import sys
 from fractions import Fraction
@@ -18,6 +20,8 @@ import pytest
 
 from benchmarks.probe_clips import CASES, make_case
 from vx_engine.analysis import probe, run_arguments
+from vx_engine.analysis.degradation import GRID_RATIO, grid_ratio
+from vx_engine.analysis.sampling import GRID_SHIFT
 from vx_engine.errors import InputError
 from vx_engine.run_flags import FLAGS
 from vx_engine.video import VideoReader
@@ -73,6 +77,26 @@ def test_measured_details(reports) -> None:
     # a live-action face would be a guess); a clean undamaged file reads to its end
     assert "sr" not in reports["low-resolution"]["recommend"]
     assert all(report["decode_stopped"] is None for report in reports.values())
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg CLI (make setup has it)")
+def test_off_grid_blockiness_is_ffmpegs_own(reports) -> None:
+    """The probe's second blockdetect (4 px off the 8x8 grid) equals the ffmpeg CLI's
+    crop + blockdetect on every frame of the file, to the printed precision (the median of
+    the same per-frame values); on the MPEG-2 case the blocks sit on the grid, so the value
+    falls off it by more than ``GRID_RATIO``, and the verdict names that."""
+    report = reports["heavy-blocking"]
+    shift = f"crop=iw-{GRID_SHIFT}:ih-{GRID_SHIFT}:{GRID_SHIFT}:{GRID_SHIFT}"
+    printed = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", report["path"], "-vf",
+         f"{shift},blockdetect,metadata=print:file=-", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    values = [float(line.split("=")[1]) for line in printed.split() if "lavfi.block=" in line]
+    assert len(values) == report["sampled_frames"]
+    assert report["blockiness_offgrid"] == pytest.approx(statistics.median(values), abs=1e-3)
+    assert grid_ratio(report) > GRID_RATIO
+    assert report["degradation"]["evidence"].endswith("x off the grid")
 
 
 def test_every_recommendation_is_a_run_flag(reports, tmp_path: Path) -> None:

@@ -222,6 +222,11 @@ def test_degradation_classes_from_the_probe(tmp_path: Path) -> None:
     assert degradation_of({**report, "blockiness": 1.2, "frame_count": 60})[0] == "crf32"
     assert degradation_of({**report, "blockiness": 1.2, "frame_count": 2})[0] == "crf18"
     assert degradation_of({**report, "path": str(tmp_path / "gone.mkv")}) == (None, "")
+    # blocks on the 8x8 grid fall 4 px off it; flat shading reads as blocky on and off it
+    on_grid = {**report, "blockiness": 5.3, "blockiness_offgrid": 3.0}
+    assert degradation_of(on_grid) == ("mpeg2", "blockiness 5.3, 1.77x off the grid")
+    flat = {**on_grid, "blockiness_offgrid": 5.25, "quantiser": {"codec": "H264", "qp": 21.0}}
+    assert degradation_of(flat) == ("crf18", "H264 QP 21.0")
     # the encoder's own quantiser, where the decoder exports it, decides x264's weight
     heavy = {**report, "blockiness": 1.2, "quantiser": {"codec": "H264", "qp": 38.2}}
     assert degradation_of(heavy) == ("crf32", "H264 QP 38.2")

@@ -63,7 +63,8 @@ def format_text(report: dict[str, Any]) -> str:
         f"  colour      primaries {report['primaries']}, transfer {report['transfer']}"
         + (" (HDR)" if report["hdr"] else ""),
         f"  sampled     {sampled} ({report['sampled_s']:.1f} s of video)",
-        f"  blockiness  {report['blockiness']}   blur {report['blur']}   noise {report['noise']}",
+        f"  blockiness  {report['blockiness']} (off the 8x8 grid "
+        f"{report['blockiness_offgrid']})   blur {report['blur']}   noise {report['noise']}",
         f"  degradation {degradation['class'] or 'not measured'}"
         + (f" ({degradation['evidence']})" if degradation["evidence"] else ""),
         f"  scene cuts  {report['scene_cuts']} at {cuts}",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from vx_engine.analysis.content import verdict as content_verdict
-from vx_engine.analysis.degradation import degradation_of
+from vx_engine.analysis.degradation import degradation_of, grid_blocking
 from vx_engine.analysis.sampling import Samples
 from vx_engine.video.fingerprint import HELD_THRESHOLD
 
@@ -148,6 +148,7 @@ def values(info: Any, samples: Samples) -> dict[str, Any]:
         "sampled_from_start": samples.from_start,  # the seeks found no frames
         "decode_stopped": samples.stopped,  # None, or "decoding stopped at frame N: reason"
         "blockiness": _median(samples.block),
+        "blockiness_offgrid": _median(samples.block_offgrid),  # 4 px off the 8x8 grid
         "quantiser": samples.quantiser,  # the encoder's mean QP where the decoder exports it
         "blur": _median(samples.blur),
         "noise": _median(samples.noise),
@@ -184,7 +185,7 @@ def warnings(measured: dict[str, Any]) -> list[dict[str, str]]:
         found.append(("decode-stopped", {"stopped": measured["decode_stopped"]}))
     if measured["height"] < LOW_LINES:
         found.append(("low-resolution", {"height": measured["height"]}))
-    if (measured["blockiness"] or 0) > BLOCK_MAX:
+    if grid_blocking(measured, BLOCK_MAX):
         found.append(("heavy-blocking", {"blockiness": measured["blockiness"]}))
     if (measured["blur"] or 0) > BLUR_MAX:
         found.append(("motion-blur", {"blur": measured["blur"]}))

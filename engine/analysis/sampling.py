@@ -11,7 +11,12 @@ What each reports in the frame metadata (PyAV 18 / FFmpeg 8.1): ``lavfi.block``
 ``lavfi.idet.multiple.{tff,bff,progressive,undetermined}`` (running counts),
 ``lavfi.scd.score`` (and ``lavfi.scd.time`` on a cut), and
 ``lavfi.signalstats.{YLOW,YHIGH,SATAVG,UAVG,VAVG,...}``. Each run gets a fresh graph,
-so the seam between two runs is never taken for a scene cut. What the filters do not
+so the seam between two runs is never taken for a scene cut. A second graph measures
+blockdetect again on the frame cropped ``GRID_SHIFT`` pixels off its top-left corner
+(``block_offgrid``): an MPEG-style 8x8 grid moves off the block edges there, while the
+"blockiness" flat, smoothly shaded areas give (drawn anime under H.264 reads 5.0) does not
+move, so their ratio tells coding blocks from flat content
+(``benchmarks/results/quality_degradation.md``). What the filters do not
 cover is measured here: a noise estimate (Immerkær's Laplacian estimator) and the
 held-frame score of ``vx_engine.video.fingerprint`` (the one dedup uses). The encoder's own
 quantiser, where the decoder exports it, is read from the first frames (``stream_quantiser``).
@@ -41,6 +46,11 @@ ANALYSERS = (
     ("scdet", "threshold=10"),  # scdet's own default; its scores are 0-100
     ("signalstats", ""),
 )
+GRID_SHIFT = 4  # off the 8x8 grid (and on a 4x4 one: H.264's own transform is not MPEG's grid)
+OFFGRID = (
+    ("crop", f"iw-{GRID_SHIFT}:ih-{GRID_SHIFT}:{GRID_SHIFT}:{GRID_SHIFT}"),
+    ("blockdetect", ""),
+)
 NOISE_EVERY = 4  # the noise estimate on every 4th frame: it is the slowest measure
 CONTENT_EVERY = 12  # content statistics (vx_engine.analysis.content) on every 12th frame
 CONTENT_FRAMES = 16  # and on about this many frames of a file read whole
@@ -53,6 +63,7 @@ class Samples:
 
     pts: list[float] = field(default_factory=list)
     block: list[float] = field(default_factory=list)
+    block_offgrid: list[float] = field(default_factory=list)  # blockdetect off the 8x8 grid
     blur: list[float] = field(default_factory=list)
     noise: list[float] = field(default_factory=list)
     stats: list[dict[str, float]] = field(default_factory=list)
@@ -124,13 +135,13 @@ def _luma8(frame: Any) -> np.ndarray:
     return frame.reformat(format="gray").to_ndarray()
 
 
-def _graph(info: Any):
+def _graph(info: Any, filters: tuple[tuple[str, str], ...] = ANALYSERS):
     import av
 
     graph = av.filter.Graph()
     size = {"width": info.width, "height": info.height, "format": info.pix_fmt}
     nodes = [graph.add_buffer(**size, time_base=info.time_base)]
-    nodes += [graph.add(name, args) for name, args in ANALYSERS]
+    nodes += [graph.add(name, args) for name, args in filters]
     nodes.append(graph.add("buffersink"))
     graph.link_nodes(*nodes)
     graph.configure()
@@ -179,7 +190,7 @@ def _run(
     from vx_engine.analysis import content
     from vx_engine.video.fingerprint import fingerprint, held_score
 
-    graph = _graph(info)
+    graph, offgrid = _graph(info), _graph(info, OFFGRID)
     time_base = Fraction(info.time_base)
     held: list[float] = []
     steps: list[float] = []
@@ -191,7 +202,13 @@ def _run(
             try:
                 _collect(graph.pull(), samples)
             except (av.BlockingIOError, av.EOFError):
+                break
+        while True:
+            try:
+                meta = offgrid.pull().metadata
+            except (av.BlockingIOError, av.EOFError):
                 return
+            samples.block_offgrid.append(float(meta.get("lavfi.block", "nan")))
 
     first = last = None
     try:
@@ -201,6 +218,7 @@ def _run(
             pts = float(frame.pts * time_base)
             fp = fingerprint(frame)
             graph.push(frame)
+            offgrid.push(frame)
             first = pts if first is None else first
             last = pts
             if previous_fp is not None:
@@ -217,6 +235,7 @@ def _run(
             if count is not None and taken >= count:
                 break
         graph.push(None)
+        offgrid.push(None)
         drain()
     except av.error.FFmpegError as error:
         samples.stopped = _stopped(error, first_index + taken)
