@@ -9,6 +9,12 @@ animevideov3-x4 at 320x180, PSNR vs PyTorch fp32):
   between Q/DQ pairs: 1.15x fp32 instead of ~2x.
 - uint8 activations, int8 per-channel weights: ORT's x86 int8 convolution (VNNI) wants
   u8 x s8; int8 activations measured 0.8x fp32 (slower) at the same 41.4 dB.
+- On an x86 CPU without VNNI (AVX2 only) ORT multiplies u8 x s8 through VPMADDUBSW, whose
+  16-bit sums saturate: on a 2-core AMD EPYC with AVX2 only, animevideov3-x4 fell to
+  32.2 dB (x2: 32.0, realcugan-se-x2-conservative 33.8), under the floor. There the weights
+  use 7 of their 8 bits (``reduce_range``, ORT's documented remedy): 38.7, 38.3 and 40.9 dB,
+  and animevideov3-x4 at 320x180 ran 1.63x fp32 (u8 x u8 weights: 40.8 dB but 1.22x).
+  ``settings`` records it, so an artifact built on the other kind of CPU is rebuilt.
 - MinMax calibration on native-resolution crops of real frames (bikes.mp4 and
   bigbuckbunny.mp4) apart from the held-out check frame. Percentile calibration
   measured +0.7 dB (42.3) for 6x the calibration time; not worth it as the default.
@@ -40,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vx_engine.cpu_features import cpu_int8_saturates
 from vx_engine.errors import ExportError
 from vx_engine.export.artifacts import (
     ARTIFACT_VERSION,
@@ -221,6 +228,7 @@ def quantize_sr(
         "clips": list(CALIBRATION_CLIPS),
         "activations": "QUInt8",
         "weights": "QInt8",
+        "reduce_range": cpu_int8_saturates(),  # 7-bit weights where u8 x s8 sums saturate
         "per_channel": per_channel,
         "prelu_rewritten": True,
         "fp32_tail": list(FP32_TAIL_OPS)
@@ -277,6 +285,7 @@ def _quantize(
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            reduce_range=settings["reduce_range"],
             per_channel=per_channel,
             nodes_to_exclude=_fp32_tail(fp32_graph),
             # not CalibMaxIntermediateOutputs: onnxruntime 1.32 drops the collected

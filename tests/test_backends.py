@@ -18,6 +18,7 @@ import torch
 from vx_engine.backends import select
 from vx_engine.backends.base import RunnerSpec
 from vx_engine.backends.select import ALL_BACKENDS, AUTO_ORDER, BackendFacts
+from vx_engine.cpu_features import cpu_has_bf16, cpu_int8_saturates
 from vx_engine.errors import BackendError
 
 CPU_EP = ("CPUExecutionProvider",)
@@ -106,8 +107,13 @@ def test_cpu_bf16_flag_from_cpuinfo():
     zen4 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 avx_vnni\n"
     sapphire = "flags\t\t: fpu avx512f amx_bf16 amx_tile amx_int8\n"
     zen3 = "flags\t\t: fpu avx2 fma\n"
-    assert select.cpu_has_bf16(zen4) and select.cpu_has_bf16(sapphire)
-    assert not select.cpu_has_bf16(zen3) and not select.cpu_has_bf16("")
+    assert cpu_has_bf16(zen4) and cpu_has_bf16(sapphire)
+    assert not cpu_has_bf16(zen3) and not cpu_has_bf16("")
+    # ORT's u8 x s8 convolution saturates on AVX2 without VNNI (the int8 recipe then
+    # quantizes with 7-bit weights); VNNI/AMX machines and non-x86 flags do not
+    assert cpu_int8_saturates(zen3)
+    assert not cpu_int8_saturates(zen4) and not cpu_int8_saturates(sapphire)
+    assert not cpu_int8_saturates("flags\t\t: fp asimd\n") and not cpu_int8_saturates("")
     # this machine (the CI box): the probe reads the real /proc/cpuinfo
     with open("/proc/cpuinfo") as handle:
         real = "avx512_bf16" in handle.read() or False

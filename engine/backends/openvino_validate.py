@@ -121,7 +121,7 @@ def matching_validation(model: str) -> dict[str, float] | None:
     measure first."""
     import importlib.util
 
-    from vx_engine.backends.select import cpu_has_bf16
+    from vx_engine.cpu_features import cpu_has_bf16
     from vx_engine.export.quantize import int8_paths
 
     desc = get_model(model)
@@ -138,7 +138,7 @@ def openvino_validation(model: str, log: Log = _stderr) -> dict[str, float]:
     fp32 artifact built first if missing), then read from the sidecar."""
     import onnxruntime as ort
 
-    from vx_engine.backends.select import cpu_has_bf16
+    from vx_engine.cpu_features import cpu_has_bf16
     from vx_engine.export.artifact_builders import ensure_artifact
     from vx_engine.export.quantize import int8_paths
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vx_engine.backends.base import Runner, RunnerSpec
+from vx_engine.cpu_features import cpu_has_bf16
 from vx_engine.errors import BackendError
 from vx_engine.gpu import probe
 
@@ -38,22 +39,6 @@ class BackendFacts:
     has_openvino: bool = False  # the openvino wheel is installed
     cpu_bf16: bool = False  # the CPU has native bf16 (AVX512_BF16 or AMX)
     openvino_devices: tuple[str, ...] = ()  # OpenVINO's device names here: "CPU", "GPU.0", ...
-
-
-def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
-    """Native bf16 from /proc/cpuinfo's flags (Linux; elsewhere False, so bf16 is opt-in)."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as handle:
-                cpuinfo = handle.read(1 << 16)  # the first core's flags are enough
-        except OSError:
-            return False
-    flags = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def _openvino_devices() -> tuple[str, ...]:
