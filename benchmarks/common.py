@@ -220,17 +220,12 @@ def engine_sr_stage(
 
 def cpu_flags() -> list[str]:
     """The instruction-set flags that decide CPU inference speed, from /proc/cpuinfo."""
+    from vx_engine.cpu_features import cpu_flags as every_flag
+
     wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16",
               "amx_int8", "amx_tile", "avx512_fp16")  # fmt: skip
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    return [flag for flag in wanted if flag in have]
-    except OSError:
-        pass
-    return []
+    have = every_flag()
+    return [flag for flag in wanted if flag in have]
 
 
 def openvino_direct(model: str, precision: str | None = None):
