@@ -130,7 +130,8 @@ AREA_NOTES = (
     "`auto` rows are the engine run with `--sr auto` on each degraded input (it probes the "
     "input: content verdict, and degradation from blockiness and the encoder's own "
     "quantiser), with the table regenerated from every other row first; the table was "
-    "built from these same rows, so auto's figures are in-sample, not a held-out test. "
+    "built from these same rows (class means averaged with the native crops', "
+    "results/quality_native.md), so auto's figures are in-sample, not a held-out test. "
     "Auto is held to best_allowed: where the best contender is over 3x the reference's "
     "s/frame (realesrgan-x4plus-anime at cg x4 crf32), auto with `--quality fast` may not "
     "choose it, and the comparison is with the best it may choose.",
@@ -146,8 +147,8 @@ AREA_NOTES = (
 )
 NATIVE_NOTES = (
     "`auto` rows are the engine run with `--sr auto` on each degraded input (it probes the "
-    "input), with the engine's table as it is: built from the area truth's rows "
-    "(results/quality.md), never from these, so here auto's figures are out of sample. "
+    "input), with the engine's table: built from these rows' class means averaged with the "
+    "area truth's (results/quality.md), so auto's figures are in-sample here too. "
     "best_allowed holds the 3x rule with the speed benchmark's ratios "
     "(results/quality_speed.md) where it timed the contender.",
     "Speed: one run, beside other work on the same 2 cores (tests, other benchmarks): "

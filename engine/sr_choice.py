@@ -3,8 +3,10 @@ the measured quality table.
 
 ``benchmarks/quality.py`` scores every SR contender (each model of the scale, lanczos, the
 reference model at ai-strength 0.5) against clean truth on degraded clips, per content
-class, scale and degradation (``benchmarks/results/quality.md``); ``benchmarks/quality_table.py``
-turns its results into ``vx_engine.sr_table.TABLE``, and a test checks the two agree. The
+class, scale and degradation, with two truths: the picture area-downscaled
+(``benchmarks/results/quality.md``) and crops at the source's own scale
+(``quality_native.md``); ``benchmarks/quality_table.py`` turns their averaged class means into
+``vx_engine.sr_table.TABLE``, and a test checks the two agree. The
 choice reads the options and the source's facts (``SourceFacts``: the probe's content
 verdict and degradation class), never a file: the plan stays pure.
 
