@@ -14,11 +14,12 @@ shaded frames: centre crops of the same clips at their own pixel scale (no area 
 drawn 1080p frame is flat per pixel) read up to 5.0 under x264 crf 18. Coding blocks sit on
 the 8x8 grid, so blockiness measured again 4 pixels off it (``blockiness_offgrid``) falls
 there (MPEG-2: the ratio 1.15-1.73 over every input), while flat content reads the same
-off the grid (x264 inputs above ``BLOCKY``: 1.01 and 1.19); MPEG blocking needs both. Without an exported quantiser (HEVC, AV1,
-...), bits per pixel: under 0.1 only at crf 32 and over 0.4 only at crf 18 there; between the
-two both occur (it follows the content and the frame size as much as the encoder). The
-codec-agnostic image measures tried (fine detail over edges, bits over spatial complexity)
-misplace several held-out inputs: see the results.
+off the grid (x264 inputs above ``BLOCKY``: 1.01 and 1.19); MPEG blocking needs both.
+Without an exported quantiser (HEVC, AV1, ...), bits per pixel: under 0.1 only at crf 32
+and over 0.4 only at crf 18 there; between the two both occur (it follows the content and
+the frame size as much as the encoder). The codec-agnostic image measures tried (fine
+detail over edges, bits over spatial complexity) misplace several held-out inputs: see the
+results.
 """
 
 from __future__ import annotations

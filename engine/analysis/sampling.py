@@ -46,7 +46,7 @@ ANALYSERS = (
     ("scdet", "threshold=10"),  # scdet's own default; its scores are 0-100
     ("signalstats", ""),
 )
-GRID_SHIFT = 4  # off the 8x8 grid (and on a 4x4 one: H.264's own transform is not MPEG's grid)
+GRID_SHIFT = 4  # pixels: off MPEG's 8x8 grid, where flat content reads as it does on it
 OFFGRID = (
     ("crop", f"iw-{GRID_SHIFT}:ih-{GRID_SHIFT}:{GRID_SHIFT}:{GRID_SHIFT}"),
     ("blockdetect", ""),
