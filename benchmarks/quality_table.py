@@ -6,8 +6,8 @@ Per (content, scale, degradation) measured, and per ``--quality`` (fast: contend
 ``MAX_SLOWDOWN`` times the reference model's s/frame; max: every contender), the best by
 VMAF-NEG: the class means of the two truths averaged (``table_results``). Each truth alone
 misleads: the area-downscaled one makes every clip crisp per pixel, where Real-CUGAN's
-denoising wins, while on native-scale crops of the same anime it is up to 6.8 below the
-anime model (``results/quality_native.md``). For a source whose content or degradation
+denoising wins, while on native-scale crops of the same anime it is up to 2.6 below the
+anime model (Demon Slayer alone: 6.8; ``results/quality_native.md``). For a source whose content or degradation
 is not known, the contender of minimax regret across the classes it could be: the one whose
 largest shortfall from the best allowed contender of each class is smallest. A contender's
 slowdown is its s/frame over the reference's at 640x360 (x2) / 320x180 (x4) input, each timed
