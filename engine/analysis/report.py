@@ -213,8 +213,8 @@ def recommend(codes: set[str]) -> dict[str, Any]:
     """``vx-engine run`` flags for this source, keyed by their ``RUN_FLAGS`` names; nothing
     else (a fault no run flag treats gets its warning only).
 
-    No SR model is recommended: the probe cannot tell anime from live action yet, and the
-    models that ship differ by content (an anime model on a live-action face smears it).
+    No SR model is recommended: ``run``'s default, ``--sr auto``, chooses it from the same
+    report (the content verdict and degradation class, ``vx_engine.sr_choice``).
     Nor is interpolation for a VFR source (``--fps`` alone is refused without ``--vfi``,
     and which model is the user's trade of time for smoothness): its warning says so.
     """
