@@ -73,8 +73,8 @@ def test_measured_details(reports) -> None:
     assert reports["held-frames"]["recommend"]["dedup"] == "smooth"
     assert reports["heavy-blocking"]["recommend"]["pre"] == ["deblock"]
     assert reports["noisy"]["recommend"]["pre"][0].startswith("atadenoise:")
-    # no content classifier yet: no model for a low-resolution source (an anime model on
-    # a live-action face would be a guess); a clean undamaged file reads to its end
+    # no model in the recommendation (run's --sr auto chooses one from the same report);
+    # a clean undamaged file reads to its end
     assert "sr" not in reports["low-resolution"]["recommend"]
     assert all(report["decode_stopped"] is None for report in reports.values())
 
