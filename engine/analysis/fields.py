@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vx_engine.analysis.report import INTERLACED_SHARE
+from vx_engine.pipeline.ffmpeg.graph import ready_frames
 from vx_engine.video.opening import open_input
 
 # hard 3:2 pulldown repeats a field in 2 frames of 5 (0.4); progressive and truly interlaced
@@ -137,11 +138,7 @@ def _idet_run(decoded, start: int, time_base, limit: int) -> dict[str, float]:
 
     def pull() -> None:
         nonlocal repeated
-        while True:
-            try:
-                out = graph.pull()
-            except (av.error.BlockingIOError, av.error.EOFError):
-                return
+        for out in ready_frames(graph):
             meta = out.metadata
             last.update({k: v for k, v in meta.items() if k.startswith("lavfi.idet.multiple")})
             if meta.get("lavfi.idet.repeated.current_frame", "neither") != "neither":

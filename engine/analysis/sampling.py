@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from vx_engine.pipeline.ffmpeg.graph import ready_frames
 from vx_engine.video.opening import open_input
 
 ANALYSERS = (
@@ -198,17 +199,10 @@ def _run(
     taken = 0
 
     def drain() -> None:
-        while True:
-            try:
-                _collect(graph.pull(), samples)
-            except (av.BlockingIOError, av.EOFError):
-                break
-        while True:
-            try:
-                meta = offgrid.pull().metadata
-            except (av.BlockingIOError, av.EOFError):
-                return
-            samples.block_offgrid.append(float(meta.get("lavfi.block", "nan")))
+        for out in ready_frames(graph):
+            _collect(out, samples)
+        for out in ready_frames(offgrid):
+            samples.block_offgrid.append(float(out.metadata.get("lavfi.block", "nan")))
 
     first = last = None
     try:

@@ -26,6 +26,7 @@ from fractions import Fraction
 from typing import Any
 
 from vx_engine.errors import OptionsError
+from vx_engine.pipeline.ffmpeg.graph import ready_frames
 from vx_engine.pipeline.stage_kinds import StageKind
 
 DEINTERLACE_CHOICES = ("auto", "bwdif", "bwdif:field", "yadif", "yadif:field", "off")
@@ -187,14 +188,7 @@ class FieldStage:
         bwdif_intra_edges(_planes(out, copy=False), source, tff ^ (not second), out.format)
 
     def _pull(self) -> list[Any]:
-        import av
-
-        ready = []
-        while True:
-            try:
-                ready.append(self._sink.pull())
-            except (av.error.BlockingIOError, av.error.EOFError):
-                return ready
+        return list(ready_frames(self._sink))
 
 
 # bwdif's spatial-only interpolation (FFmpeg's coef_sp), for a field with no neighbour

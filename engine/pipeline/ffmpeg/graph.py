@@ -10,13 +10,27 @@ PyAV is imported inside the functions: ``import vx_engine`` stays light.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from vx_engine.pipeline.ffmpeg.specs import FilterSpec, graph_error
 
 FLOAT_RGB = "gbrpf32le"
+
+
+def ready_frames(sink: Any) -> Iterator[Any]:
+    """Every frame a PyAV graph (or its buffersink) has ready now, until it needs more input
+    or has ended."""
+    import av
+
+    while True:
+        try:
+            yield sink.pull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
 
 
 class FilterGraph:
@@ -75,16 +89,11 @@ class FilterGraph:
         return self._pull()
 
     def _pull(self) -> list[tuple[np.ndarray, int]]:
-        import av
-
         ready = []
-        while True:
-            try:
-                frame = self._sink.pull()
-            except (av.error.BlockingIOError, av.error.EOFError):
-                return ready
+        for frame in ready_frames(self._sink):
             rgb = np.clip(frame.to_ndarray().transpose(2, 0, 1), 0.0, 1.0)
             ready.append((np.ascontiguousarray(rgb, dtype=np.float32), frame.pts))
+        return ready
 
 
 def check_spec(
