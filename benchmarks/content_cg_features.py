@@ -173,12 +173,12 @@ def cut(rows: list[dict], name: str) -> tuple[float, bool, float]:
     return best
 
 
-def leave_one_source_out(rows: list[dict]) -> list[dict]:
+def leave_one_source_out(rows: list[dict], names: tuple[str, ...] = CANDIDATES) -> list[dict]:
     pairs = [r for r in rows if r["label"] in ("cg", "live-action")]
     sources = sorted({r["source"] for r in pairs})
     cg_sources = sorted({r["source"] for r in pairs if r["label"] == "cg"})
     found = []
-    for name in CANDIDATES:
+    for name in names:
         threshold, above, score = cut(pairs, name)
         right = {"cg": [0, 0], "live-action": [0, 0]}
         per_source = {}

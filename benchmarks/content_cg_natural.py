@@ -32,7 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import log, save_result
-from benchmarks.content_cg_features import CANDIDATES, cut, decoded_run, item_features
+from benchmarks.content_cg_features import (
+    CANDIDATES,
+    decoded_run,
+    item_features,
+    leave_one_source_out,
+)
 from benchmarks.content_items import items
 from vx_engine.analysis.content import luma
 
@@ -103,17 +108,6 @@ def natural_features(rgb: np.ndarray) -> dict[str, float]:
     }  # fmt: skip
 
 
-def held_out_single(rows: list[dict], name: str) -> tuple[int, int]:
-    """(cg right, live-action right) of one cut per held-out source, as the first search."""
-    right = {"cg": 0, "live-action": 0}
-    for source in sorted({r["source"] for r in rows}):
-        threshold, above, _ = cut([r for r in rows if r["source"] != source], name)
-        for r in rows:
-            if r["source"] == source:
-                right[r["label"]] += ((r[name] > threshold) == above) == (r["label"] == "cg")
-    return right["cg"], right["live-action"]
-
-
 def logistic(x: np.ndarray, cg: np.ndarray):
     """A balanced (each class half), lightly L2-regularised logistic fit on standardised x."""
     mean, spread = x.mean(0), x.std(0) + 1e-9
@@ -146,11 +140,12 @@ def held_out_pairs(rows: list[dict], names: list[str]) -> list[dict]:
     return sorted(found, key=lambda f: -f["balanced"])
 
 
-def verdict(best: dict, live_total: int) -> str:
+def verdict(best: dict) -> str:
     """Whether the best pair could judge: it must not call more live action cg than it finds
     cg (live action is most of what people bring)."""
     cg_right = int(best["cg right"].split("/")[0])
-    live_wrong = live_total - int(best["live right"].split("/")[0])
+    live_right, live_total = (int(x) for x in best["live right"].split("/"))
+    live_wrong = live_total - live_right
     head = f"Best pair: {best['pair']} (cg {best['cg right']}, live action {best['live right']}). "
     if live_wrong >= cg_right:
         return head + (
@@ -171,20 +166,14 @@ def main() -> None:
             earlier = {k: v for k, v in item_features(clip).items() if k in CANDIDATES}
             rows.append({"source": source, "item": item, "label": label, **found, **earlier})
             log(f"{source}/{item} ({label}): {found}")
-    cg_total = sum(r["label"] == "cg" for r in rows)
-    singles = []
-    for name in NATURAL:
-        cg_right, live_right = held_out_single(rows, name)
-        singles.append({
-            "feature": name, "cg right": f"{cg_right}/{cg_total}",
-            "live right": f"{live_right}/{len(rows) - cg_total}",
-            "balanced": round((cg_right / cg_total + live_right / (len(rows) - cg_total)) / 2, 3),
-            **{f"median {k}": round(float(np.median([r[name] for r in rows if r["label"] == k])), 4)
-               for k in ("cg", "live-action")},
-        })  # fmt: skip
+    singles = [
+        {**check, **{f"median {k}": round(float(np.median([r[check["feature"]] for r in rows
+                                                             if r["label"] == k])), 4)
+                     for k in ("cg", "live-action")}}
+        for check in leave_one_source_out(rows, NATURAL)
+    ]  # fmt: skip
     spatial = [n for n in CANDIDATES if all(r[n] is not None for r in rows)]  # no temporal ones
     pairs = held_out_pairs(rows, [*NATURAL, *spatial])
-    best = pairs[0]
     save_result(
         "content_cg_natural",
         "Natural-image statistics for CG against live action, held out by source",
@@ -202,7 +191,7 @@ def main() -> None:
                 f"balanced {p['balanced']}"
                 for p in pairs[:10]
             ],
-            verdict(best, len(rows) - cg_total),
+            verdict(pairs[0]),
         ],  # fmt: skip
         extra={"items": rows, "pairs": pairs},
     )

@@ -132,8 +132,7 @@ def table_results() -> dict:
         for k in sorted(common, key=repr)
     ]
     machine = documents[0]["machine"]
-    return {"rows": documents[0]["rows"], "class_means": class_means, "machine": machine,
-            "truths": [d.get("truth", "area") for d in documents]}  # fmt: skip
+    return {"rows": documents[0]["rows"], "class_means": class_means, "machine": machine}
 
 
 def table_from(results: dict) -> dict[Key, tuple]:
