@@ -22,6 +22,7 @@ import json
 import random
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -161,10 +162,11 @@ def check_run(label: str, path: Path, out_dir: Path) -> list[str]:
 
 def test_damaged_containers(mutants: list[tuple[str, Path]], tmp_path: Path) -> None:
     assert len(mutants) == 3 * (MUTANTS + 1)
-    found: list[str] = []
-    for label, path in mutants:
-        found += check_probe(label, path)
-        found += check_run(label, path, tmp_path / label)
+    # two processes at a time: each is mostly interpreter start-up, and there are two cores
+    with ThreadPoolExecutor(2) as pool:
+        probes = pool.map(lambda item: check_probe(*item), mutants)
+        runs = pool.map(lambda item: check_run(item[0], item[1], tmp_path / item[0]), mutants)
+        found = [line for lines in [*probes, *runs] for line in lines]
     tracebacks = sum("traceback" in line for line in found)
     print(f"{len(mutants)} files x 2 commands: {tracebacks} tracebacks, {len(found)} problems")
     assert not found, "\n".join(found)

@@ -215,13 +215,16 @@ def chunks_done(data: Path, job_id: str) -> int:
     return sum(1 for chunk in manifest["chunks"] if chunk["state"] == "done")
 
 
+LONG_FRAMES = 125
+
+
 def test_restart_mid_job_resumes_it_from_its_chunks(tmp_path, clip):
-    # 250 frames of SR (10 s, a keyframe every 25 frames) in 2-second chunks: five chunks,
+    # 125 frames of SR (5 s, a keyframe every 25 frames) in 1-second chunks: five chunks,
     # and the worker stays busy long enough to kill the server after the first
     long_clip = h264_excerpt(
-        sample_video("bikes.mp4"), tmp_path / "long.mp4", 250, 320, 136, keyframe_every=25
+        sample_video("bikes.mp4"), tmp_path / "long.mp4", LONG_FRAMES, 160, 68, keyframe_every=25
     )
-    data, chunking = tmp_path / "data", ("--chunk-seconds", "2")
+    data, chunking = tmp_path / "data", ("--chunk-seconds", "1")
     first = ServerProcess(data, extra_args=chunking).start()
     try:
         with first.client() as client:
@@ -242,15 +245,16 @@ def test_restart_mid_job_resumes_it_from_its_chunks(tmp_path, clip):
         assert frames == sorted(frames), f"progress went backwards: {frames}"
         summary = client.get(f"/api/jobs/{slow_id}").json()["result"]
         assert summary["chunks"] == 5 and summary["chunks_reused"] >= 1
-        assert summary["frames_processed"] <= 250 - 50 and summary["frames_out"] == 250
+        assert summary["frames_processed"] <= LONG_FRAMES - 25
+        assert summary["frames_out"] == LONG_FRAMES
         assert "stream-copied concat" in summary["assembly"]
         result = tmp_path / "resumed-long.mp4"
         result.write_bytes(client.get(f"/api/jobs/{slow_id}/result").content)
         upscaled, sources = decode_rgb24(result), decode_rgb24(long_clip)
-        assert len(upscaled) == 250 and upscaled[0].shape == (272, 640, 3)
-        # every frame, those at the chunk boundaries (every 50) too, is its source upscaled
+        assert len(upscaled) == LONG_FRAMES and upscaled[0].shape == (136, 320, 3)
+        # every frame, those at the chunk boundaries (every 25) too, is its source upscaled
         worst = min(
-            psnr8(up, bicubic8(source, (640, 272)))
+            psnr8(up, bicubic8(source, (320, 136)))
             for up, source in zip(upscaled, sources, strict=True)
         )
         assert worst > 25.0, worst

@@ -27,6 +27,7 @@ from vx_engine.samples import sample_video
 SR_MODEL, VFI_MODEL = "realesr-animevideov3-x2", "rife-hdv3"
 W, H, FRAMES, FPS = 320, 180, 25, 25  # the issue's case: 320x180, x2 SR + RIFE to 720p/50
 PREVIEW_LIMIT_S = 10.0  # issue 13's acceptance line, on this 2-core machine
+RESPONSIVE_S = 5.0  # the API answers while previews wait: far below the 10 s they wait
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +185,9 @@ def test_previews_share_the_workers_queue_429_and_stop_on_disconnect(tmp_path, c
                 print(
                     f"/api/models with 4 previews waiting: {(time.monotonic() - started) * 1000:.1f} ms"
                 )
-                assert time.monotonic() - started < 1.0
+                # a loop blocked by the waiting previews would answer only after they end
+                # (never, before the cancel below); a loaded 2-core CI machine takes ~1 s
+                assert time.monotonic() - started < RESPONSIVE_S
             finished = [f for f in futures if f.done()]
             done = [f.result() for f in finished]
             assert done.count(429) == 16 and len(done) == 16, done
