@@ -248,9 +248,10 @@ def main() -> None:
     parser.add_argument("--scales", nargs="*", type=int, default=[2, 4])
     parser.add_argument("--degradations", nargs="*", choices=tuple(DEGRADATIONS))
     parser.add_argument("--name", help="results file name (default quality, quality_quick, or "
-                        "quality_native with --truth native)")  # fmt: skip
+                        "quality_TRUTH with another --truth")  # fmt: skip
     parser.add_argument("--truth", choices=TRUTHS, default="area",
-                        help="area: the picture area-downscaled; native: crops at own scale")  # fmt: skip
+                        help="area: the picture area-downscaled; native: crops at own scale; "
+                        "large: 768x432 crops at own scale")  # fmt: skip
     parser.add_argument("--combine", nargs="*", help="join these results files into --name; no run")
     args = parser.parse_args()
     global FRAMES, HEAVY_FRAMES
@@ -262,8 +263,8 @@ def main() -> None:
     if args.clips:
         material = [clip for clip in material if clip.name in args.clips]
     name = args.name or ("quality_quick" if args.quick else "quality")
-    if args.truth == "native" and not args.name:
-        name = "quality_native"
+    if args.truth != "area" and not args.name:
+        name = f"quality_{args.truth}"
     if args.combine:
         combine(name, args.combine, FRAMES, HEAVY_FRAMES)
         return

@@ -1,10 +1,12 @@
 """The material of benchmarks/quality.py: clean clips cut to a common truth size, and the
 degraded inputs made from them (area downscale, then libx264 or MPEG-2 through the ffmpeg CLI).
 
-Two truths (``TRUTHS``): ``area``, the whole 16:9 picture area-downscaled to the truth size
+Truths (``TRUTH_SIZES``): ``area``, the whole 16:9 picture area-downscaled to the truth size
 (every truth as crisp per pixel as a frame can be), and ``native``, a centre crop at the
 source's own pixel scale (as soft per pixel as the source: a drawn 1080p frame is flat at 1:1,
-which is what a user's own 720p or 1080p file looks like to the engine).
+which is what a user's own 720p or 1080p file looks like to the engine); ``large``, native
+crops four times the area (768x432: inputs of 384x216 at x2), checks whether what the small
+crops taught holds at sizes people bring (auto's table does not read it).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import numpy as np
 
 from benchmarks.common import SHARED_DATA, ffmpeg_binary
 
-TRUTHS = ("area", "native")
 TRUTH_SIZE = (384, 216)  # W, H: 16:9, divisible by 8 so the x4 input is even (yuv420p)
+TRUTH_SIZES = {"area": TRUTH_SIZE, "native": TRUTH_SIZE, "large": (768, 432)}
+TRUTHS = tuple(TRUTH_SIZES)
+AT_OWN_SCALE = ("native", "large")  # the truths cropped, not resampled
 FPS = 25
 
 
@@ -27,18 +31,22 @@ class Clip:
     name: str
     content: str  # anime | cg | live-action (the probe's classes; the stills are photographs)
     source: str  # where the frames come from, for the results file
-    frames: list[np.ndarray]  # clean truth, uint8 RGB at TRUTH_SIZE
+    frames: list[np.ndarray]  # clean truth, uint8 RGB at the truth's size (TRUTH_SIZES)
     temporal: bool = True  # False: unrelated stills packed as frames (no flicker, no motion)
 
 
-def _fit(frame, truth: str = "area", size: tuple[int, int] = TRUTH_SIZE) -> np.ndarray:
-    """Centre-crop a PyAV frame (or RGB array) to 16:9, then area-downscale to ``size``; or,
-    for the ``native`` truth, centre-crop it to ``size`` at its own scale (area-downscaled
-    only where it is smaller)."""
+def _fit(frame, truth: str = "area") -> np.ndarray | None:
+    """Centre-crop a PyAV frame (or RGB array) to 16:9, then area-downscale to the truth's
+    size; or, for a truth ``AT_OWN_SCALE``, centre-crop it to that size at its own scale
+    (``native``: area-downscaled where the source is smaller; ``large``: None there, the
+    clip left out, as an upscaled truth would be no truth)."""
 
+    size = TRUTH_SIZES[truth]
     rgb = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="rgb24")
     height, width = rgb.shape[:2]
-    if truth == "native" and height >= size[1] and width >= size[0]:
+    if truth == "large" and (height < size[1] or width < size[0]):
+        return None
+    if truth in AT_OWN_SCALE and height >= size[1] and width >= size[0]:
         top, left = (height - size[1]) // 2, (width - size[0]) // 2
         return np.ascontiguousarray(rgb[top : top + size[1], left : left + size[0]])
     target = size[0] / size[1]
@@ -120,7 +128,11 @@ def clips(frames: int, quick: bool, truth: str = "area") -> list[Clip]:
         stills = _stills(frames) if truth == "area" else []
         if stills:
             found.append(Clip("set14+set5", "live-action", "shared/data set14+set5 originals >= 384x216, centre crops, one per frame (stills)", stills, temporal=False))  # fmt: skip
-    return [clip for clip in found if clip is not None and clip.frames]
+    return [
+        clip
+        for clip in found
+        if clip is not None and clip.frames and all(frame is not None for frame in clip.frames)
+    ]
 
 
 # ---------------------------------------------------------------- degradations
@@ -161,7 +173,7 @@ def encode_rgb(frames: np.ndarray, arguments: list[str], out: Path, fps: int = F
 
 def degrade(clip: Clip, scale: int, degradation: str, folder: Path) -> Path:
     """The clip area-downscaled by ``scale`` and encoded as ``degradation``: the engine's input."""
-    width, height = TRUTH_SIZE[0] // scale, TRUTH_SIZE[1] // scale
+    height, width = (side // scale for side in clip.frames[0].shape[:2])
     small = np.stack([area(frame, width, height) for frame in clip.frames])
     path = folder / f"{clip.name}-x{scale}-{degradation}.mkv"
     return encode_rgb(small, DEGRADATIONS[degradation], path)
