@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import log, save_result
-from benchmarks.quality_inputs import DEGRADATIONS, TRUTHS, clips, degrade
+from benchmarks.quality_inputs import DEGRADATIONS, TABLE_TRUTHS, clips, degrade
 from vx_engine.analysis.degradation import BLOCKY, GRID_RATIO
 
 FRAMES = 8  # as benchmarks/quality.py
@@ -138,7 +138,7 @@ def held_out(rows: list[dict], measure_name: str, split: str) -> dict:
 def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="vx-degradation-") as folder:
-        for truth in TRUTHS:
+        for truth in TABLE_TRUTHS:
             for clip in clips(FRAMES, quick=False, truth=truth):
                 for scale in (2, 4):
                     for degradation in DEGRADATIONS:

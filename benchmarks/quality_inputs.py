@@ -23,6 +23,7 @@ TRUTH_SIZE = (384, 216)  # W, H: 16:9, divisible by 8 so the x4 input is even (y
 TRUTH_SIZES = {"area": TRUTH_SIZE, "native": TRUTH_SIZE, "large": (768, 432)}
 TRUTHS = tuple(TRUTH_SIZES)
 AT_OWN_SCALE = ("native", "large")  # the truths cropped, not resampled
+TABLE_TRUTHS = ("area", "native")  # the truths auto's table is built from
 FPS = 25
 
 
