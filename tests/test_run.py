@@ -397,6 +397,49 @@ def test_inference_failure_stops_all_threads_promptly(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [source]
 
 
+def test_interrupt_while_the_threads_start_stops_the_decoder(tmp_path: Path, monkeypatch) -> None:
+    """SIGTERM (raised as KeyboardInterrupt) landing while ``Thread.start`` waits for the
+    encoder: the decoder, already running, must be stopped before the caller closes the
+    reader under it, or the interpreter crashes in its decode (seen as a SIGSEGV, exit -11,
+    from ``vx-engine run`` stopped between two chunks)."""
+    import threading
+    import time
+
+    from vx_engine.pipeline import threads
+    from vx_engine.pipeline.driver import HostScheduling, run_pipeline
+    from vx_engine.pipeline.ops import HOST_OPS
+    from vx_engine.pipeline.timeline import PipelineStats, Timeline
+    from vx_engine.video import VideoWriter
+    from vx_engine.video.source import ReaderSource
+
+    start = threads.StageThread.start
+
+    def interrupted_start(thread: threads.StageThread) -> None:
+        if thread.name == "vx-encode":  # the signal arrives as the second thread starts
+            raise KeyboardInterrupt
+        start(thread)
+
+    monkeypatch.setattr(threads.StageThread, "start", interrupted_start)
+    source = tmp_path / "in.mkv"
+    make_clip(source, frames=20, width=64, height=48)
+    with VideoReader(source) as reader:
+        writer = VideoWriter(tmp_path / "out.mkv", 64, 48, reader.info.fps, codec="ffv1")
+        info = reader.info
+        timeline = Timeline(HOST_OPS, [], None, info.fps, 1 / info.fps, 0.3, PipelineStats())
+        started = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):
+            run_pipeline(
+                ReaderSource(reader, None),
+                writer.write,
+                timeline,
+                HostScheduling(info.matrix, info.full_range, need_luma=False),
+            )
+        elapsed = time.perf_counter() - started
+        alive = [t.name for t in threading.enumerate() if t.name in ("vx-decode", "vx-encode")]
+        writer.abort()
+    assert alive == [] and elapsed < 2.0, (alive, elapsed)
+
+
 def test_subtitles_kept_or_reported(tmp_path: Path) -> None:
     """A clip without audio still carries its subtitles; where the output container cannot
     store them the summary says so instead of dropping them silently."""

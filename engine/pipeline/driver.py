@@ -173,9 +173,11 @@ def run_pipeline(
         return END if loaded is END else scheduling.convert(loaded)
 
     guard = step_guard or (lambda index: contextlib.nullcontext())
-    decoder.start()
-    encoder.start()
     try:
+        # started inside the try: a Ctrl-C or SIGTERM while Thread.start waits would
+        # otherwise leave the decoder running on a reader the caller then closes (a crash)
+        decoder.start()
+        encoder.start()
         with scheduling.work_context():
             current = next_frame()
             while current is not END:

@@ -101,8 +101,9 @@ def finish_stages(
 def stop_stages(stop: StopSignal, decoder: StageThread, encoder: StageThread) -> None:
     """After a failure: stop both threads, and raise a stage's own error if it has one."""
     stop.failed.set()
-    decoder.join(5)
-    encoder.join(5)
+    for thread in (decoder, encoder):
+        if thread.ident is not None:  # started (an interrupt may come before the second is)
+            thread.join(5)
     # a stage's own error explains more than the Cancelled it caused elsewhere
     for thread in (decoder, encoder):
         if thread.error is not None and not isinstance(thread.error, Cancelled):
