@@ -360,15 +360,29 @@ class _FailsAtFrame:
         return frame
 
 
-def test_inference_failure_stops_all_threads_promptly(tmp_path: Path) -> None:
-    import threading
-    import time
-
+def _run_host_pipeline(reader: VideoReader, write, stages: list) -> None:
+    """``run_pipeline`` over ``reader`` with host scheduling, ``stages`` at the source rate."""
     from vx_engine.pipeline.driver import HostScheduling, run_pipeline
     from vx_engine.pipeline.ops import HOST_OPS
     from vx_engine.pipeline.timeline import PipelineStats, Timeline
-    from vx_engine.video import VideoWriter
     from vx_engine.video.source import ReaderSource
+
+    info = reader.info
+    timeline = Timeline(HOST_OPS, stages, None, info.fps, 1 / info.fps, 0.3, PipelineStats())
+    scheduling = HostScheduling(info.matrix, info.full_range, need_luma=False)
+    run_pipeline(ReaderSource(reader, None), write, timeline, scheduling)
+
+
+def _worker_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name in ("vx-decode", "vx-encode")]
+
+
+def test_inference_failure_stops_all_threads_promptly(tmp_path: Path) -> None:
+    import time
+
+    from vx_engine.video import VideoWriter
 
     source = tmp_path / "in.mkv"
     make_clip(source, frames=20, width=64, height=48)
@@ -379,19 +393,10 @@ def test_inference_failure_stops_all_threads_promptly(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="inference failed"):
             # frame 19 of 20: the decoder has already finished, so only the stop flag
             # can tell the waiting encoder that no more frames will come
-            info = reader.info
-            timeline = Timeline(
-                HOST_OPS, [_FailsAtFrame(19)], None, info.fps, 1 / info.fps, 0.3, PipelineStats()
-            )
-            run_pipeline(
-                ReaderSource(reader, None),
-                writer.write,
-                timeline,
-                HostScheduling(info.matrix, info.full_range, need_luma=False),
-            )
+            _run_host_pipeline(reader, writer.write, [_FailsAtFrame(19)])
         elapsed = time.perf_counter() - started
         writer.abort()
-    alive = [t.name for t in threading.enumerate() if t.name in ("vx-decode", "vx-encode")]
+    alive = _worker_threads()
     print(f"inference failure surfaced after {elapsed:.2f} s; worker threads alive: {alive}")
     assert elapsed < 2.0 and alive == []  # the encoder once idled out a 5 s join timeout
     assert list(tmp_path.iterdir()) == [source]
@@ -402,15 +407,10 @@ def test_interrupt_while_the_threads_start_stops_the_decoder(tmp_path: Path, mon
     encoder: the decoder, already running, must be stopped before the caller closes the
     reader under it, or the interpreter crashes in its decode (seen as a SIGSEGV, exit -11,
     from ``vx-engine run`` stopped between two chunks)."""
-    import threading
     import time
 
     from vx_engine.pipeline import threads
-    from vx_engine.pipeline.driver import HostScheduling, run_pipeline
-    from vx_engine.pipeline.ops import HOST_OPS
-    from vx_engine.pipeline.timeline import PipelineStats, Timeline
     from vx_engine.video import VideoWriter
-    from vx_engine.video.source import ReaderSource
 
     start = threads.StageThread.start
 
@@ -424,18 +424,11 @@ def test_interrupt_while_the_threads_start_stops_the_decoder(tmp_path: Path, mon
     make_clip(source, frames=20, width=64, height=48)
     with VideoReader(source) as reader:
         writer = VideoWriter(tmp_path / "out.mkv", 64, 48, reader.info.fps, codec="ffv1")
-        info = reader.info
-        timeline = Timeline(HOST_OPS, [], None, info.fps, 1 / info.fps, 0.3, PipelineStats())
         started = time.perf_counter()
         with pytest.raises(KeyboardInterrupt):
-            run_pipeline(
-                ReaderSource(reader, None),
-                writer.write,
-                timeline,
-                HostScheduling(info.matrix, info.full_range, need_luma=False),
-            )
+            _run_host_pipeline(reader, writer.write, [])
         elapsed = time.perf_counter() - started
-        alive = [t.name for t in threading.enumerate() if t.name in ("vx-decode", "vx-encode")]
+        alive = _worker_threads()
         writer.abort()
     assert alive == [] and elapsed < 2.0, (alive, elapsed)
 
