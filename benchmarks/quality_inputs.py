@@ -6,7 +6,9 @@ Truths (``TRUTH_SIZES``): ``area``, the whole 16:9 picture area-downscaled to th
 source's own pixel scale (as soft per pixel as the source: a drawn 1080p frame is flat at 1:1,
 which is what a user's own 720p or 1080p file looks like to the engine); ``large``, native
 crops four times the area (768x432: inputs of 384x216 at x2), checks whether what the small
-crops taught holds at sizes people bring (auto's table does not read it).
+crops taught holds at sizes people bring (auto's table does not read it). The large check
+also takes the short runs big enough for it that the table's six clips leave out
+(``large_only_clips``): the DAVIS triplets and the MPI-Sintel renders.
 """
 
 from __future__ import annotations
@@ -129,11 +131,37 @@ def clips(frames: int, quick: bool, truth: str = "area") -> list[Clip]:
         stills = _stills(frames) if truth == "area" else []
         if stills:
             found.append(Clip("set14+set5", "live-action", "shared/data set14+set5 originals >= 384x216, centre crops, one per frame (stills)", stills, temporal=False))  # fmt: skip
+    if truth == "large" and not quick:
+        found += large_only_clips()
     return [
         clip
         for clip in found
         if clip is not None and clip.frames and all(frame is not None for frame in clip.frames)
     ]
+
+
+SAME_SHOT = {"selfie"}  # the DAVIS triplet from the shot davis_selfie_run already gives
+
+
+def large_only_clips() -> list[Clip]:
+    """Three-frame DAVIS triplets (frame 10, the true middle frame, frame 11) and the two
+    MPI-Sintel excerpts of ``benchmarks/data/cg``, those at least 768x432, as large truths.
+    Each is a few frames, enough for VMAF and flicker; the table's material keeps its six
+    clips, whose rows the table's runs (and their ``--merge`` reruns) are built on."""
+    davis = SHARED_DATA / "davis_triplets"
+    found = []
+    for folder in sorted((davis / "input").glob("*")) if davis.is_dir() else []:
+        if folder.name in SAME_SHOT:
+            continue
+        paths = [folder / "frame10.png", davis / "gt" / folder.name / "frame10i11.png",
+                 folder / "frame11.png"]  # fmt: skip
+        source = f"shared/data/davis_triplets {folder.name} (frame10, frame10i11, frame11)"
+        found.append(Clip(f"davis-{folder.name}", "live-action", source, _images(paths, "large")))
+    cg = Path(__file__).resolve().parent / "data" / "cg"
+    for folder in sorted(cg.glob("sintel_*")):
+        paths = sorted(folder.glob("*.png"))
+        found.append(Clip(folder.name, "cg", f"benchmarks/data/cg/{folder.name} (MPI-Sintel)", _images(paths, "large")))  # fmt: skip
+    return found
 
 
 # ---------------------------------------------------------------- degradations
