@@ -7,8 +7,8 @@ source's own pixel scale (as soft per pixel as the source: a drawn 1080p frame i
 which is what a user's own 720p or 1080p file looks like to the engine); ``large``, native
 crops four times the area (768x432: inputs of 384x216 at x2), checks whether what the small
 crops taught holds at sizes people bring (auto's table does not read it). The large check
-also takes the short runs big enough for it that the table's six clips leave out
-(``large_only_clips``): the DAVIS triplets and the MPI-Sintel renders.
+also takes material big enough for it that the table's six clips leave out
+(``large_only_clips``): Demon Slayer's other shots, the DAVIS triplets, the MPI-Sintel renders.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def clips(frames: int, quick: bool, truth: str = "area") -> list[Clip]:
         if stills:
             found.append(Clip("set14+set5", "live-action", "shared/data set14+set5 originals >= 384x216, centre crops, one per frame (stills)", stills, temporal=False))  # fmt: skip
     if truth == "large" and not quick:
-        found += large_only_clips()
+        found += large_only_clips(frames)
     return [
         clip
         for clip in found
@@ -141,15 +141,24 @@ def clips(frames: int, quick: bool, truth: str = "area") -> list[Clip]:
 
 
 SAME_SHOT = {"selfie"}  # the DAVIS triplet from the shot davis_selfie_run already gives
+# Demon Slayer's shots besides the table's (frames 10-21), as frame ranges of its 52 files
+KIMETSU_SHOTS = {"shot1": (0, 10), "shot3": (22, 30), "shot4": (30, 42), "shot5": (42, 52)}
 
 
-def large_only_clips() -> list[Clip]:
-    """Three-frame DAVIS triplets (frame 10, the true middle frame, frame 11) and the two
-    MPI-Sintel excerpts of ``benchmarks/data/cg``, those at least 768x432, as large truths.
-    Each is a few frames, enough for VMAF and flicker; the table's material keeps its six
-    clips, whose rows the table's runs (and their ``--merge`` reruns) are built on."""
+def large_only_clips(frames: int = 8) -> list[Clip]:
+    """Demon Slayer's other four shots (up to ``frames`` each), the three-frame DAVIS
+    triplets (frame 10, the true middle frame, frame 11) and the two MPI-Sintel excerpts of
+    ``benchmarks/data/cg``, those at least 768x432, as large truths. Each is a few frames,
+    enough for VMAF and flicker; the table's material keeps its six clips, whose rows the
+    table's runs (and their ``--merge`` reruns) are built on."""
+    kimetsu = sorted((SHARED_DATA / "anime_kimetsu").glob("*.jpg"))
+    found = [
+        Clip(f"kimetsu-{shot}", "anime", f"shared/data/anime_kimetsu {a + 1:03d}.. ({shot})",
+             _images(kimetsu[a:b][:frames], "large"))
+        for shot, (a, b) in KIMETSU_SHOTS.items()
+        if len(kimetsu) >= b
+    ]  # fmt: skip
     davis = SHARED_DATA / "davis_triplets"
-    found = []
     for folder in sorted((davis / "input").glob("*")) if davis.is_dir() else []:
         if folder.name in SAME_SHOT:
             continue
