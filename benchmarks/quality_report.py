@@ -161,8 +161,9 @@ LARGE_NOTES = (
     "A check, not a source of the table: `auto` here is the engine's table (built from the "
     "384x216 truths) on inputs four times their area (384x216 at x2), as a new source of that "
     "size would get it. Only the clips at least 768x432 at their own scale are here: three of the "
-    "table's six, and the DAVIS triplets and MPI-Sintel excerpts the table does not use "
-    "(`quality_inputs.large_only_clips`, 2-3 frames each; a class's mean weighs each clip alike).",
+    "table's six, and what the table does not use (`quality_inputs.large_only_clips`): Demon "
+    "Slayer's other shots (8 frames), DAVIS triplets (3) and MPI-Sintel excerpts (2-3). A class's "
+    "mean weighs each clip alike.",
     "Speed: one run, beside other work on the same 2 cores: s/frame here says little.",
 )
 
