@@ -140,6 +140,34 @@ def test_prelu_rewrite_is_bit_exact_against_onnxruntime_prelu(constant_slope: bo
     np.testing.assert_array_equal(outputs[1], outputs[0])
 
 
+def test_prelu_rewritten_is_cached_by_content(tmp_path, monkeypatch) -> None:
+    """The cached copy holds rewrite_prelu's bytes, is built once, follows the source's
+    content (a rebuilt artifact at the same path gets its own copy), and a model without
+    PRelu is loaded as it is."""
+    import onnx
+
+    from vx_engine.export.graph_rewrites import prelu_rewritten, rewrite_prelu
+
+    monkeypatch.setenv("VX_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "model.onnx"
+    slopes = np.random.default_rng(5).uniform(-1.5, 1.9, size=(2, 16, 1, 1)).astype(np.float32)
+    source.write_bytes(_prelu_model(slopes[0]))
+    cached = prelu_rewritten(source)
+    assert cached != source and cached.read_bytes() == rewrite_prelu(source.read_bytes())
+    built = cached.stat().st_mtime_ns
+    assert prelu_rewritten(source) == cached and cached.stat().st_mtime_ns == built
+    source.write_bytes(_prelu_model(slopes[1]))  # the same path, other weights
+    rebuilt = prelu_rewritten(source)
+    assert rebuilt != cached and rebuilt.read_bytes() == rewrite_prelu(source.read_bytes())
+    no_prelu = onnx.load_from_string(source.read_bytes())
+    no_prelu.graph.node[1].op_type = "Relu"
+    del no_prelu.graph.node[1].input[1:]
+    plain = tmp_path / "plain.onnx"
+    plain.write_bytes(no_prelu.SerializeToString())
+    assert prelu_rewritten(plain) == plain
+    assert not list((tmp_path / "cache").rglob("*.partial"))
+
+
 def test_ort_cpu_runner_matches_pytorch_on_real_model() -> None:
     """The runner (rewritten graph, engine session options) against the fp32 PyTorch model."""
     torch = pytest.importorskip("torch")
