@@ -157,8 +157,8 @@ def prelu_rewritten(onnx_path: Path) -> Path:
             if not (target.is_file() or unchanged.is_file()):
                 original = source.read_bytes()
                 rewritten = rewrite_prelu(original)
-                found = unchanged if rewritten == original else target
-                partial = found.with_name(found.name + ".partial")
-                partial.write_bytes(b"" if found == unchanged else rewritten)
-                os.replace(partial, found)
+                written = unchanged if rewritten == original else target
+                partial = written.with_name(written.name + ".partial")
+                partial.write_bytes(b"" if written == unchanged else rewritten)
+                os.replace(partial, written)
     return target if target.is_file() else source

@@ -2,10 +2,10 @@
 
 PRelu is rewritten (``vx_engine.export.graph_rewrites.rewrite_prelu``, bit-exact) into ops
 ORT runs in its blocked NCHWc layout; the rewritten model is cached by content
-(``prelu_rewritten``), so a load after the first neither imports onnx nor rewrites. Worker threads spin-wait by default
-(10% faster on an idle machine, equal inside the threaded pipeline); the plan's
-``spin=False`` (``RunOptions.spin``, ``--no-spin``) turns that off where other
-processes compete for the cores (20% faster there).
+(``prelu_rewritten``), so a load after the first neither imports onnx nor rewrites.
+Worker threads spin-wait by default (10% faster on an idle machine, equal inside the
+threaded pipeline); the plan's ``spin=False`` (``RunOptions.spin``, ``--no-spin``) turns
+that off where other processes compete for the cores (20% faster there).
 """
 
 from __future__ import annotations
