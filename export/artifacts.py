@@ -29,11 +29,17 @@ def stderr_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write under a temporary name, then rename: a reader never sees half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2))
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write under a temporary name of this process's own, then rename: a reader never sees
+    half a file, and two writers never share a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
     os.replace(partial, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_bytes_atomic(path, json.dumps(data, indent=2).encode())
 
 
 def read_metadata(meta_path: Path, artifact_path: Path, version: int | None = None) -> dict | None:

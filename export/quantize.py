@@ -268,33 +268,29 @@ def _quantize(
         quantize_static,
     )
 
-    from vx_engine.export.graph_rewrites import rewrite_prelu
+    from vx_engine.export.graph_rewrites import prelu_rewritten
 
     started = time.perf_counter()
     log(f"quantize: {desc.name} int8, {calibration_frames} calibration crops")
-    rewritten = fp32_path.with_name(fp32_path.stem + ".prelu-rewritten.onnx.partial")
-    rewritten.write_bytes(rewrite_prelu(fp32_path.read_bytes()))
+    rewritten = prelu_rewritten(fp32_path)  # the copy ort-cpu loads the fp32 model from
     partial = onnx_path.with_name(onnx_path.name + ".partial")
-    try:
-        fp32_graph = load_model_from_string(rewritten.read_bytes())
-        input_name = fp32_graph.graph.input[0].name
-        quantize_static(
-            str(rewritten),
-            str(partial),
-            _crop_reader(input_name, calibration_crops(calibration_frames, settings["crop_px"])),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            reduce_range=settings["reduce_range"],
-            per_channel=per_channel,
-            nodes_to_exclude=_fp32_tail(fp32_graph),
-            # not CalibMaxIntermediateOutputs: onnxruntime 1.32 drops the collected
-            # tensors at that limit without folding their ranges (then raises "No data is
-            # collected"); the per-arch crop size bounds memory instead
-            calibrate_method=CalibrationMethod.MinMax,
-        )
-    finally:
-        rewritten.unlink(missing_ok=True)
+    fp32_graph = load_model_from_string(rewritten.read_bytes())
+    input_name = fp32_graph.graph.input[0].name
+    quantize_static(
+        str(rewritten),
+        str(partial),
+        _crop_reader(input_name, calibration_crops(calibration_frames, settings["crop_px"])),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        reduce_range=settings["reduce_range"],
+        per_channel=per_channel,
+        nodes_to_exclude=_fp32_tail(fp32_graph),
+        # not CalibMaxIntermediateOutputs: onnxruntime 1.32 drops the collected
+        # tensors at that limit without folding their ranges (then raises "No data is
+        # collected"); the per-arch crop size bounds memory instead
+        calibrate_method=CalibrationMethod.MinMax,
+    )
     check = _check_against_torch(desc, partial)
     if check["psnr_db"] < min_psnr_db:
         partial.unlink(missing_ok=True)

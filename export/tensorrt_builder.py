@@ -12,13 +12,12 @@ optimisation profile per execution context, a persistent timing cache.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from vx_engine.errors import BackendError, ExportError
-from vx_engine.export.artifacts import Log
+from vx_engine.export.artifacts import Log, write_bytes_atomic
 from vx_engine.export.locks import exclusive
 from vx_engine.export.tensorrt_cache import (
     EngineKey,
@@ -33,13 +32,6 @@ from vx_engine.export.tensorrt_profiles import (
     default_profile,
 )
 from vx_engine.gpu.probe import gpu_name_and_capability, tensorrt_unavailable_reason
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)  # readers see the old file or the whole new one
 
 
 def _network_profile(network, profile: Profile) -> Profile:
@@ -171,11 +163,11 @@ def _build(
             f"rerun with a smaller tile or --backend ort-cuda"
         )
     build_s = time.perf_counter() - started
-    _atomic_write(target, bytes(serialized))
-    _atomic_write(timing_path, bytes((config.get_timing_cache() or timing_cache).serialize()))
+    write_bytes_atomic(target, bytes(serialized))
+    write_bytes_atomic(timing_path, bytes((config.get_timing_cache() or timing_cache).serialize()))
     # Keyed with the requested profile, as the file name is, so cache_key matches it.
     metadata = engine_metadata(model, key, workspace_bytes, build_s)
-    _atomic_write(target.with_suffix(".json"), json.dumps(metadata, indent=2).encode())
+    write_bytes_atomic(target.with_suffix(".json"), json.dumps(metadata, indent=2).encode())
     say(f"build: wrote {target.name} in {build_s:.0f} s")
 
 
